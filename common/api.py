@@ -1,0 +1,148 @@
+"""Route dispatch for API Gateway HTTP API events: a dict of route keys, no framework.
+
+API Gateway has already matched the path; each event names its `routeKey`
+(e.g. "GET /events/{event_id}").  A function declares `ROUTES` mapping those keys
+to `Route`s, and `http_handler` turns that table into the Lambda entry point:
+request id → logger context → size limit → parse → auth → rate limit → route →
+error envelope → metrics.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from common import metrics as catalogue
+from common.errors import ApiError, InternalError, NotFound, ServiceUnavailable
+from common.http import (
+    DEFAULT_MAX_BODY,
+    Request,
+    choose_request_id,
+    error_response,
+    parse_request,
+)
+from common.observability import logger, metrics
+
+Response = dict[str, Any]
+RouteFn = Callable[[Request], Response]
+Auth = Literal["none", "viewer", "creator"]
+LambdaHandler = Callable[[dict[str, Any], Any], Response]
+
+# botocore error codes that mean "busy or briefly down": the client should retry.
+_RETRYABLE_AWS_CODES = frozenset(
+    {
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "Throttling",
+        "RequestLimitExceeded",
+        "InternalServerError",
+        "ServiceUnavailable",
+        "SlowDown",
+        "InternalError",
+        "RequestTimeout",
+        "TransactionInProgressException",
+    }
+)
+
+
+@dataclass(frozen=True)
+class Route:
+    fn: RouteFn
+    auth: Auth = "viewer"
+    max_body: int = DEFAULT_MAX_BODY
+
+
+def http_handler(function: str, routes: Mapping[str, Route]) -> LambdaHandler:
+    """The Lambda entry point serving `routes`."""
+
+    def handler(event: dict[str, Any], context: Any) -> Response:
+        started = time.perf_counter()
+        request_id = choose_request_id(event)
+        route_key = str(event.get("routeKey", ""))
+        logger.clear_state()
+        logger.set_correlation_id(request_id)
+        logger.append_keys(function=function, route=route_key)
+        response = _dispatch(routes.get(route_key), event, request_id)
+        response.setdefault("headers", {})["X-Request-ID"] = request_id
+        _observe(route_key, response["statusCode"], time.perf_counter() - started)
+        return response
+
+    handler.__name__ = f"{function}_handler"
+    return handler
+
+
+def _dispatch(route: Route | None, event: Mapping[str, Any], request_id: str) -> Response:
+    try:
+        if route is None:
+            raise NotFound("No such route.")
+        request = parse_request(event, request_id, route.max_body)
+        if route.auth != "none":
+            _authorize(request, route.auth)
+        return route.fn(request)
+    except ApiError as error:
+        if error.status >= 500:
+            logger.error("request failed", extra={"code": error.code, "cause": repr(error)})
+        return error_response(error, request_id)
+    except Exception as exc:  # the envelope must hold whatever went wrong
+        return error_response(_classify(exc), request_id)
+
+
+def _authorize(request: Request, role: Auth) -> None:
+    from common import auth, ratelimit
+
+    principal = auth.authenticate(request.header("authorization"))
+    request.principal = principal
+    logger.append_keys(tenant=principal.tenant, key_id=principal.key_id)
+    if role == "creator":
+        auth.require_role(principal, "creator")
+    ratelimit.check(principal)
+
+
+def aws_error_code(exc: BaseException) -> str | None:
+    """The AWS error code of a botocore ClientError, else None."""
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        return str(response.get("Error", {}).get("Code", "")) or None
+    return None
+
+
+def is_retryable_aws_error(exc: BaseException) -> bool:
+    from botocore.exceptions import (
+        ConnectionClosedError,
+        ConnectTimeoutError,
+        EndpointConnectionError,
+        ReadTimeoutError,
+    )
+
+    transport = (EndpointConnectionError, ConnectTimeoutError, ReadTimeoutError)
+    if isinstance(exc, (*transport, ConnectionClosedError)):
+        return True
+    code = aws_error_code(exc)
+    if code == "TransactionCanceledException":
+        reasons = getattr(exc, "response", {}).get("CancellationReasons", [])
+        return any(r.get("Code") in {"ThrottlingError", "TransactionConflict"} for r in reasons)
+    return code in _RETRYABLE_AWS_CODES
+
+
+def _classify(exc: Exception) -> ApiError:
+    """Map an unexpected exception to a safe error; the detail goes to the log only."""
+    if is_retryable_aws_error(exc):
+        logger.warning("backing service unavailable", extra={"aws_code": aws_error_code(exc)})
+        return ServiceUnavailable(retry_after=1)
+    logger.exception("unhandled error", extra={"aws_code": aws_error_code(exc)})
+    return InternalError()
+
+
+def _observe(route_key: str, status: int, seconds: float) -> None:
+    metrics.add_dimension(name="route", value=route_key or "unknown")
+    catalogue.count("requests")
+    catalogue.record("latency", seconds * 1000)
+    if 400 <= status < 500:
+        catalogue.count("errors_4xx")
+    elif status >= 500:
+        catalogue.count("errors_5xx")
+    metrics.flush_metrics()
+    metrics.clear_metrics()  # flush does not clear when metrics are disabled (tests, local)
+    logger.info("request", extra={"status": status, "duration_ms": round(seconds * 1000, 2)})

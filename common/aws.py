@@ -1,0 +1,70 @@
+"""boto3 clients: created lazily, once per container, and injectable for tests.
+
+Nothing here talks to AWS at import time, so a test that enters `moto.mock_aws`
+before its first call gets mocked clients.  `AWS_ENDPOINT_URL` (honoured by
+botocore itself) points every client at an emulator such as the moto server.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+_clients: dict[str, Any] = {}
+_lock = threading.Lock()
+
+# Adaptive retries back off on throttling; short timeouts keep a stuck call from
+# eating the whole Lambda budget (API Gateway gives up after 30 s anyway).
+_CONFIG_KWARGS: dict[str, Any] = {
+    "retries": {"mode": "adaptive", "max_attempts": 4},
+    "connect_timeout": 2,
+    "read_timeout": 5,
+    "tcp_keepalive": True,
+}
+
+
+def client(service: str) -> Any:
+    """The container's client for `service` (e.g. "dynamodb", "s3")."""
+    existing = _clients.get(service)
+    if existing is not None:
+        return existing
+    with _lock:
+        if service not in _clients:
+            _clients[service] = _create(service)
+        return _clients[service]
+
+
+def _create(service: str) -> Any:
+    import boto3
+    from botocore.config import Config
+
+    from common.config import settings
+
+    extra: dict[str, Any] = {}
+    if service == "s3":
+        # Path-style keeps emulators (moto server, LocalStack) working without DNS tricks.
+        extra["s3"] = {"addressing_style": "path"}
+    session = boto3.session.Session()
+    return session.client(
+        service, region_name=settings().region, config=Config(**_CONFIG_KWARGS, **extra)
+    )
+
+
+def set_client(service: str, instance: Any) -> None:
+    """Inject a client (a Stubber-wrapped one, or one built inside a mock)."""
+    with _lock:
+        _clients[service] = instance
+
+
+def reset_clients() -> None:
+    """Drop every cached client; the next call creates fresh ones."""
+    with _lock:
+        _clients.clear()
+
+
+def dynamodb() -> Any:
+    return client("dynamodb")
+
+
+def s3() -> Any:
+    return client("s3")

@@ -1,0 +1,90 @@
+"""Configuration from environment variables, read and validated once per container."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+
+from common import __version__
+
+
+class ConfigError(RuntimeError):
+    """A setting is missing or out of range: the function must not start."""
+
+
+def _int(name: str, default: int, low: int, high: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be an integer, got {raw!r}") from exc
+    if not low <= value <= high:
+        raise ConfigError(f"{name} must be between {low} and {high}, got {value}")
+    return value
+
+
+def _str(name: str, default: str) -> str:
+    return os.environ.get(name) or default
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a function reads from its environment."""
+
+    version: str
+    region: str
+    keys_table: str
+    events_table: str
+    context_table: str
+    agents_table: str
+    stats_table: str
+    snapshots_bucket: str
+    rate_limit_requests: int
+    rate_limit_window_seconds: int
+    key_cache_seconds: int
+    bcrypt_rounds: int
+    dedup_window_seconds: int
+    idempotency_ttl_seconds: int
+    delivered_retention_days: int
+    inbox_shards: int
+    counter_shards: int
+    heartbeat_interval_seconds: int
+
+
+def load_settings() -> Settings:
+    prefix = _str("DOCKHAND_TABLE_PREFIX", "dockhand")
+    return Settings(
+        version=_str("DOCKHAND_VERSION", __version__),
+        region=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1",
+        keys_table=_str("DOCKHAND_KEYS_TABLE", f"{prefix}-keys"),
+        events_table=_str("DOCKHAND_EVENTS_TABLE", f"{prefix}-events"),
+        context_table=_str("DOCKHAND_CONTEXT_TABLE", f"{prefix}-context"),
+        agents_table=_str("DOCKHAND_AGENTS_TABLE", f"{prefix}-agents"),
+        stats_table=_str("DOCKHAND_STATS_TABLE", f"{prefix}-stats"),
+        snapshots_bucket=_str("DOCKHAND_SNAPSHOTS_BUCKET", f"{prefix}-snapshots"),
+        rate_limit_requests=_int("DOCKHAND_RATE_LIMIT_REQUESTS", 600, 1, 1_000_000),
+        rate_limit_window_seconds=_int("DOCKHAND_RATE_LIMIT_WINDOW_SECONDS", 60, 1, 3600),
+        # The cache bounds how long a revoked key keeps working: the contract says 60 s.
+        key_cache_seconds=_int("DOCKHAND_KEY_CACHE_SECONDS", 60, 0, 60),
+        bcrypt_rounds=_int("DOCKHAND_BCRYPT_ROUNDS", 12, 4, 16),
+        dedup_window_seconds=_int("DOCKHAND_DEDUP_WINDOW_SECONDS", 300, 1, 86_400),
+        idempotency_ttl_seconds=_int("DOCKHAND_IDEMPOTENCY_TTL_SECONDS", 86_400, 60, 604_800),
+        delivered_retention_days=_int("DOCKHAND_DELIVERED_RETENTION_DAYS", 7, 1, 365),
+        inbox_shards=_int("DOCKHAND_INBOX_SHARDS", 1, 1, 64),
+        counter_shards=_int("DOCKHAND_COUNTER_SHARDS", 1, 1, 64),
+        heartbeat_interval_seconds=_int("DOCKHAND_HEARTBEAT_INTERVAL_SECONDS", 30, 5, 3600),
+    )
+
+
+@lru_cache(maxsize=1)
+def settings() -> Settings:
+    """The settings of this container, validated on first use (at cold start)."""
+    return load_settings()
+
+
+def reset_settings() -> None:
+    """Forget cached settings (tests change the environment between cases)."""
+    settings.cache_clear()

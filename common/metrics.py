@@ -1,0 +1,48 @@
+"""The metric catalogue: every EMF metric dockhand emits, declared once.
+
+`count`/`record` refuse names the catalogue lacks, so the catalogue and the code
+cannot drift apart silently.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aws_lambda_powertools.metrics import MetricUnit
+
+from common.observability import metrics
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    name: str
+    unit: MetricUnit
+    description: str
+
+
+CATALOGUE: dict[str, MetricSpec] = {
+    spec.name: spec
+    for spec in (
+        MetricSpec("requests", MetricUnit.Count, "HTTP requests handled"),
+        MetricSpec("latency", MetricUnit.Milliseconds, "time inside the handler"),
+        MetricSpec("errors_4xx", MetricUnit.Count, "client errors returned"),
+        MetricSpec("errors_5xx", MetricUnit.Count, "server errors returned"),
+        MetricSpec("auth_bcrypt_verifications", MetricUnit.Count, "bcrypt checks (cache misses)"),
+        MetricSpec("auth_cache_hits", MetricUnit.Count, "API keys served from the cache"),
+    )
+}
+
+
+def _spec(name: str) -> MetricSpec:
+    spec = CATALOGUE.get(name)
+    if spec is None:
+        raise KeyError(f"metric {name!r} is not in common.metrics.CATALOGUE")
+    return spec
+
+
+def count(name: str, value: float = 1) -> None:
+    metrics.add_metric(name=name, unit=_spec(name).unit, value=value)
+
+
+def record(name: str, value: float) -> None:
+    metrics.add_metric(name=name, unit=_spec(name).unit, value=value)

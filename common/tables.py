@@ -1,0 +1,35 @@
+"""Key layout shared by the functions.  The tables themselves are defined once, in
+`infra/tables.tf`; `make run` and the tests create them from that file and a test
+checks that every index named here exists there.
+
+Every table has a string partition key `pk` and sort key `sk`, TTL on `expires_at`
+(epoch seconds), and generic GSIs `gsi1`/`gsi2` (keys `gsi1pk`/`gsi1sk`, ...).  The
+tenant is part of every partition key.
+"""
+
+from __future__ import annotations
+
+PK, SK = "pk", "sk"
+TTL_ATTRIBUTE = "expires_at"
+GSI1, GSI1_PK, GSI1_SK = "gsi1", "gsi1pk", "gsi1sk"
+GSI2, GSI2_PK, GSI2_SK = "gsi2", "gsi2pk", "gsi2sk"
+
+# What each table's indexes mean:
+#   keys:    gsi1 = a tenant's keys (gsi1pk "T#<tenant>")
+#   events:  gsi1 = the sparse inbox (pending events only),
+#            gsi2 = the sparse inbox per event type
+#   context: gsi1 = notes / snapshots of a thread, gsi2 = threads by last activity
+#   agents:  gsi1 = agents of a tenant by name/status listing,
+#            gsi2 = the sweeper's index of live agents by status and last heartbeat
+#   stats:   none (counters keyed by day, rollups keyed by tenant)
+TABLE_INDEXES: dict[str, tuple[str, ...]] = {
+    "keys": (GSI1,),
+    "events": (GSI1, GSI2),
+    "context": (GSI1, GSI2),
+    "agents": (GSI1, GSI2),
+    "stats": (),
+}
+
+
+def tenant_prefix(tenant: str) -> str:
+    return f"T#{tenant}"

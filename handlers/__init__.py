@@ -1,0 +1,1 @@
+"""One module per Lambda function; each declares ROUTES and exports `handler`."""

@@ -1,0 +1,1 @@
+"""Developer-side tooling: local gateway, CLI, infra model. Never deployed."""
