@@ -1,0 +1,186 @@
+"""The local gateway over real HTTP: routing, envelopes, request ids, the keys CLI
+against its emulator, and a clean shutdown that removes the state file."""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import urllib.error
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e.conftest import Gateway, start_gateway, stop_gateway
+
+GATEWAY_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+
+
+def assert_envelope(body: dict[str, Any], code: str, request_id: str) -> None:
+    assert set(body) == {"error"}
+    assert set(body["error"]) == {"code", "message", "details", "request_id"}
+    assert body["error"]["code"] == code
+    assert body["error"]["request_id"] == request_id
+
+
+@pytest.mark.e2e
+def test_status_answers_over_http(gateway: Gateway) -> None:
+    status, headers, body = gateway.http("GET", "/status")
+
+    assert status == 200
+    assert json.loads(body)["status"] == "ok"
+    assert headers["content-type"] == "application/json"
+    assert int(headers["content-length"]) == len(body.encode())
+    assert GATEWAY_REQUEST_ID.fullmatch(headers["x-request-id"])
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("GET", "/nope"), ("PUT", "/status"), ("GET", "/status/extra"), ("GET", "/")],
+)
+def test_unknown_route_is_404_with_the_error_envelope(
+    gateway: Gateway, method: str, path: str
+) -> None:
+    result = gateway.http(method, path)
+
+    assert result.status == 404
+    assert_envelope(result.json, "not_found", result.headers["x-request-id"])
+
+
+@pytest.mark.e2e
+def test_client_request_id_is_echoed_in_header_and_error_body(gateway: Gateway) -> None:
+    client_id = "trace-1:abc.DEF_9-x"
+
+    ok = gateway.http("GET", "/status", headers={"X-Request-ID": client_id})
+    missing = gateway.http("GET", "/missing", headers={"x-request-id": client_id})
+
+    assert ok.headers["x-request-id"] == client_id
+    assert missing.headers["x-request-id"] == client_id
+    assert_envelope(missing.json, "not_found", client_id)
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("bad_id", ["x" * 129, "has/slash", "semi;colon", "sp ace"])
+def test_malformed_request_id_is_replaced_by_the_gateway_id(gateway: Gateway, bad_id: str) -> None:
+    result = gateway.http("GET", "/missing", headers={"X-Request-ID": bad_id})
+
+    request_id = result.headers["x-request-id"]
+    assert request_id != bad_id
+    assert GATEWAY_REQUEST_ID.fullmatch(request_id)
+    assert_envelope(result.json, "not_found", request_id)
+
+
+@pytest.mark.e2e
+def test_each_request_gets_its_own_gateway_request_id(gateway: Gateway) -> None:
+    ids = {gateway.http("GET", "/status").headers["x-request-id"] for _ in range(3)}
+
+    assert len(ids) == 3
+
+
+@pytest.mark.e2e
+def test_keys_cli_creates_lists_and_revokes_against_the_running_gateway(
+    gateway: Gateway,
+) -> None:
+    created = json.loads(
+        gateway.cli("keys", "create", "--tenant", "acme", "--role", "viewer", "--json").stdout
+    )
+    key_id = created["key_id"]
+    assert created["api_key"].startswith(f"dk_{key_id}_")
+    assert (created["tenant"], created["role"]) == ("acme", "viewer")
+
+    listing = gateway.cli("keys", "list", "--tenant", "acme", "--json")
+    (listed,) = [k for k in json.loads(listing.stdout) if k["key_id"] == key_id]
+    assert listed["role"] == "viewer"
+    assert not listed.get("revoked_at")
+    assert created["api_key"] not in listing.stdout  # the secret is shown once only
+
+    revoked = gateway.cli("keys", "revoke", key_id)
+    assert f"revoked {key_id}" in revoked.stdout
+
+    after = json.loads(gateway.cli("keys", "list", "--tenant", "acme", "--json").stdout)
+    assert next(k for k in after if k["key_id"] == key_id)["revoked_at"]
+    # Another tenant's listing never shows it.
+    other = json.loads(gateway.cli("keys", "list", "--tenant", "globex", "--json").stdout)
+    assert key_id not in {k["key_id"] for k in other}
+
+
+@pytest.mark.e2e
+def test_keys_cli_reports_bad_input_without_a_traceback(gateway: Gateway) -> None:
+    result = gateway.cli(
+        "keys", "create", "--tenant", "Not A Slug", "--role", "viewer", check=False
+    )
+
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    assert "tenant" in result.stderr
+
+
+@pytest.mark.e2e
+def test_bootstrap_key_is_a_local_creator_key(gateway: Gateway) -> None:
+    listing = json.loads(gateway.cli("keys", "list", "--tenant", "local", "--json").stdout)
+
+    bootstrap = [k for k in listing if gateway.key.startswith(f"dk_{k['key_id']}_")]
+    assert [(k["role"], k["label"]) for k in bootstrap] == [("creator", "bootstrap")]
+
+
+@pytest.mark.e2e
+def test_created_keys_authenticate_and_revoked_ones_do_not(gateway: Gateway) -> None:
+    probe = gateway.http("GET", "/inbox", key=gateway.key)
+    if probe.status == 503:
+        pytest.skip("the inbox function is not in this tree yet")
+    viewer = gateway.create_key("acme", "viewer")
+    revoked = gateway.create_key("acme", "viewer")
+    key_id = revoked.split("_")[1]
+    gateway.cli("keys", "revoke", key_id)
+
+    assert gateway.http("GET", "/inbox", key=viewer).status == 200
+    assert gateway.http("GET", "/inbox", key=revoked).error_code == "unauthorized"
+    assert gateway.http("GET", "/inbox").error_code == "unauthorized"
+
+
+@pytest.mark.e2e
+def test_gateway_never_logs_keys_or_bodies(gateway: Gateway) -> None:
+    secret_body = '{"marker": "body-marker-7f3a"}'
+    gateway.http(
+        "POST",
+        "/nope?token=query-marker-9c1d",
+        key=gateway.key,
+        data=secret_body.encode(),
+        headers={"Content-Type": "application/json"},
+    )
+
+    log = gateway.log()
+    assert "POST /nope 404" in log
+    after_banner = log.split("Ctrl-C stops it.", 1)[1]
+    assert gateway.key.split("_", 2)[2] not in after_banner
+    assert "body-marker-7f3a" not in log
+    assert "query-marker-9c1d" not in log
+
+
+@pytest.mark.e2e
+def test_sigterm_stops_cleanly_and_removes_the_state_file(tmp_path: Path) -> None:
+    running = start_gateway(tmp_path)
+    state_file = tmp_path / "local.json"
+    state = json.loads(state_file.read_text())
+    assert state["api_url"] == running.url
+    assert state["bootstrap_key"] == running.key
+    assert state["env"]["AWS_ENDPOINT_URL"].startswith("http://127.0.0.1:")
+    assert state_file.stat().st_mode & 0o077 == 0  # it holds the master key
+
+    running.process.send_signal(signal.SIGTERM)
+    assert running.process.wait(15) == 0
+    assert not state_file.exists()
+    assert "in memory" in running.log().lower()
+
+
+@pytest.mark.e2e
+def test_ctrl_c_stops_cleanly(tmp_path: Path) -> None:
+    running = start_gateway(tmp_path)
+
+    assert stop_gateway(running) == 0
+    assert not (tmp_path / "local.json").exists()
+    # The port is free again: nothing keeps serving after exit.
+    with pytest.raises(urllib.error.URLError, match="refused"):
+        running.http("GET", "/status")
