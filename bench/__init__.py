@@ -1,0 +1,1 @@
+"""dockhand's benchmark harness (`make bench`); never deployed."""

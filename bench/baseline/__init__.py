@@ -1,0 +1,1 @@
+"""The FastAPI + Mangum baseline dockhand is measured against."""

@@ -1,0 +1,145 @@
+"""An in-process AWS (moto `mock_aws`) with dockhand's Terraform tables, a creator
+key whose verification is already cached (warm container), and a way to call any
+route exactly as API Gateway would: a real v2 event into the real handler."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import importlib
+import importlib.util
+import json
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+BASELINE_TABLE = "baseline-events"
+TENANT = "bench"
+
+
+class NotAvailable(Exception):
+    """The function serving a route has not been written yet."""
+
+
+@dataclass(frozen=True)
+class FakeLambdaContext:
+    """What powertools' inject_lambda_context reads from the Lambda context."""
+
+    function_name: str = "bench"
+    memory_limit_in_mb: int = 512
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:000000000000:function:bench"
+    aws_request_id: str = "00000000-0000-0000-0000-000000000000"
+
+
+CONTEXT = FakeLambdaContext()
+
+
+def handler_for(function: str) -> Any:
+    module = f"handlers.{function}"
+    if importlib.util.find_spec(module) is None:
+        raise NotAvailable(function)
+    return importlib.import_module(module).handler
+
+
+def function_for(method: str, path: str) -> str:
+    from tools import apigw, infra_model
+
+    matched = apigw.match_route(method, path)
+    if matched is None:
+        raise NotAvailable(f"{method} {path}")
+    return infra_model.route_table()[matched[0]]
+
+
+def build(
+    method: str,
+    path: str,
+    *,
+    key: str | None = None,
+    json_body: Any = None,
+    headers: Mapping[str, str] | None = None,
+    query: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    from tools import apigw
+
+    all_headers = {"user-agent": "dockhand-bench"}
+    body = None
+    if key is not None:
+        all_headers["authorization"] = f"Bearer {key}"
+    if json_body is not None:
+        body = json.dumps(json_body)
+        all_headers["content-type"] = "application/json"
+    all_headers.update({k.lower(): v for k, v in (headers or {}).items()})
+    return apigw.build_event(method, path, query=query, headers=all_headers, body=body)
+
+
+def call(method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+    """Route → v2 event → handler; the raw Lambda response."""
+    handler = handler_for(function_for(method, path))
+    response: dict[str, Any] = handler(build(method, path, **kwargs), CONTEXT)
+    return response
+
+
+def body_of(response: Mapping[str, Any]) -> Any:
+    return json.loads(response["body"])
+
+
+def sign_heartbeat(secret: str, timestamp: int, path: str, body: bytes) -> dict[str, str]:
+    """The contract's agent signature headers."""
+    digest = hashlib.sha256(body).hexdigest()
+    message = f"{timestamp}\nPOST\n{path}\n{digest}".encode()
+    signature = hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
+    return {"x-agent-timestamp": str(timestamp), "x-agent-signature": f"v1={signature}"}
+
+
+def reset_runtime() -> None:
+    """Forget per-container caches (what a new container would not have)."""
+    from common import auth, aws, clock, config, secrets
+
+    aws.reset_clients()
+    config.reset_settings()
+    secrets.reset_secrets()
+    auth.clear_cache()
+    clock.set_clock(None)
+    from common import ratelimit
+
+    reset = getattr(ratelimit, "reset", None)
+    if callable(reset):
+        reset()
+
+
+@contextmanager
+def aws_world() -> Iterator[str]:
+    """Yields a creator API key of tenant `bench`, verified and cached."""
+    from moto import mock_aws
+
+    with mock_aws():
+        reset_runtime()
+        from common import auth, aws
+        from common.config import settings
+        from tools import infra_model
+
+        infra_model.ensure_resources(
+            aws.dynamodb(),
+            aws.s3(),
+            infra_model.table_names_from_settings(),
+            settings().snapshots_bucket,
+        )
+        aws.dynamodb().create_table(
+            TableName=BASELINE_TABLE,
+            BillingMode="PAY_PER_REQUEST",
+            KeySchema=[
+                {"AttributeName": "pk", "KeyType": "HASH"},
+                {"AttributeName": "sk", "KeyType": "RANGE"},
+            ],
+            AttributeDefinitions=[
+                {"AttributeName": "pk", "AttributeType": "S"},
+                {"AttributeName": "sk", "AttributeType": "S"},
+            ],
+        )
+        key = str(auth.create_key(TENANT, "creator")["api_key"])
+        auth.authenticate(f"Bearer {key}")  # warm container: the key is cached
+        try:
+            yield key
+        finally:
+            reset_runtime()
