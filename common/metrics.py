@@ -29,6 +29,22 @@ CATALOGUE: dict[str, MetricSpec] = {
         MetricSpec("errors_5xx", MetricUnit.Count, "server errors returned"),
         MetricSpec("auth_bcrypt_verifications", MetricUnit.Count, "bcrypt checks (cache misses)"),
         MetricSpec("auth_cache_hits", MetricUnit.Count, "API keys served from the cache"),
+        MetricSpec("notes_created", MetricUnit.Count, "notes stored"),
+        MetricSpec("snapshots_created", MetricUnit.Count, "snapshots stored (S3 + metadata)"),
+        MetricSpec("snapshot_bytes", MetricUnit.Bytes, "uncompressed size of a stored snapshot"),
+        MetricSpec(
+            "snapshot_orphans_removed",
+            MetricUnit.Count,
+            "objects removed after a failed metadata write",
+        ),
+        MetricSpec(
+            "snapshot_checksum_failures",
+            MetricUnit.Count,
+            "snapshot reads whose SHA-256 did not match",
+        ),
+        MetricSpec(
+            "rehydrate_render", MetricUnit.Milliseconds, "time to render a rehydrate document"
+        ),
     )
 }
 

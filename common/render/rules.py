@@ -1,0 +1,90 @@
+"""Personas and file-category rules: data (JSON next to this module), not branches."""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+_HERE = Path(__file__).resolve().parent
+DEFAULT_PERSONA = "generalist"
+OTHER = "Other"
+
+
+def _load(name: str) -> Any:
+    return json.loads((_HERE / name).read_text(encoding="utf-8"))
+
+
+@dataclass(frozen=True)
+class Persona:
+    name: str
+    role: str
+    focus: str
+    do: tuple[str, ...]
+    dont: tuple[str, ...]
+    tasks: tuple[str, ...]
+
+
+@cache
+def personas() -> dict[str, Persona]:
+    return {
+        name: Persona(
+            name=name,
+            role=spec["role"],
+            focus=spec["focus"],
+            do=tuple(spec["do"]),
+            dont=tuple(spec["dont"]),
+            tasks=tuple(spec["tasks"]),
+        )
+        for name, spec in _load("personas.json").items()
+    }
+
+
+def persona(name: str | None) -> Persona:
+    """The named persona's template; unknown (or no) persona → the generalist."""
+    table = personas()
+    return table.get((name or "").strip().lower(), table[DEFAULT_PERSONA])
+
+
+@dataclass(frozen=True)
+class CategoryRule:
+    category: str
+    dirs: frozenset[str]
+    names: tuple[str, ...]
+    exts: tuple[str, ...]
+
+    def matches(self, directories: list[str], basename: str) -> bool:
+        if self.exts and basename.endswith(self.exts):
+            return True
+        if any(fnmatch.fnmatchcase(basename, pattern) for pattern in self.names):
+            return True
+        return any(part in self.dirs for part in directories)
+
+
+@cache
+def category_rules() -> tuple[tuple[str, ...], tuple[CategoryRule, ...]]:
+    """(display order, rules in match order: the first rule that matches wins)."""
+    data = _load("categories.json")
+    rules = tuple(
+        CategoryRule(
+            category=rule["category"],
+            dirs=frozenset(d.lower() for d in rule["dirs"]),
+            names=tuple(n.lower() for n in rule["names"]),
+            exts=tuple(e.lower() for e in rule["exts"]),
+        )
+        for rule in data["rules"]
+    )
+    return tuple(data["order"]), rules
+
+
+def categorize(path: str) -> str:
+    """The category of a repository path (case-insensitive), `Other` when no rule matches."""
+    parts = path.replace("\\", "/").lower().split("/")
+    directories, basename = parts[:-1], parts[-1]
+    for rule in category_rules()[1]:
+        if rule.matches(directories, basename):
+            return rule.category
+    return OTHER

@@ -1,0 +1,40 @@
+"""Function `hydrate`: POST /hydrate (≤ 5 MiB), GET /snapshots, GET /snapshots/{snapshot_id}."""
+
+from __future__ import annotations
+
+from common import notes, snapshots
+from common.api import Response, Route, http_handler
+from common.errors import field_error
+from common.http import MIB, Request, json_response, page, parse_limit
+
+MAX_SNAPSHOT_BODY = 5 * MIB
+
+
+def post_hydrate(request: Request) -> Response:
+    snapshot = request.json_model(snapshots.SnapshotIn)
+    return json_response(201, snapshots.hydrate(request.tenant, snapshot))
+
+
+def list_snapshots(request: Request) -> Response:
+    unknown = set(request.query) - {"thread_id", "limit", "cursor"}
+    if unknown:
+        raise field_error(sorted(unknown)[0], "unknown query parameter")
+    thread_id = notes.require_thread_id(request.query.get("thread_id"))
+    items, next_cursor = snapshots.list_meta(
+        request.tenant, thread_id, parse_limit(request.query), request.query.get("cursor")
+    )
+    return json_response(200, page(items, next_cursor))
+
+
+def get_snapshot(request: Request) -> Response:
+    meta = snapshots.get_meta(request.tenant, request.path_param("snapshot_id"))
+    return json_response(200, snapshots.public_meta(meta))
+
+
+ROUTES: dict[str, Route] = {
+    "POST /hydrate": Route(post_hydrate, auth="creator", max_body=MAX_SNAPSHOT_BODY),
+    "GET /snapshots": Route(list_snapshots),
+    "GET /snapshots/{snapshot_id}": Route(get_snapshot),
+}
+
+handler = http_handler("hydrate", ROUTES)

@@ -1,0 +1,45 @@
+"""Function `notes`: POST|GET /notes, GET|DELETE /notes/{note_id}."""
+
+from __future__ import annotations
+
+from common import notes
+from common.api import Response, Route, http_handler
+from common.errors import field_error
+from common.http import Request, empty_response, json_response, page, parse_limit
+
+
+def post_note(request: Request) -> Response:
+    note = request.json_model(notes.NoteIn)
+    return json_response(201, notes.create_note(request.tenant, note))
+
+
+def list_notes(request: Request) -> Response:
+    unknown = set(request.query) - {"thread_id", "kind", "limit", "cursor"}
+    if unknown:
+        raise field_error(sorted(unknown)[0], "unknown query parameter")
+    thread_id = notes.require_thread_id(request.query.get("thread_id"))
+    kind = notes.parse_kind(request.query.get("kind"))
+    items, next_cursor = notes.list_notes(
+        request.tenant, thread_id, kind, parse_limit(request.query), request.query.get("cursor")
+    )
+    return json_response(200, page(items, next_cursor))
+
+
+def get_note(request: Request) -> Response:
+    item = notes.get_note(request.tenant, request.path_param("note_id"))
+    return json_response(200, notes.public_note(item))
+
+
+def delete_note(request: Request) -> Response:
+    notes.delete_note(request.tenant, request.path_param("note_id"))
+    return empty_response(204)
+
+
+ROUTES: dict[str, Route] = {
+    "POST /notes": Route(post_note, auth="creator"),
+    "GET /notes": Route(list_notes),
+    "GET /notes/{note_id}": Route(get_note),
+    "DELETE /notes/{note_id}": Route(delete_note, auth="creator"),
+}
+
+handler = http_handler("notes", ROUTES)

@@ -1,0 +1,92 @@
+"""Function `rehydrate`: GET /rehydrate?thread_id=... and GET /rehydrate/{snapshot_id}.
+
+One metadata read (GetItem, or a Limit-1 Query for the thread's newest), one S3
+GetObject with its SHA-256 checked, then the pure renderer.  `since` adds one more
+metadata read and object fetch.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from common import metrics as catalogue
+from common import notes, render, snapshots
+from common.api import Response, Route, http_handler
+from common.errors import NotFound, field_error
+from common.http import Request, json_response, text_response
+
+MARKDOWN = "text/markdown; charset=utf-8"
+_PARAMS = frozenset({"format", "max_tokens", "since"})
+
+
+def _max_tokens(raw: str | None) -> int | None:
+    if raw is None:
+        return None
+    if not raw.isdigit() or not render.MIN_TOKENS <= int(raw) <= render.MAX_TOKENS:
+        raise field_error(
+            "max_tokens", f"must be an integer from {render.MIN_TOKENS} to {render.MAX_TOKENS}"
+        )
+    return int(raw)
+
+
+def _format(raw: str | None) -> str:
+    value = raw or "markdown"
+    if value not in ("markdown", "json"):
+        raise field_error("format", "must be markdown or json")
+    return value
+
+
+def _check_params(request: Request, allowed: frozenset[str]) -> None:
+    unknown = set(request.query) - allowed
+    if unknown:
+        raise field_error(sorted(unknown)[0], "unknown query parameter")
+
+
+def _since_document(request: Request, meta: dict[str, Any]) -> dict[str, Any] | None:
+    """The earlier snapshot to compare with: 404 if unknown here, 400 if another thread's."""
+    since_id = request.query.get("since")
+    if since_id is None:
+        return None
+    try:
+        earlier = snapshots.get_meta(request.tenant, since_id)
+    except NotFound:
+        raise NotFound("No such snapshot for since.") from None
+    if earlier["thread_id"] != meta["thread_id"]:
+        raise field_error("since", "must be a snapshot of the same thread")
+    return snapshots.load_document(earlier)
+
+
+def _render(request: Request, meta: dict[str, Any]) -> Response:
+    output = _format(request.query.get("format"))
+    max_tokens = _max_tokens(request.query.get("max_tokens"))
+    since = _since_document(request, meta)
+    document = snapshots.load_document(meta)
+    started = time.perf_counter()
+    if output == "json":
+        response = json_response(200, render.render_json(document, since, max_tokens))
+    else:
+        text = render.render_markdown(document, since, max_tokens)
+        response = text_response(200, text, MARKDOWN)
+    catalogue.record("rehydrate_render", (time.perf_counter() - started) * 1000)
+    return response
+
+
+def rehydrate_snapshot(request: Request) -> Response:
+    _check_params(request, _PARAMS)
+    meta = snapshots.get_meta(request.tenant, request.path_param("snapshot_id"))
+    return _render(request, meta)
+
+
+def rehydrate_thread(request: Request) -> Response:
+    _check_params(request, _PARAMS | {"thread_id"})
+    thread_id = notes.require_thread_id(request.query.get("thread_id"))
+    return _render(request, snapshots.newest_meta(request.tenant, thread_id))
+
+
+ROUTES: dict[str, Route] = {
+    "GET /rehydrate": Route(rehydrate_thread),
+    "GET /rehydrate/{snapshot_id}": Route(rehydrate_snapshot),
+}
+
+handler = http_handler("rehydrate", ROUTES)
