@@ -154,7 +154,8 @@ def parse_limit(query: Mapping[str, str]) -> int:
     raw = query.get("limit")
     if raw is None:
         return DEFAULT_LIMIT
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
+    # isascii: str.isdigit() also accepts "²" (int() then raises) and other scripts' digits.
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_LIMIT:
         raise field_error("limit", f"must be an integer from 1 to {MAX_LIMIT}")
     return int(raw)
 
