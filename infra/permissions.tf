@@ -1,0 +1,133 @@
+# What each function may do, as data: tests/infra checks it (least privilege,
+# the tables each function is meant to use), docs/deploy.md tabulates it, and
+# main.tf turns it into one IAM policy per function.
+#
+# dynamodb.<table>.actions apply to the table's ARN; dynamodb.<table>.indexes
+# are the GSIs the function queries (dynamodb:Query on "<table ARN>/index/<name>").
+# TransactWriteItems has no action of its own: IAM checks the per-item actions
+# (PutItem, UpdateItem, ConditionCheckItem, DeleteItem) of every item in it.
+# s3 actions apply to "<snapshot bucket ARN>/tenants/*" only.
+# master_key grants secretsmanager:GetSecretValue on the master key secret, which
+# every function that derives keys needs: cursor signing (every function with a
+# list route) and agent secrets (heartbeat).
+#
+# When code starts making a new AWS call, add it here: nothing else grants it.
+locals {
+  # Every function behind an API key reads the key (GetItem) and counts the
+  # request in the key's rate-limit window (UpdateItem with ADD).
+  api_key_access = {
+    actions = ["dynamodb:GetItem", "dynamodb:UpdateItem"]
+    indexes = []
+  }
+
+  permissions = {
+    events = {
+      dynamodb = {
+        keys = local.api_key_access
+        # One TransactWriteItems: the event, its dedup record and idempotency
+        # record (conditional puts), and the day counter; ack is a conditional update.
+        events = {
+          actions = ["dynamodb:ConditionCheckItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"]
+          indexes = []
+        }
+        stats = { actions = ["dynamodb:UpdateItem"], indexes = [] }
+      }
+      s3         = []
+      master_key = false
+    }
+
+    inbox = {
+      dynamodb = {
+        keys = local.api_key_access
+        # Pages come from the sparse inbox indexes; ack removes the index keys.
+        events = { actions = ["dynamodb:Query", "dynamodb:UpdateItem"], indexes = ["gsi1", "gsi2"] }
+        stats  = { actions = ["dynamodb:GetItem", "dynamodb:UpdateItem"], indexes = [] }
+      }
+      s3         = []
+      master_key = true
+    }
+
+    notes = {
+      dynamodb = {
+        keys = local.api_key_access
+        context = {
+          actions = ["dynamodb:ConditionCheckItem", "dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"]
+          indexes = ["gsi1"]
+        }
+        stats = { actions = ["dynamodb:UpdateItem"], indexes = [] }
+      }
+      s3         = []
+      master_key = true
+    }
+
+    hydrate = {
+      dynamodb = {
+        keys = local.api_key_access
+        # Snapshot metadata, the thread's notes frozen into it, thread activity.
+        context = {
+          actions = ["dynamodb:ConditionCheckItem", "dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"]
+          indexes = ["gsi1"]
+        }
+        stats = { actions = ["dynamodb:UpdateItem"], indexes = [] }
+      }
+      # DeleteObject: an object whose metadata write failed is removed again.
+      s3         = ["s3:DeleteObject", "s3:GetObject", "s3:PutObject"]
+      master_key = true
+    }
+
+    rehydrate = {
+      dynamodb = {
+        keys    = local.api_key_access
+        context = { actions = ["dynamodb:GetItem", "dynamodb:Query"], indexes = ["gsi1"] }
+      }
+      s3         = ["s3:GetObject"]
+      master_key = false
+    }
+
+    heartbeat = {
+      dynamodb = {
+        keys = local.api_key_access
+        # Agent and name claim (one transaction), conditional heartbeat updates.
+        agents = {
+          actions = ["dynamodb:ConditionCheckItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"]
+          indexes = ["gsi1"]
+        }
+        stats = { actions = ["dynamodb:UpdateItem"], indexes = [] }
+      }
+      s3         = []
+      master_key = true
+    }
+
+    status = {
+      dynamodb = {
+        keys = local.api_key_access
+        # GET /stats: counters and rollups, plus today's live inbox and agent figures.
+        stats  = { actions = ["dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:Query"], indexes = [] }
+        events = { actions = [], indexes = ["gsi1"] }
+        agents = { actions = [], indexes = ["gsi1"] }
+      }
+      s3         = []
+      master_key = false
+    }
+
+    # Scheduled: live agents by status, oldest heartbeat first; state changes.
+    sweeper = {
+      dynamodb = {
+        agents = { actions = ["dynamodb:UpdateItem"], indexes = ["gsi2"] }
+      }
+      s3         = []
+      master_key = false
+    }
+
+    # Scheduled: day counters in, rollup items out; inbox and agent figures per tenant.
+    rollup = {
+      dynamodb = {
+        stats  = { actions = ["dynamodb:BatchGetItem", "dynamodb:PutItem", "dynamodb:Query"], indexes = [] }
+        events = { actions = [], indexes = ["gsi1"] }
+        agents = { actions = [], indexes = ["gsi1"] }
+      }
+      s3         = []
+      master_key = false
+    }
+  }
+}
