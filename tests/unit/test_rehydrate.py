@@ -1,0 +1,201 @@
+"""GET /rehydrate[/{snapshot_id}]: formats, budgets, since, checksums, isolation, call counts."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections import Counter
+from typing import Any
+
+import pytest
+
+from common import aws
+from common.config import settings
+from tests.conftest import ApiClient, Keys
+from tests.unit.test_hydrate import THREAD, UNICODE_GOAL, snapshot_body
+
+# What UTF-8 "⚠️" looks like when decoded as Mac Roman: must never appear.
+MOJIBAKE = "⚠️".encode().decode("mac_roman")
+UNKNOWN = "01ARZ3NDEKTSV4RRFFQ69G5FAV"
+
+
+def hydrate(api: ApiClient, key: str, **overrides: Any) -> str:
+    result = api.post("/hydrate", key=key, json_body=snapshot_body(**overrides))
+    assert result.status == 201, result.text
+    return str(result.json["snapshot_id"])
+
+
+def test_markdown_by_id(api: ApiClient, keys: Keys) -> None:
+    api.post("/notes", key=keys.creator, json_body={"thread_id": THREAD, "text": "frozen 🧊"})
+    snapshot_id = hydrate(api, keys.creator)
+    result = api.get(f"/rehydrate/{snapshot_id}", key=keys.viewer)
+    assert result.status == 200
+    assert result.headers["Content-Type"] == "text/markdown; charset=utf-8"
+    assert result.text.startswith(f'---\nthread_id: "{THREAD}"\nsnapshot_id: "{snapshot_id}"')
+    assert f"# Rehydrate: {UNICODE_GOAL}" in result.text
+    assert "frozen 🧊" in result.text
+    assert "- `aaaaaaa` feat(refunds): partial refunds ✨ — Zoë, 2 hours ago" in result.text
+
+
+def test_json_format(api: ApiClient, keys: Keys) -> None:
+    snapshot_id = hydrate(api, keys.creator)
+    result = api.get(f"/rehydrate/{snapshot_id}", key=keys.viewer, query={"format": "json"})
+    assert result.status == 200
+    assert result.headers["Content-Type"] == "application/json"
+    body = result.json
+    assert body["front_matter"]["goal"] == UNICODE_GOAL
+    assert body["front_matter"]["snapshot_id"] == snapshot_id
+    assert body["sections"][0]["key"] == "operator_instructions"
+
+
+def test_newest_of_thread(api: ApiClient, keys: Keys, aws_calls: Counter[str]) -> None:
+    hydrate(api, keys.creator)
+    newest = hydrate(api, keys.creator, decisions=["newest wins"])
+    hydrate(api, keys.creator, thread_id="other-thread")
+    aws_calls.clear()
+    result = api.get("/rehydrate", key=keys.viewer, query={"thread_id": THREAD})
+    assert result.status == 200
+    assert f'snapshot_id: "{newest}"' in result.text
+    assert "newest wins" in result.text
+    assert aws_calls["dynamodb.Query"] == 1
+    assert aws_calls["s3.GetObject"] == 1
+    assert aws_calls["dynamodb.Scan"] == 0
+
+
+def test_by_id_call_counts(api: ApiClient, keys: Keys, aws_calls: Counter[str]) -> None:
+    snapshot_id = hydrate(api, keys.creator)
+    api.get(f"/rehydrate/{snapshot_id}", key=keys.viewer)  # warm the key cache
+    aws_calls.clear()
+    assert api.get(f"/rehydrate/{snapshot_id}", key=keys.viewer).status == 200
+    assert aws_calls["s3.GetObject"] == 1
+    assert aws_calls["dynamodb.Query"] == 0
+    assert aws_calls["dynamodb.Scan"] == 0
+    assert aws_calls["s3.ListObjectsV2"] == 0
+
+
+def test_thread_without_snapshots_is_404(api: ApiClient, keys: Keys) -> None:
+    result = api.get("/rehydrate", key=keys.viewer, query={"thread_id": "empty"})
+    assert (result.status, result.error_code) == (404, "not_found")
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"format": "html"},
+        {"max_tokens": "199"},
+        {"max_tokens": "200001"},
+        {"max_tokens": "ten"},
+        {"verbose": "1"},
+    ],
+)
+def test_bad_query(api: ApiClient, keys: Keys, query: dict[str, str]) -> None:
+    snapshot_id = hydrate(api, keys.creator)
+    result = api.get(f"/rehydrate/{snapshot_id}", key=keys.viewer, query=query)
+    assert (result.status, result.error_code) == (400, "validation_error")
+
+
+def test_thread_query_needs_thread_id(api: ApiClient, keys: Keys) -> None:
+    assert api.get("/rehydrate", key=keys.viewer).error_code == "validation_error"
+    bad = api.get("/rehydrate", key=keys.viewer, query={"thread_id": "Not A Slug"})
+    assert bad.error_code == "validation_error"
+
+
+def test_max_tokens_fits(api: ApiClient, keys: Keys) -> None:
+    snapshot_id = hydrate(api, keys.creator, decisions=[f"decision {i}" for i in range(300)])
+    result = api.get(f"/rehydrate/{snapshot_id}", key=keys.viewer, query={"max_tokens": "300"})
+    assert result.status == 200
+    assert len(result.text) <= 1200
+    assert "more" in result.text or "Left out" in result.text
+
+
+def test_since_same_thread(api: ApiClient, keys: Keys) -> None:
+    first = hydrate(api, keys.creator)
+    body = snapshot_body()
+    body["commits"].insert(
+        0,
+        {
+            "sha": "c" * 40,
+            "message": "feat: new",
+            "author": "Ana",
+            "timestamp": body["captured_at"],
+        },
+    )
+    body["markers"] = body["markers"][1:]
+    second = api.post("/hydrate", key=keys.creator, json_body=body).json["snapshot_id"]
+    result = api.get(f"/rehydrate/{second}", key=keys.viewer, query={"since": first})
+    assert result.status == 200
+    section = result.text.split("## Since last snapshot")[1].split("\n## ")[0]
+    assert "### New commits (1)\n- `ccccccc` feat: new" in section
+    assert "### Markers resolved (1)" in section
+    assert "handle currency" in section
+
+
+def test_since_other_thread_is_400_and_unknown_or_foreign_is_404(
+    api: ApiClient, keys: Keys
+) -> None:
+    mine = hydrate(api, keys.creator)
+    other_thread = hydrate(api, keys.creator, thread_id="other-thread")
+    theirs = hydrate(api, keys.other_creator)
+    result = api.get(f"/rehydrate/{mine}", key=keys.viewer, query={"since": other_thread})
+    assert (result.status, result.error_code) == (400, "validation_error")
+    for since in (UNKNOWN, theirs, "garbage"):
+        result = api.get(f"/rehydrate/{mine}", key=keys.viewer, query={"since": since})
+        assert (result.status, result.error_code) == (404, "not_found")
+
+
+def test_tenant_isolation(api: ApiClient, keys: Keys) -> None:
+    snapshot_id = hydrate(api, keys.creator)
+    theirs = api.get(f"/rehydrate/{snapshot_id}", key=keys.other_viewer)
+    unknown = api.get(f"/rehydrate/{UNKNOWN}", key=keys.viewer)
+    assert theirs.status == unknown.status == 404
+    assert theirs.json["error"]["message"] == unknown.json["error"]["message"]
+    by_thread = api.get("/rehydrate", key=keys.other_viewer, query={"thread_id": THREAD})
+    assert by_thread.status == 404
+    assert api.get(f"/rehydrate/{snapshot_id}").status == 401
+
+
+def _overwrite(snapshot_id: str, payload: bytes) -> None:
+    aws.s3().put_object(
+        Bucket=settings().snapshots_bucket,
+        Key=f"tenants/acme/snapshots/{snapshot_id}.json.gz",
+        Body=payload,
+        ContentType="application/json",
+        ContentEncoding="gzip",
+        ServerSideEncryption="AES256",
+    )
+
+
+def test_checksum_mismatch_is_500_without_leaking(
+    api: ApiClient, keys: Keys, caplog: pytest.LogCaptureFixture
+) -> None:
+    snapshot_id = hydrate(api, keys.creator)
+    tampered = snapshot_body(decisions=["tampered"])
+    _overwrite(snapshot_id, gzip.compress(json.dumps(tampered).encode()))
+    result = api.get(f"/rehydrate/{snapshot_id}", key=keys.viewer)
+    assert (result.status, result.error_code) == (500, "internal_error")
+    assert "sha256" not in result.text
+    assert "tampered" not in result.text
+    failure = next(r for r in caplog.records if r.getMessage() == "snapshot integrity check failed")
+    assert failure.snapshot_id == snapshot_id
+    assert "!= expected" in failure.cause
+
+
+def test_garbage_object_is_500(api: ApiClient, keys: Keys) -> None:
+    snapshot_id = hydrate(api, keys.creator)
+    _overwrite(snapshot_id, b"not gzip at all")
+    result = api.get("/rehydrate", key=keys.viewer, query={"thread_id": THREAD})
+    assert (result.status, result.error_code) == (500, "internal_error")
+
+
+def test_unicode_round_trips_byte_for_byte(api: ApiClient, keys: Keys) -> None:
+    text = "⚠️ naïve façade 日本語 🚀 Ω"
+    body = snapshot_body(decisions=[text])
+    body["thread"]["goal"] = text
+    snapshot_id = api.post("/hydrate", key=keys.creator, json_body=body).json["snapshot_id"]
+    result = api.get(f"/rehydrate/{snapshot_id}", key=keys.viewer)
+    assert f"# Rehydrate: {text}\n" in result.text
+    assert f"- {text}\n" in result.text
+    assert MOJIBAKE not in result.text
+    as_json = api.get(f"/rehydrate/{snapshot_id}", key=keys.viewer, query={"format": "json"})
+    assert as_json.json["front_matter"]["goal"] == text
+    assert text in as_json.text  # UTF-8 on the wire, not \u escapes

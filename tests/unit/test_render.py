@@ -1,0 +1,355 @@
+"""The pure renderer: sections and their order, categories, personas, budgets, since, unicode."""
+
+from __future__ import annotations
+
+import copy
+import re
+import time
+from typing import Any
+
+import pytest
+
+from common.render import categorize, render_json, render_markdown, synthetic_snapshot
+
+MOJIBAKE = "⚠️".encode().decode("mac_roman")  # UTF-8 read as Mac Roman
+NOW = "2025-01-15T12:00:00.000Z"
+
+
+def doc(**overrides: Any) -> dict[str, Any]:
+    document: dict[str, Any] = {
+        "schema_version": 1,
+        "snapshot_id": "01JHSNAP000000000000000001",
+        "thread": {
+            "id": "payments",
+            "goal": "Partial refunds ⚠️ café 数据",
+            "persona": "senior-backend-dev",
+            "focus": "refund API",
+            "output": "a pull request",
+            "constraints": "no downtime",
+        },
+        "repo": {"name": "shop", "branch": "feature/refunds", "head": "abc123def4567890"},
+        "commits": [
+            {
+                "sha": "a" * 40,
+                "message": "feat(refunds): partial refunds\n\nlong body",
+                "author": "Zoë",
+                "timestamp": "2025-01-15T09:00:00Z",
+            },
+            {
+                "sha": "b" * 40,
+                "message": "fix: refunds rounding",
+                "author": "李雷",
+                "timestamp": "2025-01-13T12:00:00Z",
+            },
+        ],
+        "changes": [
+            {"path": "app/refunds.py", "status": "modified"},
+            {"path": "app/models.py", "status": "modified"},
+            {"path": "app/api.py", "status": "added"},
+            {"path": "app/util.py", "status": "deleted"},
+            {"path": "app/new.py", "status": "renamed", "old_path": "app/old.py"},
+            {"path": "infra/main.tf", "status": "modified"},
+            {"path": "package.json", "status": "modified"},
+            {"path": "tests/test_refunds.py", "status": "added"},
+        ],
+        "markers": [
+            {"path": "app/refunds.py", "line": 12, "kind": "TODO", "text": "handle currency"},
+            {
+                "path": "app/refunds.py",
+                "line": 40,
+                "kind": "QUESTION",
+                "text": "refund fees too",
+                "context": "fee = total * rate",
+            },
+            {"path": "app/api.py", "line": 3, "kind": "FIXME", "text": "race on retry"},
+            {"path": "app/api.py", "line": 9, "kind": "NOTE", "text": "kept for v1 clients"},
+        ],
+        "decisions": ["Refunds are idempotent"],
+        "constraints": ["PCI scope unchanged"],
+        "tasks": [
+            {"title": "API", "status": "done"},
+            {"title": "UI", "status": "in_progress"},
+            {"title": "Docs", "status": "todo"},
+        ],
+        "notes": [
+            {"note_id": "N1", "kind": "decision", "text": "Use cents", "tags": ["money"]},
+            {
+                "note_id": "N2",
+                "kind": "question",
+                "text": "Who approves? 🤔",
+                "source": {"path": "app/api.py", "line": 7},
+            },
+            {"note_id": "N3", "kind": "note", "text": "Stripe sandbox is slow"},
+        ],
+        "captured_at": NOW,
+        "created_at": NOW,
+    }
+    document.update(overrides)
+    return document
+
+
+def headings(markdown: str) -> list[str]:
+    return re.findall(r"^## (.+)$", markdown, flags=re.MULTILINE)
+
+
+def test_sections_in_contract_order() -> None:
+    markdown = render_markdown(doc())
+    assert markdown.startswith('---\nthread_id: "payments"\n')
+    assert "\n# Rehydrate: Partial refunds ⚠️ café 数据\n" in markdown
+    assert headings(markdown) == [
+        "Operator Instructions",
+        "Recent Progress",
+        "Current Changes",
+        "Development Velocity",
+        "Decisions & Constraints",
+        "Tasks",
+        "Notes",
+        "Open Questions",
+    ]
+
+
+def test_front_matter_fields() -> None:
+    front = render_markdown(doc()).split("---\n")[1]
+    keys = [line.split(":", 1)[0] for line in front.strip().splitlines()]
+    assert keys == [
+        "thread_id", "snapshot_id", "created_at", "goal", "persona", "focus", "output",
+        "constraints", "file_count", "commit_count",
+    ]  # fmt: skip
+    assert "file_count: 8\n" in front
+    assert "commit_count: 2\n" in front
+
+
+def test_empty_sections_are_left_out() -> None:
+    markdown = render_markdown(
+        doc(commits=[], changes=[], markers=[], decisions=[], constraints=[], tasks=[], notes=[])
+    )
+    assert headings(markdown) == ["Operator Instructions"]
+
+
+def test_operator_instructions_from_persona() -> None:
+    markdown = render_markdown(doc())
+    assert "**Role:** Senior backend developer" in markdown
+    assert "**Primary focus:** refund API" in markdown
+    assert "**Repository:** shop on branch `feature/refunds` at `abc123def456`" in markdown
+    assert "### Do\n" in markdown
+    assert "### Don't\n" in markdown
+    assert "### Tasks for this session\n1. Drive the goal to done: Partial refunds" in markdown
+
+
+@pytest.mark.parametrize(
+    ("persona", "role"),
+    [
+        ("generalist", "Software engineer picking up this thread"),
+        ("senior-backend-dev", "Senior backend developer"),
+        ("frontend-dev", "Frontend developer"),
+        ("devops-engineer", "DevOps engineer"),
+        ("qa-engineer", "QA engineer"),
+        ("tech-lead", "Tech lead"),
+        ("astronaut", "Software engineer picking up this thread"),
+    ],
+)
+def test_personas_and_unknown_falls_back_to_generalist(persona: str, role: str) -> None:
+    document = doc()
+    document["thread"]["persona"] = persona
+    markdown = render_markdown(document)
+    assert f"**Role:** {role}" in markdown
+    assert f'persona: "{persona}"' in markdown
+
+
+def test_recent_progress_ages_are_relative_to_the_snapshot() -> None:
+    markdown = render_markdown(doc())
+    assert "- `aaaaaaa` feat(refunds): partial refunds — Zoë, 3 hours ago" in markdown
+    assert "- `bbbbbbb` fix: refunds rounding — 李雷, 2 days ago" in markdown
+    assert "long body" not in markdown
+
+
+@pytest.mark.parametrize(
+    ("path", "category"),
+    [
+        ("common/api.py", "Backend"),
+        ("web/src/App.tsx", "Frontend"),
+        ("web/styles.css", "Frontend"),
+        ("package.json", "Configuration"),
+        ("web/src/data.json", "Configuration"),
+        ("pyproject.toml", "Configuration"),
+        ("requirements-dev.txt", "Configuration"),
+        ("config/app.yaml", "Configuration"),
+        ("tests/unit/test_api.py", "Tests"),
+        ("pkg/api_test.py", "Tests"),
+        ("pkg/test_api.py", "Tests"),
+        ("web/App.test.tsx", "Tests"),
+        ("infra/main.tf", "Infrastructure"),
+        ("modules/x/variables.tf", "Infrastructure"),
+        ("Dockerfile", "Infrastructure"),
+        (".github/workflows/ci.yml", "Infrastructure"),
+        ("docs/context.md", "Documentation"),
+        ("README.md", "Documentation"),
+        ("assets/logo.png", "Other"),
+    ],
+)
+def test_categories(path: str, category: str) -> None:
+    assert categorize(path) == category
+
+
+def test_current_changes_groups_and_caps_paths() -> None:
+    markdown = render_markdown(doc())
+    assert "8 files across 4 categories." in markdown
+    backend = next(line for line in markdown.splitlines() if line.startswith("- **Backend**"))
+    assert backend.startswith("- **Backend** (5): `app/refunds.py` (modified), `app/models.py`")
+    assert backend.endswith("... and 2 more")
+    assert "`app/new.py` (renamed from `app/old.py`)" not in backend  # 4th and 5th are cut
+    order = re.findall(r"^- \*\*(\w+)\*\*", markdown, flags=re.MULTILINE)
+    assert order[:4] == ["Infrastructure", "Backend", "Configuration", "Tests"]
+
+
+def test_velocity_counts_commits_and_focus_areas() -> None:
+    markdown = render_markdown(doc())
+    section = markdown.split("## Development Velocity")[1].split("##")[0]
+    assert "**2 commits** by 2 authors over 2 days" in section
+    assert "- **feat**: 1 commits" in section
+    assert "- **fix**: 1 commits" in section
+    assert "- refunds: 2 mentions" in section
+
+
+def test_tasks_percent_and_markers() -> None:
+    markdown = render_markdown(doc())
+    assert "1 / 3 done (33%)." in markdown
+    assert "- [x] API" in markdown
+    assert "- [~] UI (in progress)" in markdown
+    assert "### TODO markers in code (1)" in markdown
+
+
+def test_notes_grouped_and_open_questions() -> None:
+    markdown = render_markdown(doc())
+    notes = markdown.split("\n## Notes\n")[1].split("\n## Open Questions")[0]
+    assert "### Decisions (1)\n- Use cents #money" in notes
+    assert "### Notes (1)\n- Stripe sandbox is slow" in notes
+    assert "NOTE** kept for v1 clients" in notes
+    assert "Who approves" not in notes
+    questions = markdown.split("## Open Questions")[1]
+    assert "- `app/refunds.py:40` **QUESTION** refund fees too\n  > fee = total * rate" in questions
+    assert "`app/api.py:3` **FIXME** race on retry" in questions
+    assert "- Who approves? 🤔 (`app/api.py:7`)" in questions
+    assert "handle currency" not in questions
+
+
+def test_json_has_the_same_sections() -> None:
+    data = render_json(doc())
+    assert [s["title"] for s in data["sections"]] == headings(render_markdown(doc()))
+    assert data["front_matter"]["goal"] == "Partial refunds ⚠️ café 数据"
+    tasks = next(s for s in data["sections"] if s["key"] == "tasks")
+    assert tasks["summary"] == {"done": 1, "total": 3, "percent": 33}
+    changes = next(s for s in data["sections"] if s["key"] == "current_changes")
+    assert changes["items"][1]["category"] == "Backend"
+    assert changes["items"][1]["more"] == 2
+
+
+def test_since_section_diffs_commits_files_and_markers() -> None:
+    previous = doc(
+        snapshot_id="01JHSNAP000000000000000000",
+        commits=[doc()["commits"][1]],
+        changes=[{"path": "app/refunds.py", "status": "modified"}],
+        markers=[
+            {"path": "app/refunds.py", "line": 10, "kind": "TODO", "text": "handle currency"},
+            {"path": "app/old.py", "line": 1, "kind": "HACK", "text": "gone now"},
+        ],
+    )
+    markdown = render_markdown(doc(), since=previous)
+    assert headings(markdown)[1] == "Since last snapshot"
+    section = markdown.split("## Since last snapshot")[1].split("\n## ")[0]
+    assert "### New commits (1)\n- `aaaaaaa`" in section
+    assert "### Files changed since (7)" in section
+    assert "`app/refunds.py` (modified)" not in section
+    assert "### Markers added (3)" in section
+    assert "handle currency" not in section  # moved lines, same marker
+    assert "### Markers resolved (1)\n- `app/old.py:1` **HACK** gone now" in section
+
+
+def test_since_same_snapshot_says_nothing_changed() -> None:
+    markdown = render_markdown(doc(), since=doc())
+    assert "- Nothing changed." in markdown
+
+
+def test_unicode_survives_in_every_field() -> None:
+    text = "⚠️ naïve façade 日本語 🚀 Ω"
+    document = doc(decisions=[text], constraints=[text], tasks=[{"title": text, "status": "todo"}])
+    document["thread"].update(goal=text, focus=text, output=text, constraints=text)
+    document["commits"][0]["message"] = text
+    document["commits"][0]["author"] = text
+    document["changes"][0]["path"] = f"app/{text}.py"
+    document["markers"][1]["text"] = text
+    document["notes"][0]["text"] = text
+    markdown = render_markdown(document)
+    assert markdown.count(text) >= 10
+    assert MOJIBAKE not in markdown
+    roundtrip = markdown.encode("utf-8").decode("utf-8")
+    assert roundtrip == markdown
+
+
+@pytest.mark.parametrize("max_tokens", [200, 500, 2000, 10_000])
+def test_budget_always_fits_and_says_what_was_cut(max_tokens: int) -> None:
+    big = synthetic_snapshot(changes=2000, commits=300, markers=500, notes=200)
+    markdown = render_markdown(big, max_tokens=max_tokens)
+    assert len(markdown) <= max_tokens * 4
+    assert "more" in markdown or "Left out" in markdown or "cut to fit" in markdown
+    assert markdown.startswith("---\nthread_id:")
+
+
+def test_budget_cuts_lowest_priority_first() -> None:
+    big = synthetic_snapshot(changes=500, commits=200, markers=100, notes=100)
+    full = render_markdown(big)
+    markdown = render_markdown(big, max_tokens=len(full) // 4 - 500)
+    assert len(markdown) <= len(full) - 2000
+    assert re.search(r"_\.\.\. and \d+ more focus areas_", markdown)
+    assert "## Decisions & Constraints" in markdown
+    assert "Decision 19" in markdown  # high priority kept whole
+    assert "## Operator Instructions" in markdown
+
+
+def test_budget_leaves_out_whole_sections_with_a_note() -> None:
+    big = synthetic_snapshot(changes=100, commits=50, markers=50, notes=50)
+    markdown = render_markdown(big, max_tokens=200)
+    assert len(markdown) <= 800
+    data = render_json(big, max_tokens=200)
+    assert data["left_out"] or data["truncated"] or any(s["omitted"] for s in data["sections"])
+
+
+def test_generous_budget_changes_nothing() -> None:
+    document = doc()
+    assert render_markdown(document, max_tokens=200_000) == render_markdown(document)
+
+
+def test_json_budget_reports_omitted_counts() -> None:
+    big = synthetic_snapshot(changes=500, commits=200, markers=100, notes=100)
+    data = render_json(big, max_tokens=3000)
+    progress = next((s for s in data["sections"] if s["key"] == "recent_progress"), None)
+    if progress is not None:
+        assert progress["omitted"] + len(progress["items"]) == 200
+    else:
+        assert "recent_progress" in [s["key"] for s in data["left_out"]]
+
+
+def test_renderer_does_not_mutate_its_input() -> None:
+    document = doc()
+    before = copy.deepcopy(document)
+    render_markdown(document, since=doc(), max_tokens=300)
+    render_json(document, since=doc(), max_tokens=300)
+    assert document == before
+
+
+def test_large_snapshot_renders_well_under_a_second() -> None:
+    big = synthetic_snapshot(changes=10_000, commits=1_000, markers=2_000, notes=1_000)
+    started = time.perf_counter()
+    markdown = render_markdown(big)
+    render_markdown(big, since=big, max_tokens=5000)
+    elapsed = time.perf_counter() - started
+    assert "10000 files across" in markdown
+    assert elapsed < 1.5  # both renders; each is ~0.1-0.2 s on a laptop
+
+
+def test_bad_timestamps_do_not_break_rendering() -> None:
+    document = doc()
+    document["commits"][0]["timestamp"] = "not a time"
+    document["captured_at"] = None
+    markdown = render_markdown(document)
+    assert "at an unknown time" in markdown
