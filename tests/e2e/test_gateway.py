@@ -184,3 +184,73 @@ def test_ctrl_c_stops_cleanly(tmp_path: Path) -> None:
     # The port is free again: nothing keeps serving after exit.
     with pytest.raises(urllib.error.URLError, match="refused"):
         running.http("GET", "/status")
+
+
+# ----------------------------------------------------------------- in-process pieces
+# (no server needed: how requests become events and results become responses)
+
+
+def test_repeated_query_parameters_are_comma_joined_like_api_gateway() -> None:
+    from tools.gateway import read_query
+
+    assert read_query("a=1&b=2&a=3&empty=&x=%2F%20") == {
+        "a": "1,3",
+        "b": "2",
+        "empty": "",
+        "x": "/ ",
+    }
+
+
+def test_headers_are_lower_cased_with_repeats_joined_and_cookies_split() -> None:
+    from tools.gateway import read_headers
+
+    pairs = [("X-Tag", "a"), ("x-tag", "b"), ("Cookie", "s=1; t=2"), ("Content-Type", "x/y")]
+
+    headers, cookies = read_headers(iter(pairs))
+
+    assert headers == {"x-tag": "a,b", "content-type": "x/y"}
+    assert cookies == ["s=1", "t=2"]
+
+
+def test_lambda_results_become_http_responses() -> None:
+    from tools.gateway import normalise_response
+
+    encoded = {"statusCode": 200, "body": "aGk=", "isBase64Encoded": True, "cookies": ["a=1"]}
+    assert normalise_response(encoded) == (200, [("Set-Cookie", "a=1")], b"hi")
+    assert normalise_response({"statusCode": 204}) == (204, [], b"")
+    # Anything but a response dict is a 200 JSON body, as API Gateway infers it.
+    assert normalise_response({"ok": True}) == (
+        200,
+        [("Content-Type", "application/json")],
+        b'{"ok": true}',
+    )
+
+
+def test_missing_and_crashing_functions_answer_with_envelopes() -> None:
+    from tools import apigw
+    from tools.gateway import FunctionUnavailable, Gateway
+
+    class Loader:
+        def handler(self, function: str) -> Any:
+            if function == "absent":
+                raise FunctionUnavailable("handlers.absent does not exist yet")
+
+            def crash(event: Any, context: Any) -> Any:
+                raise RuntimeError("password=hunter2")
+
+            return crash
+
+    gateway = Gateway(loader=Loader())  # type: ignore[arg-type]
+    event = apigw.build_event("GET", "/x", route_key="GET /x", headers={"x-request-id": "r-1"})
+
+    absent = gateway.handle(event, "absent")
+    crashed = gateway.handle(event, "crashy")
+    unrouted = gateway.handle(event, None)
+
+    assert (absent["statusCode"], absent["headers"]["Retry-After"]) == (503, "5")
+    assert json.loads(absent["body"])["error"]["code"] == "service_unavailable"
+    assert crashed["statusCode"] == 500
+    assert "hunter2" not in crashed["body"]
+    assert json.loads(crashed["body"])["error"]["request_id"] == "r-1"
+    assert unrouted["statusCode"] == 404
+    assert unrouted["headers"]["X-Request-ID"] == "r-1"
