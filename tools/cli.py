@@ -9,7 +9,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-COMMAND_MODULES = ("tools.cli_keys",)
+COMMAND_MODULES = ("tools.cli_keys", "tools.cli_snapshot")
 
 
 def build_parser() -> argparse.ArgumentParser:
