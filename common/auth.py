@@ -13,6 +13,7 @@ import re
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,6 +41,8 @@ class CachedKey:
 _cache: dict[bytes, CachedKey] = {}
 _cache_lock = threading.Lock()
 verification_count = 0  # bcrypt checks in this container (benchmarks and tests read it)
+# The cache's clock: monotonic (wall-clock steps must not stretch a key's life); tests swap it.
+monotonic: Callable[[], float] = time.monotonic
 
 
 def _key_pk(key_id: str) -> str:
@@ -169,14 +172,14 @@ def authenticate(authorization: str | None) -> Principal:
         raise Unauthorized()
     digest = hashlib.sha256(token.encode()).digest()
     cached = _cache.get(digest)
-    if cached is not None and cached.expires > time.monotonic():
+    if cached is not None and cached.expires > monotonic():
         _metric("auth_cache_hits")
         return cached.principal
     principal = _verify(*parts)
     ttl = settings().key_cache_seconds
     if ttl > 0:
         with _cache_lock:
-            _cache[digest] = CachedKey(principal, time.monotonic() + ttl)
+            _cache[digest] = CachedKey(principal, monotonic() + ttl)
     return principal
 
 

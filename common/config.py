@@ -44,6 +44,7 @@ class Settings:
     snapshots_bucket: str
     rate_limit_requests: int
     rate_limit_window_seconds: int
+    rate_limit_lease_max: int
     key_cache_seconds: int
     bcrypt_rounds: int
     dedup_window_seconds: int
@@ -68,6 +69,8 @@ def load_settings() -> Settings:
         rate_limit_requests=_int("DOCKHAND_RATE_LIMIT_REQUESTS", 600, 1, 1_000_000),
         rate_limit_window_seconds=_int("DOCKHAND_RATE_LIMIT_WINDOW_SECONDS", 60, 1, 3600),
         # The cache bounds how long a revoked key keeps working: the contract says 60 s.
+        # Tokens a container leases per DynamoDB update (see common/ratelimit.py).
+        rate_limit_lease_max=_int("DOCKHAND_RATE_LIMIT_LEASE_MAX", 20, 1, 1000),
         key_cache_seconds=_int("DOCKHAND_KEY_CACHE_SECONDS", 60, 0, 60),
         bcrypt_rounds=_int("DOCKHAND_BCRYPT_ROUNDS", 12, 4, 16),
         dedup_window_seconds=_int("DOCKHAND_DEDUP_WINDOW_SECONDS", 300, 1, 86_400),

@@ -45,6 +45,12 @@ CATALOGUE: dict[str, MetricSpec] = {
         MetricSpec(
             "rehydrate_render", MetricUnit.Milliseconds, "time to render a rehydrate document"
         ),
+        MetricSpec("events_received", MetricUnit.Count, "new events stored"),
+        MetricSpec("events_duplicate", MetricUnit.Count, "posts answered as duplicates"),
+        MetricSpec("events_delivered", MetricUnit.Count, "events acknowledged (first time)"),
+        MetricSpec("dedup_hits", MetricUnit.Count, "posts matching content within 5 min"),
+        MetricSpec("idempotent_replays", MetricUnit.Count, "Idempotency-Key replays"),
+        MetricSpec("rate_limited", MetricUnit.Count, "requests refused with 429"),
     )
 }
 

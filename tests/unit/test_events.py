@@ -1,0 +1,481 @@
+"""POST /events, GET /events/{id}, DELETE /events/{id}: contract, dedup, idempotency,
+tenant isolation, AWS call counts, concurrency and injected faults."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+from unittest import mock
+
+import pytest
+from botocore.exceptions import ClientError
+
+from common import aws, clock, counters, ddb, events
+from common.config import settings
+from tests.conftest import ApiClient, Keys
+
+EVENT = {"event_type": "order.created", "payload": {"order": 42, "items": ["a", "b"]}}
+
+
+def _post(api: ApiClient, key: str, body: Any = None, **kwargs: Any) -> Any:
+    return api.post("/events", key=key, json_body=EVENT if body is None else body, **kwargs)
+
+
+def _raw_item(pk: str, sk: str) -> dict[str, Any] | None:
+    raw = (
+        aws.dynamodb()
+        .get_item(TableName=settings().events_table, Key=ddb.serialize({"pk": pk, "sk": sk}))
+        .get("Item")
+    )
+    return ddb.deserialize(raw) if raw else None
+
+
+def _events_stored(tenant: str) -> int:
+    result = aws.dynamodb().scan(TableName=settings().events_table)  # test-only inspection
+    return sum(
+        1 for raw in result["Items"] if ddb.deserialize(raw)["pk"].startswith(f"T#{tenant}#E#")
+    )
+
+
+def _today(tenant: str) -> dict[str, int]:
+    return counters.read_day(tenant, clock.day_of(clock.now())) or {}
+
+
+@pytest.fixture(autouse=True)
+def hour_rate_window(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Clock jumps below stay in one rate-limit window, so call counts show no lease."""
+    monkeypatch.setenv("DOCKHAND_RATE_LIMIT_WINDOW_SECONDS", "3600")
+    settings.cache_clear()
+
+
+@pytest.fixture
+def frozen_clock() -> Iterator[list[float]]:
+    moment = [1_767_225_600.0]  # 2026-01-01T00:00:00Z
+    clock.set_clock(lambda: moment[0])
+    yield moment
+    clock.set_clock(None)
+
+
+# ------------------------------------------------------------------ create
+
+
+def test_create_returns_contract_body_and_stores_pending_event(
+    api: ApiClient, keys: Keys, frozen_clock: list[float]
+) -> None:
+    result = _post(api, keys.creator, {**EVENT, "source": "shop"})
+    assert result.status == 201
+    body = result.json
+    assert set(body) == {"event_id", "event_type", "source", "received_at", "status", "duplicate"}
+    assert body["event_type"] == "order.created"
+    assert body["source"] == "shop"
+    assert body["received_at"] == "2026-01-01T00:00:00.000Z"
+    assert body["status"] == "pending"
+    assert body["duplicate"] is False
+    stored = _raw_item(f"T#acme#E#{body['event_id']}", "E")
+    assert stored is not None
+    assert stored["gsi1pk"] == "T#acme#S0"
+    assert stored["gsi2pk"] == "T#acme#TY#order.created#S0"
+    assert _today("acme")["events_received"] == 1
+
+
+def test_new_event_is_one_dynamodb_round_trip(
+    api: ApiClient, keys: Keys, aws_calls: Counter[str]
+) -> None:
+    _post(api, keys.creator, {"event_type": "warm", "payload": {}})  # auth + lease warm-up
+    aws_calls.clear()
+    result = _post(api, keys.creator)
+    assert result.status == 201
+    assert aws_calls == Counter({"dynamodb.TransactWriteItems": 1})
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"payload": {}}, "event_type"),
+        ({"event_type": "", "payload": {}}, "event_type"),
+        ({"event_type": "x" * 256, "payload": {}}, "event_type"),
+        ({"event_type": 5, "payload": {}}, "event_type"),
+        ({"event_type": "a"}, "payload"),
+        ({"event_type": "a", "payload": [1]}, "payload"),
+        ({"event_type": "a", "payload": "text"}, "payload"),
+        ({"event_type": "a", "payload": {}, "source": "s" * 256}, "source"),
+        ({"event_type": "a", "payload": {}, "occurred_at": "yesterday"}, "occurred_at"),
+        ({"event_type": "a", "payload": {}, "occurred_at": "2024-01-01T00:00:00"}, "occurred_at"),
+        ({"event_type": "a", "payload": {}, "occurred_at": "2024-13-01T00:00:00Z"}, "occurred_at"),
+        ({"event_type": "a", "payload": {}, "status": "delivered"}, "status"),
+    ],
+)
+def test_invalid_bodies_are_validation_errors(
+    api: ApiClient, keys: Keys, body: dict[str, Any], field: str
+) -> None:
+    result = _post(api, keys.creator, body)
+    assert result.status == 400
+    assert result.error_code == "validation_error"
+    assert [d["field"] for d in result.json["error"]["details"]] == [field]
+
+
+def test_occurred_at_is_normalised_to_utc_milliseconds(api: ApiClient, keys: Keys) -> None:
+    created = _post(api, keys.creator, {**EVENT, "occurred_at": "2024-05-01T14:00:00.5+02:00"})
+    read = api.get(f"/events/{created.json['event_id']}", key=keys.viewer)
+    assert read.json["occurred_at"] == "2024-05-01T12:00:00.500Z"
+
+
+def test_bad_json_and_media_type(api: ApiClient, keys: Keys) -> None:
+    bad = api.post(
+        "/events", key=keys.creator, body="{", headers={"content-type": "application/json"}
+    )
+    assert (bad.status, bad.error_code) == (400, "invalid_json")
+    text = api.post("/events", key=keys.creator, body="x", headers={"content-type": "text/plain"})
+    assert (text.status, text.error_code) == (415, "unsupported_media_type")
+    big = {"event_type": "a", "payload": {"x": "y" * (256 * 1024)}}
+    assert _post(api, keys.creator, big).status == 413
+
+
+def test_auth_and_roles_on_every_route(api: ApiClient, keys: Keys) -> None:
+    event_id = _post(api, keys.creator).json["event_id"]
+    assert _post(api, keys.viewer).error_code == "forbidden"
+    assert api.delete(f"/events/{event_id}", key=keys.viewer).status == 403
+    assert api.get(f"/events/{event_id}", key=keys.viewer).status == 200
+    for call in (
+        lambda: api.post("/events", json_body=EVENT),
+        lambda: api.get(f"/events/{event_id}"),
+        lambda: api.delete(f"/events/{event_id}"),
+    ):
+        assert call().status == 401
+
+
+# ------------------------------------------------------------------ dedup
+
+
+def test_same_content_within_window_returns_original(
+    api: ApiClient, keys: Keys, aws_calls: Counter[str], frozen_clock: list[float]
+) -> None:
+    first = _post(api, keys.creator)
+    reordered = {"payload": {"items": ["a", "b"], "order": 42}, "event_type": "order.created"}
+    aws_calls.clear()
+    frozen_clock[0] += 299
+    second = _post(api, keys.creator, reordered)
+    assert second.status == 200
+    assert second.json == {**first.json, "duplicate": True}
+    # The cancelled transaction + the duplicate counter: no read.
+    assert aws_calls == Counter({"dynamodb.TransactWriteItems": 1, "dynamodb.UpdateItem": 1})
+    assert _events_stored("acme") == 1
+    assert _today("acme") == {"events_received": 1, "events_duplicate": 1}
+
+
+def test_dedup_window_ends_after_five_minutes(
+    api: ApiClient, keys: Keys, frozen_clock: list[float]
+) -> None:
+    first = _post(api, keys.creator)
+    frozen_clock[0] += 301
+    second = _post(api, keys.creator)
+    assert second.status == 201
+    assert second.json["event_id"] != first.json["event_id"]
+
+
+@pytest.mark.parametrize(
+    "variation",
+    [
+        {"event_type": "order.updated"},
+        {"payload": {"order": 43, "items": ["a", "b"]}},
+        {"source": "other"},
+    ],
+)
+def test_different_content_is_a_new_event(
+    api: ApiClient, keys: Keys, variation: dict[str, Any]
+) -> None:
+    assert _post(api, keys.creator).status == 201
+    assert _post(api, keys.creator, {**EVENT, **variation}).status == 201
+
+
+def test_dedup_is_per_tenant(api: ApiClient, keys: Keys) -> None:
+    first = _post(api, keys.creator)
+    other = _post(api, keys.other_creator)
+    assert other.status == 201
+    assert other.json["event_id"] != first.json["event_id"]
+
+
+def test_dedup_holds_across_instances(api: ApiClient, keys: Keys) -> None:
+    from tests.conftest import reset_runtime
+
+    first = _post(api, keys.creator)
+    # A second container: every per-process cache and client is gone; only DynamoDB is shared.
+    reset_runtime()
+    second = _post(api, keys.creator)
+    assert (second.status, second.json["event_id"]) == (200, first.json["event_id"])
+
+
+@pytest.fixture
+def serialised_transactions() -> Iterator[None]:
+    """moto takes no lock and rolls a cancelled transaction back by restoring a copy of
+    each table it touched, which can erase another thread's write made meanwhile.
+    DynamoDB runs transactions serialisably; one lock around moto's writes gives it
+    the same property, so the test checks *our* conditional logic, not moto's."""
+    from moto.dynamodb.models import DynamoDBBackend
+
+    lock = threading.RLock()  # re-entrant: a transaction calls put_item/update_item itself
+
+    def locked(original: Any) -> Any:
+        def run(self: Any, *args: Any, **kwargs: Any) -> Any:
+            with lock:
+                return original(self, *args, **kwargs)
+
+        return run
+
+    names = ("transact_write_items", "update_item", "put_item", "delete_item")
+    patches = [
+        mock.patch.object(DynamoDBBackend, n, locked(getattr(DynamoDBBackend, n))) for n in names
+    ]
+    for patch in patches:
+        patch.start()
+    yield
+    for patch in patches:
+        patch.stop()
+
+
+def test_concurrent_identical_posts_store_one_event(
+    api: ApiClient, keys: Keys, serialised_transactions: None
+) -> None:
+    barrier = threading.Barrier(16)
+
+    def post(_: int) -> tuple[int, str]:
+        barrier.wait()
+        result = _post(api, keys.creator)
+        return result.status, result.json["event_id"]
+
+    with ThreadPoolExecutor(16) as pool:
+        results = list(pool.map(post, range(16)))
+    statuses = Counter(status for status, _ in results)
+    assert statuses == Counter({201: 1, 200: 15})
+    assert len({event_id for _, event_id in results}) == 1
+    assert _events_stored("acme") == 1
+    assert _today("acme") == {"events_received": 1, "events_duplicate": 15}
+
+
+# ------------------------------------------------------------------ idempotency
+
+
+def test_idempotency_key_replays_original_response(
+    api: ApiClient, keys: Keys, aws_calls: Counter[str], frozen_clock: list[float]
+) -> None:
+    headers = {"Idempotency-Key": "order-42"}
+    first = _post(api, keys.creator, headers=headers)
+    assert first.status == 201
+    frozen_clock[0] += 3000  # long after the dedup window
+    aws_calls.clear()
+    replay = _post(api, keys.creator, headers=headers)
+    assert replay.status == 201
+    assert replay.json == {**first.json, "duplicate": True}
+    assert aws_calls == Counter({"dynamodb.TransactWriteItems": 1, "dynamodb.UpdateItem": 1})
+    assert _events_stored("acme") == 1
+
+
+def test_idempotency_key_expires_after_a_day(
+    api: ApiClient, keys: Keys, frozen_clock: list[float]
+) -> None:
+    headers = {"Idempotency-Key": "order-42"}
+    first = _post(api, keys.creator, headers=headers)
+    frozen_clock[0] += 86_401
+    again = _post(api, keys.creator, headers=headers)
+    assert again.status == 201
+    assert again.json["event_id"] != first.json["event_id"]
+
+
+def test_idempotency_key_with_different_body_conflicts(api: ApiClient, keys: Keys) -> None:
+    headers = {"Idempotency-Key": "k1"}
+    assert _post(api, keys.creator, headers=headers).status == 201
+    result = _post(api, keys.creator, {**EVENT, "source": "changed"}, headers=headers)
+    assert (result.status, result.error_code) == (409, "conflict")
+    assert _events_stored("acme") == 1
+
+
+def test_idempotency_key_on_a_content_duplicate_replays_the_duplicate_answer(
+    api: ApiClient, keys: Keys, frozen_clock: list[float]
+) -> None:
+    first = _post(api, keys.creator)
+    dup = _post(api, keys.creator, headers={"Idempotency-Key": "k2"})
+    assert (dup.status, dup.json["event_id"]) == (200, first.json["event_id"])
+    frozen_clock[0] += 3600  # the dedup window is over; the key still answers the same
+    replay = _post(api, keys.creator, headers={"Idempotency-Key": "k2"})
+    assert (replay.status, replay.json) == (200, dup.json)
+    assert _events_stored("acme") == 1
+
+
+def test_idempotency_keys_are_per_tenant(api: ApiClient, keys: Keys) -> None:
+    headers = {"Idempotency-Key": "shared"}
+    assert _post(api, keys.creator, headers=headers).status == 201
+    other = _post(api, keys.other_creator, {**EVENT, "source": "x"}, headers=headers)
+    assert other.status == 201
+
+
+@pytest.mark.parametrize("value", ["", "k" * 256])
+def test_idempotency_key_length_is_validated(api: ApiClient, keys: Keys, value: str) -> None:
+    result = _post(api, keys.creator, headers={"Idempotency-Key": value})
+    assert (result.status, result.error_code) == (400, "validation_error")
+    assert result.json["error"]["details"][0]["field"] == "Idempotency-Key"
+
+
+# ------------------------------------------------------------------ read
+
+
+def test_get_event_returns_full_record(api: ApiClient, keys: Keys) -> None:
+    created = _post(api, keys.creator, {**EVENT, "payload": {"text": "héllo 🚀", "n": 1.5}})
+    result = api.get(f"/events/{created.json['event_id']}", key=keys.viewer)
+    assert result.status == 200
+    assert result.json == {
+        "event_id": created.json["event_id"],
+        "event_type": "order.created",
+        "payload": {"text": "héllo 🚀", "n": 1.5},
+        "source": None,
+        "occurred_at": None,
+        "received_at": created.json["received_at"],
+        "status": "pending",
+        "delivered_at": None,
+    }
+
+
+def test_unknown_malformed_and_foreign_ids_answer_alike(api: ApiClient, keys: Keys) -> None:
+    event_id = _post(api, keys.creator).json["event_id"]
+    unknown = "01ARZ3NDEKTSV4RRFFQ69G5FAV"
+    answers = [
+        api.get(f"/events/{unknown}", key=keys.viewer),
+        api.get("/events/not-an-id", key=keys.viewer),
+        api.get(f"/events/{event_id}", key=keys.other_viewer),
+        api.delete(f"/events/{unknown}", key=keys.creator),
+        api.delete(f"/events/{event_id}", key=keys.other_creator),
+    ]
+    assert {(a.status, a.error_code, a.json["error"]["message"]) for a in answers} == {
+        (404, "not_found", "No such event.")
+    }
+    # The other tenant's delete changed nothing.
+    assert api.get(f"/events/{event_id}", key=keys.viewer).json["status"] == "pending"
+
+
+# ------------------------------------------------------------------ acknowledge
+
+
+def test_delete_acknowledges_once_and_is_idempotent(
+    api: ApiClient, keys: Keys, aws_calls: Counter[str], frozen_clock: list[float]
+) -> None:
+    event_id = _post(api, keys.creator).json["event_id"]
+    aws_calls.clear()
+    first = api.delete(f"/events/{event_id}", key=keys.creator)
+    assert (first.status, first.text) == (204, "")
+    assert aws_calls == Counter({"dynamodb.TransactWriteItems": 1})
+    assert api.delete(f"/events/{event_id}", key=keys.creator).status == 204
+    read = api.get(f"/events/{event_id}", key=keys.viewer).json
+    assert read["status"] == "delivered"
+    assert read["delivered_at"] == "2026-01-01T00:00:00.000Z"
+    stored = _raw_item(f"T#acme#E#{event_id}", "E")
+    assert stored is not None
+    assert not {"gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk"} & set(stored)
+    assert stored["expires_at"] == int(frozen_clock[0]) + 7 * 86_400
+    assert _today("acme")["events_delivered"] == 1  # not 2
+    assert events.inbox_summary("acme") == (0, None)
+
+
+def test_delivered_events_vanish_after_retention(
+    api: ApiClient, keys: Keys, frozen_clock: list[float]
+) -> None:
+    event_id = _post(api, keys.creator).json["event_id"]
+    api.delete(f"/events/{event_id}", key=keys.creator)
+    frozen_clock[0] += 7 * 86_400 + 1  # TTL has not deleted it: reads must not show it
+    assert api.get(f"/events/{event_id}", key=keys.viewer).status == 404
+    assert api.delete(f"/events/{event_id}", key=keys.creator).status == 404
+    ack = api.post("/inbox/ack", key=keys.creator, json_body={"event_ids": [event_id]})
+    assert ack.json == {"acknowledged": [], "not_found": [event_id]}
+
+
+def test_inbox_summary_counts_pending_and_oldest(
+    api: ApiClient, keys: Keys, frozen_clock: list[float]
+) -> None:
+    assert events.inbox_summary("acme") == (0, None)
+    first = _post(api, keys.creator, {"event_type": "a", "payload": {"n": 1}}).json
+    frozen_clock[0] += 10
+    second = _post(api, keys.creator, {"event_type": "a", "payload": {"n": 2}}).json
+    _post(api, keys.other_creator, {"event_type": "a", "payload": {"n": 3}})
+    assert events.inbox_summary("acme") == (2, first["received_at"])
+    api.delete(f"/events/{first['event_id']}", key=keys.creator)
+    assert events.inbox_summary("acme") == (1, second["received_at"])
+    assert events.inbox_summary("globex")[0] == 1
+
+
+# ------------------------------------------------------------------ faults
+
+
+def _cancelled(*codes: str) -> ClientError:
+    return ClientError(
+        {
+            "Error": {"Code": "TransactionCanceledException", "Message": "cancelled"},
+            "CancellationReasons": [{"Code": code} for code in codes],
+        },
+        "TransactWriteItems",
+    )
+
+
+def test_throttled_create_is_503_and_writes_nothing(
+    api: ApiClient, keys: Keys, frozen_clock: list[float]
+) -> None:
+    _post(api, keys.creator, {"event_type": "warm", "payload": {}})
+    client = aws.dynamodb()
+    with mock.patch.object(
+        client, "transact_write_items", side_effect=_cancelled("None", "ThrottlingError")
+    ):
+        result = _post(api, keys.creator)
+    assert (result.status, result.error_code) == (503, "service_unavailable")
+    assert result.headers["Retry-After"] == "1"
+    assert "Throttling" not in result.text
+    assert _events_stored("acme") == 1  # the warm-up event only
+    fingerprint = events.dedup.content_fingerprint(EVENT["event_type"], EVENT["payload"], None)
+    assert _raw_item(f"T#acme#D#{fingerprint}", "D") is None
+    # The client's retry then succeeds as a new event.
+    assert _post(api, keys.creator).status == 201
+
+
+def test_unavailable_dynamodb_is_503(api: ApiClient, keys: Keys) -> None:
+    event_id = _post(api, keys.creator).json["event_id"]
+    error = ClientError(
+        {"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "slow down"}},
+        "GetItem",
+    )
+    with mock.patch.object(aws.dynamodb(), "get_item", side_effect=error):
+        result = api.get(f"/events/{event_id}", key=keys.viewer)
+    assert (result.status, result.error_code) == (503, "service_unavailable")
+    assert "slow down" not in result.text
+
+
+def test_failed_ack_leaves_event_pending_in_inbox(api: ApiClient, keys: Keys) -> None:
+    event_id = _post(api, keys.creator).json["event_id"]
+    with mock.patch.object(
+        aws.dynamodb(),
+        "transact_write_items",
+        side_effect=_cancelled("ThrottlingError", "None", "None"),
+    ):
+        result = api.delete(f"/events/{event_id}", key=keys.creator)
+    assert result.status == 503
+    assert api.get(f"/events/{event_id}", key=keys.viewer).json["status"] == "pending"
+    inbox = api.get("/inbox", key=keys.viewer).json
+    assert [item["event_id"] for item in inbox["items"]] == [event_id]
+    assert events.inbox_summary("acme")[0] == 1
+
+
+def test_transaction_conflict_is_retried(api: ApiClient, keys: Keys) -> None:
+    client = aws.dynamodb()
+    real = client.transact_write_items
+    calls = {"n": 0}
+
+    def conflict_once(**kwargs: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise _cancelled("None", "TransactionConflict", "None", "None")
+        return real(**kwargs)
+
+    _post(api, keys.creator, {"event_type": "warm", "payload": {}})
+    calls["n"] = 0
+    with mock.patch.object(client, "transact_write_items", side_effect=conflict_once):
+        result = _post(api, keys.creator)
+    assert result.status == 201
+    assert calls["n"] == 2
