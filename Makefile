@@ -51,5 +51,41 @@ invoke: install
 	@test -n "$(FN)" || (echo "usage: make invoke FN=<function> EVENT=<file.json>"; exit 2)
 	@$(BIN)/python -m tools.invoke "$(FN)" $(if $(EVENT),"$(EVENT)",)
 
+# Lambda artefacts for Terraform: build/function.zip (no network) and build/layer.zip
+# (requirements.txt from PyPI for linux arm64 / CPython 3.12). See docs/deploy.md.
+package: install
+	$(BIN)/python -m tools.package
+
+# Offline infra checks. checkov pins its own boto3, so it lives in its own venv.
+CHECKOV_VENV := .checkov-venv
+CHECKOV_VERSION := 3.3.30
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-$(CHECKOV_VERSION)
+
+$(CHECKOV_STAMP):
+	@test -x $(CHECKOV_VENV)/bin/python || $(PY) -m venv $(CHECKOV_VENV)
+	@echo "Installing checkov $(CHECKOV_VERSION) into $(CHECKOV_VENV) ..."
+	@$(CHECKOV_VENV)/bin/python -m pip install -q --disable-pip-version-check checkov==$(CHECKOV_VERSION) 2>&1 | grep -v "^WARNING: Location" || true
+	@$(CHECKOV_VENV)/bin/checkov --version >/dev/null # fail loudly if the install failed
+	@touch $@
+
+check-infra: install $(CHECKOV_STAMP)
+	terraform fmt -check -recursive infra
+	$(BIN)/python -m pytest tests/infra
+	$(CHECKOV_VENV)/bin/checkov --skip-download --quiet --compact -d infra --framework terraform
+
+# The benchmark and its FastAPI + Mangum baseline get their own venv: those
+# packages must never reach .venv or the Lambda layer. QUICK=1 for smaller sizes.
+BENCH_VENV := .bench-venv
+BENCH_STAMP := $(BENCH_VENV)/.installed-stamp
+$(BENCH_STAMP): requirements.txt requirements-bench.txt
+	@test -x $(BENCH_VENV)/bin/python || $(PY) -m venv $(BENCH_VENV)
+	@echo "Installing benchmark dependencies into $(BENCH_VENV) ..."
+	@$(BENCH_VENV)/bin/python -m pip install -q --disable-pip-version-check -r requirements-bench.txt 2>&1 | grep -v "^WARNING: Location" || true
+	@$(BENCH_VENV)/bin/python -c "import fastapi, mangum, moto, hcl2, aws_xray_sdk"
+	@touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)
+	$(BENCH_VENV)/bin/python -m bench.run $(if $(QUICK),--quick,)
+
 clean:
 	rm -rf build dist .pytest_cache .mypy_cache .ruff_cache .coverage

@@ -56,8 +56,8 @@ def recording() -> Iterator[AwsRecorder]:
             service = self.meta.service_model.service_name
             recorder.calls[f"{service}.{operation_name}"] += 1
 
-    BaseClient._make_api_call = timed  # type: ignore[method-assign]
+    BaseClient._make_api_call = timed
     try:
         yield recorder
     finally:
-        BaseClient._make_api_call = original  # type: ignore[method-assign]
+        BaseClient._make_api_call = original

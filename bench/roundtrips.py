@@ -1,0 +1,214 @@
+"""AWS round trips per request, route by route, next to the fewest possible.
+
+Counted on a warm container with the key already cached (a cache miss adds one
+GetItem for the key, plus bcrypt). The rate limiter leases tokens in batches (see
+common/ratelimit.py), so it costs one UpdateItem per lease, not per request: the
+harness leases before counting, and the minimums count data calls only."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from bench import world
+from bench.awscalls import recording
+from bench.snapshots import hydrate_body
+
+# route → (fewest AWS calls, why). Data, so the table and the docs can't drift.
+MINIMUMS: dict[str, tuple[int, str]] = {
+    "POST /events": (1, "one TransactWriteItems (event + dedup guard + day counter)"),
+    "GET /events/{event_id}": (1, "one GetItem"),
+    "DELETE /events/{event_id}": (
+        1,
+        "one transaction (mark delivered, drop inbox keys, counter)",
+    ),
+    "GET /inbox": (1, "one Query on the sparse inbox index (per shard)"),
+    "POST /inbox/ack": (1, "one TransactWriteItems when all ids exist (≤ 100 items)"),
+    "POST /notes": (1, "one transaction (note + thread activity + counter)"),
+    "GET /notes": (1, "one Query on the thread's notes index"),
+    "GET /notes/{note_id}": (1, "one GetItem"),
+    "DELETE /notes/{note_id}": (1, "one conditional DeleteItem"),
+    "POST /hydrate": (
+        3,
+        "Query notes to freeze + S3 PutObject + transaction (meta + counter)",
+    ),
+    "GET /snapshots": (1, "one Query on the thread's snapshots index"),
+    "GET /snapshots/{snapshot_id}": (1, "one GetItem"),
+    "GET /rehydrate/{snapshot_id}": (
+        2,
+        "GetItem (meta with the SHA-256 to check) + S3 GetObject",
+    ),
+    "GET /rehydrate": (2, "Query newest snapshot of the thread + S3 GetObject"),
+    "POST /agents": (1, "one transaction (agent + name claim)"),
+    "GET /agents": (1, "one Query on the tenant's agents index"),
+    "GET /agents/{agent_id}": (1, "one GetItem"),
+    "POST /agents/{agent_id}/heartbeat": (
+        1,
+        "one conditional UpdateItem/transaction (replay check + figures); no key",
+    ),
+    "GET /status": (0, "answers from configuration"),
+    "GET /stats": (1, "one BatchGetItem of the day's counter shards, or GetItem of a rollup"),
+}
+
+Step = Callable[[str, dict[str, str]], dict[str, Any]]
+
+
+def _remember(ids: dict[str, str], response: dict[str, Any], field: str) -> dict[str, Any]:
+    if response["statusCode"] < 300:
+        ids[field] = str(world.body_of(response)[field])
+    return response
+
+
+def _steps() -> list[tuple[str, Step]]:
+    """One request per route, in an order where each finds what it needs."""
+    thread = "rt-thread"
+    return [
+        (
+            "POST /events",
+            lambda k, ids: _remember(
+                ids,
+                world.call("POST", "/events", key=k, json_body={"event_type": "rt", "payload": {}}),
+                "event_id",
+            ),
+        ),
+        (
+            "GET /events/{event_id}",
+            lambda k, ids: world.call("GET", f"/events/{ids['event_id']}", key=k),
+        ),
+        ("GET /inbox", lambda k, ids: world.call("GET", "/inbox", key=k)),
+        (
+            "POST /inbox/ack",
+            lambda k, ids: world.call(
+                "POST", "/inbox/ack", key=k, json_body={"event_ids": [ids["event_id"]]}
+            ),
+        ),
+        (
+            "DELETE /events/{event_id}",
+            lambda k, ids: world.call("DELETE", f"/events/{ids['event_id']}", key=k),
+        ),
+        (
+            "POST /notes",
+            lambda k, ids: _remember(
+                ids,
+                world.call("POST", "/notes", key=k, json_body={"thread_id": thread, "text": "x"}),
+                "note_id",
+            ),
+        ),
+        (
+            "GET /notes",
+            lambda k, ids: world.call("GET", "/notes", key=k, query={"thread_id": thread}),
+        ),
+        (
+            "GET /notes/{note_id}",
+            lambda k, ids: world.call("GET", f"/notes/{ids['note_id']}", key=k),
+        ),
+        (
+            "POST /hydrate",
+            lambda k, ids: _remember(
+                ids,
+                world.call("POST", "/hydrate", key=k, json_body=hydrate_body(50, thread)),
+                "snapshot_id",
+            ),
+        ),
+        (
+            "GET /snapshots",
+            lambda k, ids: world.call("GET", "/snapshots", key=k, query={"thread_id": thread}),
+        ),
+        (
+            "GET /snapshots/{snapshot_id}",
+            lambda k, ids: world.call("GET", f"/snapshots/{ids['snapshot_id']}", key=k),
+        ),
+        (
+            "GET /rehydrate/{snapshot_id}",
+            lambda k, ids: world.call("GET", f"/rehydrate/{ids['snapshot_id']}", key=k),
+        ),
+        (
+            "GET /rehydrate",
+            lambda k, ids: world.call("GET", "/rehydrate", key=k, query={"thread_id": thread}),
+        ),
+        (
+            "DELETE /notes/{note_id}",
+            lambda k, ids: world.call("DELETE", f"/notes/{ids['note_id']}", key=k),
+        ),
+        (
+            "POST /agents",
+            lambda k, ids: _remember(
+                ids,
+                _register_agent(k, ids),
+                "agent_id",
+            ),
+        ),
+        ("GET /agents", lambda k, ids: world.call("GET", "/agents", key=k)),
+        (
+            "GET /agents/{agent_id}",
+            lambda k, ids: world.call("GET", f"/agents/{ids['agent_id']}", key=k),
+        ),
+        ("POST /agents/{agent_id}/heartbeat", _heartbeat),
+        ("GET /status", lambda k, ids: world.call("GET", "/status")),
+        ("GET /stats", lambda k, ids: world.call("GET", "/stats", key=k, query={"day": _today()})),
+    ]
+
+
+def _today() -> str:
+    from common import clock
+
+    return clock.day_of(clock.now())
+
+
+def _register_agent(key: str, ids: dict[str, str]) -> dict[str, Any]:
+    response = world.call("POST", "/agents", key=key, json_body={"name": "rt-agent"})
+    if response["statusCode"] < 300:
+        ids["agent_secret"] = str(world.body_of(response)["secret"])
+    return response
+
+
+def _heartbeat(_: str, ids: dict[str, str]) -> dict[str, Any]:
+    import json
+    import time
+
+    from tools import apigw
+
+    path = f"/agents/{ids['agent_id']}/heartbeat"
+    body = json.dumps(
+        {
+            "cpu_percent": 1,
+            "memory_percent": 1,
+            "disk_percent": 1,
+            "jobs_queued": 0,
+            "jobs_completed": 0,
+            "uptime_seconds": 1,
+        }
+    ).encode()
+    headers = {"content-type": "application/json"}
+    headers.update(world.sign_heartbeat(ids["agent_secret"], int(time.time()), path, body))
+    handler = world.handler_for("heartbeat")
+    response: dict[str, Any] = handler(
+        apigw.build_event("POST", path, headers=headers, body=body), world.CONTEXT
+    )
+    return response
+
+
+def measure() -> dict[str, Any]:
+    rows: dict[str, Any] = {}
+    ids: dict[str, str] = {}
+    with world.aws_world() as key, recording() as recorder:
+        for route, step in _steps():
+            minimum, reason = MINIMUMS[route]
+            recorder.reset()
+            try:
+                response = step(key, ids)
+            except (world.NotAvailable, KeyError) as missing:
+                rows[route] = {"available": False, "note": f"not available yet ({missing})"}
+                continue
+            except Exception as exc:  # a handler mid-construction must not stop the run
+                rows[route] = {"available": False, "note": f"error: {exc!r}"[:300]}
+                continue
+            rows[route] = {
+                "available": True,
+                "status": response["statusCode"],
+                "calls": recorder.total_calls,
+                "by_operation": dict(sorted(recorder.calls.items())),
+                "minimum": minimum,
+                "minimum_reason": reason,
+            }
+    return {"note": "warm container, cached key; a key-cache miss adds 1 GetItem", "routes": rows}
