@@ -1,0 +1,144 @@
+"""Least privilege per function: permissions.tf (the data main.tf turns into
+one IAM policy per function) and every policy document in infra/."""
+
+from __future__ import annotations
+
+import importlib
+import re
+from typing import Any
+
+import pytest
+
+from tests.infra import tf
+from tools.infra_model import functions, table_specs
+
+# The tables each function is meant to touch (docs/conventions.md data layout).
+EXPECTED_TABLES = {
+    "events": {"keys", "events", "stats"},
+    "inbox": {"keys", "events", "stats"},
+    "notes": {"keys", "context", "stats"},
+    "hydrate": {"keys", "context", "stats"},
+    "rehydrate": {"keys", "context"},
+    "heartbeat": {"keys", "agents", "stats"},
+    "status": {"keys", "stats", "events", "agents"},
+    "sweeper": {"agents"},
+    "rollup": {"stats", "events", "agents"},
+}
+EXPECTED_S3 = {
+    "hydrate": {"s3:PutObject", "s3:GetObject", "s3:DeleteObject"},
+    "rehydrate": {"s3:GetObject"},
+}
+# Cursor signing (every function with a list route) and agent secrets (heartbeat).
+EXPECTED_MASTER_KEY = {"inbox", "notes", "hydrate", "heartbeat"}
+# Write actions only the functions that own the data may have.
+WRITES = {
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:BatchWriteItem",
+}
+ACTION = re.compile(r"^(dynamodb|s3|secretsmanager):[A-Z][A-Za-z]+$")
+
+PERMISSIONS = tf.permissions()
+
+
+def test_every_deployed_function_has_permissions_and_nothing_else_does() -> None:
+    assert set(PERMISSIONS) == set(functions())
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_TABLES))
+def test_each_function_uses_only_its_tables(name: str) -> None:
+    assert set(PERMISSIONS[name]["dynamodb"]) == EXPECTED_TABLES[name]
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_TABLES))
+def test_actions_are_named_never_wildcards(name: str) -> None:
+    access = PERMISSIONS[name]
+    actions = [a for grant in access["dynamodb"].values() for a in grant["actions"]]
+    actions += access["s3"]
+    for action in actions:
+        assert ACTION.match(action), f"{name}: {action!r} is not one named action"
+    for grant in access["dynamodb"].values():
+        assert all(a.startswith("dynamodb:") for a in grant["actions"])
+        assert "dynamodb:Scan" not in grant["actions"], "no scans on any path"
+    assert all(a.startswith("s3:") for a in access["s3"])
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_TABLES))
+def test_indexes_exist_on_their_tables(name: str) -> None:
+    for table, grant in PERMISSIONS[name]["dynamodb"].items():
+        existing = {gsi["name"] for gsi in table_specs()[table].get("global_secondary_index", [])}
+        assert set(grant["indexes"]) <= existing, f"{name}: {table} has no {grant['indexes']}"
+        assert grant["actions"] or grant["indexes"], f"{name}: empty grant on {table}"
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_TABLES))
+def test_s3_and_master_key_only_where_needed(name: str) -> None:
+    assert set(PERMISSIONS[name]["s3"]) == EXPECTED_S3.get(name, set())
+    assert PERMISSIONS[name]["master_key"] is (name in EXPECTED_MASTER_KEY)
+
+
+def _needs_api_key(name: str) -> bool:
+    routes: dict[str, Any] = getattr(importlib.import_module(f"handlers.{name}"), "ROUTES", {})
+    return any(route.auth != "none" for route in routes.values())
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_TABLES))
+def test_api_key_functions_read_keys_and_count_requests(name: str) -> None:
+    keys = PERMISSIONS[name]["dynamodb"].get("keys")
+    if _needs_api_key(name):
+        assert keys is not None
+        assert {"dynamodb:GetItem", "dynamodb:UpdateItem"} <= set(keys["actions"])
+    else:
+        assert keys is None, f"{name} serves no API-key route but may read keys"
+
+
+def test_readers_do_not_write() -> None:
+    for name in ("rehydrate", "status"):
+        for table, grant in PERMISSIONS[name]["dynamodb"].items():
+            if table == "keys":
+                continue  # the rate-limit window is a write every API-key route makes
+            assert not WRITES & set(grant["actions"]), f"{name} may write {table}"
+
+
+def test_main_builds_statements_from_permissions_only() -> None:
+    """The module gets nothing but permissions.tf plus its own logs and DLQ."""
+    statements = tf.locals_of("main.tf")["policy_statements"]
+    assert "local.permissions" in statements
+    call = tf.module_call("main.tf", "function")
+    assert call["for_each"] == "${local.functions}"
+    assert call["policy_statements"] == "${local.policy_statements[each.key]}"
+
+
+def _allow_statements() -> list[tuple[str, dict[str, Any]]]:
+    found = []
+    for (file, _type, name), body in tf.all_blocks("data").items():
+        if _type != "aws_iam_policy_document":
+            continue
+        statements = list(body.get("statement", []))
+        for dynamic in body.get("dynamic", []):
+            statements += dynamic["statement"]["content"]
+        found += [(f"{file}:{name}", s) for s in statements if s.get("effect", "Allow") == "Allow"]
+    return found
+
+
+def test_no_policy_allows_a_wildcard_action_or_resource() -> None:
+    statements = _allow_statements()
+    assert len(statements) >= 5
+    for where, statement in statements:
+        actions = statement.get("actions", [])
+        resources = statement.get("resources", [])
+        if isinstance(actions, list):
+            assert all("*" not in a for a in actions), where
+        if isinstance(resources, list):
+            assert "*" not in resources, where
+
+
+def test_function_logs_only_to_their_own_group() -> None:
+    policy = tf.blocks("data", tf.MODULE)[("aws_iam_policy_document", "this")]
+    logs = policy["statement"][0]
+    assert set(logs["actions"]) == {"logs:CreateLogStream", "logs:PutLogEvents"}
+    assert logs["resources"] == ["${aws_cloudwatch_log_group.this.arn}:*"]
+    module_vars = tf.variables(tf.MODULE_VARIABLES)
+    validation = tf.first(module_vars["policy_statements"]["validation"])
+    assert '"*"' in validation["condition"], "the module refuses * in statements"

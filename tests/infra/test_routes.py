@@ -1,0 +1,56 @@
+"""local.functions (infra/functions.tf) ↔ the handler modules.
+
+Strict on purpose: a function Terraform deploys whose handler module is missing,
+or whose ROUTES differ from the routes API Gateway sends it, fails here."""
+
+from __future__ import annotations
+
+import importlib
+from collections import Counter
+
+import pytest
+
+from tools.infra_model import functions
+
+FUNCTIONS = sorted(functions())
+
+
+@pytest.mark.parametrize("name", FUNCTIONS)
+def test_handler_setting_names_the_module_of_the_function(name: str) -> None:
+    assert functions()[name].handler == f"handlers.{name}.handler"
+
+
+@pytest.mark.parametrize("name", FUNCTIONS)
+def test_routes_equal_the_handler_route_table(name: str) -> None:
+    spec = functions()[name]
+    module = importlib.import_module(f"handlers.{name}")
+    assert callable(module.handler)
+    declared = set(getattr(module, "ROUTES", {}).keys())
+    assert declared == set(spec.routes), f"handlers/{name}.py ROUTES vs infra/functions.tf"
+    assert len(spec.routes) == len(set(spec.routes)), "a route is listed twice"
+
+
+@pytest.mark.parametrize("name", FUNCTIONS)
+def test_a_function_has_routes_or_a_schedule_never_both(name: str) -> None:
+    spec = functions()[name]
+    assert bool(spec.routes) != bool(spec.schedule)
+
+
+def test_every_route_key_belongs_to_exactly_one_function() -> None:
+    counts = Counter(route for spec in functions().values() for route in spec.routes)
+    assert [route for route, n in counts.items() if n > 1] == []
+
+
+def test_no_catch_all_routes() -> None:
+    for spec in functions().values():
+        for route in spec.routes:
+            method, _, path = route.partition(" ")
+            assert method in {"GET", "POST", "PUT", "PATCH", "DELETE"}, route
+            assert path.startswith("/"), route
+            assert "{proxy+}" not in path, route
+            assert route != "$default"
+
+
+def test_schedules_are_the_contracts() -> None:
+    schedules = {name: spec.schedule for name, spec in functions().items() if spec.schedule}
+    assert schedules == {"sweeper": "rate(1 minute)", "rollup": "cron(5 0 * * ? *)"}
