@@ -53,6 +53,7 @@ class Settings:
     inbox_shards: int
     counter_shards: int
     heartbeat_interval_seconds: int
+    agent_shards: int
 
 
 def load_settings() -> Settings:
@@ -79,6 +80,8 @@ def load_settings() -> Settings:
         inbox_shards=_int("DOCKHAND_INBOX_SHARDS", 1, 1, 64),
         counter_shards=_int("DOCKHAND_COUNTER_SHARDS", 1, 1, 64),
         heartbeat_interval_seconds=_int("DOCKHAND_HEARTBEAT_INTERVAL_SECONDS", 30, 5, 3600),
+        # Partitions of the sweeper's index (agents gsi2): each takes ~1,000 heartbeats/s.
+        agent_shards=_int("DOCKHAND_AGENT_SHARDS", 4, 1, 64),
     )
 
 

@@ -51,6 +51,12 @@ CATALOGUE: dict[str, MetricSpec] = {
         MetricSpec("dedup_hits", MetricUnit.Count, "posts matching content within 5 min"),
         MetricSpec("idempotent_replays", MetricUnit.Count, "Idempotency-Key replays"),
         MetricSpec("rate_limited", MetricUnit.Count, "requests refused with 429"),
+        MetricSpec("heartbeats_accepted", MetricUnit.Count, "signed heartbeats recorded"),
+        MetricSpec("heartbeats_refused", MetricUnit.Count, "heartbeats answered 401"),
+        MetricSpec("agents_marked_unhealthy", MetricUnit.Count, "sweeper: healthy → unhealthy"),
+        MetricSpec("agents_marked_dead", MetricUnit.Count, "sweeper: → dead"),
+        MetricSpec("rollup_duration", MetricUnit.Milliseconds, "time of one daily rollup run"),
+        MetricSpec("rollup_tenants", MetricUnit.Count, "tenants rolled up in one run"),
     )
 }
 

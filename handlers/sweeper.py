@@ -1,0 +1,28 @@
+"""Function `sweeper` (EventBridge, every minute): agent liveness.
+
+Each run is idempotent: transitions are conditional on what the run saw, so an
+EventBridge retry, or two overlapping runs, change each agent at most once.
+Real failures raise after logging, so EventBridge retries (then the DLQ).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from common import agents
+from common.observability import logger, metrics
+
+
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    logger.clear_state()
+    logger.append_keys(function="sweeper", schedule_event_id=event.get("id"))
+    try:
+        summary = agents.sweep().as_dict()
+    except Exception:
+        logger.exception("sweep failed")
+        raise
+    finally:
+        metrics.flush_metrics()
+        metrics.clear_metrics()  # flush does not clear when metrics are disabled
+    logger.info("sweep done", extra=summary)
+    return summary
