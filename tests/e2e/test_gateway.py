@@ -186,6 +186,55 @@ def test_ctrl_c_stops_cleanly(tmp_path: Path) -> None:
         running.http("GET", "/status")
 
 
+@pytest.mark.e2e
+def test_concurrent_requests_are_all_served(gateway: Gateway) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(16) as pool:
+        results = list(pool.map(lambda n: gateway.http("GET", "/status"), range(48)))
+
+    assert {r.status for r in results} == {200}
+    assert len({r.headers["x-request-id"] for r in results}) == 48
+
+
+@pytest.mark.e2e
+def test_body_over_api_gateway_cap_is_413_without_being_read(gateway: Gateway) -> None:
+    import socket
+    from urllib.parse import urlsplit
+
+    address = urlsplit(gateway.url)
+    head = (
+        "POST /events HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+        f"Authorization: Bearer {gateway.key}\r\nContent-Length: {11 * 1024 * 1024}\r\n\r\n"
+    )
+    with socket.create_connection((address.hostname, address.port), timeout=10) as sock:
+        sock.sendall(head.encode())  # announce 11 MB, send none of it
+        reply = sock.makefile("rb").read().decode()
+
+    status_line, _, rest = reply.partition("\r\n")
+    assert status_line.startswith("HTTP/1.1 413 ")
+    assert "Connection: close" in rest
+    assert '"code":"payload_too_large"' in rest
+
+
+@pytest.mark.e2e
+def test_chunked_request_bodies_are_read(gateway: Gateway) -> None:
+    # urllib sends an iterable body with Transfer-Encoding: chunked.
+    chunks = [b'{"event_type": "chunked.test", ', b'"payload": {"n": 1}}']
+    result = gateway.http(
+        "POST",
+        "/events",
+        key=gateway.key,
+        headers={"Content-Type": "application/json", "Transfer-Encoding": "chunked"},
+        data=iter(chunks),  # type: ignore[arg-type]
+    )
+
+    if result.status == 503:
+        pytest.skip("the events function is not in this tree yet")
+    assert result.status == 201, result.body
+    assert result.json["event_type"] == "chunked.test"
+
+
 # ----------------------------------------------------------------- in-process pieces
 # (no server needed: how requests become events and results become responses)
 
