@@ -1,0 +1,34 @@
+"""Function `rollup` (EventBridge, 00:05 UTC): yesterday's figures per tenant.
+
+`{"day": "YYYY-MM-DD"}` backfills a past day.  Idempotent (PutItem per tenant and
+day), so EventBridge retries are harmless; real failures are logged and raised so
+EventBridge retries and, after that, the event lands in the DLQ.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from common import metrics as catalogue
+from common import rollup
+from common.observability import logger, metrics
+
+
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    logger.clear_state()
+    logger.append_keys(function="rollup", schedule_event_id=event.get("id"))
+    started = time.perf_counter()
+    try:
+        day = rollup.day_to_roll(event)
+        summary = rollup.run(day)
+        catalogue.count("rollup_tenants", summary.tenants)
+    except Exception:
+        logger.exception("rollup failed")
+        raise
+    finally:
+        catalogue.record("rollup_duration", (time.perf_counter() - started) * 1000)
+        metrics.flush_metrics()
+        metrics.clear_metrics()  # flush does not clear when metrics are disabled
+    logger.info("rollup done", extra=summary.as_dict())
+    return summary.as_dict()
