@@ -5,7 +5,8 @@
 # dynamodb.<table>.actions apply to the table's ARN; dynamodb.<table>.indexes
 # are the GSIs the function queries (dynamodb:Query on "<table ARN>/index/<name>").
 # TransactWriteItems has no action of its own: IAM checks the per-item actions
-# (PutItem, UpdateItem, ConditionCheckItem, DeleteItem) of every item in it.
+# (PutItem, UpdateItem, DeleteItem, ConditionCheckItem) of every item in it.
+# The grants below follow the calls common/*.py makes (checked against the code).
 # s3 actions apply to "<snapshot bucket ARN>/tenants/*" only.
 # master_key grants secretsmanager:GetSecretValue on the master key secret, which
 # every function that derives keys needs: cursor signing (every function with a
@@ -27,7 +28,7 @@ locals {
         # One TransactWriteItems: the event, its dedup record and idempotency
         # record (conditional puts), and the day counter; ack is a conditional update.
         events = {
-          actions = ["dynamodb:ConditionCheckItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"]
+          actions = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"]
           indexes = []
         }
         stats = { actions = ["dynamodb:UpdateItem"], indexes = [] }
@@ -50,9 +51,11 @@ locals {
     notes = {
       dynamodb = {
         keys = local.api_key_access
+        # Note, thread and deletion in transactions; gsi1 = a thread's notes,
+        # gsi2 = a thread's notes of one kind.
         context = {
-          actions = ["dynamodb:ConditionCheckItem", "dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"]
-          indexes = ["gsi1"]
+          actions = ["dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"]
+          indexes = ["gsi1", "gsi2"]
         }
         stats = { actions = ["dynamodb:UpdateItem"], indexes = [] }
       }
@@ -65,13 +68,14 @@ locals {
         keys = local.api_key_access
         # Snapshot metadata, the thread's notes frozen into it, thread activity.
         context = {
-          actions = ["dynamodb:ConditionCheckItem", "dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"]
+          actions = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"]
           indexes = ["gsi1"]
         }
         stats = { actions = ["dynamodb:UpdateItem"], indexes = [] }
       }
-      # DeleteObject: an object whose metadata write failed is removed again.
-      s3         = ["s3:DeleteObject", "s3:GetObject", "s3:PutObject"]
+      # DeleteObjectVersion: an object whose metadata write failed is removed
+      # again, by version id, so no orphaned version is left behind.
+      s3         = ["s3:DeleteObject", "s3:DeleteObjectVersion", "s3:GetObject", "s3:PutObject"]
       master_key = true
     }
 
@@ -89,7 +93,7 @@ locals {
         keys = local.api_key_access
         # Agent and name claim (one transaction), conditional heartbeat updates.
         agents = {
-          actions = ["dynamodb:ConditionCheckItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"]
+          actions = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"]
           indexes = ["gsi1"]
         }
         stats = { actions = ["dynamodb:UpdateItem"], indexes = [] }

@@ -25,7 +25,7 @@ EXPECTED_TABLES = {
     "rollup": {"stats", "events", "agents"},
 }
 EXPECTED_S3 = {
-    "hydrate": {"s3:PutObject", "s3:GetObject", "s3:DeleteObject"},
+    "hydrate": {"s3:PutObject", "s3:GetObject", "s3:DeleteObject", "s3:DeleteObjectVersion"},
     "rehydrate": {"s3:GetObject"},
 }
 # Cursor signing (every function with a list route) and agent secrets (heartbeat).
