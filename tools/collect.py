@@ -173,7 +173,7 @@ def markers_in_text(path: str, text: str) -> Iterator[dict[str, Any]]:
     lines = text.splitlines()
     for number, line in enumerate(lines, start=1):
         found = MARKER.search(line)
-        if not found:
+        if not found or _inside_string(line, found.start()):
             continue
         body = _COMMENT_CLOSERS.sub("", found.group("text")).strip()[:MAX_TEXT]
         marker: dict[str, Any] = {
@@ -186,6 +186,12 @@ def markers_in_text(path: str, text: str) -> Iterator[dict[str, Any]]:
         if context:
             marker["context"] = context
         yield marker
+
+
+def _inside_string(line: str, position: int) -> bool:
+    """A heuristic: an odd number of quotes before the opener means it sits in a string."""
+    before = line[:position]
+    return before.count('"') % 2 == 1 or before.count("'") % 2 == 1
 
 
 def _context_line(lines: list[str], number: int) -> str | None:

@@ -118,6 +118,11 @@ def test_markers_in_text_rules() -> None:
     assert kinds == [("QUESTION", "ship it?"), ("HACK", "y"), ("FIXME", "z")]
 
 
+def test_markers_inside_strings_are_ignored() -> None:
+    text = 'x = "# TODO: not a comment"\ny = 1  # TODO: real\n'
+    assert [m["text"] for m in collect.markers_in_text("a.py", text)] == ["real"]
+
+
 def test_slugify() -> None:
     assert collect.slugify("My Project") == "my-project"
     assert collect.slugify("__Ünïcode!!") == "n-code"
