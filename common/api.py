@@ -66,7 +66,7 @@ def http_handler(function: str, routes: Mapping[str, Route]) -> LambdaHandler:
         logger.append_keys(function=function, route=route_key)
         response = _dispatch(routes.get(route_key), event, request_id)
         response.setdefault("headers", {})["X-Request-ID"] = request_id
-        _observe(route_key, response["statusCode"], time.perf_counter() - started)
+        _observe(route_key, response, time.perf_counter() - started)
         return response
 
     handler.__name__ = f"{function}_handler"
@@ -135,7 +135,11 @@ def _classify(exc: Exception) -> ApiError:
     return InternalError()
 
 
-def _observe(route_key: str, status: int, seconds: float) -> None:
+def _observe(route_key: str, response: Response, seconds: float) -> None:
+    """Per-route request metrics, then (errors only) the error code on its own blob:
+    powertools flushes one dimension set per blob, and `code` must not multiply the
+    per-route metrics' cardinality (see common.metrics)."""
+    status = int(response["statusCode"])
     metrics.add_dimension(name="route", value=route_key or "unknown")
     catalogue.count("requests")
     catalogue.record("latency", seconds * 1000)
@@ -143,6 +147,25 @@ def _observe(route_key: str, status: int, seconds: float) -> None:
         catalogue.count("errors_4xx")
     elif status >= 500:
         catalogue.count("errors_5xx")
+    _flush()
+    if status >= 400:
+        metrics.add_dimension(name="code", value=_error_code(response))
+        catalogue.count("errors_by_code")
+        _flush()
+    logger.info("request", extra={"status": status, "duration_ms": round(seconds * 1000, 2)})
+
+
+def _flush() -> None:
     metrics.flush_metrics()
     metrics.clear_metrics()  # flush does not clear when metrics are disabled (tests, local)
-    logger.info("request", extra={"status": status, "duration_ms": round(seconds * 1000, 2)})
+
+
+def _error_code(response: Response) -> str:
+    """The envelope's `error.code`; "unknown" if the body is not our envelope."""
+    import json
+
+    try:
+        code = json.loads(response.get("body") or "")["error"]["code"]
+    except (ValueError, KeyError, TypeError):
+        return "unknown"
+    return str(code) if code else "unknown"

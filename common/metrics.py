@@ -1,7 +1,15 @@
 """The metric catalogue: every EMF metric dockhand emits, declared once.
 
-`count`/`record` refuse names the catalogue lacks, so the catalogue and the code
-cannot drift apart silently.
+`count`/`record` refuse names the catalogue lacks, and
+tests/unit/test_metrics_catalogue.py fails when code emits a name the catalogue
+lacks or the catalogue lists one nothing emits.  docs/operations.md explains each
+metric; tools/dashboard.py draws the dashboard from this table.
+
+Dimensions: powertools writes one EMF blob per flush with one dimension set for all
+its metrics.  Metrics counted while serving a request share `(service, route)`
+(common.api adds `route` before flushing); scheduled functions emit `(service,)`;
+`errors_by_code` is flushed on its own with `(service, code)`, so the error code
+never multiplies the cardinality of the per-route metrics.
 """
 
 from __future__ import annotations
@@ -12,12 +20,18 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from common.observability import metrics
 
+# Dimension sets a metric is published with (powertools adds `service` to all).
+REQUEST = ("service", "route")
+SCHEDULED = ("service",)
+BY_CODE = ("service", "code")
+
 
 @dataclass(frozen=True)
 class MetricSpec:
     name: str
     unit: MetricUnit
     description: str
+    dimensions: tuple[str, ...] = REQUEST
 
 
 CATALOGUE: dict[str, MetricSpec] = {
@@ -27,6 +41,9 @@ CATALOGUE: dict[str, MetricSpec] = {
         MetricSpec("latency", MetricUnit.Milliseconds, "time inside the handler"),
         MetricSpec("errors_4xx", MetricUnit.Count, "client errors returned"),
         MetricSpec("errors_5xx", MetricUnit.Count, "server errors returned"),
+        MetricSpec(
+            "errors_by_code", MetricUnit.Count, "error answers by contract error code", BY_CODE
+        ),
         MetricSpec("auth_bcrypt_verifications", MetricUnit.Count, "bcrypt checks (cache misses)"),
         MetricSpec("auth_cache_hits", MetricUnit.Count, "API keys served from the cache"),
         MetricSpec("notes_created", MetricUnit.Count, "notes stored"),
@@ -53,10 +70,14 @@ CATALOGUE: dict[str, MetricSpec] = {
         MetricSpec("rate_limited", MetricUnit.Count, "requests refused with 429"),
         MetricSpec("heartbeats_accepted", MetricUnit.Count, "signed heartbeats recorded"),
         MetricSpec("heartbeats_refused", MetricUnit.Count, "heartbeats answered 401"),
-        MetricSpec("agents_marked_unhealthy", MetricUnit.Count, "sweeper: healthy → unhealthy"),
-        MetricSpec("agents_marked_dead", MetricUnit.Count, "sweeper: → dead"),
-        MetricSpec("rollup_duration", MetricUnit.Milliseconds, "time of one daily rollup run"),
-        MetricSpec("rollup_tenants", MetricUnit.Count, "tenants rolled up in one run"),
+        MetricSpec(
+            "agents_marked_unhealthy", MetricUnit.Count, "sweeper: healthy → unhealthy", SCHEDULED
+        ),
+        MetricSpec("agents_marked_dead", MetricUnit.Count, "sweeper: → dead", SCHEDULED),
+        MetricSpec(
+            "rollup_duration", MetricUnit.Milliseconds, "time of one daily rollup run", SCHEDULED
+        ),
+        MetricSpec("rollup_tenants", MetricUnit.Count, "tenants rolled up in one run", SCHEDULED),
     )
 }
 
