@@ -7,13 +7,13 @@ STAMP := $(VENV)/.installed-stamp
 PORT ?= 3000
 export TF_CLI_CONFIG_FILE := /dev/null
 
-.PHONY: help install run test test-unit test-e2e lint fmt invoke package check-infra bench clean
+.PHONY: help install run test test-unit test-e2e lint fmt invoke package check-infra bench clean dashboard
 
 help:
 	@echo "make run      serve the whole API on http://127.0.0.1:$(PORT) (in-memory AWS emulator)"
 	@echo "make test     install and run the whole test suite"
 	@echo "make invoke FN=<function> EVENT=<file.json>   run one handler on one event"
-	@echo "make lint | fmt | package | check-infra | bench"
+	@echo "make lint | fmt | package | check-infra | bench | dashboard"
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	@$(PY) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "dockhand needs Python 3.11+")'
@@ -50,6 +50,10 @@ fmt: install
 invoke: install
 	@test -n "$(FN)" || (echo "usage: make invoke FN=<function> EVENT=<file.json>"; exit 2)
 	@$(BIN)/python -m tools.invoke "$(FN)" $(if $(EVENT),"$(EVENT)",)
+
+# infra/dashboard.json from the metric catalogue and infra/ (tests/infra fail when stale).
+dashboard: install
+	$(BIN)/python -m tools.dashboard
 
 # Lambda artefacts for Terraform: build/function.zip (no network) and build/layer.zip
 # (requirements.txt from PyPI for linux arm64 / CPython 3.12). See docs/deploy.md.
