@@ -9,7 +9,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-COMMAND_MODULES = ("tools.cli_keys", "tools.cli_snapshot")
+COMMAND_MODULES = ("tools.cli_keys", "tools.cli_snapshot", "tools.cli_ops")
 
 
 def build_parser() -> argparse.ArgumentParser:

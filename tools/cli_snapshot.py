@@ -23,6 +23,10 @@ TIMEOUT_SECONDS = 60
 class CliError(Exception):
     """A failure to report as `dockhand: <message>` with exit code 1."""
 
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status  # the HTTP status when the API answered with an error
+
 
 def register(subparsers: Any) -> None:
     snapshot = subparsers.add_parser(
@@ -73,7 +77,7 @@ def request(method: str, path: str, body: Any = None) -> tuple[int, str, bytes]:
         with urllib.request.urlopen(prepared, timeout=TIMEOUT_SECONDS) as response:  # noqa: S310
             return response.status, response.headers.get("Content-Type", ""), response.read()
     except urllib.error.HTTPError as error:
-        raise CliError(_describe_error(error.code, error.read())) from None
+        raise CliError(_describe_error(error.code, error.read()), error.code) from None
     except (urllib.error.URLError, OSError) as error:
         reason = getattr(error, "reason", error)
         raise CliError(f"cannot reach {url} ({reason}); is `make run` up?") from None
