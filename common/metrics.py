@@ -78,6 +78,17 @@ CATALOGUE: dict[str, MetricSpec] = {
             "rollup_duration", MetricUnit.Milliseconds, "time of one daily rollup run", SCHEDULED
         ),
         MetricSpec("rollup_tenants", MetricUnit.Count, "tenants rolled up in one run", SCHEDULED),
+        # Gauges the daily rollup publishes, over the tenants it rolled up (sum / max).
+        MetricSpec("inbox_pending", MetricUnit.Count, "pending events (all tenants)", SCHEDULED),
+        MetricSpec(
+            "inbox_oldest_pending_age_seconds",
+            MetricUnit.Seconds,
+            "age of the oldest pending event (max over tenants)",
+            SCHEDULED,
+        ),
+        MetricSpec("agents_healthy", MetricUnit.Count, "agents healthy at rollup", SCHEDULED),
+        MetricSpec("agents_unhealthy", MetricUnit.Count, "agents unhealthy at rollup", SCHEDULED),
+        MetricSpec("agents_dead", MetricUnit.Count, "agents dead at rollup", SCHEDULED),
     )
 }
 

@@ -90,9 +90,21 @@ class RollupSummary:
     day: str
     tenants: int = 0
     failed: list[str] = field(default_factory=list)
+    # Over the tenants rolled up, as they were at rollup time: the dashboard's gauges
+    # (handlers/rollup.py publishes them; common/metrics.py lists them).
+    inbox_pending: int = 0
+    inbox_oldest_pending_age_seconds: int = 0
+    agents: dict[str, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return {"day": self.day, "tenants": self.tenants, "failed": self.failed}
+
+    def add(self, figures: Mapping[str, Any]) -> None:
+        self.inbox_pending += int(figures.get("inbox_pending") or 0)
+        oldest = int(figures.get("inbox_oldest_pending_age_seconds") or 0)
+        self.inbox_oldest_pending_age_seconds = max(self.inbox_oldest_pending_age_seconds, oldest)
+        for status, count in (figures.get("agents") or {}).items():
+            self.agents[status] = self.agents.get(status, 0) + int(count)
 
 
 class RollupFailed(RuntimeError):
@@ -126,6 +138,7 @@ def run(day: str, inbox_summary: InboxSummary | None = None) -> RollupSummary:
         try:
             figures = live_figures(tenant, day, day_counters, inbox_summary)
             _store(tenant, figures)
+            summary.add(figures)
         except Exception:
             logger.exception("rollup of a tenant failed", extra={"tenant": tenant, "day": day})
             summary.failed.append(tenant)

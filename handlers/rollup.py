@@ -23,6 +23,13 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         day = rollup.day_to_roll(event)
         summary = rollup.run(day)
         catalogue.count("rollup_tenants", summary.tenants)
+        catalogue.record("inbox_pending", summary.inbox_pending)
+        catalogue.record(
+            "inbox_oldest_pending_age_seconds", summary.inbox_oldest_pending_age_seconds
+        )
+        catalogue.record("agents_healthy", summary.agents.get("healthy", 0))
+        catalogue.record("agents_unhealthy", summary.agents.get("unhealthy", 0))
+        catalogue.record("agents_dead", summary.agents.get("dead", 0))
     except Exception:
         logger.exception("rollup failed")
         raise

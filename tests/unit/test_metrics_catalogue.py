@@ -258,3 +258,28 @@ def test_disabled_metrics_print_nothing_and_leave_nothing_behind(
     assert _blobs(capsys.readouterr().out) == []
     assert metrics.metric_set == {}
     assert set(metrics.dimension_set) <= {"service"}
+
+
+def test_the_rollup_publishes_the_gauges_over_tenants(
+    api: Any, keys: Any, emf_enabled: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from common import clock
+    from handlers import rollup
+
+    start = 1_790_000_000.0
+    clock.set_clock(lambda: start)
+    for n, key in enumerate((keys.creator, keys.creator, keys.other_creator)):
+        body = {"event_type": "t", "payload": {"n": n}}
+        assert api.post("/events", key=key, json_body=body).status == 201
+    assert api.post("/agents", key=keys.creator, json_body={"name": "a1"}).status == 201
+    clock.set_clock(lambda: start + 86400 + 60)  # the next day; events pending for a day
+    capsys.readouterr()
+    rollup.handler({"day": clock.day_of(start)}, None)
+    (blob,) = [b for b in _blobs(capsys.readouterr().out) if "inbox_pending" in b]
+    assert blob["inbox_pending"] == [3.0]  # summed over acme (2) and globex (1)
+    assert blob["inbox_oldest_pending_age_seconds"] == [86460.0]
+    assert blob["agents_healthy"] == [1.0]  # as stored: the sweeper did not run
+    assert blob["agents_dead"] == [0.0]
+    assert blob["rollup_tenants"] == [2.0]
+    for name, dimensions in _published([blob]).items():
+        assert set(catalogue.CATALOGUE[name].dimensions) == dimensions == {"service"}, name
