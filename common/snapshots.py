@@ -17,11 +17,12 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+from collections import Counter
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
-from common import aws, clock, counters, cursor, ddb, ids, notes
+from common import aws, clock, counters, cursor, ddb, ids, notes, redact
 from common import metrics as catalogue
 from common.config import settings
 from common.errors import InternalError, NotFound, ServiceUnavailable
@@ -180,7 +181,8 @@ def hydrate(tenant: str, snapshot: SnapshotIn) -> dict[str, Any]:
     snapshot_id = ids.new_id()
     created_at = clock.iso(moment)
     thread_id = snapshot.thread.id
-    frozen = list(notes.iter_thread_notes(tenant, thread_id))
+    # Notes are redacted when written; again here for notes stored before redaction existed.
+    frozen = redact.redact_value(list(notes.iter_thread_notes(tenant, thread_id)), Counter())
     document = build_document(snapshot, snapshot_id, created_at, frozen)
     raw, compressed, digest = encode_document(document)
     key = object_key(tenant, snapshot_id)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from common import notes, snapshots
+from common import notes, redact, snapshots
 from common.api import Response, Route, http_handler
 from common.errors import field_error
 from common.http import MIB, Request, json_response, page, parse_limit
@@ -12,7 +12,8 @@ MAX_SNAPSHOT_BODY = 5 * MIB
 
 def post_hydrate(request: Request) -> Response:
     snapshot = request.json_model(snapshots.SnapshotIn)
-    return json_response(201, snapshots.hydrate(request.tenant, snapshot))
+    found = redact.redact_model(snapshot)  # the server does not trust clients to have redacted
+    return json_response(201, {**snapshots.hydrate(request.tenant, snapshot), "redactions": found})
 
 
 def list_snapshots(request: Request) -> Response:

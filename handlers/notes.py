@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from common import notes
+from common import notes, redact
 from common.api import Response, Route, http_handler
 from common.errors import field_error
 from common.http import Request, empty_response, json_response, page, parse_limit
@@ -10,7 +10,8 @@ from common.http import Request, empty_response, json_response, page, parse_limi
 
 def post_note(request: Request) -> Response:
     note = request.json_model(notes.NoteIn)
-    return json_response(201, notes.create_note(request.tenant, note))
+    found = redact.redact_model(note)  # the server does not trust clients to have redacted
+    return json_response(201, {**notes.create_note(request.tenant, note), "redactions": found})
 
 
 def list_notes(request: Request) -> Response:
