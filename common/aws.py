@@ -12,6 +12,7 @@ from typing import Any
 
 _clients: dict[str, Any] = {}
 _lock = threading.Lock()
+_session: Any = None  # one boto3 Session per process: it caches the loaded service models
 
 # Adaptive retries back off on throttling; short timeouts keep a stuck call from
 # eating the whole Lambda budget (API Gateway gives up after 30 s anyway).
@@ -44,8 +45,10 @@ def _create(service: str) -> Any:
     if service == "s3":
         # Path-style keeps emulators (moto server, LocalStack) working without DNS tricks.
         extra["s3"] = {"addressing_style": "path"}
-    session = boto3.session.Session()
-    return session.client(
+    global _session
+    if _session is None:
+        _session = boto3.session.Session()
+    return _session.client(
         service, region_name=settings().region, config=Config(**_CONFIG_KWARGS, **extra)
     )
 
