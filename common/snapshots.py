@@ -247,7 +247,7 @@ def _put_object(key: str, body: bytes, digest: str) -> str | None:
             Body=body,
             ContentType="application/json",
             ContentEncoding="gzip",
-            ServerSideEncryption="AES256",
+            ServerSideEncryption="aws:kms",  # the bucket default (SSE-KMS, AWS-managed key)
             Metadata={"sha256": digest},
         )
     except Exception as exc:
