@@ -37,7 +37,18 @@ def register(subparsers: Any) -> None:
     snapshot.add_argument("--persona", help="generalist, senior-backend-dev, frontend-dev, ...")
     snapshot.add_argument("--goal", help="what the thread is trying to achieve")
     snapshot.add_argument("--focus", help="the primary focus for the next session")
+    snapshot.add_argument("--constraints", help="constraints the next session must respect")
     snapshot.add_argument("--max-commits", type=int, default=50, help="recent commits (50)")
+    snapshot.add_argument(
+        "--exclude",
+        action="append",
+        default=[],
+        metavar="GLOB",
+        help="leave out paths matching GLOB (gitignore syntax; repeatable; see .dockhandignore)",
+    )
+    snapshot.add_argument(
+        "--dry-run", action="store_true", help="print the exact JSON it would post; send nothing"
+    )
     snapshot.add_argument("--json", action="store_true", help="print the 201 body as JSON")
     snapshot.set_defaults(func=_snapshot)
 
@@ -70,7 +81,7 @@ def request(method: str, path: str, body: Any = None) -> tuple[int, str, bytes]:
     data = None
     headers = {"Authorization": f"Bearer {key}", "Accept": "*/*"}
     if body is not None:
-        data = json.dumps(body, ensure_ascii=False).encode("utf-8")
+        data = encode_body(body)
         headers["Content-Type"] = "application/json; charset=utf-8"
     prepared = urllib.request.Request(url + path, data=data, method=method, headers=headers)  # noqa: S310 - the user's own API URL
     try:
@@ -81,6 +92,11 @@ def request(method: str, path: str, body: Any = None) -> tuple[int, str, bytes]:
     except (urllib.error.URLError, OSError) as error:
         reason = getattr(error, "reason", error)
         raise CliError(f"cannot reach {url} ({reason}); is `make run` up?") from None
+
+
+def encode_body(body: Any) -> bytes:
+    """The request body bytes; `--dry-run` prints exactly these."""
+    return json.dumps(body, ensure_ascii=False).encode("utf-8")
 
 
 def _describe_error(status: int, payload: bytes) -> str:
@@ -99,17 +115,28 @@ def _fail(message: str) -> int:
 
 
 def _snapshot(args: argparse.Namespace) -> int:
-    from tools import collect
+    from tools import collect, secretscan
 
     try:
-        body = collect.collect(
+        collected = collect.collect(
             Path(args.repo),
             thread_id=args.thread,
             persona=args.persona,
             goal=args.goal,
             focus=args.focus,
+            constraints=args.constraints,
             max_commits=args.max_commits,
+            excludes=args.exclude,
         )
+        body, findings = secretscan.scrub(collected)  # before anything is sent or printed
+        report = secretscan.summary(findings)
+        if report:
+            print(f"dockhand: {report}", file=sys.stderr)
+        if args.dry_run:
+            sys.stdout.flush()
+            sys.stdout.buffer.write(encode_body(body) + b"\n")
+            sys.stdout.buffer.flush()
+            return 0
         _, _, payload = request("POST", "/hydrate", body)
     except collect.GitError as exc:
         return _fail(f"git: {exc}")

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -149,11 +149,38 @@ def _refine_with_name_status(repo: Path, found: dict[str, dict[str, str]]) -> No
             found[path] = {"path": path, "status": _STATUS_WORDS.get(code[0], "modified")}
 
 
-def tracked_files(repo: Path) -> Iterator[str]:
+IGNORE_FILE = ".dockhandignore"
+
+
+class PathFilter:
+    """Paths to leave out: `.dockhandignore` at the repository root and `--exclude GLOB`s,
+    both in gitignore syntax (pathspec's GitIgnoreSpec: negation, anchoring, `**` and
+    directory patterns behave exactly as in .gitignore, which a hand-rolled fnmatch does
+    not).  .gitignore itself needs nothing: every path comes from git."""
+
+    def __init__(self, repo: Path, excludes: Sequence[str] = ()) -> None:
+        from pathspec import GitIgnoreSpec
+
+        lines: list[str] = []
+        ignore_file = repo / IGNORE_FILE
+        if ignore_file.is_file():
+            lines = ignore_file.read_text(encoding="utf-8", errors="replace").splitlines()
+        self._spec = GitIgnoreSpec.from_lines([*lines, *excludes])
+
+    def excluded(self, path: str) -> bool:
+        return self._spec.match_file(path)
+
+
+def tracked_files(repo: Path, paths: PathFilter | None = None) -> Iterator[str]:
+    from tools.secretscan import is_secret_file
+
     for raw in git(repo, "ls-files", "-z").split(b"\0"):
         path = _text(raw)
-        if path and not SKIPPED_DIRS.intersection(path.split("/")[:-1]):
-            yield path
+        if not path or SKIPPED_DIRS.intersection(path.split("/")[:-1]):
+            continue
+        if is_secret_file(path) or (paths is not None and paths.excluded(path)):
+            continue  # files that commonly hold secrets are never read
+        yield path
 
 
 def _read_text(path: Path) -> str | None:
@@ -202,9 +229,9 @@ def _context_line(lines: list[str], number: int) -> str | None:
     return None
 
 
-def markers(repo: Path) -> list[dict[str, Any]]:
+def markers(repo: Path, paths: PathFilter | None = None) -> list[dict[str, Any]]:
     result: list[dict[str, Any]] = []
-    for path in tracked_files(repo):
+    for path in tracked_files(repo, paths):
         text = _read_text(repo / path)
         if text is None:
             continue
@@ -228,18 +255,23 @@ def collect(
     persona: str | None = None,
     goal: str | None = None,
     focus: str | None = None,
+    constraints: str | None = None,
     max_commits: int = 50,
+    excludes: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """The `POST /hydrate` body for the repository containing `repo_dir`."""
+    """The `POST /hydrate` body for the repository containing `repo_dir` (not yet
+    scanned for secrets: see tools/secretscan.py)."""
     repo = repo_root(repo_dir)
+    paths = PathFilter(repo, excludes)
     thread: dict[str, str] = {"id": thread_id or slugify(repo.name)}
-    for name, value in (("persona", persona), ("goal", goal), ("focus", focus)):
+    named = (("persona", persona), ("goal", goal), ("focus", focus), ("constraints", constraints))
+    for name, value in named:
         if value:
             thread[name] = value
     return {
         "thread": thread,
         "repo": repo_info(repo),
         "commits": commits(repo, max_commits),
-        "changes": changes(repo),
-        "markers": markers(repo),
+        "changes": [c for c in changes(repo) if not paths.excluded(c["path"])],
+        "markers": markers(repo, paths),
     }
