@@ -74,6 +74,8 @@ def _page_cost(key: str) -> dict[str, Any]:
                 {
                     "status": response["statusCode"],
                     "aws_calls": recorder.total_calls,
+                    # Shows what is not the page's Query (e.g. a rate-limit lease renewal).
+                    "by_operation": dict(sorted(recorder.calls.items())),
                     "scanned_count": sum(r.get("ScannedCount", 0) for _, r in recorder.reads),
                     "count": sum(r.get("Count", 0) for _, r in recorder.reads),
                     "items_returned": len(body.get("items", [])),
