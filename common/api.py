@@ -23,7 +23,7 @@ from common.http import (
     error_response,
     parse_request,
 )
-from common.observability import logger, metrics
+from common.observability import add_log_keys, logger, metrics, start_invocation
 
 Response = dict[str, Any]
 RouteFn = Callable[[Request], Response]
@@ -61,9 +61,7 @@ def http_handler(function: str, routes: Mapping[str, Route]) -> LambdaHandler:
         started = time.perf_counter()
         request_id = choose_request_id(event)
         route_key = str(event.get("routeKey", ""))
-        logger.clear_state()
-        logger.set_correlation_id(request_id)
-        logger.append_keys(function=function, route=route_key)
+        start_invocation(correlation_id=request_id, function=function, route=route_key)
         response = _dispatch(routes.get(route_key), event, request_id)
         response.setdefault("headers", {})["X-Request-ID"] = request_id
         _observe(route_key, response, time.perf_counter() - started)
@@ -94,7 +92,7 @@ def _authorize(request: Request, role: Auth) -> None:
 
     principal = auth.authenticate(request.header("authorization"))
     request.principal = principal
-    logger.append_keys(tenant=principal.tenant, key_id=principal.key_id)
+    add_log_keys(tenant=principal.tenant, key_id=principal.key_id)
     if role == "creator":
         auth.require_role(principal, "creator")
     ratelimit.check(principal)

@@ -13,3 +13,19 @@ NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "dockhand")
 
 logger = Logger(service=SERVICE)
 metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
+
+
+def start_invocation(**keys: object) -> None:
+    """Reset log keys for a new invocation and set this invocation's own.
+
+    Keys live in a context variable (powertools' thread-safe keys), so concurrent
+    invocations in one process — the local gateway's threads — never share them.
+    """
+    logger.clear_state()
+    logger.thread_safe_clear_keys()
+    logger.thread_safe_append_keys(**keys)
+
+
+def add_log_keys(**keys: object) -> None:
+    """Add keys to every later log line of this invocation."""
+    logger.thread_safe_append_keys(**keys)

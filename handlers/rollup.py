@@ -12,12 +12,11 @@ from typing import Any
 
 from common import metrics as catalogue
 from common import rollup
-from common.observability import logger, metrics
+from common.observability import logger, metrics, start_invocation
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    logger.clear_state()
-    logger.append_keys(function="rollup", schedule_event_id=event.get("id"))
+    start_invocation(function="rollup", correlation_id=event.get("id"))
     started = time.perf_counter()
     try:
         day = rollup.day_to_roll(event)

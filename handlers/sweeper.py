@@ -10,12 +10,11 @@ from __future__ import annotations
 from typing import Any
 
 from common import agents
-from common.observability import logger, metrics
+from common.observability import logger, metrics, start_invocation
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    logger.clear_state()
-    logger.append_keys(function="sweeper", schedule_event_id=event.get("id"))
+    start_invocation(function="sweeper", correlation_id=event.get("id"))
     try:
         summary = agents.sweep().as_dict()
     except Exception:
