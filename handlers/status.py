@@ -1,15 +1,29 @@
-"""Function `status`: GET /status (no auth) and GET /stats (the tenant's daily figures)."""
+"""Function `status`: GET /status and GET /openapi.json (no auth), and GET /stats (the
+tenant's daily figures)."""
 
 from __future__ import annotations
+
+from functools import lru_cache
+from importlib import resources
 
 from common.api import Response, Route, http_handler
 from common.config import settings
 from common.errors import NotFound, field_error
-from common.http import Request, json_response
+from common.http import Request, json_response, text_response
 
 
 def get_status(request: Request) -> Response:
     return json_response(200, {"status": "ok", "version": settings().version})
+
+
+@lru_cache(maxsize=1)
+def _openapi_text() -> str:
+    # Written by tools/openapi.py and shipped as package data: no schema generation here.
+    return resources.files("common").joinpath("openapi.json").read_text("utf-8")
+
+
+def get_openapi(request: Request) -> Response:
+    return text_response(200, _openapi_text(), "application/json")
 
 
 def get_stats(request: Request) -> Response:
@@ -32,6 +46,7 @@ def get_stats(request: Request) -> Response:
 ROUTES: dict[str, Route] = {
     "GET /status": Route(get_status, auth="none"),
     "GET /stats": Route(get_stats, auth="viewer"),
+    "GET /openapi.json": Route(get_openapi, auth="none"),
 }
 
 handler = http_handler("status", ROUTES)

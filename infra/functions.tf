@@ -57,11 +57,11 @@ locals {
       schedule    = null
     }
     status = {
-      description = "GET /status and GET /stats"
+      description = "GET /status, GET /stats and GET /openapi.json"
       handler     = "handlers.status.handler"
       memory      = 1024
       timeout     = 10
-      routes      = ["GET /status", "GET /stats"]
+      routes      = ["GET /status", "GET /stats", "GET /openapi.json"]
       schedule    = null
     }
     sweeper = {

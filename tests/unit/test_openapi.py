@@ -1,0 +1,199 @@
+"""The OpenAPI document: complete (every infra route, no invented ones), fresh (the
+committed file equals the generator's output), valid OpenAPI 3.1, served without a key,
+and true (real handler responses validate against the schemas it documents)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from jsonschema import Draft202012Validator
+from openapi_spec_validator import validate as validate_spec
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT202012
+
+from tests.conftest import ApiClient, Keys, Result
+from tests.unit.agents_support import heartbeat, register
+from tools import infra_model, openapi
+
+DOCUMENT = json.loads(openapi.DOCUMENT_PATH.read_text("utf-8"))
+
+
+def documented_routes(document: dict[str, Any]) -> set[str]:
+    return {
+        f"{method.upper()} {path}"
+        for path, operations in document["paths"].items()
+        for method in operations
+    }
+
+
+def test_every_infra_route_is_documented_and_nothing_else() -> None:
+    infra_routes = set(infra_model.route_table())
+    assert documented_routes(DOCUMENT) == infra_routes
+
+
+def test_committed_document_is_what_the_generator_writes() -> None:
+    fresh = openapi.render(openapi.build_document())
+    committed = openapi.DOCUMENT_PATH.read_text("utf-8")
+    assert committed == fresh, "common/openapi.json is stale: run `make openapi`"
+
+
+def test_check_mode_fails_on_a_stale_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    stale = tmp_path / "openapi.json"
+    stale.write_text("{}\n")
+    monkeypatch.setattr(openapi, "DOCUMENT_PATH", stale)
+    assert openapi.main(["--check"]) == 1
+    assert openapi.main([]) == 0
+    assert openapi.main(["--check"]) == 0
+
+
+def test_a_route_without_documentation_fails_the_build() -> None:
+    routes = openapi.route_table()
+    routes["GET /undocumented"] = routes["GET /status"]
+    with pytest.raises(ValueError, match="GET /undocumented"):
+        openapi.build_document(routes)
+
+
+def test_documentation_for_a_route_that_does_not_exist_fails_the_build() -> None:
+    routes = openapi.route_table()
+    del routes["GET /stats"]
+    with pytest.raises(ValueError, match="GET /stats"):
+        openapi.build_document(routes)
+
+
+def test_document_is_valid_openapi_31() -> None:
+    assert DOCUMENT["openapi"] == "3.1.0"
+    validate_spec(DOCUMENT)
+
+
+def test_query_models_and_documented_parameters_agree() -> None:
+    for route_key, op in openapi.OPERATIONS.items():
+        if op.query_model is not None:
+            documented = {p.name for p in op.params if p.where == "query"}
+            assert documented == set(op.query_model.model_fields), route_key
+
+
+def test_auth_is_documented_as_the_route_table_declares() -> None:
+    for route_key, route in openapi.route_table().items():
+        method, path = route_key.split(" ", 1)
+        operation = DOCUMENT["paths"][path][method.lower()]
+        responses = operation["responses"]
+        if route.auth == "none":
+            assert operation["security"] == [], route_key
+            assert "429" not in responses
+        else:
+            assert operation["security"] == [{"bearer": []}], route_key
+            assert {"401", "429"} <= set(responses), route_key
+        assert ("403" in responses) == (route.auth == "creator"), route_key
+
+
+def test_heartbeat_documents_its_signature_headers() -> None:
+    operation = DOCUMENT["paths"]["/agents/{agent_id}/heartbeat"]["post"]
+    headers = {p["name"] for p in operation["parameters"] if p["in"] == "header"}
+    assert headers == {"X-Agent-Timestamp", "X-Agent-Signature"}
+    assert "401" in operation["responses"]
+
+
+def test_request_bodies_come_from_the_pydantic_models() -> None:
+    schemas = DOCUMENT["components"]["schemas"]
+    new_event = schemas["NewEvent"]
+    assert new_event["additionalProperties"] is False
+    assert set(new_event["required"]) == {"event_type", "payload"}
+    assert schemas["NoteIn"]["properties"]["kind"]["default"] == "note"
+
+
+def test_served_at_openapi_json_without_a_key(api: ApiClient) -> None:
+    result = api.get("/openapi.json")
+    assert result.status == 200
+    assert result.headers["Content-Type"] == "application/json"
+    assert result.headers["X-Request-ID"]
+    assert result.json == DOCUMENT
+
+
+# --------------------------------------------------------------------------- truthfulness
+
+
+def _validator(schema: dict[str, Any]) -> Draft202012Validator:
+    # The whole document is one resource, so "#/components/schemas/X" refs resolve in it.
+    resource = Resource.from_contents(DOCUMENT, default_specification=DRAFT202012)
+    registry: Registry[Any] = Registry().with_resource("urn:dockhand", resource)
+    return Draft202012Validator(schema, registry=registry)
+
+
+def assert_documented(route_key: str, result: Result) -> None:
+    """The response's status is documented for the route and its body matches."""
+    method, path = route_key.split(" ", 1)
+    responses = DOCUMENT["paths"][path][method.lower()]["responses"]
+    assert str(result.status) in responses, (route_key, result.status, result.text)
+    response = responses[str(result.status)]
+    if "$ref" in response:
+        response = DOCUMENT["components"]["responses"][response["$ref"].rsplit("/", 1)[1]]
+    content = response.get("content")
+    if content is None:
+        assert result.text == ""
+        return
+    schema = content["application/json"]["schema"]
+    pointer = {"$ref": "urn:dockhand" + schema["$ref"]}
+    errors = list(_validator(pointer).iter_errors(result.json))
+    assert not errors, (route_key, [e.message for e in errors])
+
+
+def test_real_responses_match_their_documented_schemas(api: ApiClient, keys: Keys) -> None:
+    k = keys.creator
+    created = api.post("/events", key=k, json_body={"event_type": "t", "payload": {"a": 1}})
+    assert_documented("POST /events", created)
+    event_id = created.json["event_id"]
+    again = api.post("/events", key=k, json_body={"event_type": "t", "payload": {"a": 1}})
+    assert_documented("POST /events", again)
+    assert_documented("GET /events/{event_id}", api.get(f"/events/{event_id}", key=k))
+    assert_documented("GET /inbox", api.get("/inbox", key=k))
+    ack = api.post("/inbox/ack", key=k, json_body={"event_ids": [event_id, "nope"]})
+    assert_documented("POST /inbox/ack", ack)
+    assert_documented("DELETE /events/{event_id}", api.delete(f"/events/{event_id}", key=k))
+    assert_documented("GET /events/{event_id}", api.get(f"/events/{event_id}", key=k))
+
+    note = api.post(
+        "/notes",
+        key=k,
+        json_body={"thread_id": "t1", "text": "hi", "source": {"path": "a.py", "line": 3}},
+    )
+    assert_documented("POST /notes", note)
+    assert_documented("GET /notes", api.get("/notes", key=k, query={"thread_id": "t1"}))
+    assert_documented("GET /notes/{note_id}", api.get(f"/notes/{note.json['note_id']}", key=k))
+    hydrated = api.post("/hydrate", key=k, json_body={"thread": {"id": "t1", "goal": "g"}})
+    assert_documented("POST /hydrate", hydrated)
+    snapshot_id = hydrated.json["snapshot_id"]
+    assert_documented("GET /snapshots", api.get("/snapshots", key=k, query={"thread_id": "t1"}))
+    assert_documented("GET /snapshots/{snapshot_id}", api.get(f"/snapshots/{snapshot_id}", key=k))
+    assert_documented("GET /threads", api.get("/threads", key=k))
+    rendered = api.get(f"/rehydrate/{snapshot_id}", key=k, query={"format": "json"})
+    assert_documented("GET /rehydrate/{snapshot_id}", rendered)
+
+    agent = register(api, k)
+    assert_documented("GET /agents", api.get("/agents", key=k))
+    assert_documented("GET /agents/{agent_id}", api.get(f"/agents/{agent['agent_id']}", key=k))
+    assert_documented("POST /agents/{agent_id}/heartbeat", heartbeat(api, agent))
+    assert_documented("GET /agents/{agent_id}", api.get(f"/agents/{agent['agent_id']}", key=k))
+    assert_documented("GET /stats", api.get("/stats", key=k))
+    assert_documented("GET /status", api.get("/status"))
+    assert_documented(
+        "DELETE /notes/{note_id}", api.delete(f"/notes/{note.json['note_id']}", key=k)
+    )
+    assert_documented(
+        "DELETE /snapshots/{snapshot_id}", api.delete(f"/snapshots/{snapshot_id}", key=k)
+    )
+    assert_documented("DELETE /threads/{thread_id}", api.delete("/threads/t1", key=k))
+
+
+def test_error_responses_match_the_envelope(api: ApiClient, keys: Keys) -> None:
+    assert_documented("POST /events", api.post("/events", key=keys.creator, json_body={}))
+    assert_documented("POST /events", api.post("/events", key=keys.viewer, json_body={}))
+    assert_documented("GET /inbox", api.get("/inbox"))
+    assert_documented("GET /agents/{agent_id}", api.get("/agents/nope", key=keys.viewer))
+    conflict = api.post("/agents", key=keys.creator, json_body={"name": "a"})
+    assert_documented("POST /agents", conflict)
+    assert_documented(
+        "POST /agents", api.post("/agents", key=keys.creator, json_body={"name": "a"})
+    )
