@@ -54,6 +54,7 @@ class Settings:
     counter_shards: int
     heartbeat_interval_seconds: int
     agent_shards: int
+    thread_delete_budget_seconds: int
 
 
 def load_settings() -> Settings:
@@ -82,6 +83,9 @@ def load_settings() -> Settings:
         heartbeat_interval_seconds=_int("DOCKHAND_HEARTBEAT_INTERVAL_SECONDS", 30, 5, 3600),
         # Partitions of the sweeper's index (agents gsi2): each takes ~1,000 heartbeats/s.
         agent_shards=_int("DOCKHAND_AGENT_SHARDS", 4, 1, 64),
+        # DELETE /threads works this long, then answers 202 and continues on the next call
+        # (the hydrate function's timeout is 20 s; API Gateway gives up at 30 s).
+        thread_delete_budget_seconds=_int("DOCKHAND_THREAD_DELETE_BUDGET_SECONDS", 10, 0, 25),
     )
 
 

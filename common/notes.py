@@ -22,7 +22,7 @@ from common import aws, clock, counters, cursor, ddb, ids
 from common import metrics as catalogue
 from common.api import aws_error_code
 from common.config import settings
-from common.errors import NotFound, field_error
+from common.errors import Conflict, NotFound, field_error
 from common.tables import GSI1, GSI1_PK, GSI1_SK, GSI2, GSI2_PK, GSI2_SK, PK, SK
 
 SLUG_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,63}$"
@@ -133,7 +133,9 @@ def thread_update_item(
             "TableName": settings().context_table,
             "Key": ddb.serialize({PK: thread_pk(tenant, thread_id), SK: "TH"}),
             "UpdateExpression": "SET " + ", ".join(sets) + " ADD #notes :notes, #snaps :snaps",
-            "ExpressionAttributeNames": names,
+            # No writes into a thread that is being deleted (409; see common/threads.py).
+            "ConditionExpression": "attribute_not_exists(#deleting)",
+            "ExpressionAttributeNames": {**names, "#deleting": "deleting_at"},
             "ExpressionAttributeValues": values,
         }
     }
@@ -148,6 +150,15 @@ def get_thread(tenant: str, thread_id: str) -> dict[str, Any] | None:
     )
     raw = result.get("Item")
     return ddb.deserialize(raw) if raw else None
+
+
+def thread_deleting(tenant: str, thread_id: str) -> bool:
+    """True while DELETE /threads is removing the thread: its data is then invisible."""
+    thread = get_thread(tenant, thread_id)
+    return thread is not None and "deleting_at" in thread
+
+
+THREAD_DELETING = "This thread is being deleted; try again when the deletion has finished."
 
 
 # --- notes ------------------------------------------------------------------------------
@@ -184,20 +195,25 @@ def create_note(tenant: str, note: NoteIn) -> dict[str, Any]:
         "tags": list(note.tags),
         "created_at": clock.iso(moment),
     }
-    aws.dynamodb().transact_write_items(
-        TransactItems=[
-            {
-                "Put": {
-                    "TableName": settings().context_table,
-                    "Item": ddb.serialize(item),
-                    "ConditionExpression": "attribute_not_exists(#pk)",
-                    "ExpressionAttributeNames": {"#pk": PK},
-                }
-            },
-            thread_update_item(tenant, note.thread_id, moment, notes_delta=1),
-            counters.update_item(tenant, {"notes_created": 1}, moment),
-        ]
-    )
+    try:
+        aws.dynamodb().transact_write_items(
+            TransactItems=[
+                {
+                    "Put": {
+                        "TableName": settings().context_table,
+                        "Item": ddb.serialize(item),
+                        "ConditionExpression": "attribute_not_exists(#pk)",
+                        "ExpressionAttributeNames": {"#pk": PK},
+                    }
+                },
+                thread_update_item(tenant, note.thread_id, moment, notes_delta=1),
+                counters.update_item(tenant, {"notes_created": 1}, moment),
+            ]
+        )
+    except Exception as exc:
+        if condition_failed(exc):  # the note id is fresh: only the thread's can fail
+            raise Conflict(THREAD_DELETING) from None
+        raise
     catalogue.count("notes_created")
     return public_note(item)
 
@@ -214,7 +230,10 @@ def get_note(tenant: str, note_id: str) -> dict[str, Any]:
     raw = result.get("Item")
     if not raw:
         raise NotFound("No such note.")
-    return ddb.deserialize(raw)
+    item = ddb.deserialize(raw)
+    if thread_deleting(tenant, str(item["thread_id"])):
+        raise NotFound("No such note.")
+    return item
 
 
 def delete_note(tenant: str, note_id: str) -> None:
@@ -236,12 +255,13 @@ def delete_note(tenant: str, note_id: str) -> None:
             ]
         )
     except Exception as exc:
-        if _condition_failed(exc):
+        if condition_failed(exc):
             raise NotFound("No such note.") from None
         raise
 
 
-def _condition_failed(exc: BaseException) -> bool:
+def condition_failed(exc: BaseException) -> bool:
+    """A TransactWriteItems cancelled because a condition did not hold."""
     if aws_error_code(exc) != "TransactionCanceledException":
         return False
     reasons = getattr(exc, "response", {}).get("CancellationReasons", [])
@@ -257,6 +277,10 @@ def list_notes(
 ) -> tuple[list[dict[str, Any]], str | None]:
     """One page of a thread's notes, oldest first: a single Query on gsi1 (or gsi2 by kind)."""
     query = {"route": "notes", "thread_id": thread_id, "kind": kind}
+    if token:
+        cursor.decode(token, tenant, query)  # a bad cursor is a 400 whatever the thread
+    if thread_deleting(tenant, thread_id):
+        return [], None
     kwargs = _thread_notes_query(tenant, thread_id, kind)
     kwargs["Limit"] = limit
     if token:

@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 from common import aws, clock, counters, cursor, ddb, ids, notes, redact
 from common import metrics as catalogue
 from common.config import settings
-from common.errors import InternalError, NotFound, ServiceUnavailable
+from common.errors import Conflict, InternalError, NotFound, ServiceUnavailable
 from common.observability import logger
 from common.tables import GSI1, GSI1_PK, GSI1_SK, PK, SK
 
@@ -233,6 +233,8 @@ def hydrate(tenant: str, snapshot: SnapshotIn) -> dict[str, Any]:
             extra={"cause": type(exc).__name__, "snapshot_id": snapshot_id},
         )
         _delete_object(key, version_id)
+        if notes.condition_failed(exc):  # the thread is being deleted
+            raise Conflict(notes.THREAD_DELETING) from None
         raise ServiceUnavailable(retry_after=1) from None
     catalogue.count("snapshots_created")
     catalogue.record("snapshot_bytes", len(raw))
@@ -286,11 +288,16 @@ def get_meta(tenant: str, snapshot_id: str) -> dict[str, Any]:
     raw = result.get("Item")
     if not raw:
         raise NotFound("No such snapshot.")
-    return ddb.deserialize(raw)
+    meta = ddb.deserialize(raw)
+    if "deleting_at" in meta or notes.thread_deleting(tenant, str(meta["thread_id"])):
+        raise NotFound("No such snapshot.")  # being deleted: already invisible
+    return meta
 
 
 def newest_meta(tenant: str, thread_id: str) -> dict[str, Any]:
     """The thread's newest snapshot's metadata: one Query (newest first, Limit 1), or 404."""
+    if notes.thread_deleting(tenant, thread_id):
+        raise NotFound("This thread has no snapshots.")
     result = aws.dynamodb().query(
         TableName=settings().context_table,
         IndexName=GSI1,
@@ -311,6 +318,10 @@ def list_meta(
 ) -> tuple[list[dict[str, Any]], str | None]:
     """One page of a thread's snapshots, newest first."""
     query = {"route": "snapshots", "thread_id": thread_id}
+    if token:
+        cursor.decode(token, tenant, query)  # a bad cursor is a 400 whatever the thread
+    if notes.thread_deleting(tenant, thread_id):
+        return [], None
     kwargs: dict[str, Any] = {
         "TableName": settings().context_table,
         "IndexName": GSI1,

@@ -33,11 +33,11 @@ locals {
       schedule    = null
     }
     hydrate = {
-      description = "Snapshots of a project's state, stored in S3"
+      description = "Snapshots of a project's state, stored in S3; threads (list, delete)"
       handler     = "handlers.hydrate.handler"
       memory      = 1024
       timeout     = 20
-      routes      = ["POST /hydrate", "GET /snapshots", "GET /snapshots/{snapshot_id}"]
+      routes      = ["POST /hydrate", "GET /snapshots", "GET /snapshots/{snapshot_id}", "DELETE /snapshots/{snapshot_id}", "GET /threads", "DELETE /threads/{thread_id}"]
       schedule    = null
     }
     rehydrate = {

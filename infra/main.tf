@@ -39,6 +39,12 @@ locals {
         } if length(actions) > 0
       },
       {
+        for key, actions in { snapshots_bucket = try(access.s3_bucket, []) } : "s3_${key}" => {
+          actions                              = actions
+          resources                            = [aws_s3_bucket.snapshots.arn]
+        } if length(actions) > 0
+      },
+      {
         for key, granted in { master_key = access.master_key } : key => {
           actions                        = ["secretsmanager:GetSecretValue"]
           resources                      = [aws_secretsmanager_secret.master_key.arn]

@@ -7,7 +7,8 @@
 # TransactWriteItems has no action of its own: IAM checks the per-item actions
 # (PutItem, UpdateItem, DeleteItem, ConditionCheckItem) of every item in it.
 # The grants below follow the calls common/*.py makes (checked against the code).
-# s3 actions apply to "<snapshot bucket ARN>/tenants/*" only.
+# s3 actions apply to "<snapshot bucket ARN>/tenants/*" only; s3_bucket actions
+# (optional) to the bucket ARN itself.
 # master_key grants secretsmanager:GetSecretValue on the master key secret, which
 # every function that derives keys needs: cursor signing (every function with a
 # list route) and agent secrets (heartbeat).
@@ -66,16 +67,22 @@ locals {
     hydrate = {
       dynamodb = {
         keys = local.api_key_access
-        # Snapshot metadata, the thread's notes frozen into it, thread activity.
+        # Snapshot metadata, the thread's notes frozen into it, thread activity;
+        # gsi2 = GET /threads; DeleteItem and BatchWriteItem = deleting snapshots
+        # and threads (common/threads.py).
         context = {
-          actions = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"]
-          indexes = ["gsi1"]
+          actions = ["dynamodb:BatchWriteItem", "dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"]
+          indexes = ["gsi1", "gsi2"]
         }
         stats = { actions = ["dynamodb:UpdateItem"], indexes = [] }
       }
       # DeleteObjectVersion: an object whose metadata write failed is removed
-      # again, by version id, so no orphaned version is left behind.
-      s3         = ["s3:DeleteObject", "s3:DeleteObjectVersion", "s3:GetObject", "s3:PutObject"]
+      # again, by version id, so no orphaned version is left behind; DELETE
+      # /snapshots and /threads remove every version (DeleteObjects checks these).
+      s3 = ["s3:DeleteObject", "s3:DeleteObjectVersion", "s3:GetObject", "s3:PutObject"]
+      # On the bucket itself (listing is a bucket action): the versions of one
+      # snapshot key, found with list_object_versions(Prefix=<exact key>).
+      s3_bucket  = ["s3:ListBucketVersions"]
       master_key = true
     }
 
