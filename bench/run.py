@@ -26,6 +26,7 @@ from bench import (  # noqa: E402 - the environment must be set first
     inbox_scale,
     machine,
     packages,
+    redaction,
     render_cost,
     roundtrips,
     warm,
@@ -73,6 +74,7 @@ def run(sizes: Sizes, quick: bool) -> dict[str, Any]:
             "render", lambda: render_cost.measure(sizes.render_files, sizes.render_repeats)
         ),
         "packages": _section("packages", packages.measure),
+        "redaction": _section("redaction", redaction.measure),
     }
 
 
@@ -155,6 +157,7 @@ def format_report(report: dict[str, Any]) -> str:  # noqa: PLR0912 - one branch 
         lines.append(f"   {_na(pkgs)}")
     else:
         lines += [f"   {z['file']:<48}{z['kib']:>10.1f} KiB" for z in pkgs["zips"]]
+    lines += redaction.format_lines(report.get("redaction", {}))
     return "\n".join(lines)
 
 
