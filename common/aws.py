@@ -1,4 +1,10 @@
-"""boto3 clients: created lazily, once per container, and injectable for tests.
+"""AWS clients: created lazily, once per container, and injectable for tests.
+
+Clients come straight from botocore, not boto3: dockhand only uses low-level
+clients, and `import boto3` also imports s3transfer and its thread-pool machinery
+(about 100 ms of every cold start for nothing).  botocore clients are the very
+objects boto3 would return (`boto3.client` delegates to botocore), minus the S3
+transfer helpers (`upload_file` & co.), which dockhand does not use.
 
 Nothing here talks to AWS at import time, so a test that enters `moto.mock_aws`
 before its first call gets mocked clients.  `AWS_ENDPOINT_URL` (honoured by
@@ -12,7 +18,7 @@ from typing import Any
 
 _clients: dict[str, Any] = {}
 _lock = threading.Lock()
-_session: Any = None  # one boto3 Session per process: it caches the loaded service models
+_session: Any = None  # one botocore Session per process: it caches the loaded service models
 
 # Adaptive retries back off on throttling; short timeouts keep a stuck call from
 # eating the whole Lambda budget (API Gateway gives up after 30 s anyway).
@@ -36,7 +42,7 @@ def client(service: str) -> Any:
 
 
 def _create(service: str) -> Any:
-    import boto3
+    import botocore.session
     from botocore.config import Config
 
     from common.config import settings
@@ -47,8 +53,8 @@ def _create(service: str) -> Any:
         extra["s3"] = {"addressing_style": "path"}
     global _session
     if _session is None:
-        _session = boto3.session.Session()
-    return _session.client(
+        _session = botocore.session.get_session()
+    return _session.create_client(
         service, region_name=settings().region, config=Config(**_CONFIG_KWARGS, **extra)
     )
 
