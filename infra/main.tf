@@ -42,6 +42,8 @@ locals {
         for key, actions in { snapshots_bucket = try(access.s3_bucket, []) } : "s3_${key}" => {
           actions                              = actions
           resources                            = [aws_s3_bucket.snapshots.arn]
+          # Listing versions is a bucket-level action: keep it to the tenants' prefix.
+          conditions = [{ test = "StringLike", variable = "s3:prefix", values = ["tenants/*"] }]
         } if length(actions) > 0
       },
       {

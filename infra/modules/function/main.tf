@@ -59,6 +59,15 @@ data "aws_iam_policy_document" "this" {
       sid       = replace(title(replace(statement.key, "_", " ")), " ", "")
       actions   = statement.value.actions
       resources = statement.value.resources
+
+      dynamic "condition" {
+        for_each = statement.value.conditions
+        content {
+          test     = condition.value.test
+          variable = condition.value.variable
+          values   = condition.value.values
+        }
+      }
     }
   }
 

@@ -73,6 +73,12 @@ variable "policy_statements" {
   type = map(object({
     actions   = list(string)
     resources = list(string)
+    # Narrows a bucket-level grant, e.g. s3:prefix = tenants/* for ListBucketVersions.
+    conditions = optional(list(object({
+      test     = string
+      variable = string
+      values   = list(string)
+    })), [])
   }))
 
   validation {
