@@ -14,6 +14,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+# auth and ratelimit run on every authenticated request, and the first one of each
+# container too: load them with the handler, not inside the first request.
+from common import auth, ratelimit
 from common import metrics as catalogue
 from common.errors import ApiError, InternalError, NotFound, ServiceUnavailable
 from common.http import (
@@ -88,8 +91,6 @@ def _dispatch(route: Route | None, event: Mapping[str, Any], request_id: str) ->
 
 
 def _authorize(request: Request, role: Auth) -> None:
-    from common import auth, ratelimit
-
     principal = auth.authenticate(request.header("authorization"))
     request.principal = principal
     add_log_keys(tenant=principal.tenant, key_id=principal.key_id)

@@ -17,6 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import bcrypt  # a cold container's first request always verifies (the cache is empty)
+
 from common import aws, clock, ddb
 from common.config import settings
 from common.errors import Forbidden, NotFound, Unauthorized, ValidationFailed
@@ -101,8 +103,6 @@ def create_key(tenant: str, role: str, label: str = "") -> dict[str, Any]:
 
 
 def bcrypt_hash(secret: str) -> str:
-    import bcrypt
-
     return str(bcrypt.hashpw(secret.encode(), bcrypt.gensalt(settings().bcrypt_rounds)).decode())
 
 
@@ -184,8 +184,6 @@ def authenticate(authorization: str | None) -> Principal:
 
 
 def _verify(key_id: str, secret: str) -> Principal:
-    import bcrypt
-
     global verification_count
     result = aws.dynamodb().get_item(
         TableName=settings().keys_table,

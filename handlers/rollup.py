@@ -10,8 +10,11 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from common import (
+    events,  # noqa: F401 - every run reads the inbox gauge (rollup imports it lazily)
+    rollup,
+)
 from common import metrics as catalogue
-from common import rollup
 from common.observability import logger, metrics, start_invocation
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from functools import lru_cache
 from importlib import resources
 
+from common import rollup  # GET /stats is this function's data route: load it with the handler
 from common.api import Response, Route, http_handler
 from common.config import settings
 from common.errors import NotFound, field_error
@@ -27,12 +28,12 @@ def get_openapi(request: Request) -> Response:
 
 
 def get_stats(request: Request) -> Response:
-    from common import rollup
-
     unknown = set(request.query) - {"day"}
     if unknown:
         raise field_error(sorted(unknown)[0], "unknown query parameter")
-    day = request.query.get("day") or rollup.today()
+    day = request.query.get("day")
+    if day is None:  # absent means today; an empty value is invalid like any other
+        day = rollup.today()
     try:
         rollup.parse_day(day)
     except ValueError:
