@@ -78,6 +78,16 @@ def run(sizes: Sizes, quick: bool) -> dict[str, Any]:
     }
 
 
+def rerun_cold_start(sizes: Sizes, previous: dict[str, Any]) -> dict[str, Any]:
+    """`--only cold_start`: re-measure that section alone and put it in the previous
+    report; the section carries its own machine and date (the others keep theirs)."""
+    section = _section(
+        "cold start", lambda: coldstart.measure(_function_handlers(), sizes.cold_runs)
+    )
+    section["machine"] = machine.describe()
+    return {**previous, "cold_start": section}
+
+
 def _na(result: dict[str, Any]) -> str:
     return str(result.get("note", "not available yet"))
 
@@ -93,6 +103,8 @@ def format_report(report: dict[str, Any]) -> str:  # noqa: PLR0912 - one branch 
         f"   {'function':<28}{'process':>9}{'init':>9}{'vs base':>9}  target <= 0.50",
     ]
     cold = report["cold_start"]["functions"]
+    if "machine" in report["cold_start"]:  # re-measured alone with --only cold_start
+        lines.insert(-1, f"   (re-measured alone on {report['cold_start']['machine']['date']})")
     for name, r in cold.items():
         if not r.get("available"):
             lines.append(f"   {name:<28}{_na(r)}")
@@ -165,9 +177,18 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="smaller sizes (CI-like runs)")
     parser.add_argument("--output", default=str(env.REPO_ROOT / "docs" / "bench.json"))
+    parser.add_argument(
+        "--only",
+        choices=["cold_start"],
+        help="re-measure one section and update it in the existing --output file",
+    )
     args = parser.parse_args(argv)
-    report = run(QUICK if args.quick else FULL, args.quick)
+    sizes = QUICK if args.quick else FULL
     output = Path(args.output)
+    if args.only:
+        report = rerun_cold_start(sizes, json.loads(output.read_text()))
+    else:
+        report = run(sizes, args.quick)
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
     print(format_report(report))
