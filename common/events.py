@@ -50,13 +50,17 @@ _CONFLICT_ATTEMPTS = 3
 # ---------------------------------------------------------------- request models
 
 
+# A string the validator below checks; the OpenAPI document calls it a date-time.
+Timestamp = Annotated[StrictStr, Field(json_schema_extra={"format": "date-time"})]
+
+
 class NewEvent(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     event_type: Annotated[StrictStr, Field(min_length=1, max_length=255)]
     payload: dict[str, Any]
     source: Annotated[StrictStr, Field(max_length=255)] | None = None
-    occurred_at: StrictStr | None = None
+    occurred_at: Timestamp | None = None
 
     @field_validator("occurred_at")
     @classmethod

@@ -57,7 +57,7 @@ class CommitIn(_Strict):
     sha: Annotated[str, StringConstraints(min_length=1, max_length=64)]
     message: Text
     author: Short = ""
-    timestamp: str
+    timestamp: Annotated[str, Field(json_schema_extra={"format": "date-time"})]
 
     @field_validator("timestamp")
     @classmethod
@@ -93,7 +93,7 @@ class SnapshotIn(_Strict):
     decisions: list[Text] = Field(default_factory=list)
     constraints: list[Text] = Field(default_factory=list)
     tasks: list[TaskIn] = Field(default_factory=list)
-    captured_at: str | None = None
+    captured_at: Annotated[str, Field(json_schema_extra={"format": "date-time"})] | None = None
 
     @field_validator("captured_at")
     @classmethod

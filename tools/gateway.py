@@ -310,6 +310,13 @@ class GatewayRequestHandler(BaseHTTPRequestHandler):
 
     do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = do_GET
 
+    def __getattr__(self, name: str) -> Any:
+        # Any other method (TRACE, QUERY, ...) gets the route table's 404, as on API
+        # Gateway, instead of http.server's 501 (a 5xx the API itself never gives).
+        if name.startswith("do_"):
+            return self._handle
+        raise AttributeError(name)
+
     def _handle(self) -> None:
         from tools import apigw
 

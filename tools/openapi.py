@@ -265,7 +265,7 @@ class Param:
 
 
 LIMIT = Param("limit", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": 50})
-CURSOR = Param("cursor", {"type": "string", "minLength": 1}, description="From `next_cursor`")
+CURSOR = Param("cursor", {"type": "string"}, description="From `next_cursor`")
 SLUG: Schema = {"type": "string", "pattern": notes.SLUG_PATTERN}
 THREAD_ID = Param("thread_id", SLUG, required=True)
 RENDER = (

@@ -197,3 +197,16 @@ def test_error_responses_match_the_envelope(api: ApiClient, keys: Keys) -> None:
     assert_documented(
         "POST /agents", api.post("/agents", key=keys.creator, json_body={"name": "a"})
     )
+
+
+# --------------------------------------------------------------------------- found by fuzzing
+
+
+def test_stats_with_an_empty_day_is_a_validation_error(api: ApiClient, keys: Keys) -> None:
+    """schemathesis: `?day=` answered today's figures (200) although it is no date."""
+    result = api.get("/stats", key=keys.viewer, query={"day": ""})
+    assert result.status == 400
+    assert result.json["error"]["details"] == [
+        {"field": "day", "message": "must be a date, YYYY-MM-DD"}
+    ]
+    assert api.get("/stats", key=keys.viewer).status == 200  # absent still means today
