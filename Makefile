@@ -7,13 +7,14 @@ STAMP := $(VENV)/.installed-stamp
 PORT ?= 3000
 export TF_CLI_CONFIG_FILE := /dev/null
 
-.PHONY: help install run test test-unit test-e2e lint fmt invoke package check-infra bench clean dashboard
+.PHONY: help install run test test-unit test-e2e lint fmt invoke package check-infra bench clean dashboard openapi fuzz load
 
 help:
 	@echo "make run      serve the whole API on http://127.0.0.1:$(PORT) (in-memory AWS emulator)"
 	@echo "make test     install and run the whole test suite"
 	@echo "make invoke FN=<function> EVENT=<file.json>   run one handler on one event"
 	@echo "make lint | fmt | package | check-infra | bench | dashboard"
+	@echo "make openapi | fuzz (schemathesis vs the local gateway) | load (bounded local load run)"
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	@$(PY) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "dockhand needs Python 3.11+")'
@@ -54,6 +55,20 @@ invoke: install
 # infra/dashboard.json from the metric catalogue and infra/ (tests/infra fail when stale).
 dashboard: install
 	$(BIN)/python -m tools.dashboard
+
+# common/openapi.json (served at GET /openapi.json) from the route tables and models;
+# tests/unit/test_openapi.py fails when it is stale.
+openapi: install
+	$(BIN)/python -m tools.openapi
+
+# schemathesis over every operation against a gateway of its own (seeded, bounded;
+# exceptions and reasons in tests/e2e/schemathesis.toml). Also part of `make test`.
+fuzz: install
+	$(BIN)/python -m pytest -p no:cacheprovider tests/e2e/test_schemathesis.py
+
+# 50 clients for 30 s on 127.0.0.1 against a gateway it starts; writes docs/load.json.
+load: install
+	$(BIN)/python -m tools.loadtest $(if $(LOAD_CLIENTS),--clients $(LOAD_CLIENTS),) $(if $(LOAD_SECONDS),--seconds $(LOAD_SECONDS),)
 
 # Lambda artefacts for Terraform: build/function.zip (no network) and build/layer.zip
 # (requirements.txt from PyPI for linux arm64 / CPython 3.12). See docs/deploy.md.
