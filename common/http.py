@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Set
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -148,6 +148,13 @@ def parse_request(event: Mapping[str, Any], request_id: str, max_body: int) -> R
         request_id=request_id,
         raw_event=event,
     )
+
+
+def reject_unknown_query(query: Mapping[str, str], allowed: Set[str]) -> None:
+    """400 naming the first (sorted) query parameter the route does not know."""
+    unknown = set(query) - allowed
+    if unknown:
+        raise field_error(sorted(unknown)[0], "unknown query parameter")
 
 
 def parse_limit(query: Mapping[str, str]) -> int:

@@ -9,8 +9,15 @@ from __future__ import annotations
 
 from common import notes, redact, snapshots, threads
 from common.api import Response, Route, http_handler
-from common.errors import field_error
-from common.http import MIB, Request, empty_response, json_response, page, parse_limit
+from common.http import (
+    MIB,
+    Request,
+    empty_response,
+    json_response,
+    page,
+    parse_limit,
+    reject_unknown_query,
+)
 
 MAX_SNAPSHOT_BODY = 5 * MIB
 
@@ -22,9 +29,7 @@ def post_hydrate(request: Request) -> Response:
 
 
 def list_snapshots(request: Request) -> Response:
-    unknown = set(request.query) - {"thread_id", "limit", "cursor"}
-    if unknown:
-        raise field_error(sorted(unknown)[0], "unknown query parameter")
+    reject_unknown_query(request.query, {"thread_id", "limit", "cursor"})
     thread_id = notes.require_thread_id(request.query.get("thread_id"))
     items, next_cursor = snapshots.list_meta(
         request.tenant, thread_id, parse_limit(request.query), request.query.get("cursor")
@@ -43,9 +48,7 @@ def delete_snapshot(request: Request) -> Response:
 
 
 def list_threads(request: Request) -> Response:
-    unknown = set(request.query) - {"limit", "cursor"}
-    if unknown:
-        raise field_error(sorted(unknown)[0], "unknown query parameter")
+    reject_unknown_query(request.query, {"limit", "cursor"})
     items, next_cursor = threads.list_threads(
         request.tenant, parse_limit(request.query), request.query.get("cursor")
     )

@@ -4,8 +4,14 @@ from __future__ import annotations
 
 from common import notes, redact
 from common.api import Response, Route, http_handler
-from common.errors import field_error
-from common.http import Request, empty_response, json_response, page, parse_limit
+from common.http import (
+    Request,
+    empty_response,
+    json_response,
+    page,
+    parse_limit,
+    reject_unknown_query,
+)
 
 
 def post_note(request: Request) -> Response:
@@ -15,9 +21,7 @@ def post_note(request: Request) -> Response:
 
 
 def list_notes(request: Request) -> Response:
-    unknown = set(request.query) - {"thread_id", "kind", "limit", "cursor"}
-    if unknown:
-        raise field_error(sorted(unknown)[0], "unknown query parameter")
+    reject_unknown_query(request.query, {"thread_id", "kind", "limit", "cursor"})
     thread_id = notes.require_thread_id(request.query.get("thread_id"))
     kind = notes.parse_kind(request.query.get("kind"))
     items, next_cursor = notes.list_notes(

@@ -14,7 +14,7 @@ from common import metrics as catalogue
 from common import notes, render, snapshots
 from common.api import Response, Route, http_handler
 from common.errors import NotFound, field_error
-from common.http import Request, json_response, text_response
+from common.http import Request, json_response, reject_unknown_query, text_response
 
 MARKDOWN = "text/markdown; charset=utf-8"
 _PARAMS = frozenset({"format", "max_tokens", "since"})
@@ -35,12 +35,6 @@ def _format(raw: str | None) -> str:
     if value not in ("markdown", "json"):
         raise field_error("format", "must be markdown or json")
     return value
-
-
-def _check_params(request: Request, allowed: frozenset[str]) -> None:
-    unknown = set(request.query) - allowed
-    if unknown:
-        raise field_error(sorted(unknown)[0], "unknown query parameter")
 
 
 def _since_document(request: Request, meta: dict[str, Any]) -> dict[str, Any] | None:
@@ -73,13 +67,13 @@ def _render(request: Request, meta: dict[str, Any]) -> Response:
 
 
 def rehydrate_snapshot(request: Request) -> Response:
-    _check_params(request, _PARAMS)
+    reject_unknown_query(request.query, _PARAMS)
     meta = snapshots.get_meta(request.tenant, request.path_param("snapshot_id"))
     return _render(request, meta)
 
 
 def rehydrate_thread(request: Request) -> Response:
-    _check_params(request, _PARAMS | {"thread_id"})
+    reject_unknown_query(request.query, _PARAMS | {"thread_id"})
     thread_id = notes.require_thread_id(request.query.get("thread_id"))
     return _render(request, snapshots.newest_meta(request.tenant, thread_id))
 

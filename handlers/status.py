@@ -10,7 +10,7 @@ from common import rollup  # GET /stats is this function's data route: load it w
 from common.api import Response, Route, http_handler
 from common.config import settings
 from common.errors import NotFound, field_error
-from common.http import Request, json_response, text_response
+from common.http import Request, json_response, reject_unknown_query, text_response
 
 
 def get_status(request: Request) -> Response:
@@ -28,9 +28,7 @@ def get_openapi(request: Request) -> Response:
 
 
 def get_stats(request: Request) -> Response:
-    unknown = set(request.query) - {"day"}
-    if unknown:
-        raise field_error(sorted(unknown)[0], "unknown query parameter")
+    reject_unknown_query(request.query, {"day"})
     day = request.query.get("day")
     if day is None:  # absent means today; an empty value is invalid like any other
         day = rollup.today()
