@@ -23,7 +23,9 @@ _PARAMS = frozenset({"format", "max_tokens", "since"})
 def _max_tokens(raw: str | None) -> int | None:
     if raw is None:
         return None
-    if not raw.isdigit() or not render.MIN_TOKENS <= int(raw) <= render.MAX_TOKENS:
+    # isascii: str.isdigit() also accepts "²" (int() then raises: a 500) and other scripts' digits.
+    digits = raw.isascii() and raw.isdigit()
+    if not digits or not render.MIN_TOKENS <= int(raw) <= render.MAX_TOKENS:
         raise field_error(
             "max_tokens", f"must be an integer from {render.MIN_TOKENS} to {render.MAX_TOKENS}"
         )

@@ -85,6 +85,8 @@ def test_thread_without_snapshots_is_404(api: ApiClient, keys: Keys) -> None:
         {"max_tokens": "199"},
         {"max_tokens": "200001"},
         {"max_tokens": "ten"},
+        {"max_tokens": "²"},  # str.isdigit() says yes, int() raises
+        {"max_tokens": "٣٠٠"},  # Arabic-Indic digits: int() reads 300, the contract does not
         {"verbose": "1"},
     ],
 )
