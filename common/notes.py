@@ -141,15 +141,20 @@ def thread_update_item(
     }
 
 
-def get_thread(tenant: str, thread_id: str) -> dict[str, Any] | None:
-    """The thread item (goal, persona, counts, newest snapshot), or None."""
+def get_context_item(pk: str, sk: str) -> dict[str, Any] | None:
+    """One context-table item (a note, snapshot meta or thread), read consistently, or None."""
     result = aws.dynamodb().get_item(
         TableName=settings().context_table,
-        Key=ddb.serialize({PK: thread_pk(tenant, thread_id), SK: "TH"}),
+        Key=ddb.serialize({PK: pk, SK: sk}),
         ConsistentRead=True,
     )
     raw = result.get("Item")
     return ddb.deserialize(raw) if raw else None
+
+
+def get_thread(tenant: str, thread_id: str) -> dict[str, Any] | None:
+    """The thread item (goal, persona, counts, newest snapshot), or None."""
+    return get_context_item(thread_pk(tenant, thread_id), "TH")
 
 
 def thread_deleting(tenant: str, thread_id: str) -> bool:
@@ -222,16 +227,8 @@ def get_note(tenant: str, note_id: str) -> dict[str, Any]:
     """The note, or 404 for an unknown id and for another tenant's id alike."""
     if not ids.is_valid_id(note_id):
         raise NotFound("No such note.")
-    result = aws.dynamodb().get_item(
-        TableName=settings().context_table,
-        Key=ddb.serialize({PK: note_pk(tenant, note_id), SK: "N"}),
-        ConsistentRead=True,
-    )
-    raw = result.get("Item")
-    if not raw:
-        raise NotFound("No such note.")
-    item = ddb.deserialize(raw)
-    if thread_deleting(tenant, str(item["thread_id"])):
+    item = get_context_item(note_pk(tenant, note_id), "N")
+    if item is None or thread_deleting(tenant, str(item["thread_id"])):
         raise NotFound("No such note.")
     return item
 

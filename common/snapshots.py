@@ -280,18 +280,17 @@ def get_meta(tenant: str, snapshot_id: str) -> dict[str, Any]:
     """The metadata item, or 404 for an unknown id and for another tenant's id alike."""
     if not ids.is_valid_id(snapshot_id):
         raise NotFound("No such snapshot.")
-    result = aws.dynamodb().get_item(
-        TableName=settings().context_table,
-        Key=ddb.serialize({PK: meta_pk(tenant, snapshot_id), SK: "S"}),
-        ConsistentRead=True,
-    )
-    raw = result.get("Item")
-    if not raw:
+    meta = raw_meta(tenant, snapshot_id)
+    if meta is None:
         raise NotFound("No such snapshot.")
-    meta = ddb.deserialize(raw)
     if "deleting_at" in meta or notes.thread_deleting(tenant, str(meta["thread_id"])):
         raise NotFound("No such snapshot.")  # being deleted: already invisible
     return meta
+
+
+def raw_meta(tenant: str, snapshot_id: str) -> dict[str, Any] | None:
+    """The metadata item as stored, half-deleted ones included, or None."""
+    return notes.get_context_item(meta_pk(tenant, snapshot_id), "S")
 
 
 def newest_meta(tenant: str, thread_id: str) -> dict[str, Any]:

@@ -80,7 +80,7 @@ def delete_snapshot(tenant: str, snapshot_id: str) -> None:
     """Remove a snapshot's object (every version) and metadata; 404 if unknown or gone."""
     if not ids.is_valid_id(snapshot_id):
         raise NotFound("No such snapshot.")
-    meta = _raw_meta(tenant, snapshot_id)
+    meta = snapshots.raw_meta(tenant, snapshot_id)
     if meta is None or notes.thread_deleting(tenant, str(meta["thread_id"])):
         raise NotFound("No such snapshot.")
     if "deleting_at" in meta:  # an earlier DELETE stopped half-way: finish it, still 404
@@ -88,16 +88,6 @@ def delete_snapshot(tenant: str, snapshot_id: str) -> None:
         raise NotFound("No such snapshot.")
     _mark_snapshot(tenant, meta)
     _purge_snapshots(tenant, [meta])
-
-
-def _raw_meta(tenant: str, snapshot_id: str) -> dict[str, Any] | None:
-    result = aws.dynamodb().get_item(
-        TableName=settings().context_table,
-        Key=ddb.serialize({PK: snapshots.meta_pk(tenant, snapshot_id), SK: "S"}),
-        ConsistentRead=True,
-    )
-    raw = result.get("Item")
-    return ddb.deserialize(raw) if raw else None
 
 
 def _mark_snapshot(tenant: str, meta: dict[str, Any]) -> None:
