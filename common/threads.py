@@ -160,14 +160,24 @@ def _replace_newest(tenant: str, thread_id: str, removed_id: str) -> None:
         update = "SET #id = :id, #at = :at"
         values[":id"] = ddb.value(newest["snapshot_id"])
         values[":at"] = ddb.value(newest["created_at"])
+    _update_thread_if(
+        tenant,
+        thread_id,
+        UpdateExpression=update,
+        ConditionExpression="#id = :removed",
+        ExpressionAttributeNames=names,
+        ExpressionAttributeValues=values,
+    )
+
+
+def _update_thread_if(tenant: str, thread_id: str, **update: Any) -> None:
+    """UpdateItem on the thread item under a condition; a failed condition means a
+    concurrent request already moved the thread on, so there is nothing left to do."""
     try:
         aws.dynamodb().update_item(
             TableName=settings().context_table,
             Key=ddb.serialize({PK: notes.thread_pk(tenant, thread_id), SK: "TH"}),
-            UpdateExpression=update,
-            ConditionExpression="#id = :removed",
-            ExpressionAttributeNames=names,
-            ExpressionAttributeValues=values,
+            **update,
         )
     except Exception as exc:
         if aws_error_code(exc) != "ConditionalCheckFailedException":
@@ -261,24 +271,20 @@ def delete_thread(tenant: str, thread_id: str) -> dict[str, Any] | None:
 
 
 def _mark_thread(tenant: str, thread_id: str) -> None:
-    try:
-        aws.dynamodb().update_item(
-            TableName=settings().context_table,
-            Key=ddb.serialize({PK: notes.thread_pk(tenant, thread_id), SK: "TH"}),
-            UpdateExpression="SET #del = :now REMOVE #g2pk, #g2sk",
-            ConditionExpression="attribute_exists(#pk) AND attribute_not_exists(#del)",
-            ExpressionAttributeNames={
-                "#pk": PK,
-                "#del": "deleting_at",
-                "#g2pk": GSI2_PK,
-                "#g2sk": GSI2_SK,
-            },
-            ExpressionAttributeValues={":now": ddb.value(clock.iso(clock.now()))},
-        )
-    except Exception as exc:
-        if aws_error_code(exc) == "ConditionalCheckFailedException":
-            return  # a concurrent DELETE marked it first (or removed it): carry on
-        raise
+    # A failed condition: a concurrent DELETE marked it first (or removed it): carry on.
+    _update_thread_if(
+        tenant,
+        thread_id,
+        UpdateExpression="SET #del = :now REMOVE #g2pk, #g2sk",
+        ConditionExpression=_EXISTS_NOT_DELETING,
+        ExpressionAttributeNames={
+            "#pk": PK,
+            "#del": "deleting_at",
+            "#g2pk": GSI2_PK,
+            "#g2sk": GSI2_SK,
+        },
+        ExpressionAttributeValues={":now": ddb.value(clock.iso(clock.now()))},
+    )
 
 
 def _query_keys(partition: str, limit: int = BATCH) -> list[dict[str, Any]]:
@@ -309,25 +315,21 @@ def _delete_snapshot_batch(tenant: str, thread_id: str) -> int:
 
 def _count_removed(tenant: str, thread_id: str, removed_notes: int, removed_snapshots: int) -> None:
     """Progress on the thread item; conditional, so a finished deletion is not revived."""
-    try:
-        aws.dynamodb().update_item(
-            TableName=settings().context_table,
-            Key=ddb.serialize({PK: notes.thread_pk(tenant, thread_id), SK: "TH"}),
-            UpdateExpression="ADD #notes :n, #snaps :s",
-            ConditionExpression="attribute_exists(#del)",
-            ExpressionAttributeNames={
-                "#notes": "notes_count",
-                "#snaps": "snapshots_count",
-                "#del": "deleting_at",
-            },
-            ExpressionAttributeValues={
-                ":n": ddb.value(-removed_notes),
-                ":s": ddb.value(-removed_snapshots),
-            },
-        )
-    except Exception as exc:
-        if aws_error_code(exc) != "ConditionalCheckFailedException":
-            raise
+    _update_thread_if(
+        tenant,
+        thread_id,
+        UpdateExpression="ADD #notes :n, #snaps :s",
+        ConditionExpression="attribute_exists(#del)",
+        ExpressionAttributeNames={
+            "#notes": "notes_count",
+            "#snaps": "snapshots_count",
+            "#del": "deleting_at",
+        },
+        ExpressionAttributeValues={
+            ":n": ddb.value(-removed_notes),
+            ":s": ddb.value(-removed_snapshots),
+        },
+    )
 
 
 def _remove_thread_item(tenant: str, thread_id: str) -> None:
