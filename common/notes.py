@@ -274,14 +274,13 @@ def list_notes(
 ) -> tuple[list[dict[str, Any]], str | None]:
     """One page of a thread's notes, oldest first: a single Query on gsi1 (or gsi2 by kind)."""
     query = {"route": "notes", "thread_id": thread_id, "kind": kind}
-    if token:
-        cursor.decode(token, tenant, query)  # a bad cursor is a 400 whatever the thread
+    # Decoded first: a bad cursor is a 400 whatever the thread.
+    position = cursor.decode(token, tenant, query) if token else None
     if thread_deleting(tenant, thread_id):
         return [], None
     kwargs = _thread_notes_query(tenant, thread_id, kind)
     kwargs["Limit"] = limit
-    if token:
-        position = cursor.decode(token, tenant, query)
+    if position is not None:
         kwargs["ExclusiveStartKey"] = ddb.serialize(position)
     result = aws.dynamodb().query(**kwargs)
     items = [public_note(ddb.deserialize(raw)) for raw in result.get("Items", [])]

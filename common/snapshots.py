@@ -317,8 +317,8 @@ def list_meta(
 ) -> tuple[list[dict[str, Any]], str | None]:
     """One page of a thread's snapshots, newest first."""
     query = {"route": "snapshots", "thread_id": thread_id}
-    if token:
-        cursor.decode(token, tenant, query)  # a bad cursor is a 400 whatever the thread
+    # Decoded first: a bad cursor is a 400 whatever the thread.
+    position = cursor.decode(token, tenant, query) if token else None
     if notes.thread_deleting(tenant, thread_id):
         return [], None
     kwargs: dict[str, Any] = {
@@ -330,8 +330,8 @@ def list_meta(
         "ScanIndexForward": False,
         "Limit": limit,
     }
-    if token:
-        kwargs["ExclusiveStartKey"] = ddb.serialize(cursor.decode(token, tenant, query))
+    if position is not None:
+        kwargs["ExclusiveStartKey"] = ddb.serialize(position)
     result = aws.dynamodb().query(**kwargs)
     items = [public_meta(ddb.deserialize(raw)) for raw in result.get("Items", [])]
     last = result.get("LastEvaluatedKey")
