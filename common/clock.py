@@ -14,10 +14,6 @@ def now() -> float:
     return _now()
 
 
-def utcnow() -> datetime:
-    return datetime.fromtimestamp(now(), tz=UTC)
-
-
 def set_clock(source: Callable[[], float] | None) -> None:
     """Install a clock (tests); `None` restores the system clock."""
     global _now

@@ -29,7 +29,3 @@ TABLE_INDEXES: dict[str, tuple[str, ...]] = {
     "agents": (GSI1, GSI2),
     "stats": (),
 }
-
-
-def tenant_prefix(tenant: str) -> str:
-    return f"T#{tenant}"
