@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import os
 import threading
+from functools import lru_cache
 
 from common.config import ConfigError
 
@@ -20,7 +21,9 @@ _derived: dict[str, bytes] = {}
 _MIN_KEY_LENGTH = 32
 
 
+@lru_cache(maxsize=1)
 def _master_key() -> bytes:
+    """Read once per container: every derived key comes from the same value."""
     local = os.environ.get("DOCKHAND_MASTER_KEY")
     if local:
         if len(local) < _MIN_KEY_LENGTH:
@@ -54,3 +57,4 @@ def reset_secrets() -> None:
     """Forget derived keys (tests switch master keys)."""
     with _lock:
         _derived.clear()
+        _master_key.cache_clear()

@@ -107,6 +107,11 @@ class Document:
 # --- helpers ---------------------------------------------------------------------------
 
 
+def counted(count: int, noun: str) -> str:
+    """ "1 commit", "2 commits": English plurals for the nouns the document counts."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
 def _parse_time(text: Any) -> datetime | None:
     if not isinstance(text, str) or not text:
         return None
@@ -279,7 +284,7 @@ def velocity_section(snapshot: Mapping[str, Any]) -> Section:
     authors = {str(c.get("author") or "") for c in commits}
     times = [t for t in (_parse_time(c.get("timestamp")) for c in commits) if t and t.tzinfo]
     span_days = (max(times) - min(times)).total_seconds() / 86_400 if len(times) > 1 else 0.0
-    line = f"**{len(commits)} commits** by {len(authors)} author{'s' if len(authors) != 1 else ''}"
+    line = f"**{counted(len(commits), 'commit')}** by {counted(len(authors), 'author')}"
     if span_days >= 1:
         line += f" over {span_days:.0f} days ({len(commits) / span_days:.1f} a day)"
     section.intro.append(line + ".")
@@ -291,11 +296,17 @@ def velocity_section(snapshot: Mapping[str, Any]) -> Section:
     kinds, words = focus_areas(subject(c.get("message")) for c in commits)
     for kind, count in kinds.most_common(FOCUS_AREAS):
         section.items.append(
-            Item(f"- **{kind}**: {count} commits", {"type": "prefix", "name": kind, "count": count})
+            Item(
+                f"- **{kind}**: {counted(count, 'commit')}",
+                {"type": "prefix", "name": kind, "count": count},
+            )
         )
     for word, count in words.most_common(FOCUS_AREAS):
         section.items.append(
-            Item(f"- {word}: {count} mentions", {"type": "word", "name": word, "count": count})
+            Item(
+                f"- {word}: {counted(count, 'mention')}",
+                {"type": "word", "name": word, "count": count},
+            )
         )
     return section
 

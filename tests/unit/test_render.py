@@ -206,8 +206,9 @@ def test_velocity_counts_commits_and_focus_areas() -> None:
     markdown = render_markdown(doc())
     section = markdown.split("## Development Velocity")[1].split("##")[0]
     assert "**2 commits** by 2 authors over 2 days" in section
-    assert "- **feat**: 1 commits" in section
-    assert "- **fix**: 1 commits" in section
+    assert "- **feat**: 1 commit" in section
+    assert "1 commits" not in section
+    assert "- **fix**: 1 commit" in section
     assert "- refunds: 2 mentions" in section
 
 
