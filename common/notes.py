@@ -181,6 +181,41 @@ def public_note(item: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def put_in_thread(
+    tenant: str,
+    thread_id: str,
+    item: dict[str, Any],
+    moment: float,
+    *,
+    counter: str,
+    notes_delta: int = 0,
+    snapshot: dict[str, Any] | None = None,
+) -> None:
+    """Store a new note or snapshot item in one transaction with its thread's update
+    and the day counter; 409 while the thread is being deleted."""
+    try:
+        aws.dynamodb().transact_write_items(
+            TransactItems=[
+                {
+                    "Put": {
+                        "TableName": settings().context_table,
+                        "Item": ddb.serialize(item),
+                        "ConditionExpression": "attribute_not_exists(#pk)",
+                        "ExpressionAttributeNames": {"#pk": PK},
+                    }
+                },
+                thread_update_item(
+                    tenant, thread_id, moment, notes_delta=notes_delta, snapshot=snapshot
+                ),
+                counters.update_item(tenant, {counter: 1}, moment),
+            ]
+        )
+    except Exception as exc:
+        if condition_failed(exc):  # the item id is fresh: only the thread's can fail
+            raise Conflict(THREAD_DELETING) from None
+        raise
+
+
 def create_note(tenant: str, note: NoteIn) -> dict[str, Any]:
     moment = clock.now()
     note_id = ids.new_id()
@@ -200,25 +235,7 @@ def create_note(tenant: str, note: NoteIn) -> dict[str, Any]:
         "tags": list(note.tags),
         "created_at": clock.iso(moment),
     }
-    try:
-        aws.dynamodb().transact_write_items(
-            TransactItems=[
-                {
-                    "Put": {
-                        "TableName": settings().context_table,
-                        "Item": ddb.serialize(item),
-                        "ConditionExpression": "attribute_not_exists(#pk)",
-                        "ExpressionAttributeNames": {"#pk": PK},
-                    }
-                },
-                thread_update_item(tenant, note.thread_id, moment, notes_delta=1),
-                counters.update_item(tenant, {"notes_created": 1}, moment),
-            ]
-        )
-    except Exception as exc:
-        if condition_failed(exc):  # the note id is fresh: only the thread's can fail
-            raise Conflict(THREAD_DELETING) from None
-        raise
+    put_in_thread(tenant, note.thread_id, item, moment, counter="notes_created", notes_delta=1)
     catalogue.count("notes_created")
     return public_note(item)
 

@@ -22,7 +22,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
-from common import aws, clock, counters, cursor, ddb, ids, notes, redact
+from common import aws, clock, cursor, ddb, ids, notes, redact
 from common import metrics as catalogue
 from common.config import settings
 from common.errors import Conflict, InternalError, NotFound, ServiceUnavailable
@@ -213,19 +213,8 @@ def hydrate(tenant: str, snapshot: SnapshotIn) -> dict[str, Any]:
         "newest_snapshot_at": created_at,
     }
     try:
-        aws.dynamodb().transact_write_items(
-            TransactItems=[
-                {
-                    "Put": {
-                        "TableName": settings().context_table,
-                        "Item": ddb.serialize(item),
-                        "ConditionExpression": "attribute_not_exists(#pk)",
-                        "ExpressionAttributeNames": {"#pk": PK},
-                    }
-                },
-                notes.thread_update_item(tenant, thread_id, moment, snapshot=thread_fields),
-                counters.update_item(tenant, {"snapshots_created": 1}, moment),
-            ]
+        notes.put_in_thread(
+            tenant, thread_id, item, moment, counter="snapshots_created", snapshot=thread_fields
         )
     except Exception as exc:
         logger.warning(
@@ -233,8 +222,8 @@ def hydrate(tenant: str, snapshot: SnapshotIn) -> dict[str, Any]:
             extra={"cause": type(exc).__name__, "snapshot_id": snapshot_id},
         )
         _delete_object(key, version_id)
-        if notes.condition_failed(exc):  # the thread is being deleted
-            raise Conflict(notes.THREAD_DELETING) from None
+        if isinstance(exc, Conflict):  # the thread is being deleted
+            raise
         raise ServiceUnavailable(retry_after=1) from None
     catalogue.count("snapshots_created")
     catalogue.record("snapshot_bytes", len(raw))
