@@ -14,6 +14,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from tools.coldstate import reset_runtime
+
 BASELINE_TABLE = "baseline-events"
 TENANT = "bench"
 
@@ -92,22 +94,6 @@ def sign_heartbeat(secret: str, timestamp: int, path: str, body: bytes) -> dict[
     return {"x-agent-timestamp": str(timestamp), "x-agent-signature": f"v1={signature}"}
 
 
-def reset_runtime() -> None:
-    """Forget per-container caches (what a new container would not have)."""
-    from common import auth, aws, clock, config, secrets
-
-    aws.reset_clients()
-    config.reset_settings()
-    secrets.reset_secrets()
-    auth.clear_cache()
-    clock.set_clock(None)
-    from common import ratelimit
-
-    reset = getattr(ratelimit, "reset", None)
-    if callable(reset):
-        reset()
-
-
 @contextmanager
 def aws_world() -> Iterator[str]:
     """Yields a creator API key of tenant `bench`, verified and cached."""
@@ -116,15 +102,9 @@ def aws_world() -> Iterator[str]:
     with mock_aws():
         reset_runtime()
         from common import auth, aws
-        from common.config import settings
         from tools import infra_model
 
-        infra_model.ensure_resources(
-            aws.dynamodb(),
-            aws.s3(),
-            infra_model.table_names_from_settings(),
-            settings().snapshots_bucket,
-        )
+        infra_model.ensure_configured_resources()
         aws.dynamodb().create_table(
             TableName=BASELINE_TABLE,
             BillingMode="PAY_PER_REQUEST",

@@ -14,6 +14,8 @@ from typing import Any
 
 import pytest
 
+from tools.coldstate import reset_runtime
+
 TEST_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",
@@ -33,42 +35,16 @@ os.environ.pop("AWS_ENDPOINT_URL", None)
 os.environ.pop("AWS_PROFILE", None)
 
 
-def reset_runtime() -> None:
-    """Forget every per-container cache so each test starts cold."""
-    from common import auth, aws, clock, config, secrets
-
-    aws.reset_clients()
-    config.reset_settings()
-    secrets.reset_secrets()
-    auth.clear_cache()
-    clock.set_clock(None)
-    try:
-        from common import ratelimit
-
-        reset = getattr(ratelimit, "reset", None)
-        if reset:
-            reset()
-    except ImportError:  # pragma: no cover
-        pass
-
-
 @pytest.fixture
 def aws() -> Iterator[None]:
     """A fresh in-process AWS with the tables and bucket Terraform defines."""
     from moto import mock_aws
 
-    from common import aws as clients
-    from common.config import settings
     from tools import infra_model
 
     with mock_aws():
         reset_runtime()
-        infra_model.ensure_resources(
-            clients.dynamodb(),
-            clients.s3(),
-            infra_model.table_names_from_settings(),
-            settings().snapshots_bucket,
-        )
+        infra_model.ensure_configured_resources()
         yield
         reset_runtime()
 

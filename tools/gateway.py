@@ -195,16 +195,9 @@ def prepare_resources(backend: Backend) -> None:
     """Create the Terraform-defined tables and bucket (never in real AWS)."""
     if backend.mode == "aws":
         return
-    from common import aws
-    from common.config import settings
     from tools import infra_model
 
-    infra_model.ensure_resources(
-        aws.dynamodb(),
-        aws.s3(),
-        infra_model.table_names_from_settings(),
-        settings().snapshots_bucket,
-    )
+    infra_model.ensure_configured_resources()
 
 
 def create_bootstrap_key(backend: Backend) -> str | None:

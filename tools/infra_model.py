@@ -137,3 +137,13 @@ def table_names_from_settings() -> dict[str, str]:
         "agents": s.agents_table,
         "stats": s.stats_table,
     }
+
+
+def ensure_configured_resources() -> None:
+    """The tables and bucket this process's settings name, on the clients it uses."""
+    from common import aws
+    from common.config import settings
+
+    ensure_resources(
+        aws.dynamodb(), aws.s3(), table_names_from_settings(), settings().snapshots_bucket
+    )

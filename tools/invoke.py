@@ -124,13 +124,10 @@ def backend() -> Iterator[tuple[str, str | None]]:
     _prepare_in_process_env()
     from moto import mock_aws
 
-    from common import aws
-    from common.config import settings
     from tools import infra_model
 
     with mock_aws():
-        names = infra_model.table_names_from_settings()
-        infra_model.ensure_resources(aws.dynamodb(), aws.s3(), names, settings().snapshots_bucket)
+        infra_model.ensure_configured_resources()
         yield "an in-process moto (mock_aws; discarded on exit)", None
 
 

@@ -199,7 +199,7 @@ def test_dedup_is_per_tenant(api: ApiClient, keys: Keys) -> None:
 
 
 def test_dedup_holds_across_instances(api: ApiClient, keys: Keys) -> None:
-    from tests.conftest import reset_runtime
+    from tools.coldstate import reset_runtime
 
     first = _post(api, keys.creator)
     # A second container: every per-process cache and client is gone; only DynamoDB is shared.

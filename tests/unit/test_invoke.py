@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import reset_runtime
 from tools import apigw, infra_model, invoke, localstate
+from tools.coldstate import reset_runtime
 
 REPO = Path(__file__).resolve().parents[2]
 EVENTS = REPO / "tests" / "events"

@@ -127,7 +127,7 @@ def test_429_has_retry_after_until_window_end(
 def test_limit_holds_across_containers_through_the_api(
     api: ApiClient, keys: Keys, small_limit: None, now: list[float]
 ) -> None:
-    from tests.conftest import reset_runtime
+    from tools.coldstate import reset_runtime
 
     statuses = []
     for _ in range(6):
