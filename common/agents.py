@@ -20,16 +20,15 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from common import aws, clock, counters, cursor, ddb, ids
+from common import aws, clock, counters, cursor, ddb, ids, transact
 from common.config import settings
-from common.errors import Conflict, NotFound, Unauthorized
+from common.errors import Conflict, NotFound, ServiceUnavailable, Unauthorized
 from common.observability import logger
 from common.secrets import derived_key
 from common.tables import GSI1, GSI1_PK, GSI1_SK, GSI2, GSI2_PK, GSI2_SK, PK, SK
@@ -47,7 +46,6 @@ _TIMESTAMP = re.compile(r"[0-9]{1,12}")
 _SIGNATURE = re.compile(r"v1=([0-9a-fA-F]{64})")
 _TENANT = re.compile(SLUG_PATTERN)
 _MS_DIGITS = 15  # epoch milliseconds stay 13 digits until the year 2286; 15 leaves room
-_CONFLICT_ATTEMPTS = 3
 
 
 # ---------------------------------------------------------------- request bodies
@@ -255,28 +253,15 @@ def register(tenant: str, body: RegisterAgent) -> dict[str, Any]:
 
 
 def _transact(items: list[dict[str, Any]]) -> int | None:
-    """Run a transaction; the index of the item whose condition failed, else None.
-
-    A TransactionConflict (another transaction on the same item in flight) is retried
-    briefly: the loser of two racing heartbeats then sees the winner's write and
-    fails its condition cleanly instead of answering 503.
-    """
-    from botocore.exceptions import ClientError
-
-    for attempt in range(_CONFLICT_ATTEMPTS):
-        try:
-            aws.dynamodb().transact_write_items(TransactItems=items)
-            return None
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
-                raise
-            codes = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
-            if "ConditionalCheckFailed" in codes:
-                return codes.index("ConditionalCheckFailed")
-            if "TransactionConflict" not in codes or attempt == _CONFLICT_ATTEMPTS - 1:
-                raise
-            time.sleep(0.02 * (attempt + 1))
-    raise AssertionError("unreachable")  # pragma: no cover
+    """Run a transaction (common.transact); the index of the item whose condition
+    failed, else None.  The loser of two racing heartbeats fails its condition cleanly."""
+    reasons = transact.run(items)
+    if reasons is None:
+        return None
+    failed = [i for i, reason in enumerate(reasons) if transact.failed_condition(reason)]
+    if not failed:
+        raise ServiceUnavailable(retry_after=1)  # cancelled for no reason we can act on
+    return failed[0]
 
 
 # ---------------------------------------------------------------- heartbeats

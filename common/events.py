@@ -21,14 +21,13 @@ from __future__ import annotations
 import json
 import random
 import re
-import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator
 
-from common import aws, clock, counters, ddb, dedup, ids
+from common import aws, clock, counters, ddb, dedup, ids, transact
 from common import cursor as cursors
 from common import metrics as catalogue
 from common.config import settings
@@ -43,8 +42,6 @@ _TRANSACTION_LIMIT = 100
 _ACKS_PER_TRANSACTION = _TRANSACTION_LIMIT - 2  # room for the counter and gauge updates
 _RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})")
 # Cancellation reasons meaning "busy": the client should retry (503), nothing was written.
-_BUSY_REASONS = frozenset({"ThrottlingError", "ProvisionedThroughputExceeded"})
-_CONFLICT_ATTEMPTS = 3
 
 
 # ---------------------------------------------------------------- request models
@@ -141,17 +138,17 @@ def create_event(tenant: str, new: NewEvent, idempotency_key: str | None) -> Out
     items.append(counters.update_item(tenant, {"events_received": 1}, now))
     items.append(_gauge_update(tenant, +1))
 
-    reasons = _transact(items)
+    reasons = transact.run(items)
     if reasons is None:
         catalogue.count("events_received")
         return Outcome(201, body)
-    if idempotency_key is not None and _failed_condition(reasons[2]):
+    if idempotency_key is not None and transact.failed_condition(reasons[2]):
         record = _record(
             reasons[2], dedup.idempotency_pk(tenant, idempotency_key), dedup.IDEMPOTENCY_SK
         )
         if record is not None:
             return _replay(tenant, dedup.stored_response(record), request_fingerprint)
-    if _failed_condition(reasons[1]):
+    if transact.failed_condition(reasons[1]):
         original = _record(reasons[1], dedup.dedup_pk(tenant, fingerprint), dedup.DEDUP_SK)
         if original is not None:
             return _duplicate(
@@ -164,7 +161,7 @@ def create_event(tenant: str, new: NewEvent, idempotency_key: str | None) -> Out
             )
     # Nothing explains the cancellation (the records expired between the failed
     # write and the read): the client may simply retry.
-    logger.warning("event transaction cancelled", extra={"reasons": _codes(reasons)})
+    logger.warning("event transaction cancelled", extra={"reasons": transact.codes(reasons)})
     raise ServiceUnavailable(retry_after=1)
 
 
@@ -238,8 +235,8 @@ def _duplicate(
         return Outcome(200, body)
     # The key must replay this answer for 24 h, even after the 5-minute dedup window.
     stored = dedup.StoredResponse(200, body, request_fingerprint)
-    reasons = _transact([dedup.idempotency_put(tenant, idempotency_key, stored, now), count])
-    if reasons is not None and _failed_condition(reasons[0]):
+    reasons = transact.run([dedup.idempotency_put(tenant, idempotency_key, stored, now), count])
+    if reasons is not None and transact.failed_condition(reasons[0]):
         record = _record(
             reasons[0], dedup.idempotency_pk(tenant, idempotency_key), dedup.IDEMPOTENCY_SK
         )
@@ -325,14 +322,14 @@ def _acknowledge_chunk(tenant: str, event_ids: list[str]) -> dict[str, bool]:
         items = [_deliver_update(tenant, event_id, now) for event_id in pending]
         items.append(counters.update_item(tenant, {"events_delivered": len(pending)}, now))
         items.append(_gauge_update(tenant, -len(pending)))
-        reasons = _transact(items)
+        reasons = transact.run(items)
         if reasons is None:
             outcome.update(dict.fromkeys(pending, True))
             catalogue.count("events_delivered", len(pending))
             return outcome
         still_pending = []
         for event_id, reason in zip(pending, reasons, strict=False):
-            if _failed_condition(reason):
+            if transact.failed_condition(reason):
                 old = reason.get("Item")
                 outcome[event_id] = old is not None and _delivered_and_live(
                     ddb.deserialize(old), now
@@ -469,50 +466,6 @@ def _gauge_update(tenant: str, delta: int) -> dict[str, Any]:
             },
         }
     }
-
-
-# ---------------------------------------------------------------- transactions
-
-
-def _transact(items: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
-    """Run a transaction: None when it committed, else its cancellation reasons.
-
-    Busy reasons become 503 (nothing was written).  `TransactionConflict` (another
-    transaction touching the same item, e.g. concurrent identical posts) is retried
-    briefly: once the other one commits, the retry fails its condition and the
-    reasons name the winner's record.
-    """
-    from botocore.exceptions import ClientError
-
-    for attempt in range(_CONFLICT_ATTEMPTS):
-        try:
-            aws.dynamodb().transact_write_items(TransactItems=items)
-            return None
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
-                raise
-            reasons: list[dict[str, Any]] = list(exc.response.get("CancellationReasons") or [])
-        codes = _codes(reasons)
-        if codes & _BUSY_REASONS:
-            logger.warning("transaction throttled", extra={"reasons": sorted(codes)})
-            raise ServiceUnavailable(retry_after=1)
-        if "TransactionConflict" in codes and "ConditionalCheckFailed" not in codes:
-            time.sleep(random.uniform(0.01, 0.05) * (attempt + 1))  # noqa: S311 - jitter
-            continue
-        return _padded(reasons, len(items))
-    raise ServiceUnavailable(retry_after=1)
-
-
-def _padded(reasons: list[dict[str, Any]], size: int) -> list[dict[str, Any]]:
-    return reasons + [{"Code": "None"}] * (size - len(reasons))
-
-
-def _codes(reasons: Iterable[Mapping[str, Any]]) -> set[str]:
-    return {str(r.get("Code")) for r in reasons if r.get("Code") not in (None, "None")}
-
-
-def _failed_condition(reason: Mapping[str, Any]) -> bool:
-    return reason.get("Code") == "ConditionalCheckFailed"
 
 
 def _record(reason: Mapping[str, Any], pk: str, sk: str) -> dict[str, Any] | None:
