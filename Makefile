@@ -28,7 +28,7 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 install: $(STAMP)
 
 run: install
-	@PORT=$(PORT) $(BIN)/python -m tools.gateway
+	@PORT=$(PORT) $(BIN)/python -m tools.local.gateway
 
 test: install
 	$(BIN)/python -m pytest --cov --cov-report=term
@@ -50,16 +50,16 @@ fmt: install
 
 invoke: install
 	@test -n "$(FN)" || (echo "usage: make invoke FN=<function> EVENT=<file.json>"; exit 2)
-	@$(BIN)/python -m tools.invoke "$(FN)" $(if $(EVENT),"$(EVENT)",)
+	@$(BIN)/python -m tools.local.invoke "$(FN)" $(if $(EVENT),"$(EVENT)",)
 
 # infra/dashboard.json from the metric catalogue and infra/ (tests/infra fail when stale).
 dashboard: install
-	$(BIN)/python -m tools.dashboard
+	$(BIN)/python -m tools.gen.dashboard
 
 # common/openapi.json (served at GET /openapi.json) from the route tables and models;
 # tests/unit/test_openapi.py fails when it is stale.
 openapi: install
-	$(BIN)/python -m tools.openapi
+	$(BIN)/python -m tools.gen.openapi
 
 # schemathesis over every operation against a gateway of its own (seeded, bounded;
 # exceptions and reasons in tests/e2e/schemathesis.toml). Also part of `make test`.
@@ -68,12 +68,12 @@ fuzz: install
 
 # 50 clients for 30 s on 127.0.0.1 against a gateway it starts; writes docs/load.json.
 load: install
-	$(BIN)/python -m tools.loadtest $(if $(LOAD_CLIENTS),--clients $(LOAD_CLIENTS),) $(if $(LOAD_SECONDS),--seconds $(LOAD_SECONDS),)
+	$(BIN)/python -m tools.local.loadtest $(if $(LOAD_CLIENTS),--clients $(LOAD_CLIENTS),) $(if $(LOAD_SECONDS),--seconds $(LOAD_SECONDS),)
 
 # Lambda artefacts for Terraform: build/function.zip (no network) and build/layer.zip
 # (requirements.txt from PyPI for linux arm64 / CPython 3.12). See docs/deploy.md.
 package: install
-	$(BIN)/python -m tools.package
+	$(BIN)/python -m tools.gen.package
 
 # Offline infra checks. checkov pins its own boto3, so it lives in its own venv.
 CHECKOV_VENV := .checkov-venv

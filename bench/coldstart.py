@@ -44,8 +44,8 @@ import time
 _t0 = time.perf_counter_ns()
 import importlib
 _handler = getattr(importlib.import_module({module!r}), {attr!r})
-from common import aws
-from common.config import settings
+from common.store import aws
+from common.runtime.config import settings
 settings()
 for _service in {services!r}:
     aws.client(_service)
@@ -114,7 +114,7 @@ def top_imports(stderr: str, skip: tuple[str, ...], count: int = 5) -> list[dict
             continue
         rows.append({"module": module, "cumulative_ms": round(int(match.group(2)) / 1000, 1)})
     rows.sort(key=lambda r: -float(r["cumulative_ms"]))
-    # A nested chain (common.x -> common.ddb -> boto3.dynamodb -> boto3) would fill
+    # A nested chain (common.x -> common.store.ddb -> boto3.dynamodb -> boto3) would fill
     # the list with one cost five times: keep the largest entry per top-level package.
     seen: set[str] = set()
     distinct = []

@@ -19,8 +19,8 @@ LOAD_BUDGET_SECONDS = 120.0
 
 
 def _raw_item(event_id: str) -> dict[str, Any]:
-    from common import aws
-    from common.config import settings
+    from common.runtime.config import settings
+    from common.store import aws
 
     table = settings().events_table
     key = {"pk": {"S": f"T#{world.TENANT}#E#{event_id}"}, "sk": {"S": "E"}}
@@ -48,8 +48,8 @@ def _copy(template: dict[str, Any], old_id: str, new_id: str) -> dict[str, Any]:
 
 
 def _write(items: list[dict[str, Any]]) -> None:
-    from common import aws
-    from common.config import settings
+    from common.runtime.config import settings
+    from common.store import aws
 
     client, table = aws.dynamodb(), settings().events_table
     for start in range(0, len(items), 25):
@@ -91,7 +91,7 @@ def _page_cost(key: str) -> dict[str, Any]:
 
 
 def measure(sizes: tuple[int, ...]) -> dict[str, Any]:
-    from common import ids
+    from common.runtime import ids
 
     try:
         with world.aws_world() as key:

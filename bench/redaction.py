@@ -15,13 +15,13 @@ from bench.stats import median
 TARGET_MIB = 5
 NEAR_MATCHES = ("eyJ", 'password="a', "AKIA", "ghp_", "-----BEGIN RSA PRIVATE KEY-----", "://a:b")
 _IMPORT_PROBE = (
-    "import time, pydantic; t = time.perf_counter(); import common.redact; "
+    "import time, pydantic; t = time.perf_counter(); import common.context.redact; "
     "print((time.perf_counter() - t) * 1000)"
 )
 
 
 def _five_mib_snapshot() -> Any:
-    from common import render, snapshots
+    from common.context import render, snapshots
 
     document = render.synthetic_snapshot(changes=20_000, commits=1000, markers=8000, notes=0)
     body = {k: document[k] for k in ("thread", "repo", "commits", "changes", "markers", "tasks")}
@@ -35,7 +35,7 @@ def _five_mib_snapshot() -> Any:
 
 
 def measure() -> dict[str, Any]:
-    from common import redact
+    from common.context import redact
 
     model, size = _five_mib_snapshot()
     started = time.perf_counter()

@@ -11,9 +11,9 @@ from bench.stats import median
 
 
 def measure(sizes: tuple[int, ...], repeats: int) -> dict[str, Any]:
-    if importlib.util.find_spec("common.render") is None:
-        return {"available": False, "note": "not available yet (common.render)"}
-    from common import render
+    if importlib.util.find_spec("common.context.render") is None:
+        return {"available": False, "note": "not available yet (common.context.render)"}
+    from common.context import render
 
     if not hasattr(render, "render_markdown") or not hasattr(render, "synthetic_snapshot"):
         return {"available": False, "note": "not available yet (render_markdown)"}

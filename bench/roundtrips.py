@@ -150,7 +150,7 @@ def _steps() -> list[tuple[str, Step]]:
 
 
 def _today() -> str:
-    from common import clock
+    from common.runtime import clock
 
     return clock.day_of(clock.now())
 
@@ -166,7 +166,7 @@ def _heartbeat(_: str, ids: dict[str, str]) -> dict[str, Any]:
     import json
     import time
 
-    from tools import apigw
+    from tools.local import apigw
 
     path = f"/agents/{ids['agent_id']}/heartbeat"
     body = json.dumps(

@@ -55,7 +55,7 @@ def _section(name: str, work: Callable[[], dict[str, Any]]) -> dict[str, Any]:
 
 
 def _function_handlers() -> dict[str, str]:
-    from tools import infra_model
+    from tools.local import infra_model
 
     return {name: spec.handler for name, spec in infra_model.functions().items()}
 

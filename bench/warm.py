@@ -56,7 +56,7 @@ def _get_rehydrate(key: str, _: int) -> Invocation:
 
 
 def _heartbeat(key: str, i: int) -> Invocation:
-    from common import clock
+    from common.runtime import clock
 
     if "agent_id" not in _state:
         created = world.body_of(
@@ -80,7 +80,7 @@ def _heartbeat(key: str, i: int) -> Invocation:
     ).encode()
     headers = {"content-type": "application/json"}
     headers.update(world.sign_heartbeat(_state["secret"], now, path, body))
-    from tools import apigw
+    from tools.local import apigw
 
     event = apigw.build_event("POST", path, headers=headers, body=body)
     return world.handler_for("heartbeat"), event
@@ -137,7 +137,7 @@ def measure(calls: int) -> dict[str, Any]:
             except Exception as exc:  # a handler mid-construction must not stop the run
                 results[name] = {"available": False, "note": f"error: {exc!r}"[:300]}
             finally:
-                from common import clock
+                from common.runtime import clock
 
                 clock.set_clock(None)
     events = results.get("POST /events", {})

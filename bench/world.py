@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from tools.coldstate import reset_runtime
+from tools.local.coldstate import reset_runtime
 
 BASELINE_TABLE = "baseline-events"
 TENANT = "bench"
@@ -45,7 +45,7 @@ def handler_for(function: str) -> Any:
 
 
 def function_for(method: str, path: str) -> str:
-    from tools import apigw, infra_model
+    from tools.local import apigw, infra_model
 
     matched = apigw.match_route(method, path)
     if matched is None:
@@ -62,7 +62,7 @@ def build(
     headers: Mapping[str, str] | None = None,
     query: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    from tools import apigw
+    from tools.local import apigw
 
     all_headers = {"user-agent": "dockhand-bench"}
     body = None
@@ -101,8 +101,9 @@ def aws_world() -> Iterator[str]:
 
     with mock_aws():
         reset_runtime()
-        from common import auth, aws
-        from tools import infra_model
+        from common.access import auth
+        from common.store import aws
+        from tools.local import infra_model
 
         infra_model.ensure_configured_resources()
         aws.dynamodb().create_table(
@@ -120,7 +121,7 @@ def aws_world() -> Iterator[str]:
         key = str(auth.create_key(TENANT, "creator")["api_key"])
         # Warm container: the key is cached and rate-limit tokens are leased, so
         # the figures show what a steady request costs.
-        from common import ratelimit
+        from common.access import ratelimit
 
         ratelimit.check(auth.authenticate(f"Bearer {key}"))
         try:

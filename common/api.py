@@ -16,38 +16,23 @@ from typing import Any, Literal
 
 # auth and ratelimit run on every authenticated request, and the first one of each
 # container too: load them with the handler, not inside the first request.
-from common import auth, ratelimit
-from common import metrics as catalogue
-from common.errors import ApiError, InternalError, NotFound, ServiceUnavailable
-from common.http import (
+from common.access import auth, ratelimit
+from common.runtime import catalogue
+from common.runtime.errors import ApiError, InternalError, NotFound, ServiceUnavailable
+from common.runtime.http import (
     DEFAULT_MAX_BODY,
     Request,
     choose_request_id,
     error_response,
     parse_request,
 )
-from common.observability import add_log_keys, logger, metrics, start_invocation
+from common.runtime.observability import add_log_keys, logger, metrics, start_invocation
+from common.store.aws import aws_error_code, is_retryable_aws_error
 
 Response = dict[str, Any]
 RouteFn = Callable[[Request], Response]
 Auth = Literal["none", "viewer", "creator"]
 LambdaHandler = Callable[[dict[str, Any], Any], Response]
-
-# botocore error codes that mean "busy or briefly down": the client should retry.
-_RETRYABLE_AWS_CODES = frozenset(
-    {
-        "ProvisionedThroughputExceededException",
-        "ThrottlingException",
-        "Throttling",
-        "RequestLimitExceeded",
-        "InternalServerError",
-        "ServiceUnavailable",
-        "SlowDown",
-        "InternalError",
-        "RequestTimeout",
-        "TransactionInProgressException",
-    }
-)
 
 
 @dataclass(frozen=True)
@@ -99,32 +84,6 @@ def _authorize(request: Request, role: Auth) -> None:
     ratelimit.check(principal)
 
 
-def aws_error_code(exc: BaseException) -> str | None:
-    """The AWS error code of a botocore ClientError, else None."""
-    response = getattr(exc, "response", None)
-    if isinstance(response, dict):
-        return str(response.get("Error", {}).get("Code", "")) or None
-    return None
-
-
-def is_retryable_aws_error(exc: BaseException) -> bool:
-    from botocore.exceptions import (
-        ConnectionClosedError,
-        ConnectTimeoutError,
-        EndpointConnectionError,
-        ReadTimeoutError,
-    )
-
-    transport = (EndpointConnectionError, ConnectTimeoutError, ReadTimeoutError)
-    if isinstance(exc, (*transport, ConnectionClosedError)):
-        return True
-    code = aws_error_code(exc)
-    if code == "TransactionCanceledException":
-        reasons = getattr(exc, "response", {}).get("CancellationReasons", [])
-        return any(r.get("Code") in {"ThrottlingError", "TransactionConflict"} for r in reasons)
-    return code in _RETRYABLE_AWS_CODES
-
-
 def _classify(exc: Exception) -> ApiError:
     """Map an unexpected exception to a safe error; the detail goes to the log only."""
     if is_retryable_aws_error(exc):
@@ -137,7 +96,7 @@ def _classify(exc: Exception) -> ApiError:
 def _observe(route_key: str, response: Response, seconds: float) -> None:
     """Per-route request metrics, then (errors only) the error code on its own blob:
     powertools flushes one dimension set per blob, and `code` must not multiply the
-    per-route metrics' cardinality (see common.metrics)."""
+    per-route metrics' cardinality (see common.runtime.catalogue)."""
     status = int(response["statusCode"])
     metrics.add_dimension(name="route", value=route_key or "unknown")
     catalogue.count("requests")

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from common import dedup, events
 from common.api import Response, Route, http_handler
-from common.errors import field_error
-from common.http import Request, empty_response, json_response
+from common.runtime.errors import field_error
+from common.runtime.http import Request, empty_response, json_response
+from common.triggers import dedup, events
 
 
 def post_event(request: Request) -> Response:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from common import agents
+from common.agents import registry as agents
 from common.api import Response, Route, http_handler
-from common.http import KIB, Request, json_response, page, parse_limit
+from common.runtime.http import KIB, Request, json_response, page, parse_limit
 
 
 def register_agent(request: Request) -> Response:

@@ -7,9 +7,9 @@ function already holds the S3 permissions, and its 20 s timeout fits the deletio
 
 from __future__ import annotations
 
-from common import notes, redact, snapshots, threads
 from common.api import Response, Route, http_handler
-from common.http import (
+from common.context import notes, redact, snapshots, threads
+from common.runtime.http import (
     MIB,
     Request,
     empty_response,

@@ -6,9 +6,9 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
-from common import events
 from common.api import Response, Route, http_handler
-from common.http import Request, json_response, page, parse_limit
+from common.runtime.http import Request, json_response, page, parse_limit
+from common.triggers import events
 
 
 class InboxQuery(BaseModel):

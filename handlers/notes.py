@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from common import notes, redact
 from common.api import Response, Route, http_handler
-from common.http import (
+from common.context import notes, redact
+from common.runtime.http import (
     Request,
     empty_response,
     json_response,

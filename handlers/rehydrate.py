@@ -10,11 +10,11 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from common import metrics as catalogue
-from common import notes, render, snapshots
 from common.api import Response, Route, http_handler
-from common.errors import NotFound, field_error
-from common.http import Request, json_response, reject_unknown_query, text_response
+from common.context import notes, render, snapshots
+from common.runtime import catalogue
+from common.runtime.errors import NotFound, field_error
+from common.runtime.http import Request, json_response, reject_unknown_query, text_response
 
 MARKDOWN = "text/markdown; charset=utf-8"
 _PARAMS = frozenset({"format", "max_tokens", "since"})

@@ -10,12 +10,10 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from common import (
-    events,  # noqa: F401 - every run reads the inbox gauge (rollup imports it lazily)
-    rollup,
-)
-from common import metrics as catalogue
-from common.observability import logger, metrics, start_invocation
+from common.runtime import catalogue
+from common.runtime.observability import logger, metrics, start_invocation
+from common.stats import rollup
+from common.triggers import events  # noqa: F401 - every run reads the inbox gauge (rollup imports it lazily)
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:

@@ -6,11 +6,13 @@ from __future__ import annotations
 from functools import lru_cache
 from importlib import resources
 
-from common import rollup  # GET /stats is this function's data route: load it with the handler
 from common.api import Response, Route, http_handler
-from common.config import settings
-from common.errors import NotFound, field_error
-from common.http import Request, json_response, reject_unknown_query, text_response
+from common.runtime.config import settings
+from common.runtime.errors import NotFound, field_error
+from common.runtime.http import Request, json_response, reject_unknown_query, text_response
+from common.stats import (
+    rollup,  # GET /stats is this function's data route: load it with the handler
+)
 
 
 def get_status(request: Request) -> Response:

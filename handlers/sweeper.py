@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from common import agents
-from common.observability import logger, metrics, start_invocation
+from common.agents import registry as agents
+from common.runtime.observability import logger, metrics, start_invocation
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:

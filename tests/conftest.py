@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tools.coldstate import reset_runtime
+from tools.local.coldstate import reset_runtime
 
 TEST_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -40,7 +40,7 @@ def aws() -> Iterator[None]:
     """A fresh in-process AWS with the tables and bucket Terraform defines."""
     from moto import mock_aws
 
-    from tools import infra_model
+    from tools.local import infra_model
 
     with mock_aws():
         reset_runtime()
@@ -78,7 +78,7 @@ class ApiClient:
         headers: Mapping[str, str] | None = None,
         query: Mapping[str, str] | None = None,
     ) -> Result:
-        from tools import apigw, infra_model
+        from tools.local import apigw, infra_model
 
         all_headers = {"user-agent": "pytest"}
         if key is not None:
@@ -118,7 +118,7 @@ class Keys:
 
 @pytest.fixture
 def keys(aws: None) -> Keys:
-    from common import auth
+    from common.access import auth
 
     return Keys(
         creator=auth.create_key("acme", "creator")["api_key"],
@@ -131,7 +131,7 @@ def keys(aws: None) -> Keys:
 @pytest.fixture
 def aws_calls(aws: None) -> Counter[str]:
     """Counts AWS API calls ("dynamodb.PutItem") made by the container's clients."""
-    from common import aws as clients
+    from common.store import aws as clients
 
     calls: Counter[str] = Counter()
 

@@ -1,4 +1,4 @@
-"""The local gateway (`python -m tools.gateway`, what `make run` starts) as a fixture.
+"""The local gateway (`python -m tools.local.gateway`, what `make run` starts) as a fixture.
 
 One gateway per test session, on a free port, with its state file in a temp dir
 and schedules off.  Talk to it over real HTTP with `gateway.http(...)` (stdlib
@@ -35,7 +35,7 @@ PYTHON = str(VENV_BIN / "python") if (VENV_BIN / "python").exists() else sys.exe
 DOCKHAND_CLI = (
     [str(VENV_BIN / "dockhand")]
     if (VENV_BIN / "dockhand").exists()
-    else [PYTHON, "-m", "tools.cli"]
+    else [PYTHON, "-m", "tools.cli.main"]
 )
 START_TIMEOUT_SECONDS = 30
 STOP_TIMEOUT_SECONDS = 15
@@ -176,7 +176,7 @@ def start_gateway(state_dir: Path) -> Gateway:
     log_path = state_dir / "gateway.log"
     with log_path.open("wb") as log_file:
         process = subprocess.Popen(
-            [PYTHON, "-m", "tools.gateway"],
+            [PYTHON, "-m", "tools.local.gateway"],
             cwd=REPO,
             env=env,
             stdout=log_file,

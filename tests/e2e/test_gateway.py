@@ -240,7 +240,7 @@ def test_chunked_request_bodies_are_read(gateway: Gateway) -> None:
 
 
 def test_repeated_query_parameters_are_comma_joined_like_api_gateway() -> None:
-    from tools.gateway import read_query
+    from tools.local.gateway import read_query
 
     assert read_query("a=1&b=2&a=3&empty=&x=%2F%20") == {
         "a": "1,3",
@@ -251,7 +251,7 @@ def test_repeated_query_parameters_are_comma_joined_like_api_gateway() -> None:
 
 
 def test_headers_are_lower_cased_with_repeats_joined_and_cookies_split() -> None:
-    from tools.gateway import read_headers
+    from tools.local.gateway import read_headers
 
     pairs = [("X-Tag", "a"), ("x-tag", "b"), ("Cookie", "s=1; t=2"), ("Content-Type", "x/y")]
 
@@ -262,7 +262,7 @@ def test_headers_are_lower_cased_with_repeats_joined_and_cookies_split() -> None
 
 
 def test_lambda_results_become_http_responses() -> None:
-    from tools.gateway import normalise_response
+    from tools.local.gateway import normalise_response
 
     encoded = {"statusCode": 200, "body": "aGk=", "isBase64Encoded": True, "cookies": ["a=1"]}
     assert normalise_response(encoded) == (200, [("Set-Cookie", "a=1")], b"hi")
@@ -276,8 +276,8 @@ def test_lambda_results_become_http_responses() -> None:
 
 
 def test_missing_and_crashing_functions_answer_with_envelopes() -> None:
-    from tools import apigw
-    from tools.gateway import FunctionUnavailable, Gateway
+    from tools.local import apigw
+    from tools.local.gateway import FunctionUnavailable, Gateway
 
     class Loader:
         def handler(self, function: str) -> Any:

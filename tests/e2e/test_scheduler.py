@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from tools import infra_model
-from tools.scheduler import Cron, Rate, Scheduler, parse_schedule, scheduled_event
+from tools.local import infra_model
+from tools.local.scheduler import Cron, Rate, Scheduler, parse_schedule, scheduled_event
 
 T0 = datetime(2026, 11, 23, 0, 4, 30, tzinfo=UTC)
 

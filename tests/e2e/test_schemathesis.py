@@ -24,7 +24,7 @@ from tests.e2e.conftest import (
     start_gateway,
     stop_gateway,
 )
-from tools import openapi
+from tools.gen import openapi
 
 CONFIG = Path(__file__).with_name("schemathesis.toml")
 SCHEMATHESIS = str(Path(PYTHON).with_name("schemathesis"))

@@ -12,9 +12,10 @@ from typing import Any
 
 import pytest
 
-from common.metrics import CATALOGUE
-from tools import dashboard, infra_model
-from tools.infra_model import INFRA_DIR
+from common.runtime.catalogue import CATALOGUE
+from tools.gen import dashboard
+from tools.local import infra_model
+from tools.local.infra_model import INFRA_DIR
 
 PLACEHOLDER = re.compile(r"\$\{([a-z_]+)(?:\.([a-z0-9_]+))?\}")
 SEARCH = re.compile(r"SEARCH\('\{([^}]*(?:\}[^}]*)?)\} MetricName=\"([^\"]+)\"")
@@ -154,7 +155,7 @@ def test_widgets_fit_the_grid_without_overlapping(body: dict[str, Any]) -> None:
 def test_a_new_catalogue_metric_lands_on_the_dashboard(monkeypatch: pytest.MonkeyPatch) -> None:
     from aws_lambda_powertools.metrics import MetricUnit
 
-    from common.metrics import SCHEDULED, MetricSpec
+    from common.runtime.catalogue import SCHEDULED, MetricSpec
 
     extra = MetricSpec("brand_new", MetricUnit.Count, "a test metric", SCHEDULED)
     monkeypatch.setitem(CATALOGUE, "brand_new", extra)

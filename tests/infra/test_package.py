@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from tools import package
-from tools.infra_model import functions
+from tools.gen import package
+from tools.local.infra_model import functions
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from tests.infra import tf
-from tools.infra_model import functions, table_specs
+from tools.local.infra_model import functions, table_specs
 
 # The tables each function is meant to touch (docs/conventions.md data layout).
 EXPECTED_TABLES = {

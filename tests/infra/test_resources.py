@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from common import tables
+from common.store import tables
 from tests.infra import tf
-from tools import package
-from tools.infra_model import table_specs
+from tools.gen import package
+from tools.local.infra_model import table_specs
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -93,8 +93,8 @@ def test_function_code_is_a_local_artefact_sam_can_find() -> None:
 
 def test_environment_names_are_settings_the_code_reads() -> None:
     environment = tf.locals_of("main.tf")["common_environment"]
-    code = (ROOT / "common" / "config.py").read_text() + (
-        ROOT / "common" / "secrets.py"
+    code = (ROOT / "common" / "runtime" / "config.py").read_text() + (
+        ROOT / "common" / "store" / "secrets.py"
     ).read_text()
     for name in environment:
         if name.startswith("DOCKHAND_"):

@@ -10,7 +10,7 @@ from collections import Counter
 
 import pytest
 
-from tools.infra_model import functions
+from tools.local.infra_model import functions
 
 FUNCTIONS = sorted(functions())
 

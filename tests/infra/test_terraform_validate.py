@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tools.infra_model import INFRA_DIR
+from tools.local.infra_model import INFRA_DIR
 
 PLUGIN_DIR = Path(os.environ.get("TF_PLUGIN_DIR", "/opt/tf-plugins"))
 UNMIRRORED_BLOCK = re.compile(

@@ -1,10 +1,10 @@
-"""Small readers over the parsed Terraform (tools.infra_model.load) for the infra tests."""
+"""Small readers over the parsed Terraform (tools.local.infra_model.load) for the infra tests."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from tools.infra_model import INFRA_DIR, load
+from tools.local.infra_model import INFRA_DIR, load
 
 MODULE = "modules/function/main.tf"
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from common import agents, clock
+from common.agents import registry as agents
+from common.runtime import clock
 from tests.conftest import ApiClient, Result
 
 FIGURES: dict[str, Any] = {

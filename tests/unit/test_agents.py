@@ -10,7 +10,9 @@ from typing import Any
 
 import pytest
 
-from common import agents, clock, secrets
+from common.agents import registry as agents
+from common.runtime import clock
+from common.store import secrets
 from tests.conftest import ApiClient, Keys
 from tests.unit.agents_support import register
 
@@ -57,8 +59,8 @@ def test_registration_returns_the_agent_and_its_secret_once(api: ApiClient, keys
 
 
 def test_secret_is_not_stored(api: ApiClient, keys: Keys) -> None:
-    from common import aws as clients
-    from common.config import settings
+    from common.runtime.config import settings
+    from common.store import aws as clients
 
     agent = register(api, keys.creator)
     stored = clients.dynamodb().scan(TableName=settings().agents_table)["Items"]

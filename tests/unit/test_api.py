@@ -14,11 +14,11 @@ from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeou
 from pydantic import BaseModel, ConfigDict, Field
 
 from common.api import Route, http_handler
-from common.errors import Conflict, InvalidCursor, NotFound, RateLimited, ServiceUnavailable
-from common.http import KIB, MIB, Request, json_response, page, parse_limit
-from common.observability import logger
+from common.runtime.errors import Conflict, InvalidCursor, NotFound, RateLimited, ServiceUnavailable
+from common.runtime.http import KIB, MIB, Request, json_response, page, parse_limit
+from common.runtime.observability import logger
 from tests.conftest import Keys
-from tools import apigw
+from tools.local import apigw
 
 ENVELOPE_KEYS = {"code", "message", "details", "request_id"}
 LEAKY_TEXT = "arn:aws:dynamodb:us-east-1:123456789012:table/secret-table"

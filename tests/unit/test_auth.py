@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from common import auth
+from common.access import auth
 from tests.conftest import ApiClient, Keys
 
 
@@ -94,13 +94,13 @@ def test_wrong_secret_never_hits_the_cache(api: ApiClient, keys: Keys) -> None:
 def test_revoked_key_works_at_most_the_cache_lifetime(
     api: ApiClient, keys: Keys, monotonic: list[float]
 ) -> None:
-    from common.config import settings
+    from common.runtime.config import settings
 
     assert api.get("/inbox", key=keys.viewer).status == 200
     key_id, _ = auth.split_key(keys.viewer) or ("", "")
     # Revoked from elsewhere (another container, the CLI): this container's cache
     # still holds the key.
-    from common import aws, ddb
+    from common.store import aws, ddb
 
     aws.dynamodb().update_item(
         TableName=settings().keys_table,
@@ -125,7 +125,7 @@ def test_revocation_in_this_container_is_immediate(api: ApiClient, keys: Keys) -
 @pytest.fixture
 def log_lines() -> Iterator[io.StringIO]:
     """Every line the service logger writes, formatted as in production (JSON)."""
-    from common.observability import logger
+    from common.runtime.observability import logger
 
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)
@@ -162,7 +162,7 @@ def test_keys_carry_tenant_and_role(aws: None) -> None:
 
 @pytest.mark.parametrize(("tenant", "role"), [("Acme!", "viewer"), ("acme", "admin")])
 def test_create_key_validates(aws: None, tenant: str, role: str) -> None:
-    from common.errors import ValidationFailed
+    from common.runtime.errors import ValidationFailed
 
     with pytest.raises(ValidationFailed):
         auth.create_key(tenant, role)

@@ -1,4 +1,4 @@
-"""common.aws builds clients from botocore alone: no function's cold start imports
+"""common.store.aws builds clients from botocore alone: no function's cold start imports
 boto3, and AWS_ENDPOINT_URL (make run's moto server) still reaches every client."""
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from common import aws
-from tools import infra_model
+from common.store import aws
+from tools.local import infra_model
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 

@@ -15,12 +15,13 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
-from common import clock
+from common.runtime import clock
 from handlers import sweeper
 from tests.conftest import ApiClient, Keys
 from tests.unit.agents_support import heartbeat, register
-from tools import cli, cli_ops
-from tools.cli_snapshot import CliError, _describe_error
+from tools.cli import main as cli
+from tools.cli import ops as cli_ops
+from tools.cli.snapshot import CliError, _describe_error
 
 T0 = 1_790_000_000.0  # 2026-09-21T14:13:20Z
 TODAY = "2026-09-21"

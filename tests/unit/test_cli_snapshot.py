@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 
-from tools import cli, collect
+from tools.cli import collect
+from tools.cli import main as cli
 
 pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
 
@@ -254,7 +255,7 @@ def test_rehydrate_needs_exactly_one_target(capsys: pytest.CaptureFixture[str]) 
 def test_missing_key_is_a_clear_error(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from tools import localstate
+    from tools.cli import localstate
 
     monkeypatch.delenv("DOCKHAND_API_KEY", raising=False)
     monkeypatch.setattr(localstate, "STATE_FILE", tmp_path / "none.json")

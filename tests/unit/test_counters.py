@@ -1,5 +1,5 @@
-from common import aws as clients
-from common import counters
+from common.store import aws as clients
+from common.store import counters
 
 MOMENT = 1_790_000_000.0  # 2026-09-21, UTC
 DAY = "2026-09-21"

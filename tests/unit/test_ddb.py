@@ -1,4 +1,4 @@
-"""common.ddb's local codec must match boto3's TypeSerializer/TypeDeserializer
+"""common.store.ddb's local codec must match boto3's TypeSerializer/TypeDeserializer
 (which it replaced to keep boto3 out of cold starts) on every type dockhand stores."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
-from common import ddb
+from common.store import ddb
 
 PLAIN_ITEM: dict[str, Any] = {
     "pk": "T#acme#E#01J",

@@ -13,8 +13,10 @@ from unittest import mock
 import pytest
 from botocore.exceptions import ClientError
 
-from common import aws, clock, counters, ddb, events
-from common.config import settings
+from common.runtime import clock
+from common.runtime.config import settings
+from common.store import aws, counters, ddb
+from common.triggers import events
 from tests.conftest import ApiClient, Keys
 
 EVENT = {"event_type": "order.created", "payload": {"order": 42, "items": ["a", "b"]}}
@@ -199,7 +201,7 @@ def test_dedup_is_per_tenant(api: ApiClient, keys: Keys) -> None:
 
 
 def test_dedup_holds_across_instances(api: ApiClient, keys: Keys) -> None:
-    from tools.coldstate import reset_runtime
+    from tools.local.coldstate import reset_runtime
 
     first = _post(api, keys.creator)
     # A second container: every per-process cache and client is gone; only DynamoDB is shared.

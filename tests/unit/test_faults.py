@@ -28,9 +28,9 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 
-from common import aws as clients
-from common import clock
-from common.config import settings
+from common.runtime import clock
+from common.runtime.config import settings
+from common.store import aws as clients
 from tests.conftest import ApiClient, Keys, Result
 from tests.unit.agents_support import heartbeat, register
 

@@ -9,7 +9,9 @@ from typing import Any
 
 import pytest
 
-from common import agents, clock, counters
+from common.agents import registry as agents
+from common.runtime import clock
+from common.store import counters
 from tests.conftest import ApiClient, Keys, Result
 from tests.unit.agents_support import FIGURES, heartbeat, register, signed_headers
 
@@ -247,7 +249,7 @@ def test_signature_and_secret_never_reach_the_logs(
 def test_throttled_write_answers_503_and_records_nothing(
     api: ApiClient, agent: dict[str, Any]
 ) -> None:
-    from common import aws as clients
+    from common.store import aws as clients
 
     def throttle(**_: Any) -> tuple[Any, dict[str, Any]]:
         http = type("Http", (), {"status_code": 400, "headers": {}})()

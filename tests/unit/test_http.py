@@ -1,4 +1,4 @@
-"""common.http: the request as route functions see it, body rules, request ids, limits."""
+"""common.runtime.http: the request as route functions see it, body rules, request ids, limits."""
 
 from __future__ import annotations
 
@@ -9,15 +9,15 @@ from typing import Any
 import pytest
 from pydantic import BaseModel, ConfigDict, Field
 
-from common import http
-from common.errors import (
+from common.runtime import http
+from common.runtime.errors import (
     ApiError,
     InvalidJson,
     PayloadTooLarge,
     UnsupportedMediaType,
     ValidationFailed,
 )
-from common.http import KIB, MIB, Request, choose_request_id, parse_limit, parse_request
+from common.runtime.http import KIB, MIB, Request, choose_request_id, parse_limit, parse_request
 
 
 class Inner(BaseModel):

@@ -11,9 +11,10 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from common import aws, counters, ddb, notes
-from common.config import settings
-from common.http import MIB
+from common.context import notes
+from common.runtime.config import settings
+from common.runtime.http import MIB
+from common.store import aws, counters, ddb
 from tests.conftest import ApiClient, Keys
 
 THREAD = "payments"
@@ -145,7 +146,7 @@ def test_one_put_and_one_transaction(api: ApiClient, keys: Keys, aws_calls: Coun
 
 
 def test_notes_are_frozen_across_pages(api: ApiClient, keys: Keys) -> None:
-    from common import clock
+    from common.runtime import clock
 
     moment = 1_736_935_200.0
     for i in range(3):

@@ -9,8 +9,10 @@ from typing import Any
 
 import pytest
 
-from common import clock, counters, events
-from common.config import settings
+from common.runtime import clock
+from common.runtime.config import settings
+from common.store import counters
+from common.triggers import events
 from tests.conftest import ApiClient, Keys
 
 
@@ -104,7 +106,7 @@ def test_page_costs_one_query_whatever_the_backlog(
     reads: list[int] = []
     client_calls: list[dict[str, Any]] = []
 
-    from common import aws
+    from common.store import aws
 
     def spy(params: dict[str, Any], **_: Any) -> None:
         client_calls.append(params)
@@ -243,7 +245,7 @@ def test_sharded_inbox_merges_shards_in_order(
 
     clock.set_clock(tick)
     created = [_create(api, keys.creator, n) for n in range(12)]
-    from common import aws
+    from common.store import aws
 
     shards = {
         aws.dynamodb().get_item(

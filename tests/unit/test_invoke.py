@@ -12,8 +12,9 @@ from typing import Any
 
 import pytest
 
-from tools import apigw, infra_model, invoke, localstate
-from tools.coldstate import reset_runtime
+from tools.cli import localstate
+from tools.local import apigw, infra_model, invoke
+from tools.local.coldstate import reset_runtime
 
 REPO = Path(__file__).resolve().parents[2]
 EVENTS = REPO / "tests" / "events"
@@ -40,7 +41,7 @@ def no_running_gateway(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Itera
 
 def run_invoke(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "tools.invoke", *args],
+        [sys.executable, "-m", "tools.local.invoke", *args],
         cwd=REPO,
         env=env,
         capture_output=True,

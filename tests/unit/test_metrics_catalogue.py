@@ -1,7 +1,7 @@
 """The metric catalogue (common/metrics.py) and the code agree, both ways.
 
 Emissions are found statically: an AST walk of common/ and handlers/ for calls to
-`count("name")` / `record("name", v)` through `common.metrics` (however it is
+`count("name")` / `record("name", v)` through `common.runtime.catalogue` (however it is
 imported), and through module-local forwarding wrappers such as
 `def _metric(name): count(name)`.  A name that is not a string literal fails the
 test, because then nothing can check it against the catalogue.
@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from common import metrics as catalogue
+from common.runtime import catalogue
 
 ROOT = Path(__file__).resolve().parents[2]
 SOURCE_DIRS = ("common", "handlers")
@@ -41,21 +41,23 @@ class Scan:
 def _source_files() -> Iterator[Path]:
     for directory in SOURCE_DIRS:
         for path in sorted((ROOT / directory).rglob("*.py")):
-            if path != ROOT / "common" / "metrics.py":
+            if path != ROOT / "common" / "runtime" / "catalogue.py":
                 yield path
 
 
 def _catalogue_aliases(tree: ast.Module) -> tuple[set[str], set[str]]:
-    """(names bound to the module common.metrics, names bound to count/record)."""
+    """(names bound to the module common.runtime.catalogue, names bound to count/record)."""
     modules: set[str] = set()
     functions: set[str] = set()
     for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom) and node.module == "common":
-            modules |= {a.asname or a.name for a in node.names if a.name == "metrics"}
-        elif isinstance(node, ast.ImportFrom) and node.module == "common.metrics":
+        if isinstance(node, ast.ImportFrom) and node.module == "common.runtime":
+            modules |= {a.asname or a.name for a in node.names if a.name == "catalogue"}
+        elif isinstance(node, ast.ImportFrom) and node.module == "common.runtime.catalogue":
             functions |= {a.asname or a.name for a in node.names if a.name in EMITTERS}
         elif isinstance(node, ast.Import):
-            modules |= {a.asname or a.name for a in node.names if a.name == "common.metrics"}
+            modules |= {
+                a.asname or a.name for a in node.names if a.name == "common.runtime.catalogue"
+            }
     return modules, functions
 
 
@@ -138,7 +140,7 @@ def test_every_emitted_metric_is_in_the_catalogue(scan: Scan) -> None:
     missing = sorted(
         {f"{e.name} ({e.where})" for e in scan.emitted if e.name not in catalogue.CATALOGUE}
     )
-    assert not missing, f"emitted but not in common.metrics.CATALOGUE: {missing}"
+    assert not missing, f"emitted but not in common.runtime.catalogue.CATALOGUE: {missing}"
 
 
 def test_every_catalogue_metric_is_emitted_somewhere(scan: Scan) -> None:
@@ -152,24 +154,26 @@ def test_metric_names_are_literals(scan: Scan) -> None:
 
 
 def test_nothing_bypasses_the_catalogue(scan: Scan) -> None:
-    assert not scan.bypasses, f"use common.metrics.count/record, not add_metric: {scan.bypasses}"
+    assert not scan.bypasses, (
+        f"use common.runtime.catalogue.count/record, not add_metric: {scan.bypasses}"
+    )
 
 
 def test_scanner_sees_every_import_style_and_wrappers(tmp_path: Path) -> None:
     """The scanner itself can fail: each style below is one emission or one error."""
     source = tmp_path / "sample.py"
     source.write_text(
-        "from common import metrics as catalogue\n"
-        "from common import metrics\n"
-        "import common.metrics\n"
-        "from common.metrics import count as tally\n"
+        "from common.runtime import catalogue\n"
+        "from common.runtime import catalogue as metrics\n"
+        "import common.runtime.catalogue\n"
+        "from common.runtime.catalogue import count as tally\n"
         "def _metric(name):\n"
         "    tally(name)\n"
         "def f():\n"
         "    dynamic = str(1)\n"
         "    catalogue.count('a')\n"
         "    metrics.record('b', 1)\n"
-        "    common.metrics.count('c')\n"
+        "    common.runtime.catalogue.count('c')\n"
         "    tally('d')\n"
         "    _metric('e')\n"
         "    catalogue.count(dynamic)\n"
@@ -193,7 +197,7 @@ def test_catalogue_entries_are_well_formed() -> None:
 
 
 def test_unknown_names_are_refused() -> None:
-    with pytest.raises(KeyError, match=r"not in common\.metrics\.CATALOGUE"):
+    with pytest.raises(KeyError, match=r"not in common\.runtime\.catalogue\.CATALOGUE"):
         catalogue.count("no_such_metric")
 
 
@@ -251,7 +255,7 @@ def test_a_success_publishes_no_error_code(
 def test_disabled_metrics_print_nothing_and_leave_nothing_behind(
     api: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from common.observability import metrics
+    from common.runtime.observability import metrics
 
     capsys.readouterr()
     assert api.get("/events/nope").status == 401
@@ -263,7 +267,7 @@ def test_disabled_metrics_print_nothing_and_leave_nothing_behind(
 def test_the_rollup_publishes_the_gauges_over_tenants(
     api: Any, keys: Any, emf_enabled: None, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from common import clock
+    from common.runtime import clock
     from handlers import rollup
 
     start = 1_790_000_000.0

@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 
-from common import counters, ddb, notes
-from common.config import settings
+from common.context import notes
+from common.runtime.config import settings
+from common.store import counters, ddb
 from tests.conftest import ApiClient, Keys
 
 THREAD = "api-redesign"
@@ -227,7 +228,7 @@ def test_throttled_write_is_503_and_stores_nothing(
 ) -> None:
     from botocore.exceptions import ClientError
 
-    from common import aws
+    from common.store import aws
 
     client = aws.dynamodb()
 

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from common.observability import add_log_keys, logger, start_invocation
+from common.runtime.observability import add_log_keys, logger, start_invocation
 
 
 @pytest.fixture

@@ -16,7 +16,8 @@ from referencing.jsonschema import DRAFT202012
 
 from tests.conftest import ApiClient, Keys, Result
 from tests.unit.agents_support import heartbeat, register
-from tools import infra_model, openapi
+from tools.gen import openapi
+from tools.local import infra_model
 
 DOCUMENT = json.loads(openapi.DOCUMENT_PATH.read_text("utf-8"))
 

@@ -7,11 +7,13 @@ from collections.abc import Iterator
 
 import pytest
 
-from common import aws as clients
-from common import clock, ddb, ratelimit
-from common.config import settings
-from common.errors import RateLimited
-from common.http import Principal
+from common.access import ratelimit
+from common.runtime import clock
+from common.runtime.config import settings
+from common.runtime.errors import RateLimited
+from common.runtime.http import Principal
+from common.store import aws as clients
+from common.store import ddb
 from tests.conftest import ApiClient, Keys
 
 START = 1_767_225_600.0  # a window boundary for 60 s windows
@@ -127,7 +129,7 @@ def test_429_has_retry_after_until_window_end(
 def test_limit_holds_across_containers_through_the_api(
     api: ApiClient, keys: Keys, small_limit: None, now: list[float]
 ) -> None:
-    from tools.coldstate import reset_runtime
+    from tools.local.coldstate import reset_runtime
 
     statuses = []
     for _ in range(6):

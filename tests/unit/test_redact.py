@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from common import redact
-from common.config import settings
+from common.context import redact
+from common.runtime.config import settings
 from tests.conftest import ApiClient, Keys
 
 AWS_ID = "AKIAIOSFODNN7EXAMPLE"
@@ -159,7 +159,7 @@ def test_redact_value_walks_nested_json() -> None:
 
 
 def _stored_object(snapshot_id: str) -> str:
-    from common import aws
+    from common.store import aws
 
     key = f"tenants/acme/snapshots/{snapshot_id}.json.gz"
     body = aws.s3().get_object(Bucket=settings().snapshots_bucket, Key=key)["Body"].read()

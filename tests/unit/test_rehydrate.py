@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from common import aws
-from common.config import settings
+from common.runtime.config import settings
+from common.store import aws
 from tests.conftest import ApiClient, Keys
 from tests.unit.test_hydrate import THREAD, UNICODE_GOAL, snapshot_body
 

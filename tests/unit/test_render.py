@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from common.render import categorize, render_json, render_markdown, synthetic_snapshot
+from common.context.render import categorize, render_json, render_markdown, synthetic_snapshot
 
 MOJIBAKE = "⚠️".encode().decode("mac_roman")  # UTF-8 read as Mac Roman
 NOW = "2025-01-15T12:00:00.000Z"

@@ -10,9 +10,11 @@ from typing import Any
 
 import pytest
 
-from common import aws as clients
-from common import clock, counters, ddb, rollup
-from common.config import settings
+from common.runtime import clock
+from common.runtime.config import settings
+from common.stats import rollup
+from common.store import aws as clients
+from common.store import counters, ddb
 from handlers import rollup as rollup_handler
 from tests.conftest import ApiClient, Keys
 from tests.unit.agents_support import register
@@ -38,7 +40,7 @@ def day_of_activity(api: ApiClient, keys: Keys) -> None:
     clock.set_clock(lambda: NEXT_MORNING - 60)
     register(api, keys.creator, name="busy")
     clock.set_clock(lambda: NEXT_MORNING)
-    from common import agents
+    from common.agents import registry as agents
 
     agents.sweep()  # "quiet" has been silent for hours: dead
 

@@ -11,9 +11,10 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from common import clock, config, cursor, ids, secrets
-from common.config import ConfigError, load_settings
-from common.errors import InvalidCursor
+from common.runtime import clock, config, ids
+from common.runtime.config import ConfigError, load_settings
+from common.runtime.errors import InvalidCursor
+from common.store import cursor, secrets
 
 ISO = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z")
 

@@ -12,7 +12,8 @@ import pytest
 
 from tests.conftest import ApiClient, Keys
 from tests.unit.test_cli_snapshot import CREATED, Recorder, commit, run_git, server
-from tools import cli, collect, secretscan
+from tools.cli import collect, secretscan
+from tools.cli import main as cli
 
 pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
 __all__ = ["server"]  # the fixture, re-used
@@ -138,7 +139,7 @@ def test_dry_run_prints_the_exact_body_and_sends_nothing(
 
 
 def cli_body_bytes(body: object) -> bytes:
-    from tools import cli_snapshot
+    from tools.cli import snapshot as cli_snapshot
 
     return cli_snapshot.encode_body(body)
 
@@ -146,8 +147,9 @@ def cli_body_bytes(body: object) -> bytes:
 def test_the_redacted_body_stays_clean_in_s3_responses_and_rehydrate(
     secret_repo: Path, api: ApiClient, keys: Keys
 ) -> None:
-    from common import aws, snapshots
-    from common.config import settings
+    from common.context import snapshots
+    from common.runtime.config import settings
+    from common.store import aws
 
     collected = collect.collect(secret_repo, goal=f"ship {GITHUB}")
     body, findings = secretscan.scrub(collected)

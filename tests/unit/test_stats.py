@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from common import clock, counters, rollup
+from common.runtime import clock
+from common.stats import rollup
+from common.store import counters
 from tests.conftest import ApiClient, Keys
 from tests.unit.agents_support import heartbeat, register
 

@@ -8,9 +8,11 @@ from typing import Any
 
 import pytest
 
-from common import agents, clock, ddb
-from common import aws as clients
-from common.config import settings
+from common.agents import registry as agents
+from common.runtime import clock
+from common.runtime.config import settings
+from common.store import aws as clients
+from common.store import ddb
 from handlers import sweeper
 from tests.conftest import ApiClient, Keys
 from tests.unit.agents_support import heartbeat, register

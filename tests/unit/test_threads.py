@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from common import aws
-from common.config import reset_settings, settings
+from common.runtime.config import reset_settings, settings
+from common.store import aws
 from tests.conftest import ApiClient, Keys
 
 UNKNOWN = "01ARZ3NDEKTSV4RRFFQ69G5FAV"
@@ -116,7 +116,7 @@ def test_delete_snapshot_removes_every_version_and_updates_the_thread(
 def test_a_half_done_snapshot_delete_is_finished_by_the_next_call(
     api: ApiClient, keys: Keys, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from common import threads
+    from common.context import threads
 
     sid = snap(api, keys.creator, "t1")["snapshot_id"]
 

@@ -1,0 +1,227 @@
+"""API keys: `dk_<key_id>_<secret>`, one GetItem by key id, bcrypt of the secret only.
+
+A verified key is cached per container by the SHA-256 of the whole key for at most
+`key_cache_seconds` (≤ 60), so warm requests skip bcrypt (~240 ms at cost 12) and a
+revoked key stops working everywhere within 60 s.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import bcrypt  # a cold container's first request always verifies (the cache is empty)
+
+from common.runtime import clock
+from common.runtime.config import settings
+from common.runtime.errors import Forbidden, NotFound, Unauthorized, ValidationFailed
+from common.runtime.http import Principal
+from common.runtime.observability import logger
+from common.store import aws, ddb
+from common.store.tables import GSI1, GSI1_PK, GSI1_SK, PK, SK
+
+ROLES = ("viewer", "creator")
+KEY_PREFIX = "dk_"
+_KEY_ID = re.compile(r"[a-z0-9]{16}")
+_SECRET = re.compile(r"[A-Za-z0-9_-]{43}")
+_TENANT = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
+_ALNUM = "abcdefghijklmnopqrstuvwxyz0123456789"
+
+
+@dataclass(frozen=True)
+class CachedKey:
+    principal: Principal
+    expires: float  # time.monotonic() deadline
+
+
+_cache: dict[bytes, CachedKey] = {}
+_cache_lock = threading.Lock()
+verification_count = 0  # bcrypt checks in this container (benchmarks and tests read it)
+# The cache's clock: monotonic (wall-clock steps must not stretch a key's life); tests swap it.
+monotonic: Callable[[], float] = time.monotonic
+
+
+def _key_pk(key_id: str) -> str:
+    return f"KEY#{key_id}"
+
+
+def valid_tenant(tenant: str) -> bool:
+    return bool(_TENANT.fullmatch(tenant))
+
+
+def split_key(api_key: str) -> tuple[str, str] | None:
+    """(key_id, secret) of a well-formed key, else None."""
+    if not api_key.startswith(KEY_PREFIX):
+        return None
+    key_id, sep, secret = api_key[len(KEY_PREFIX) :].partition("_")
+    if not sep or not _KEY_ID.fullmatch(key_id) or not _SECRET.fullmatch(secret):
+        return None
+    return key_id, secret
+
+
+def create_key(tenant: str, role: str, label: str = "") -> dict[str, Any]:
+    """Store a new key and return its record with the full key (shown only once)."""
+    if not valid_tenant(tenant):
+        raise ValidationFailed(details=[{"field": "tenant", "message": "must be a slug"}])
+    if role not in ROLES:
+        raise ValidationFailed(details=[{"field": "role", "message": "viewer or creator"}])
+    key_id = "".join(secrets.choice(_ALNUM) for _ in range(16))
+    secret = secrets.token_urlsafe(32)  # 43 chars: well under bcrypt's 72-byte limit
+    secret_hash = bcrypt_hash(secret)
+    created_at = clock.iso(clock.now())
+    item = {
+        PK: _key_pk(key_id),
+        SK: "KEY",
+        GSI1_PK: f"T#{tenant}",
+        GSI1_SK: f"KEY#{key_id}",
+        "key_id": key_id,
+        "tenant": tenant,
+        "role": role,
+        "label": label,
+        "secret_hash": secret_hash,
+        "created_at": created_at,
+    }
+    aws.dynamodb().put_item(
+        TableName=settings().keys_table,
+        Item=ddb.serialize(item),
+        ConditionExpression="attribute_not_exists(pk)",
+    )
+    return {
+        "key_id": key_id,
+        "tenant": tenant,
+        "role": role,
+        "label": label,
+        "created_at": created_at,
+        "api_key": f"{KEY_PREFIX}{key_id}_{secret}",
+    }
+
+
+def bcrypt_hash(secret: str) -> str:
+    return str(bcrypt.hashpw(secret.encode(), bcrypt.gensalt(settings().bcrypt_rounds)).decode())
+
+
+def list_keys(tenant: str) -> list[dict[str, Any]]:
+    """A tenant's keys, without their hashes."""
+    items: list[dict[str, Any]] = []
+    kwargs: dict[str, Any] = {
+        "TableName": settings().keys_table,
+        "IndexName": GSI1,
+        "KeyConditionExpression": "#pk = :pk",
+        "ExpressionAttributeNames": {"#pk": GSI1_PK},
+        "ExpressionAttributeValues": {":pk": ddb.value(f"T#{tenant}")},
+    }
+    while True:
+        result = aws.dynamodb().query(**kwargs)
+        for raw in result.get("Items", []):
+            record = ddb.deserialize(raw)
+            items.append(
+                {
+                    k: record.get(k)
+                    for k in ("key_id", "tenant", "role", "label", "created_at", "revoked_at")
+                }
+            )
+        if "LastEvaluatedKey" not in result:
+            return items
+        kwargs["ExclusiveStartKey"] = result["LastEvaluatedKey"]
+
+
+def revoke_key(key_id: str) -> dict[str, Any]:
+    from botocore.exceptions import ClientError
+
+    try:
+        result = aws.dynamodb().update_item(
+            TableName=settings().keys_table,
+            Key=ddb.serialize({PK: _key_pk(key_id), SK: "KEY"}),
+            UpdateExpression="SET revoked_at = if_not_exists(revoked_at, :now)",
+            ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeValues={":now": ddb.value(clock.iso(clock.now()))},
+            ReturnValues="ALL_NEW",
+        )
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+            raise NotFound("No such key.") from None
+        raise
+    record = ddb.deserialize(result["Attributes"])
+    with _cache_lock:
+        for digest, cached in list(_cache.items()):
+            if cached.principal.key_id == key_id:
+                del _cache[digest]
+    return {k: record.get(k) for k in ("key_id", "tenant", "role", "revoked_at")}
+
+
+def bearer_token(authorization: str | None) -> str | None:
+    if not authorization:
+        return None
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+def authenticate(authorization: str | None) -> Principal:
+    """The principal of a valid, unrevoked key; 401 otherwise (never says why)."""
+    token = bearer_token(authorization)
+    parts = split_key(token) if token else None
+    if token is None or parts is None:
+        raise Unauthorized()
+    digest = hashlib.sha256(token.encode()).digest()
+    cached = _cache.get(digest)
+    if cached is not None and cached.expires > monotonic():
+        _metric("auth_cache_hits")
+        return cached.principal
+    principal = _verify(*parts)
+    ttl = settings().key_cache_seconds
+    if ttl > 0:
+        with _cache_lock:
+            _cache[digest] = CachedKey(principal, monotonic() + ttl)
+    return principal
+
+
+def _verify(key_id: str, secret: str) -> Principal:
+    global verification_count
+    result = aws.dynamodb().get_item(
+        TableName=settings().keys_table,
+        Key=ddb.serialize({PK: _key_pk(key_id), SK: "KEY"}),
+        ConsistentRead=True,
+    )
+    raw = result.get("Item")
+    if raw is None:
+        logger.info("api key rejected", extra={"reason": "unknown_key", "key_id": key_id})
+        raise Unauthorized()
+    record = ddb.deserialize(raw)
+    verification_count += 1
+    _metric("auth_bcrypt_verifications")
+    if not bcrypt.checkpw(secret.encode(), str(record["secret_hash"]).encode()):
+        logger.info("api key rejected", extra={"reason": "bad_secret", "key_id": key_id})
+        raise Unauthorized()
+    if record.get("revoked_at"):
+        logger.info("api key rejected", extra={"reason": "revoked", "key_id": key_id})
+        raise Unauthorized()
+    return Principal(tenant=str(record["tenant"]), role=str(record["role"]), key_id=key_id)
+
+
+def require_role(principal: Principal, role: str) -> None:
+    if role == "creator" and principal.role != "creator":
+        raise Forbidden()
+
+
+def constant_time_equals(a: str, b: str) -> bool:
+    return hmac.compare_digest(a.encode(), b.encode())
+
+
+def clear_cache() -> None:
+    with _cache_lock:
+        _cache.clear()
+
+
+def _metric(name: str) -> None:
+    from common.runtime.catalogue import count
+
+    count(name)

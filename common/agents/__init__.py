@@ -1,0 +1,1 @@
+"""Agents: registration, signed heartbeats, the sweeper."""

@@ -1,0 +1,1 @@
+"""Notes, threads, snapshots, redaction and the rehydrate renderer."""

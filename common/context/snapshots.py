@@ -1,0 +1,356 @@
+"""Snapshots: the strict input model, storage in S3 (gzip'd JSON) and metadata in DynamoDB.
+
+Object: `tenants/<tenant>/snapshots/<snapshot_id>.json.gz`, SSE, ContentType
+application/json, ContentEncoding gzip, metadata `sha256` = SHA-256 of the
+uncompressed UTF-8 JSON document.  Metadata item (context table): pk
+`T#<tenant>#S#<snapshot_id>` / sk `S`; gsi1 `T#<tenant>#TH#<thread>#S` / `<snapshot_id>`.
+
+Write order: S3 first, then one TransactWriteItems (metadata + thread item + day
+counter).  A failed S3 write leaves nothing in DynamoDB; a failed transaction deletes
+the object version it just wrote, so metadata never points at a missing object and
+no object is left without metadata (best effort).  Reads verify the SHA-256 against
+the metadata item: a mismatch is an internal error, logged with its cause.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+from collections import Counter
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+from common.context import notes, redact
+from common.runtime import catalogue, clock, ids
+from common.runtime.config import settings
+from common.runtime.errors import Conflict, InternalError, NotFound, ServiceUnavailable
+from common.runtime.observability import logger
+from common.store import aws, cursor, ddb
+from common.store.tables import GSI1, GSI1_PK, GSI1_SK, PK, SK
+
+SCHEMA_VERSION = 1
+Text = Annotated[str, StringConstraints(max_length=100_000)]
+Short = Annotated[str, StringConstraints(max_length=1024)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class ThreadIn(_Strict):
+    id: notes.Slug
+    goal: Short = ""
+    persona: Annotated[str, StringConstraints(max_length=64)] = "generalist"
+    focus: Short = ""
+    output: Short = ""
+    constraints: Text = ""
+
+
+class RepoIn(_Strict):
+    name: Short = ""
+    branch: Short = ""
+    head: Short = ""
+
+
+class CommitIn(_Strict):
+    sha: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    message: Text
+    author: Short = ""
+    timestamp: Annotated[str, Field(json_schema_extra={"format": "date-time"})]
+
+    @field_validator("timestamp")
+    @classmethod
+    def _rfc3339(cls, value: str) -> str:
+        return _check_time(value)
+
+
+class ChangeIn(_Strict):
+    path: Annotated[str, StringConstraints(min_length=1, max_length=4096)]
+    status: Literal["added", "modified", "deleted", "renamed"]
+    old_path: Annotated[str, StringConstraints(max_length=4096)] | None = None
+
+
+class MarkerIn(_Strict):
+    path: Annotated[str, StringConstraints(min_length=1, max_length=4096)]
+    line: Annotated[int, Field(ge=1)]
+    kind: Literal["TODO", "FIXME", "NOTE", "QUESTION", "HACK"]
+    text: Text
+    context: Text | None = None
+
+
+class TaskIn(_Strict):
+    title: Annotated[str, StringConstraints(min_length=1, max_length=1024)]
+    status: Literal["done", "in_progress", "todo"]
+
+
+class SnapshotIn(_Strict):
+    thread: ThreadIn
+    repo: RepoIn | None = None
+    commits: list[CommitIn] = Field(default_factory=list)
+    changes: list[ChangeIn] = Field(default_factory=list)
+    markers: list[MarkerIn] = Field(default_factory=list)
+    decisions: list[Text] = Field(default_factory=list)
+    constraints: list[Text] = Field(default_factory=list)
+    tasks: list[TaskIn] = Field(default_factory=list)
+    captured_at: Annotated[str, Field(json_schema_extra={"format": "date-time"})] | None = None
+
+    @field_validator("captured_at")
+    @classmethod
+    def _rfc3339(cls, value: str | None) -> str | None:
+        return None if value is None else _check_time(value)
+
+
+def _check_time(value: str) -> str:
+    try:
+        clock.parse_iso(value)
+    except ValueError:
+        raise ValueError("must be an RFC 3339 timestamp with a time zone") from None
+    return value
+
+
+# --- keys -------------------------------------------------------------------------------
+
+
+def meta_pk(tenant: str, snapshot_id: str) -> str:
+    return f"T#{tenant}#S#{snapshot_id}"
+
+
+def thread_snapshots_pk(tenant: str, thread_id: str) -> str:
+    return f"T#{tenant}#TH#{thread_id}#S"
+
+
+def object_key(tenant: str, snapshot_id: str) -> str:
+    return f"tenants/{tenant}/snapshots/{snapshot_id}.json.gz"
+
+
+# --- the stored document ----------------------------------------------------------------
+
+
+def encode_document(document: dict[str, Any]) -> tuple[bytes, bytes, str]:
+    """(utf-8 JSON, gzip of it, hex SHA-256 of the JSON).  mtime=0: same input, same bytes."""
+    raw = json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return raw, gzip.compress(raw, compresslevel=6, mtime=0), hashlib.sha256(raw).hexdigest()
+
+
+def build_document(
+    snapshot: SnapshotIn, snapshot_id: str, created_at: str, frozen_notes: list[dict[str, Any]]
+) -> dict[str, Any]:
+    body = snapshot.model_dump(mode="json")
+    thread = body["thread"]
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "snapshot_id": snapshot_id,
+        "thread": thread,
+        "repo": body["repo"] or {},
+        "commits": body["commits"],
+        "changes": body["changes"],
+        "markers": body["markers"],
+        "decisions": body["decisions"],
+        "constraints": body["constraints"],
+        "tasks": body["tasks"],
+        "notes": frozen_notes,
+        "captured_at": snapshot.captured_at or created_at,
+        "created_at": created_at,
+    }
+
+
+def counts_of(document: dict[str, Any]) -> dict[str, int]:
+    return {
+        name: len(document[name]) for name in ("commits", "changes", "markers", "notes", "tasks")
+    }
+
+
+def public_meta(item: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "snapshot_id": item["snapshot_id"],
+        "thread_id": item["thread_id"],
+        "created_at": item["created_at"],
+        "sha256": item["sha256"],
+        "size_bytes": item["size_bytes"],
+        "counts": {k: int(v) for k, v in item["counts"].items()},
+    }
+
+
+# --- hydrate ----------------------------------------------------------------------------
+
+
+def hydrate(tenant: str, snapshot: SnapshotIn) -> dict[str, Any]:
+    """Freeze the thread's notes, store the document in S3, then its metadata in DynamoDB."""
+    moment = clock.now()
+    snapshot_id = ids.new_id()
+    created_at = clock.iso(moment)
+    thread_id = snapshot.thread.id
+    # Notes are redacted when written; again here for notes stored before redaction existed.
+    frozen = redact.redact_value(list(notes.iter_thread_notes(tenant, thread_id)), Counter())
+    document = build_document(snapshot, snapshot_id, created_at, frozen)
+    raw, compressed, digest = encode_document(document)
+    key = object_key(tenant, snapshot_id)
+    version_id = _put_object(key, compressed, digest)
+    item = {
+        PK: meta_pk(tenant, snapshot_id),
+        SK: "S",
+        GSI1_PK: thread_snapshots_pk(tenant, thread_id),
+        GSI1_SK: snapshot_id,
+        "tenant": tenant,
+        "snapshot_id": snapshot_id,
+        "thread_id": thread_id,
+        "created_at": created_at,
+        "captured_at": document["captured_at"],
+        "sha256": digest,
+        "size_bytes": len(raw),
+        "stored_bytes": len(compressed),
+        "counts": counts_of(document),
+        "s3_key": key,
+        "s3_version_id": version_id,
+        "goal": snapshot.thread.goal,
+        "persona": snapshot.thread.persona,
+    }
+    thread_fields = {
+        "goal": snapshot.thread.goal,
+        "persona": snapshot.thread.persona,
+        "newest_snapshot_id": snapshot_id,
+        "newest_snapshot_at": created_at,
+    }
+    try:
+        notes.put_in_thread(
+            tenant, thread_id, item, moment, counter="snapshots_created", snapshot=thread_fields
+        )
+    except Exception as exc:
+        logger.warning(
+            "snapshot metadata write failed; removing the object",
+            extra={"cause": type(exc).__name__, "snapshot_id": snapshot_id},
+        )
+        _delete_object(key, version_id)
+        if isinstance(exc, Conflict):  # the thread is being deleted
+            raise
+        raise ServiceUnavailable(retry_after=1) from None
+    catalogue.count("snapshots_created")
+    catalogue.record("snapshot_bytes", len(raw))
+    return public_meta(item)
+
+
+def _put_object(key: str, body: bytes, digest: str) -> str | None:
+    try:
+        result = aws.s3().put_object(
+            Bucket=settings().snapshots_bucket,
+            Key=key,
+            Body=body,
+            ContentType="application/json",
+            ContentEncoding="gzip",
+            ServerSideEncryption="aws:kms",  # the bucket default (SSE-KMS, AWS-managed key)
+            Metadata={"sha256": digest},
+        )
+    except Exception as exc:
+        logger.warning("snapshot object write failed", extra={"cause": type(exc).__name__})
+        raise ServiceUnavailable(retry_after=1) from None
+    version = result.get("VersionId")
+    return str(version) if version and version != "null" else None
+
+
+def _delete_object(key: str, version_id: str | None) -> None:
+    """Best effort: a leftover object without metadata is unreachable, not harmful."""
+    kwargs: dict[str, Any] = {"Bucket": settings().snapshots_bucket, "Key": key}
+    if version_id:
+        kwargs["VersionId"] = version_id  # remove the version itself, not just hide it
+    try:
+        aws.s3().delete_object(**kwargs)
+        catalogue.count("snapshot_orphans_removed")
+    except Exception as exc:
+        logger.error(
+            "could not remove orphaned snapshot object", extra={"key": key, "cause": repr(exc)}
+        )
+
+
+# --- reads ------------------------------------------------------------------------------
+
+
+def get_meta(tenant: str, snapshot_id: str) -> dict[str, Any]:
+    """The metadata item, or 404 for an unknown id and for another tenant's id alike."""
+    if not ids.is_valid_id(snapshot_id):
+        raise NotFound("No such snapshot.")
+    meta = raw_meta(tenant, snapshot_id)
+    if meta is None:
+        raise NotFound("No such snapshot.")
+    if "deleting_at" in meta or notes.thread_deleting(tenant, str(meta["thread_id"])):
+        raise NotFound("No such snapshot.")  # being deleted: already invisible
+    return meta
+
+
+def raw_meta(tenant: str, snapshot_id: str) -> dict[str, Any] | None:
+    """The metadata item as stored, half-deleted ones included, or None."""
+    return notes.get_context_item(meta_pk(tenant, snapshot_id), "S")
+
+
+def newest_meta(tenant: str, thread_id: str) -> dict[str, Any]:
+    """The thread's newest snapshot's metadata: one Query (newest first, Limit 1), or 404."""
+    if notes.thread_deleting(tenant, thread_id):
+        raise NotFound("This thread has no snapshots.")
+    result = aws.dynamodb().query(
+        TableName=settings().context_table,
+        IndexName=GSI1,
+        KeyConditionExpression="#pk = :pk",
+        ExpressionAttributeNames={"#pk": GSI1_PK},
+        ExpressionAttributeValues={":pk": ddb.value(thread_snapshots_pk(tenant, thread_id))},
+        ScanIndexForward=False,
+        Limit=1,
+    )
+    items = result.get("Items", [])
+    if not items:
+        raise NotFound("This thread has no snapshots.")
+    return ddb.deserialize(items[0])
+
+
+def list_meta(
+    tenant: str, thread_id: str, limit: int, token: str | None
+) -> tuple[list[dict[str, Any]], str | None]:
+    """One page of a thread's snapshots, newest first."""
+    query = {"route": "snapshots", "thread_id": thread_id}
+    # Decoded first: a bad cursor is a 400 whatever the thread.
+    position = cursor.decode(token, tenant, query) if token else None
+    if notes.thread_deleting(tenant, thread_id):
+        return [], None
+    kwargs: dict[str, Any] = {
+        "TableName": settings().context_table,
+        "IndexName": GSI1,
+        "KeyConditionExpression": "#pk = :pk",
+        "ExpressionAttributeNames": {"#pk": GSI1_PK},
+        "ExpressionAttributeValues": {":pk": ddb.value(thread_snapshots_pk(tenant, thread_id))},
+        "ScanIndexForward": False,
+        "Limit": limit,
+    }
+    if position is not None:
+        kwargs["ExclusiveStartKey"] = ddb.serialize(position)
+    result = aws.dynamodb().query(**kwargs)
+    items = [public_meta(ddb.deserialize(raw)) for raw in result.get("Items", [])]
+    last = result.get("LastEvaluatedKey")
+    return items, cursor.encode(tenant, query, ddb.deserialize(last)) if last else None
+
+
+class ChecksumMismatch(InternalError):
+    """The stored object is not the one the metadata describes."""
+
+
+def load_document(meta: dict[str, Any]) -> dict[str, Any]:
+    """Fetch, decompress and verify the snapshot document; any mismatch is a 500."""
+    result = aws.s3().get_object(Bucket=settings().snapshots_bucket, Key=meta["s3_key"])
+    compressed = result["Body"].read()
+    try:
+        raw = gzip.decompress(compressed)
+    except (OSError, EOFError) as exc:
+        _integrity_failure(meta, f"not gzip data: {exc!r}")
+    actual = hashlib.sha256(raw).hexdigest()
+    if actual != meta["sha256"]:
+        _integrity_failure(meta, f"sha256 {actual} != expected {meta['sha256']}")
+    document: dict[str, Any] = json.loads(raw.decode("utf-8"))
+    return document
+
+
+def _integrity_failure(meta: dict[str, Any], cause: str) -> Any:
+    catalogue.count("snapshot_checksum_failures")
+    logger.error(
+        "snapshot integrity check failed",
+        extra={"snapshot_id": meta["snapshot_id"], "s3_key": meta["s3_key"], "cause": cause},
+    )
+    raise ChecksumMismatch()

@@ -1,0 +1,1 @@
+"""The Lambda runtime: HTTP envelope, errors, config, logging, metric catalogue, clock, ids."""

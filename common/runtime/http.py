@@ -1,0 +1,213 @@
+"""API Gateway HTTP API (payload 2.0) events in, response dicts out, no framework."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from collections.abc import Mapping, Set
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from common.runtime.errors import (
+    ApiError,
+    InvalidJson,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    ValidationFailed,
+    field_error,
+)
+
+KIB = 1024
+MIB = 1024 * KIB
+DEFAULT_MAX_BODY = 256 * KIB
+DEFAULT_LIMIT, MAX_LIMIT = 50, 200
+
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+M = TypeVar("M", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: the key's tenant and role."""
+
+    tenant: str
+    role: str
+    key_id: str
+
+
+@dataclass
+class Request:
+    route_key: str
+    method: str
+    path: str
+    path_params: dict[str, str]
+    query: dict[str, str]
+    headers: dict[str, str]  # names lower-cased
+    body: bytes
+    request_id: str
+    principal: Principal | None = None
+    raw_event: Mapping[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def tenant(self) -> str:
+        if self.principal is None:  # pragma: no cover - routes without auth never ask
+            raise RuntimeError("route has no authenticated principal")
+        return self.principal.tenant
+
+    def header(self, name: str) -> str | None:
+        return self.headers.get(name.lower())
+
+    def json_model(self, model: type[M]) -> M:
+        """The body validated against `model`: 415, 400 invalid_json, 400 validation_error."""
+        _require_json_content_type(self.header("content-type"))
+        if not self.body.strip():
+            raise InvalidJson("The request body is empty; send a JSON object.")
+        try:
+            return model.model_validate_json(self.body)
+        except ValidationError as exc:
+            if any(err["type"] == "json_invalid" for err in exc.errors()):
+                raise InvalidJson() from None
+            raise ValidationFailed(details=validation_details(exc)) from None
+
+    def query_model(self, model: type[M]) -> M:
+        """Query parameters validated against `model` (unknown ones refused)."""
+        try:
+            return model.model_validate(self.query)
+        except ValidationError as exc:
+            raise ValidationFailed(details=validation_details(exc)) from None
+
+    def path_param(self, name: str) -> str:
+        value = self.path_params.get(name)
+        if not value:
+            raise field_error(name, "missing path parameter")
+        return value
+
+
+def _require_json_content_type(content_type: str | None) -> None:
+    # A missing Content-Type is accepted as JSON: many clients omit it.
+    if content_type is None:
+        return
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    if media_type != "application/json":
+        raise UnsupportedMediaType()
+
+
+def validation_details(exc: ValidationError) -> list[dict[str, Any]]:
+    details = []
+    for err in exc.errors(include_url=False, include_input=False):
+        loc = ".".join(str(part) for part in err["loc"]) or "body"
+        message = "unknown field" if err["type"] == "extra_forbidden" else err["msg"]
+        details.append({"field": loc, "message": message})
+    return details
+
+
+def choose_request_id(event: Mapping[str, Any]) -> str:
+    """The client's X-Request-ID when well-formed, else the gateway's request id."""
+    headers = event.get("headers") or {}
+    for name, value in headers.items():
+        if name.lower() == "x-request-id" and isinstance(value, str):
+            if _REQUEST_ID.fullmatch(value):
+                return value
+            break
+    context = event.get("requestContext") or {}
+    return str(context.get("requestId") or "-")
+
+
+def body_size(event: Mapping[str, Any]) -> int:
+    """Decoded body size, computed without decoding (413 comes before any parsing)."""
+    body = event.get("body") or ""
+    if not event.get("isBase64Encoded"):
+        return len(body.encode("utf-8")) if not body.isascii() else len(body)
+    padding = body[-2:].count("=")
+    return len(body) * 3 // 4 - padding
+
+
+def parse_request(event: Mapping[str, Any], request_id: str, max_body: int) -> Request:
+    if body_size(event) > max_body:
+        raise PayloadTooLarge(f"The request body is larger than {max_body} bytes.")
+    raw = event.get("body") or ""
+    try:
+        body = (
+            base64.b64decode(raw, validate=True) if event.get("isBase64Encoded") else raw.encode()
+        )
+    except ValueError:
+        raise InvalidJson("The request body is not valid base64.") from None
+    context = event.get("requestContext") or {}
+    http = context.get("http") or {}
+    return Request(
+        route_key=str(event.get("routeKey", "")),
+        method=str(http.get("method", "")).upper(),
+        path=str(http.get("path") or event.get("rawPath") or ""),
+        path_params=dict(event.get("pathParameters") or {}),
+        query=dict(event.get("queryStringParameters") or {}),
+        headers={k.lower(): v for k, v in (event.get("headers") or {}).items()},
+        body=body,
+        request_id=request_id,
+        raw_event=event,
+    )
+
+
+def reject_unknown_query(query: Mapping[str, str], allowed: Set[str]) -> None:
+    """400 naming the first (sorted) query parameter the route does not know."""
+    unknown = set(query) - allowed
+    if unknown:
+        raise field_error(sorted(unknown)[0], "unknown query parameter")
+
+
+def parse_limit(query: Mapping[str, str]) -> int:
+    raw = query.get("limit")
+    if raw is None:
+        return DEFAULT_LIMIT
+    # isascii: str.isdigit() also accepts "²" (int() then raises) and other scripts' digits.
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_LIMIT:
+        raise field_error("limit", f"must be an integer from 1 to {MAX_LIMIT}")
+    return int(raw)
+
+
+def _dumps(body: Any) -> str:
+    # ensure_ascii=False keeps emoji/CJK as UTF-8 bytes: smaller, and byte-exact round trips.
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+
+
+def json_response(
+    status: int, body: Any, headers: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    return {
+        "statusCode": status,
+        "headers": {"Content-Type": "application/json", **(headers or {})},
+        "body": _dumps(body),
+        "isBase64Encoded": False,
+    }
+
+
+def text_response(status: int, text: str, content_type: str) -> dict[str, Any]:
+    return {
+        "statusCode": status,
+        "headers": {"Content-Type": content_type},
+        "body": text,
+        "isBase64Encoded": False,
+    }
+
+
+def empty_response(status: int = 204) -> dict[str, Any]:
+    return {"statusCode": status, "headers": {}, "body": "", "isBase64Encoded": False}
+
+
+def error_response(error: ApiError, request_id: str) -> dict[str, Any]:
+    body = {
+        "error": {
+            "code": error.code,
+            "message": error.message,
+            "details": error.details,
+            "request_id": request_id,
+        }
+    }
+    return json_response(error.status, body, error.headers)
+
+
+def page(items: list[Any], next_cursor: str | None) -> dict[str, Any]:
+    """The contract's list envelope."""
+    return {"items": items, "next_cursor": next_cursor, "has_more": next_cursor is not None}

@@ -1,0 +1,1 @@
+"""Daily figures: counters rolled up per tenant."""

@@ -1,0 +1,1 @@
+"""The one way to DynamoDB and S3: clients, codec, requests, transactions, cursors, counters."""

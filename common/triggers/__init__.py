@@ -1,0 +1,1 @@
+"""Events, dedup and idempotency, the inbox."""

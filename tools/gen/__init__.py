@@ -1,0 +1,1 @@
+"""Generators: OpenAPI document, dashboard, Lambda artefacts."""

@@ -1,0 +1,1 @@
+"""The local emulator: gateway, scheduler, make invoke, load runs."""

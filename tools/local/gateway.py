@@ -1,0 +1,567 @@
+"""`make run`: API Gateway, Lambda and AWS on one laptop, in one process.
+
+- AWS: an embedded moto server (in memory) unless `AWS_ENDPOINT_URL` points at
+  another emulator (LocalStack, DynamoDB Local) or `DOCKHAND_TARGET=aws`.
+  Tables and the bucket come from the Terraform files (`tools.local.infra_model`).
+- API Gateway: a threaded HTTP server that matches each request against the
+  Terraform routes, builds the HTTP API payload 2.0 event and calls the
+  function's handler in-process with a Lambda-like context.
+- EventBridge: a scheduler thread fires the scheduled functions on their
+  Terraform schedules (`DOCKHAND_SCHEDULES=off` disables it).
+- A bootstrap `creator` key for tenant `local`, and `.dockhand/local.json` so
+  the `dockhand` CLI reaches this emulator while it runs.
+"""
+
+from __future__ import annotations
+
+import base64
+import importlib
+import json
+import logging
+import os
+import secrets
+import signal
+import sys
+import threading
+import time
+import traceback
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+# Not under "dockhand": that is the powertools logger's name, and its JSON handler on
+# stdout is for function logs.  Gateway lines go to stderr as plain text.
+log = logging.getLogger("local.gateway")
+
+LOCAL_TENANT = "local"
+LOCAL_REGION = "us-east-1"
+LOCAL_TABLE_PREFIX = "dockhand-local"
+# API Gateway HTTP API refuses bodies over 10 MB before any function runs.
+GATEWAY_MAX_BODY = 10 * 1024 * 1024
+HTTP_TIMEOUT_MS = 30_000  # API Gateway's integration timeout
+SCHEDULED_TIMEOUT_MS = 60_000
+
+Handler = Callable[[dict[str, Any], Any], Any]
+
+
+# --------------------------------------------------------------------------- Lambda
+
+
+@dataclass
+class FakeLambdaContext:
+    """The attributes of a Lambda context object that code and powertools read."""
+
+    function_name: str
+    timeout_ms: int = HTTP_TIMEOUT_MS
+    function_version: str = "$LATEST"
+    memory_limit_in_mb: int = 256
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    started: float = field(default_factory=time.monotonic)
+
+    @property
+    def invoked_function_arn(self) -> str:
+        return f"arn:aws:lambda:{LOCAL_REGION}:000000000000:function:{self.function_name}"
+
+    @property
+    def log_group_name(self) -> str:
+        return f"/aws/lambda/{self.function_name}"
+
+    @property
+    def log_stream_name(self) -> str:
+        return f"local/[$LATEST]{self.aws_request_id.replace('-', '')}"
+
+    def get_remaining_time_in_millis(self) -> int:
+        elapsed_ms = int((time.monotonic() - self.started) * 1000)
+        return max(0, self.timeout_ms - elapsed_ms)
+
+
+class FunctionUnavailable(Exception):
+    """The function's handler module does not exist (yet) in this tree."""
+
+
+class FunctionLoader:
+    """Imports each function's handler once (like a warm Lambda container).
+
+    A module that is missing is not remembered, so a handler added while the
+    gateway runs is picked up by the next request."""
+
+    def __init__(self) -> None:
+        self._handlers: dict[str, Handler] = {}
+        self._lock = threading.Lock()
+
+    def handler(self, function: str) -> Handler:
+        found = self._handlers.get(function)
+        if found is not None:
+            return found
+        with self._lock:
+            if function not in self._handlers:
+                self._handlers[function] = _import_handler(function)
+            return self._handlers[function]
+
+
+def _import_handler(function: str) -> Handler:
+    from tools.local import infra_model
+
+    spec = infra_model.functions().get(function)
+    if spec is None:
+        raise FunctionUnavailable(f"no function named {function!r} in infra/functions.tf")
+    module_name, _, attribute = spec.handler.rpartition(".")
+    importlib.invalidate_caches()
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name is not None and module_name.startswith(exc.name):
+            raise FunctionUnavailable(f"{module_name} does not exist yet") from exc
+        raise
+    handler = getattr(module, attribute, None)
+    if not callable(handler):
+        raise FunctionUnavailable(f"{spec.handler} is not defined")
+    return handler  # type: ignore[no-any-return]
+
+
+def function_timeout_ms(function: str) -> int:
+    from tools.local import infra_model
+
+    spec = infra_model.functions().get(function)
+    return SCHEDULED_TIMEOUT_MS if spec is not None and spec.schedule else HTTP_TIMEOUT_MS
+
+
+# --------------------------------------------------------------------------- AWS backend
+
+
+@dataclass
+class Backend:
+    mode: str  # "embedded" | "external" | "aws"
+    endpoint: str | None = None
+    stop: Callable[[], None] = lambda: None
+
+    @property
+    def in_memory(self) -> bool:
+        return self.mode == "embedded"
+
+
+def start_backend() -> Backend:
+    """Choose the AWS backend and point this process's environment at it."""
+    if os.environ.get("DOCKHAND_TARGET") == "aws":
+        return Backend("aws")
+    if os.environ.get("AWS_ENDPOINT_URL"):
+        _use_local_defaults(fresh_master_key=False)
+        return Backend("external", os.environ["AWS_ENDPOINT_URL"])
+    return _start_embedded_moto()
+
+
+def _start_embedded_moto() -> Backend:
+    from moto.server import ThreadedMotoServer
+
+    for noisy in ("werkzeug", "moto"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    # Never let a developer's real credentials or profile reach the emulator's clients.
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
+        os.environ.pop(name, None)
+    os.environ["AWS_ENDPOINT_URL"] = endpoint
+    os.environ["AWS_ACCESS_KEY_ID"] = "local"
+    os.environ["AWS_SECRET_ACCESS_KEY"] = "local"  # noqa: S105 - the emulator's fake secret
+    _use_local_defaults(fresh_master_key=True)
+    return Backend("embedded", endpoint, server.stop)
+
+
+def _use_local_defaults(*, fresh_master_key: bool) -> None:
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "local")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "local")
+    os.environ["AWS_DEFAULT_REGION"] = os.environ.get("AWS_DEFAULT_REGION") or LOCAL_REGION
+    os.environ["AWS_REGION"] = os.environ.get("AWS_REGION") or os.environ["AWS_DEFAULT_REGION"]
+    os.environ.setdefault("DOCKHAND_TABLE_PREFIX", LOCAL_TABLE_PREFIX)
+    # EMF metric blobs on stdout are noise locally; the request log says the same.
+    os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
+    if fresh_master_key:
+        # The data is new every run, so a new master key costs nothing.
+        os.environ["DOCKHAND_MASTER_KEY"] = secrets.token_urlsafe(48)
+    elif not os.environ.get("DOCKHAND_MASTER_KEY"):
+        os.environ["DOCKHAND_MASTER_KEY"] = secrets.token_urlsafe(48)
+        log.warning(
+            "DOCKHAND_MASTER_KEY is not set: generated one for this run; agent secrets and "
+            "cursors will not survive a restart (set it to keep them)"
+        )
+
+
+def prepare_resources(backend: Backend) -> None:
+    """Create the Terraform-defined tables and bucket (never in real AWS)."""
+    if backend.mode == "aws":
+        return
+    from tools.local import infra_model
+
+    infra_model.ensure_configured_resources()
+
+
+def create_bootstrap_key(backend: Backend) -> str | None:
+    if backend.mode == "aws":
+        return None  # never mint keys in a real account behind the user's back
+    from common.access import auth
+
+    record = auth.create_key(LOCAL_TENANT, "creator", "bootstrap")
+    return str(record["api_key"])
+
+
+# --------------------------------------------------------------------------- HTTP
+
+
+def error_result(error: Exception, event: Mapping[str, Any]) -> dict[str, Any]:
+    """The contract's error envelope for an error the gateway itself answers."""
+    from common.runtime.errors import ApiError, InternalError
+    from common.runtime.http import choose_request_id, error_response
+
+    api_error = error if isinstance(error, ApiError) else InternalError()
+    request_id = choose_request_id(event)
+    response = error_response(api_error, request_id)
+    response["headers"]["X-Request-ID"] = request_id
+    return response
+
+
+def normalise_response(result: Any) -> tuple[int, list[tuple[str, str]], bytes]:
+    """(status, headers, body) from a Lambda result, as API Gateway payload 2.0 reads it."""
+    if not isinstance(result, dict) or "statusCode" not in result:
+        # API Gateway infers a 200 JSON response from anything else.
+        body = json.dumps(result, ensure_ascii=False).encode()
+        return 200, [("Content-Type", "application/json")], body
+    status = int(result["statusCode"])
+    headers = [(str(k), str(v)) for k, v in (result.get("headers") or {}).items()]
+    headers += [("Set-Cookie", str(c)) for c in result.get("cookies") or []]
+    raw = result.get("body")
+    if raw is None:
+        body = b""
+    elif result.get("isBase64Encoded"):
+        body = base64.b64decode(raw)
+    else:
+        body = str(raw).encode("utf-8")
+    return status, headers, body
+
+
+@dataclass
+class Gateway:
+    """What the request handler needs: function loading and invocation."""
+
+    loader: FunctionLoader = field(default_factory=FunctionLoader)
+
+    def invoke(self, function: str, event: dict[str, Any]) -> Any:
+        handler = self.loader.handler(function)
+        context = FakeLambdaContext(f"dockhand-{function}", function_timeout_ms(function))
+        return handler(event, context)
+
+    def handle(self, event: dict[str, Any], function: str | None) -> dict[str, Any] | Any:
+        """Route → function → result, with the gateway's own errors as envelopes."""
+        from common.runtime.errors import NotFound, ServiceUnavailable
+
+        if function is None:
+            return error_result(NotFound("No such route."), event)
+        try:
+            return self.invoke(function, event)
+        except FunctionUnavailable as exc:
+            log.warning("function %s is not available: %s", function, exc)
+            message = f"Function {function!r} is not available in this local build yet."
+            return error_result(ServiceUnavailable(retry_after=5, message=message), event)
+        except Exception:  # a crashed function: API Gateway answers 500, the log has why
+            log.error("function %s raised:\n%s", function, traceback.format_exc())
+            return error_result(RuntimeError(), event)
+
+
+def read_query(raw_query: str) -> dict[str, str]:
+    """API Gateway joins repeated query parameters with commas."""
+    parsed = parse_qs(raw_query, keep_blank_values=True)
+    return {name: ",".join(values) for name, values in parsed.items()}
+
+
+def read_headers(pairs: Iterator[tuple[str, str]]) -> tuple[dict[str, str], list[str]]:
+    """Lower-cased headers (repeats comma-joined) and the cookies, as payload 2.0 has them."""
+    headers: dict[str, str] = {}
+    cookies: list[str] = []
+    for name, value in pairs:
+        lower = name.lower()
+        if lower == "cookie":
+            cookies += [c.strip() for c in value.split(";") if c.strip()]
+            continue
+        headers[lower] = f"{headers[lower]},{value}" if lower in headers else value
+    return headers, cookies
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+class GatewayRequestHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    gateway: Gateway  # set on the subclass made by `make_server`
+
+    def do_GET(self) -> None:
+        self._handle()
+
+    do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = do_GET
+
+    def __getattr__(self, name: str) -> Any:
+        # Any other method (TRACE, QUERY, ...) gets the route table's 404, as on API
+        # Gateway, instead of http.server's 501 (a 5xx the API itself never gives).
+        if name.startswith("do_"):
+            return self._handle
+        raise AttributeError(name)
+
+    def _handle(self) -> None:
+        from tools.local import apigw
+
+        started = time.perf_counter()
+        split = urlsplit(self.path)
+        path = split.path or "/"
+        headers, cookies = read_headers(iter(self.headers.items()))
+        matched = apigw.match_route(self.command, path)
+        route_key, params = matched if matched else ("$default", {})
+        function = None
+        if matched:
+            from tools.local import infra_model
+
+            function = infra_model.route_table()[route_key]
+        try:
+            body = self._read_body()
+        except BodyTooLarge:
+            body = b""
+            self.close_connection = True  # the rest of the body is never read
+            from common.runtime.errors import PayloadTooLarge
+
+            function = None
+            too_large: Exception | None = PayloadTooLarge("The request body is larger than 10 MB.")
+        else:
+            too_large = None
+        event = apigw.build_event(
+            self.command,
+            path,
+            route_key=route_key,
+            path_params={k: unquote(v) for k, v in params.items()},
+            query=read_query(split.query),
+            headers=headers,
+            body=body,
+            source_ip=self.client_address[0],
+        )
+        event["rawQueryString"] = split.query
+        if cookies:
+            event["cookies"] = cookies
+        if too_large is not None:
+            result: Any = error_result(too_large, event)
+        else:
+            result = self.gateway.handle(event, function)
+        status = self._write(result)
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        # Method, path, status and time only: never headers, query strings or bodies.
+        log.info("%s %s %d %.1fms", self.command, path, status, elapsed_ms)
+
+    def _read_body(self) -> bytes:
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            return self._read_chunked()
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > GATEWAY_MAX_BODY:
+            raise BodyTooLarge()
+        return self.rfile.read(length) if length > 0 else b""
+
+    def _read_chunked(self) -> bytes:
+        chunks: list[bytes] = []
+        total = 0
+        while True:
+            size = int(self.rfile.readline().split(b";", 1)[0].strip() or b"0", 16)
+            if size == 0:
+                while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                    pass  # trailers
+                return b"".join(chunks)
+            total += size
+            if total > GATEWAY_MAX_BODY:
+                raise BodyTooLarge()
+            chunks.append(self.rfile.read(size))
+            self.rfile.readline()  # the CRLF after each chunk
+
+    def _write(self, result: Any) -> int:
+        try:
+            status, headers, body = normalise_response(result)
+        except (TypeError, ValueError):
+            log.error("function returned a malformed response:\n%s", traceback.format_exc())
+            status, headers, body = normalise_response(error_result(RuntimeError(), {}))
+        self.send_response(status)
+        for name, value in headers:
+            if name.lower() not in {"content-length", "connection", "transfer-encoding"}:
+                self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        if self.close_connection:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        if self.command != "HEAD" and body:
+            self.wfile.write(body)
+        return status
+
+    def version_string(self) -> str:
+        return "dockhand-local"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass  # `_handle` writes its own access line; the default one has the query string
+
+
+def make_server(port: int, gateway: Gateway) -> ThreadingHTTPServer:
+    handler_class = type("BoundHandler", (GatewayRequestHandler,), {"gateway": gateway})
+    server = ThreadingHTTPServer(("127.0.0.1", port), handler_class)
+    server.daemon_threads = True  # in-flight requests never hold up Ctrl-C
+    return server
+
+
+# --------------------------------------------------------------------------- schedules
+
+
+def start_scheduler(gateway: Gateway) -> Any:
+    """Fire scheduled functions on their Terraform schedules; None when disabled."""
+    if os.environ.get("DOCKHAND_SCHEDULES", "on").lower() in {"off", "0", "false", "no"}:
+        return None
+    from tools.local import infra_model
+    from tools.local.scheduler import Cron, Scheduler, parse_schedule
+
+    schedules = {}
+    for name, spec in infra_model.functions().items():
+        if spec.schedule:
+            try:
+                schedules[name] = parse_schedule(spec.schedule)
+            except ValueError as exc:
+                log.error("not scheduling %s: %s", name, exc)
+    unavailable: set[str] = set()
+
+    def run(function: str, event: dict[str, Any]) -> None:
+        started = time.perf_counter()
+        try:
+            gateway.invoke(function, event)
+        except FunctionUnavailable as exc:
+            if function not in unavailable:  # say it once, not every minute
+                log.warning("scheduled %s skipped: %s", function, exc)
+            unavailable.add(function)
+            return
+        unavailable.discard(function)
+        log.info("scheduled %s ok %.1fms", function, (time.perf_counter() - started) * 1000)
+
+    def failed(function: str, exc: BaseException) -> None:
+        log.error("scheduled %s failed:\n%s", function, "".join(traceback.format_exception(exc)))
+
+    scheduler = Scheduler(schedules, run, failed)
+    # A daily job would never run in a short local session: run each cron job once at
+    # start, which for the rollup means the previous UTC day.
+    scheduler.start(fire_now=tuple(n for n, s in schedules.items() if isinstance(s, Cron)))
+    return scheduler
+
+
+# --------------------------------------------------------------------------- main
+
+
+def write_local_state(api_url: str, bootstrap_key: str | None) -> None:
+    from tools.cli import localstate
+
+    env = {name: os.environ[name] for name in localstate.STATE_ENV if os.environ.get(name)}
+    state = {"api_url": api_url, "bootstrap_key": bootstrap_key, "env": env, "pid": os.getpid()}
+    localstate.write_state(state)
+
+
+def remove_local_state() -> None:
+    from tools.cli import localstate
+
+    state = localstate.read_state()
+    if state is not None and state.get("pid") == os.getpid():
+        localstate.clear_state()
+
+
+def banner(api_url: str, backend: Backend, key: str | None, schedules_on: bool) -> str:
+    from common.runtime.config import settings
+    from tools.cli import localstate
+    from tools.local import infra_model
+
+    s = settings()
+    scheduled = [f"{n} {f.schedule}" for n, f in infra_model.functions().items() if f.schedule]
+    lines = ["", f"dockhand local gateway: {api_url}"]
+    if backend.mode == "embedded":
+        lines.append(f"  AWS        embedded moto server at {backend.endpoint}")
+        lines.append(
+            "             IN MEMORY: all data (tables, keys, snapshots) is lost when it stops"
+        )
+    elif backend.mode == "external":
+        lines.append(f"  AWS        {backend.endpoint} (AWS_ENDPOINT_URL)")
+    else:
+        lines.append(f"  AWS        real AWS, region {s.region} (DOCKHAND_TARGET=aws)")
+    lines.append(f"  tables     {s.keys_table}, {s.events_table}, ... bucket {s.snapshots_bucket}")
+    if schedules_on:
+        lines.append(f"  schedules  {'; '.join(scheduled)} (cron jobs also ran once at start)")
+    else:
+        lines.append("  schedules  off (DOCKHAND_SCHEDULES=off)")
+    lines.append(f"  state      {localstate.STATE_FILE} (the dockhand CLI uses it)")
+    if key:
+        lines += [
+            f"  API key    {key}",
+            f'             (creator, tenant "{LOCAL_TENANT}"; shown only here)',
+            "",
+            "Try:",
+            f"  curl -s {api_url}/status",
+            f"  curl -s -X POST {api_url}/events -H 'Authorization: Bearer {key}' "
+            '-H \'Content-Type: application/json\' -d \'{"event_type":"hello","payload":{}}\'',
+            f"  .venv/bin/dockhand keys create --tenant {LOCAL_TENANT} --role viewer",
+        ]
+    else:
+        lines.append("  API key    none created: use `dockhand keys create` against your tables")
+    lines += ["", "Ctrl-C stops it.", ""]
+    return "\n".join(lines)
+
+
+def _install_stop_signals(stop: threading.Event) -> None:
+    def on_signal(signum: int, _frame: Any) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+
+
+def main() -> int:
+    # Root at WARNING keeps botocore's "Found credentials" chatter out of the way.
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(asctime)s %(message)s")
+    log.setLevel(logging.INFO)
+    port = int(os.environ.get("PORT") or 3000)
+    stop = threading.Event()
+    _install_stop_signals(stop)
+    gateway = Gateway()
+    try:
+        server = make_server(port, gateway)  # bind first: a busy port fails fast
+    except OSError as exc:
+        print(f"dockhand: cannot listen on 127.0.0.1:{port} ({exc}); set PORT=...", file=sys.stderr)
+        return 1
+    api_url = f"http://127.0.0.1:{server.server_address[1]}"
+    backend = Backend("aws")
+    scheduler = None
+    serving = False
+    try:
+        backend = start_backend()
+        prepare_resources(backend)
+        key = create_bootstrap_key(backend)
+        write_local_state(api_url, key)
+        threading.Thread(target=server.serve_forever, name="dockhand-http", daemon=True).start()
+        serving = True
+        scheduler = start_scheduler(gateway)
+        print(banner(api_url, backend, key, scheduler is not None), flush=True)
+        while not stop.wait(0.5):
+            pass
+        log.info("stopping")
+    except Exception as exc:
+        print(f"dockhand: the local gateway could not start: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        if serving:
+            server.shutdown()  # waits for serve_forever to return: only when it ran
+        server.server_close()
+        if scheduler is not None:
+            scheduler.stop()
+        remove_local_state()
+        backend.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
