@@ -22,12 +22,12 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
-from common.context import notes, redact
+from common.context import notes, redact, thread_item
 from common.runtime import catalogue, clock, ids
 from common.runtime.config import settings
 from common.runtime.errors import Conflict, InternalError, NotFound, ServiceUnavailable
 from common.runtime.observability import logger
-from common.store import aws, cursor, ddb
+from common.store import cursor, dynamo, objects
 from common.store.tables import GSI1, GSI1_PK, GSI1_SK, PK, SK
 
 SCHEMA_VERSION = 1
@@ -214,7 +214,7 @@ def hydrate(tenant: str, snapshot: SnapshotIn) -> dict[str, Any]:
         "newest_snapshot_at": created_at,
     }
     try:
-        notes.put_in_thread(
+        thread_item.put_in_thread(
             tenant, thread_id, item, moment, counter="snapshots_created", snapshot=thread_fields
         )
     except Exception as exc:
@@ -232,30 +232,21 @@ def hydrate(tenant: str, snapshot: SnapshotIn) -> dict[str, Any]:
 
 
 def _put_object(key: str, body: bytes, digest: str) -> str | None:
-    try:
-        result = aws.s3().put_object(
-            Bucket=settings().snapshots_bucket,
-            Key=key,
-            Body=body,
-            ContentType="application/json",
-            ContentEncoding="gzip",
-            ServerSideEncryption="aws:kms",  # the bucket default (SSE-KMS, AWS-managed key)
-            Metadata={"sha256": digest},
-        )
-    except Exception as exc:
-        logger.warning("snapshot object write failed", extra={"cause": type(exc).__name__})
-        raise ServiceUnavailable(retry_after=1) from None
-    version = result.get("VersionId")
-    return str(version) if version and version != "null" else None
+    return objects.put(
+        settings().snapshots_bucket,
+        key,
+        body,
+        metadata={"sha256": digest},
+        ContentType="application/json",
+        ContentEncoding="gzip",
+        ServerSideEncryption="aws:kms",  # the bucket default (SSE-KMS, AWS-managed key)
+    )
 
 
 def _delete_object(key: str, version_id: str | None) -> None:
     """Best effort: a leftover object without metadata is unreachable, not harmful."""
-    kwargs: dict[str, Any] = {"Bucket": settings().snapshots_bucket, "Key": key}
-    if version_id:
-        kwargs["VersionId"] = version_id  # remove the version itself, not just hide it
     try:
-        aws.s3().delete_object(**kwargs)
+        objects.delete(settings().snapshots_bucket, key, version_id)
         catalogue.count("snapshot_orphans_removed")
     except Exception as exc:
         logger.error(
@@ -273,33 +264,24 @@ def get_meta(tenant: str, snapshot_id: str) -> dict[str, Any]:
     meta = raw_meta(tenant, snapshot_id)
     if meta is None:
         raise NotFound("No such snapshot.")
-    if "deleting_at" in meta or notes.thread_deleting(tenant, str(meta["thread_id"])):
+    if "deleting_at" in meta or thread_item.thread_deleting(tenant, str(meta["thread_id"])):
         raise NotFound("No such snapshot.")  # being deleted: already invisible
     return meta
 
 
 def raw_meta(tenant: str, snapshot_id: str) -> dict[str, Any] | None:
     """The metadata item as stored, half-deleted ones included, or None."""
-    return notes.get_context_item(meta_pk(tenant, snapshot_id), "S")
+    return thread_item.get_item(meta_pk(tenant, snapshot_id), "S")
 
 
 def newest_meta(tenant: str, thread_id: str) -> dict[str, Any]:
     """The thread's newest snapshot's metadata: one Query (newest first, Limit 1), or 404."""
-    if notes.thread_deleting(tenant, thread_id):
+    if thread_item.thread_deleting(tenant, thread_id):
         raise NotFound("This thread has no snapshots.")
-    result = aws.dynamodb().query(
-        TableName=settings().context_table,
-        IndexName=GSI1,
-        KeyConditionExpression="#pk = :pk",
-        ExpressionAttributeNames={"#pk": GSI1_PK},
-        ExpressionAttributeValues={":pk": ddb.value(thread_snapshots_pk(tenant, thread_id))},
-        ScanIndexForward=False,
-        Limit=1,
-    )
-    items = result.get("Items", [])
+    items = _query_thread_snapshots(tenant, thread_id, limit=1).items
     if not items:
         raise NotFound("This thread has no snapshots.")
-    return ddb.deserialize(items[0])
+    return items[0]
 
 
 def list_meta(
@@ -309,23 +291,27 @@ def list_meta(
     query = {"route": "snapshots", "thread_id": thread_id}
     # Decoded first: a bad cursor is a 400 whatever the thread.
     position = cursor.decode(token, tenant, query) if token else None
-    if notes.thread_deleting(tenant, thread_id):
+    if thread_item.thread_deleting(tenant, thread_id):
         return [], None
-    kwargs: dict[str, Any] = {
-        "TableName": settings().context_table,
-        "IndexName": GSI1,
-        "KeyConditionExpression": "#pk = :pk",
-        "ExpressionAttributeNames": {"#pk": GSI1_PK},
-        "ExpressionAttributeValues": {":pk": ddb.value(thread_snapshots_pk(tenant, thread_id))},
-        "ScanIndexForward": False,
-        "Limit": limit,
-    }
-    if position is not None:
-        kwargs["ExclusiveStartKey"] = ddb.serialize(position)
-    result = aws.dynamodb().query(**kwargs)
-    items = [public_meta(ddb.deserialize(raw)) for raw in result.get("Items", [])]
-    last = result.get("LastEvaluatedKey")
-    return items, cursor.encode(tenant, query, ddb.deserialize(last)) if last else None
+    page = _query_thread_snapshots(tenant, thread_id, limit=limit, start=position)
+    items = [public_meta(item) for item in page.items]
+    return items, cursor.encode(tenant, query, page.last_key) if page.last_key else None
+
+
+def _query_thread_snapshots(
+    tenant: str, thread_id: str, *, limit: int, start: Any = None
+) -> dynamo.Page:
+    """A page of the thread's snapshot metadata, newest first (one Query on gsi1)."""
+    return dynamo.query(
+        settings().context_table,
+        "#pk = :pk",
+        index=GSI1,
+        names={"#pk": GSI1_PK},
+        values={":pk": thread_snapshots_pk(tenant, thread_id)},
+        forward=False,
+        limit=limit,
+        start=start,
+    )
 
 
 class ChecksumMismatch(InternalError):
@@ -334,8 +320,7 @@ class ChecksumMismatch(InternalError):
 
 def load_document(meta: dict[str, Any]) -> dict[str, Any]:
     """Fetch, decompress and verify the snapshot document; any mismatch is a 500."""
-    result = aws.s3().get_object(Bucket=settings().snapshots_bucket, Key=meta["s3_key"])
-    compressed = result["Body"].read()
+    compressed = objects.get(settings().snapshots_bucket, str(meta["s3_key"]))
     try:
         raw = gzip.decompress(compressed)
     except (OSError, EOFError) as exc:
