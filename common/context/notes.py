@@ -12,16 +12,29 @@ import re
 from collections.abc import Iterator
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, with_config
+
+# typing_extensions: pydantic reads TypedDicts from it on Python < 3.12 (a pydantic dependency).
+from typing_extensions import TypedDict
 
 from common.context import thread_item
 from common.runtime import catalogue, clock, ids
 from common.runtime.config import settings
 from common.runtime.errors import NotFound, ServiceUnavailable, field_error
+from common.runtime.models import (
+    SLUG_PATTERN,
+    SLUG_RULE,
+    Id,
+    Int,
+    PageQuery,
+    Redactions,
+    SlugParam,
+    Time,
+    query_choice,
+)
 from common.store import cursor, dynamo, transact
 from common.store.tables import GSI1, GSI1_PK, GSI1_SK, GSI2, GSI2_PK, GSI2_SK, PK, SK
 
-SLUG_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,63}$"
 _SLUG = re.compile(SLUG_PATTERN)
 NoteKind = Literal["note", "decision", "question", "todo"]
 NOTE_KINDS: tuple[str, ...] = ("note", "decision", "question", "todo")
@@ -35,7 +48,14 @@ MAX_FROZEN_NOTES = 2000
 class SourceRef(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
     path: Annotated[str, StringConstraints(min_length=1, max_length=1024)]
-    line: Annotated[int, Field(ge=1)]
+    line: Annotated[Int, Field(ge=1)]
+
+
+class NotesQuery(PageQuery):
+    """GET /notes: a thread's notes, optionally of one kind."""
+
+    thread_id: SlugParam
+    kind: Annotated[str, query_choice(NOTE_KINDS)] | None = None
 
 
 class NoteIn(BaseModel):
@@ -69,7 +89,28 @@ def thread_kind_pk(tenant: str, thread_id: str, kind: str) -> str:
 # --- notes ------------------------------------------------------------------------------
 
 
-def public_note(item: dict[str, Any]) -> dict[str, Any]:
+@with_config(ConfigDict(extra="forbid"))
+class SourceView(TypedDict):
+    path: str
+    line: int
+
+
+@with_config(ConfigDict(extra="forbid"))
+class NoteView(TypedDict):
+    note_id: Id
+    thread_id: str
+    kind: NoteKind
+    text: str
+    source: SourceView | None
+    tags: list[str]
+    created_at: Time
+
+
+class NoteCreatedView(NoteView):
+    redactions: Redactions
+
+
+def public_note(item: dict[str, Any]) -> NoteView:
     return {
         "note_id": item["note_id"],
         "thread_id": item["thread_id"],
@@ -81,7 +122,7 @@ def public_note(item: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def create_note(tenant: str, note: NoteIn) -> dict[str, Any]:
+def create_note(tenant: str, note: NoteIn) -> NoteView:
     moment = clock.now()
     note_id = ids.new_id()
     item = {
@@ -145,7 +186,7 @@ def list_notes(
     kind: str | None,
     limit: int,
     token: str | None,
-) -> tuple[list[dict[str, Any]], str | None]:
+) -> tuple[list[NoteView], str | None]:
     """One page of a thread's notes, oldest first: a single Query on gsi1 (or gsi2 by kind)."""
     query = {"route": "notes", "thread_id": thread_id, "kind": kind}
     # Decoded first: a bad cursor is a 400 whatever the thread.
@@ -178,7 +219,7 @@ def _query_thread_notes(
 
 def iter_thread_notes(
     tenant: str, thread_id: str, bound: int = MAX_FROZEN_NOTES
-) -> Iterator[dict[str, Any]]:
+) -> Iterator[NoteView]:
     """A thread's notes oldest first, at most `bound` of them, paginating the Query."""
     produced, start = 0, None
     while produced < bound:
@@ -193,17 +234,9 @@ def iter_thread_notes(
         start = page.last_key
 
 
-def parse_kind(raw: str | None) -> str | None:
-    if raw is None:
-        return None
-    if raw not in NOTE_KINDS:
-        raise field_error("kind", f"must be one of {', '.join(NOTE_KINDS)}")
-    return raw
-
-
 def require_thread_id(raw: str | None) -> str:
     if not raw:
         raise field_error("thread_id", "required")
     if not valid_slug(raw):
-        raise field_error("thread_id", "must be 1-64 of [a-z0-9._-], starting with [a-z0-9]")
+        raise field_error("thread_id", SLUG_RULE)
     return raw

@@ -20,12 +20,16 @@ import json
 from collections import Counter
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, with_config
+
+# typing_extensions: pydantic reads TypedDicts from it on Python < 3.12 (a pydantic dependency).
+from typing_extensions import TypedDict
 
 from common.context import notes, redact, thread_item
 from common.runtime import catalogue, clock, ids
 from common.runtime.config import settings
 from common.runtime.errors import Conflict, InternalError, NotFound, ServiceUnavailable
+from common.runtime.models import Count, Id, Int, PageQuery, Redactions, SlugParam, Time
 from common.runtime.observability import logger
 from common.store import cursor, dynamo, objects
 from common.store.tables import GSI1, GSI1_PK, GSI1_SK, PK, SK
@@ -74,7 +78,7 @@ class ChangeIn(_Strict):
 
 class MarkerIn(_Strict):
     path: Annotated[str, StringConstraints(min_length=1, max_length=4096)]
-    line: Annotated[int, Field(ge=1)]
+    line: Annotated[Int, Field(ge=1)]
     kind: Literal["TODO", "FIXME", "NOTE", "QUESTION", "HACK"]
     text: Text
     context: Text | None = None
@@ -83,6 +87,12 @@ class MarkerIn(_Strict):
 class TaskIn(_Strict):
     title: Annotated[str, StringConstraints(min_length=1, max_length=1024)]
     status: Literal["done", "in_progress", "todo"]
+
+
+class SnapshotsQuery(PageQuery):
+    """GET /snapshots: a thread's snapshot metadata."""
+
+    thread_id: SlugParam
 
 
 class SnapshotIn(_Strict):
@@ -156,27 +166,57 @@ def build_document(
     }
 
 
+@with_config(ConfigDict(extra="forbid"))
+class SnapshotCounts(TypedDict):
+    commits: Count
+    changes: Count
+    markers: Count
+    notes: Count
+    tasks: Count
+
+
+@with_config(ConfigDict(extra="forbid"))
+class SnapshotMetaView(TypedDict):
+    snapshot_id: Id
+    thread_id: str
+    created_at: Time
+    sha256: Annotated[str, Field(pattern="^[0-9a-f]{64}$")]
+    size_bytes: Count
+    counts: SnapshotCounts
+
+
+class SnapshotCreatedView(SnapshotMetaView):
+    redactions: Redactions
+
+
 def counts_of(document: dict[str, Any]) -> dict[str, int]:
     return {
         name: len(document[name]) for name in ("commits", "changes", "markers", "notes", "tasks")
     }
 
 
-def public_meta(item: dict[str, Any]) -> dict[str, Any]:
+def public_meta(item: dict[str, Any]) -> SnapshotMetaView:
+    counts = {k: int(v) for k, v in item["counts"].items()}
     return {
         "snapshot_id": item["snapshot_id"],
         "thread_id": item["thread_id"],
         "created_at": item["created_at"],
         "sha256": item["sha256"],
         "size_bytes": item["size_bytes"],
-        "counts": {k: int(v) for k, v in item["counts"].items()},
+        "counts": SnapshotCounts(
+            commits=counts["commits"],
+            changes=counts["changes"],
+            markers=counts["markers"],
+            notes=counts["notes"],
+            tasks=counts["tasks"],
+        ),
     }
 
 
 # --- hydrate ----------------------------------------------------------------------------
 
 
-def hydrate(tenant: str, snapshot: SnapshotIn) -> dict[str, Any]:
+def hydrate(tenant: str, snapshot: SnapshotIn) -> SnapshotMetaView:
     """Freeze the thread's notes, store the document in S3, then its metadata in DynamoDB."""
     moment = clock.now()
     snapshot_id = ids.new_id()
@@ -286,7 +326,7 @@ def newest_meta(tenant: str, thread_id: str) -> dict[str, Any]:
 
 def list_meta(
     tenant: str, thread_id: str, limit: int, token: str | None
-) -> tuple[list[dict[str, Any]], str | None]:
+) -> tuple[list[SnapshotMetaView], str | None]:
     """One page of a thread's snapshots, newest first."""
     query = {"route": "snapshots", "thread_id": thread_id}
     # Decoded first: a bad cursor is a 400 whatever the thread.

@@ -18,20 +18,60 @@ work can resume after any failure or timeout:
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import ConfigDict, with_config
+
+# typing_extensions: pydantic reads TypedDicts from it on Python < 3.12 (a pydantic dependency).
+from typing_extensions import TypedDict
 
 from common.context import notes, snapshots, thread_item
 from common.runtime import clock, ids
 from common.runtime.config import settings
 from common.runtime.errors import NotFound, ServiceUnavailable
+from common.runtime.models import Count, Id, PageQuery, Time
 from common.store import cursor, dynamo, objects, transact
 from common.store.tables import GSI1, GSI1_PK, GSI2, GSI2_PK, GSI2_SK, PK, SK
 
 BATCH = 25  # BatchWriteItem's limit
+
+
+class ThreadsQuery(PageQuery):
+    """GET /threads: the tenant's threads, newest activity first."""
+
+
 _EXISTS_NOT_DELETING = thread_item.EXISTS_NOT_DELETING
 
 
-def public_thread(item: dict[str, Any]) -> dict[str, Any]:
+@with_config(ConfigDict(extra="forbid"))
+class ThreadView(TypedDict):
+    thread_id: str
+    goal: str
+    persona: str
+    notes_count: Count
+    snapshots_count: Count
+    newest_snapshot_id: Id | None
+    newest_snapshot_at: Time | None
+    created_at: Time | None
+    last_activity_at: Time | None
+
+
+@with_config(ConfigDict(extra="forbid"))
+class Remaining(TypedDict):
+    notes: Count
+    snapshots: Count
+
+
+@with_config(ConfigDict(extra="forbid", title="ThreadDeletion"))
+class ThreadDeletionView(TypedDict):
+    """The deletion ran out of its time budget; DELETE again to continue."""
+
+    thread_id: str
+    status: Literal["deleting"]
+    remaining: Remaining
+
+
+def public_thread(item: dict[str, Any]) -> ThreadView:
     return {
         "thread_id": item["thread_id"],
         "goal": item.get("goal") or "",
@@ -45,9 +85,7 @@ def public_thread(item: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def list_threads(
-    tenant: str, limit: int, token: str | None
-) -> tuple[list[dict[str, Any]], str | None]:
+def list_threads(tenant: str, limit: int, token: str | None) -> tuple[list[ThreadView], str | None]:
     """One page of the tenant's threads, newest activity first (deleting ones have left
     the index)."""
     query = {"route": "threads"}
@@ -173,7 +211,7 @@ def _batch_delete(keys: list[dict[str, Any]]) -> None:
 # --- a whole thread ---------------------------------------------------------------------
 
 
-def delete_thread(tenant: str, thread_id: str) -> dict[str, Any] | None:
+def delete_thread(tenant: str, thread_id: str) -> ThreadDeletionView | None:
     """Delete the thread's notes, snapshots and objects within the time budget.
 
     None when everything is gone (204); otherwise the progress to answer with 202.
@@ -186,10 +224,10 @@ def delete_thread(tenant: str, thread_id: str) -> dict[str, Any] | None:
     if "deleting_at" not in thread:
         _mark_thread(tenant, thread_id)
     deadline = time.monotonic() + settings().thread_delete_budget_seconds
-    remaining = {
-        "notes": max(0, int(thread.get("notes_count") or 0)),
-        "snapshots": max(0, int(thread.get("snapshots_count") or 0)),
-    }
+    remaining = Remaining(
+        notes=max(0, int(thread.get("notes_count") or 0)),
+        snapshots=max(0, int(thread.get("snapshots_count") or 0)),
+    )
     while True:  # at least one batch per call, so every call makes progress
         removed_notes = _delete_note_batch(tenant, thread_id)
         removed_snapshots = 0 if removed_notes else _delete_snapshot_batch(tenant, thread_id)
