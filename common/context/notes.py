@@ -22,10 +22,10 @@ from common.runtime import catalogue, clock, ids
 from common.runtime.config import settings
 from common.runtime.errors import NotFound, ServiceUnavailable, field_error
 from common.runtime.models import (
+    INTEGRAL,
     SLUG_PATTERN,
     SLUG_RULE,
     Id,
-    Int,
     PageQuery,
     Redactions,
     SlugParam,
@@ -48,7 +48,7 @@ MAX_FROZEN_NOTES = 2000
 class SourceRef(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
     path: Annotated[str, StringConstraints(min_length=1, max_length=1024)]
-    line: Annotated[Int, Field(ge=1)]
+    line: Annotated[int, Field(ge=1), INTEGRAL]
 
 
 class NotesQuery(PageQuery):

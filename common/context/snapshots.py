@@ -29,7 +29,7 @@ from common.context import notes, redact, thread_item
 from common.runtime import catalogue, clock, ids
 from common.runtime.config import settings
 from common.runtime.errors import Conflict, InternalError, NotFound, ServiceUnavailable
-from common.runtime.models import Count, Id, Int, PageQuery, Redactions, SlugParam, Time
+from common.runtime.models import INTEGRAL, Count, Id, PageQuery, Redactions, SlugParam, Time
 from common.runtime.observability import logger
 from common.store import cursor, dynamo, objects
 from common.store.tables import GSI1, GSI1_PK, GSI1_SK, PK, SK
@@ -78,7 +78,7 @@ class ChangeIn(_Strict):
 
 class MarkerIn(_Strict):
     path: Annotated[str, StringConstraints(min_length=1, max_length=4096)]
-    line: Annotated[Int, Field(ge=1)]
+    line: Annotated[int, Field(ge=1), INTEGRAL]
     kind: Literal["TODO", "FIXME", "NOTE", "QUESTION", "HACK"]
     text: Text
     context: Text | None = None

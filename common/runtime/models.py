@@ -48,7 +48,10 @@ def _integral(value: Any) -> Any:
 
 
 # An integer in a JSON body; 155.0 is one (JSON Schema's rule), "155" and true are not.
-Int = Annotated[int, BeforeValidator(_integral)]
+# Put INTEGRAL after the constraints (`Annotated[int, Field(ge=1), INTEGRAL]`): the
+# constraints then stay in the document as minimum/maximum.
+INTEGRAL = BeforeValidator(_integral)
+Int = Annotated[int, INTEGRAL]
 
 
 class QueryRule(GroupedMetadata):
