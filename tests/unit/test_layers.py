@@ -75,3 +75,22 @@ def test_the_rule_can_fail(tmp_path: Path) -> None:
     rooms = {_room(m) for m in _imports(sample)}
     assert "api" in rooms
     assert "api" not in ALLOWED["context"]
+
+
+def test_the_cli_imports_on_its_own() -> None:
+    """`dockhand` loads neither the emulator, the generators nor moto: a user's CLI start
+    stays fast and works where only the CLI's requirements are installed."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, tools.cli.main\n"
+        "roots = ('moto', 'werkzeug', 'flask', 'hcl2')\n"
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in roots\n"
+        "             or m.startswith(('tools.local', 'tools.gen')))\n"
+        "print(','.join(bad))\n"
+    )
+    found = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert found == ""
