@@ -4,8 +4,9 @@ Every string the snapshot collects (commit messages and authors, marker text and
 paths, branch, the goal/focus/constraints given on the command line) is scanned with
 Yelp's detect-secrets, line by line (`detect_secrets.core.scan.scan_line` inside
 `transient_settings`), and each finding is replaced by `[REDACTED:<kind>]` before
-anything is sent.  The server's own patterns (common/redact.py) run as a second pass, so
-a whole PEM block pasted into a multi-line goal goes too, not only its BEGIN line.
+anything is sent.  The server's own patterns (common/context/redact.py) run too: PEM
+private-key blocks first (a block spans lines, so a line scanner alone would take only its
+BEGIN line and leave the body), every other kind as a second pass.
 
 Plugins: only the high-precision ones.  The entropy plugins (Base64/Hex HighEntropyString)
 are off: on commit messages and code comments they flag commit shas, hashes, ULIDs and
@@ -39,7 +40,7 @@ PLUGINS: tuple[str, ...] = (
     "BasicAuthDetector",
 )
 
-# detect-secrets' type names -> the kinds the server uses too (common/redact.py).
+# detect-secrets' type names -> the kinds the server uses too (common/context/redact.py).
 _KIND_OF_TYPE = {
     "Private Key": "private_key",
     "GitHub Token": "github_token",
@@ -103,8 +104,11 @@ class Scanner:
     def clean(self, text: str, where: str) -> str:
         if not text:
             return text
-        lines = [self._clean_line(line, where) for line in text.split("\n")]
         found: Counter[str] = Counter()
+        # A PEM block spans lines: replaced whole first, before detect-secrets rewrites
+        # its BEGIN line alone and leaves the headers and base64 body behind.
+        text = redact.redact_private_keys(text, found)
+        lines = [self._clean_line(line, where) for line in text.split("\n")]
         cleaned = redact.redact_text("\n".join(lines), found)
         for kind, count in found.items():
             self.findings.extend(Finding(kind, where) for _ in range(count))
