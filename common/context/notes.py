@@ -12,7 +12,6 @@ Every note write is one TransactWriteItems: the note, the thread item and the da
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from typing import Annotated, Any, Literal
 
@@ -21,15 +20,13 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from common.runtime import catalogue, clock, ids
 from common.runtime.config import settings
 from common.runtime.errors import Conflict, NotFound, field_error
+from common.runtime.slug import SLUG_MESSAGE, Slug, is_slug
 from common.store import aws, counters, cursor, ddb
 from common.store.aws import aws_error_code
 from common.store.tables import GSI1, GSI1_PK, GSI1_SK, GSI2, GSI2_PK, GSI2_SK, PK, SK
 
-SLUG_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,63}$"
-_SLUG = re.compile(SLUG_PATTERN)
 NoteKind = Literal["note", "decision", "question", "todo"]
 NOTE_KINDS: tuple[str, ...] = ("note", "decision", "question", "todo")
-Slug = Annotated[str, StringConstraints(pattern=SLUG_PATTERN)]
 Tag = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 
 # The most notes a snapshot freezes: bounds the hydrate request's DynamoDB reads.
@@ -52,7 +49,7 @@ class NoteIn(BaseModel):
 
 
 def valid_slug(value: str) -> bool:
-    return bool(_SLUG.fullmatch(value))
+    return is_slug(value)
 
 
 # --- keys -------------------------------------------------------------------------------
@@ -351,5 +348,5 @@ def require_thread_id(raw: str | None) -> str:
     if not raw:
         raise field_error("thread_id", "required")
     if not valid_slug(raw):
-        raise field_error("thread_id", "must be 1-64 of [a-z0-9._-], starting with [a-z0-9]")
+        raise field_error("thread_id", SLUG_MESSAGE)
     return raw

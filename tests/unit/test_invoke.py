@@ -30,7 +30,8 @@ def load(path: Path) -> dict[str, Any]:
 @pytest.fixture
 def no_running_gateway(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
     """Invoke must use its own in-process mock, not a developer's `make run`."""
-    monkeypatch.setattr(localstate, "STATE_FILE", tmp_path / "local.json")
+    monkeypatch.setattr(localstate, "STATE_DIR", tmp_path)
+    localstate.forget()
     monkeypatch.delenv("DOCKHAND_API_KEY", raising=False)
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
         monkeypatch.setenv(name, os.environ.get(name, ""))  # restored after: invoke sets them

@@ -32,6 +32,7 @@ from common.agents import registry as agents
 from common.api import Route
 from common.context import notes, snapshots
 from common.runtime.http import MAX_LIMIT
+from common.runtime.slug import SLUG_PATTERN
 from common.triggers import events
 from handlers.inbox import InboxQuery
 
@@ -269,7 +270,7 @@ class Param:
 
 LIMIT = Param("limit", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": 50})
 CURSOR = Param("cursor", {"type": "string"}, description="From `next_cursor`")
-SLUG: Schema = {"type": "string", "pattern": notes.SLUG_PATTERN}
+SLUG: Schema = {"type": "string", "pattern": SLUG_PATTERN}
 THREAD_ID = Param("thread_id", SLUG, required=True)
 RENDER = (
     Param("format", {"enum": ["markdown", "json"], "default": "markdown"}),
