@@ -148,6 +148,38 @@ def test_placeholder_becomes_a_working_creator_key_in_the_in_process_mock(
 
 
 @pytest.mark.usefixtures("no_running_gateway")
+def test_the_stats_sample_asks_for_today_and_gets_figures(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from datetime import UTC, datetime
+
+    assert "$TODAY" in load(EVENTS / "stats_get.json")["rawQueryString"]
+
+    code = invoke.main(["status", str(EVENTS / "stats_get.json")])
+
+    response = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert response["statusCode"] == 200, response["body"]
+    assert json.loads(response["body"])["day"] == datetime.now(UTC).date().isoformat()
+
+
+def test_fill_dates_replaces_today_everywhere_and_nothing_else() -> None:
+    event = {
+        "q": "day=$TODAY",
+        "p": {"day": "$TODAY"},
+        "l": ["$TODAY", 3],
+        "k": "$DOCKHAND_API_KEY",
+    }
+
+    assert invoke.fill_dates(event, "2030-01-02") == {
+        "q": "day=2030-01-02",
+        "p": {"day": "2030-01-02"},
+        "l": ["2030-01-02", 3],
+        "k": "$DOCKHAND_API_KEY",
+    }
+
+
+@pytest.mark.usefixtures("no_running_gateway")
 def test_dockhand_api_key_from_the_environment_wins(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
