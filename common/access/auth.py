@@ -19,20 +19,21 @@ from typing import Any
 
 import bcrypt  # a cold container's first request always verifies (the cache is empty)
 
-from common.runtime import clock
+from common.runtime import clock, ids
 from common.runtime.config import settings
 from common.runtime.errors import Forbidden, NotFound, Unauthorized, ValidationFailed
 from common.runtime.http import Principal
 from common.runtime.observability import logger
+from common.runtime.slug import SLUG_MESSAGE, is_slug
 from common.store import dynamo
 from common.store.tables import GSI1, GSI1_PK, GSI1_SK, PK, SK
 
 ROLES = ("viewer", "creator")
 KEY_PREFIX = "dk_"
-_KEY_ID = re.compile(r"[a-z0-9]{16}")
+# Lower-case ULIDs (26 characters), so ids sort in creation order like every other id;
+# 16 random characters for keys made before that.
+_KEY_ID = re.compile(r"[a-z0-9]{16}(?:[a-z0-9]{10})?")
 _SECRET = re.compile(r"[A-Za-z0-9_-]{43}")
-_TENANT = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
-_ALNUM = "abcdefghijklmnopqrstuvwxyz0123456789"
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,7 @@ def _key_pk(key_id: str) -> str:
 
 
 def valid_tenant(tenant: str) -> bool:
-    return bool(_TENANT.fullmatch(tenant))
+    return is_slug(tenant)
 
 
 def split_key(api_key: str) -> tuple[str, str] | None:
@@ -69,10 +70,10 @@ def split_key(api_key: str) -> tuple[str, str] | None:
 def create_key(tenant: str, role: str, label: str = "") -> dict[str, Any]:
     """Store a new key and return its record with the full key (shown only once)."""
     if not valid_tenant(tenant):
-        raise ValidationFailed(details=[{"field": "tenant", "message": "must be a slug"}])
+        raise ValidationFailed(details=[{"field": "tenant", "message": SLUG_MESSAGE}])
     if role not in ROLES:
         raise ValidationFailed(details=[{"field": "role", "message": "viewer or creator"}])
-    key_id = "".join(secrets.choice(_ALNUM) for _ in range(16))
+    key_id = ids.new_id().lower()  # Crockford base32 sorts the same in lower case
     secret = secrets.token_urlsafe(32)  # 43 chars: well under bcrypt's 72-byte limit
     secret_hash = bcrypt_hash(secret)
     created_at = clock.iso(clock.now())

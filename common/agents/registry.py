@@ -30,6 +30,7 @@ from common.runtime import clock, ids
 from common.runtime.config import settings
 from common.runtime.errors import Conflict, NotFound, ServiceUnavailable, Unauthorized
 from common.runtime.observability import logger
+from common.runtime.slug import SLUG_PATTERN, is_slug
 from common.store import aws, counters, cursor, ddb, transact
 from common.store.secrets import derived_key
 from common.store.tables import GSI1, GSI1_PK, GSI1_SK, GSI2, GSI2_PK, GSI2_SK, PK, SK
@@ -40,12 +41,10 @@ UNHEALTHY_AFTER_INTERVALS = 3
 DEAD_AFTER_SECONDS = 600
 TIMESTAMP_TOLERANCE_SECONDS = 300
 SIGNATURE_VERSION = "v1"
-SLUG_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,63}$"
 
 _ULID_LENGTH = 26
 _TIMESTAMP = re.compile(r"[0-9]{1,12}")
 _SIGNATURE = re.compile(r"v1=([0-9a-fA-F]{64})")
-_TENANT = re.compile(SLUG_PATTERN)
 _MS_DIGITS = 15  # epoch milliseconds stay 13 digits until the year 2286; 15 leaves room
 
 
@@ -92,7 +91,7 @@ def tenant_of(agent_id: str) -> str | None:
     if not ids.is_valid_id(agent_id[:_ULID_LENGTH]):
         return None
     tenant = agent_id[_ULID_LENGTH + 1 :]
-    return tenant if _TENANT.fullmatch(tenant) else None
+    return tenant if is_slug(tenant) else None
 
 
 def agent_secret(agent_id: str) -> str:

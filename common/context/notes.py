@@ -8,7 +8,6 @@ common/store/tables.py.  Every note write is one transaction with the thread ite
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from typing import Annotated, Any, Literal
 
@@ -23,8 +22,6 @@ from common.runtime.config import settings
 from common.runtime.errors import NotFound, ServiceUnavailable, field_error
 from common.runtime.models import (
     INTEGRAL,
-    SLUG_PATTERN,
-    SLUG_RULE,
     Id,
     PageQuery,
     Redactions,
@@ -32,13 +29,12 @@ from common.runtime.models import (
     Time,
     query_choice,
 )
+from common.runtime.slug import SLUG_MESSAGE, Slug, is_slug
 from common.store import cursor, dynamo, transact
 from common.store.tables import GSI1, GSI1_PK, GSI1_SK, GSI2, GSI2_PK, GSI2_SK, PK, SK
 
-_SLUG = re.compile(SLUG_PATTERN)
 NoteKind = Literal["note", "decision", "question", "todo"]
 NOTE_KINDS: tuple[str, ...] = ("note", "decision", "question", "todo")
-Slug = Annotated[str, StringConstraints(pattern=SLUG_PATTERN)]
 Tag = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 
 # The most notes a snapshot freezes: bounds the hydrate request's DynamoDB reads.
@@ -68,7 +64,7 @@ class NoteIn(BaseModel):
 
 
 def valid_slug(value: str) -> bool:
-    return bool(_SLUG.fullmatch(value))
+    return is_slug(value)
 
 
 # --- keys (layout: common/store/tables.py) ---------------------------------------------
@@ -238,5 +234,5 @@ def require_thread_id(raw: str | None) -> str:
     if not raw:
         raise field_error("thread_id", "required")
     if not valid_slug(raw):
-        raise field_error("thread_id", SLUG_RULE)
+        raise field_error("thread_id", SLUG_MESSAGE)
     return raw

@@ -31,6 +31,7 @@ from common.runtime.config import settings
 from common.runtime.errors import Conflict, InternalError, NotFound, ServiceUnavailable
 from common.runtime.models import INTEGRAL, Count, Id, PageQuery, Redactions, SlugParam, Time
 from common.runtime.observability import logger
+from common.runtime.slug import Slug
 from common.store import cursor, dynamo, objects
 from common.store.tables import GSI1, GSI1_PK, GSI1_SK, PK, SK
 
@@ -44,7 +45,7 @@ class _Strict(BaseModel):
 
 
 class ThreadIn(_Strict):
-    id: notes.Slug
+    id: Slug
     goal: Short = ""
     persona: Annotated[str, StringConstraints(max_length=64)] = "generalist"
     focus: Short = ""

@@ -19,6 +19,7 @@ from common.runtime.errors import (
     ValidationFailed,
     field_error,
 )
+from common.runtime.slug import SLUG_MESSAGE, SLUG_PATTERN
 
 KIB = 1024
 MIB = 1024 * KIB
@@ -95,11 +96,17 @@ def _require_json_content_type(content_type: str | None) -> None:
         raise UnsupportedMediaType()
 
 
+def _is_slug_rule(err: Mapping[str, Any]) -> bool:
+    return bool((err.get("ctx") or {}).get("pattern") == SLUG_PATTERN)
+
+
 def validation_details(exc: ValidationError) -> list[dict[str, Any]]:
     details = []
     for err in exc.errors(include_url=False, include_input=False):
         loc = ".".join(str(part) for part in err["loc"]) or "body"
         message = "unknown field" if err["type"] == "extra_forbidden" else err["msg"]
+        if err["type"] == "string_pattern_mismatch" and _is_slug_rule(err):
+            message = SLUG_MESSAGE  # not the regex: say what a slug is
         details.append({"field": loc, "message": message})
     return details
 

@@ -18,8 +18,8 @@ from annotated_types import GroupedMetadata
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
-SLUG_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,63}$"
-SLUG_RULE = "must be a slug: 1-64 of a-z 0-9 . _ -, starting with a letter or digit"
+from common.runtime.slug import SLUG_MESSAGE, SLUG_PATTERN, is_slug
+
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
 
@@ -113,14 +113,13 @@ def query_text(max_length: int, description: str = "", pattern: str | None = Non
 
 def query_slug() -> QueryRule:
     def parse(raw: Any) -> str:
-        if isinstance(raw, str) and _SLUG.fullmatch(raw):
+        if isinstance(raw, str) and is_slug(raw):
             return raw
-        raise invalid(SLUG_RULE)
+        raise invalid(SLUG_MESSAGE)
 
     return QueryRule(parse, {"type": "string", "pattern": SLUG_PATTERN})
 
 
-_SLUG = re.compile(SLUG_PATTERN)
 SlugParam = Annotated[str, query_slug()]
 Limit = Annotated[int, query_int(1, MAX_LIMIT)]
 Cursor = Annotated[

@@ -184,7 +184,7 @@ def start_gateway(state_dir: Path) -> Gateway:
         )
     url = f"http://127.0.0.1:{port}"
     wait_until_serving(url, process, log_path)
-    state = jsonlib.loads((state_dir / "local.json").read_text())
+    state = jsonlib.loads((state_dir / f"local-{port}.json").read_text())
     cli_env = {
         **env,
         **state["env"],

@@ -50,7 +50,7 @@ def _run(action: Any) -> Any:
         return action()
     except ApiError as exc:
         details = "; ".join(f"{d['field']}: {d['message']}" for d in exc.details)
-        raise SystemExit(_fail(f"{exc.message} {details}".strip())) from None
+        raise SystemExit(_fail(details or exc.message)) from None  # the field says what is wrong
     except (BotoCoreError, ClientError) as exc:
         raise SystemExit(_fail(f"cannot reach the keys table ({exc}); is `make run` up?")) from None
 

@@ -32,7 +32,8 @@ from common.agents import registry as agents
 from common.api import Route
 from common.context import notes, snapshots, threads
 from common.runtime.http import MAX_LIMIT
-from common.runtime.models import SLUG_PATTERN, QueryModel
+from common.runtime.models import QueryModel
+from common.runtime.slug import SLUG_PATTERN
 from common.triggers import events
 from handlers.inbox import InboxQuery
 

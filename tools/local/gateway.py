@@ -464,12 +464,10 @@ def write_local_state(api_url: str, bootstrap_key: str | None) -> None:
     localstate.write_state(state)
 
 
-def remove_local_state() -> None:
+def remove_local_state(api_url: str) -> None:
     from tools.cli import localstate
 
-    state = localstate.read_state()
-    if state is not None and state.get("pid") == os.getpid():
-        localstate.clear_state()
+    localstate.clear_state(api_url, os.getpid())  # its own file only: other runs keep theirs
 
 
 def banner(api_url: str, backend: Backend, key: str | None, schedules_on: bool) -> str:
@@ -494,7 +492,7 @@ def banner(api_url: str, backend: Backend, key: str | None, schedules_on: bool) 
         lines.append(f"  schedules  {'; '.join(scheduled)} (cron jobs also ran once at start)")
     else:
         lines.append("  schedules  off (DOCKHAND_SCHEDULES=off)")
-    lines.append(f"  state      {localstate.STATE_FILE} (the dockhand CLI uses it)")
+    lines.append(f"  state      {localstate.state_path(api_url)} (the dockhand CLI uses it)")
     if key:
         lines += [
             f"  API key    {key}",
@@ -558,7 +556,7 @@ def main() -> int:
         server.server_close()
         if scheduler is not None:
             scheduler.stop()
-        remove_local_state()
+        remove_local_state(api_url)
         backend.stop()
     return 0
 

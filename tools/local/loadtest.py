@@ -101,7 +101,7 @@ def start_gateway(state_dir: Path, port: int) -> tuple[subprocess.Popen[bytes], 
                 http.client.HTTPConnection(LOOPBACK, port, timeout=2), "GET", "/status"
             )
             if status == 200:
-                state = json.loads((state_dir / "local.json").read_text())
+                state = json.loads((state_dir / f"local-{port}.json").read_text())
                 return process, str(state["bootstrap_key"])
         except OSError:
             time.sleep(0.1)
