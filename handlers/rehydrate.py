@@ -2,7 +2,9 @@
 
 One metadata read (GetItem, or a Limit-1 Query for the thread's newest), one S3
 GetObject with its SHA-256 checked, then the pure renderer.  `since` adds one more
-metadata read and object fetch.
+metadata read and object fetch.  Markdown responses carry `X-Token-Estimate` (the
+renderer's estimate, the one `max_tokens` is held to); `format=json` reports it as
+`token_estimate`.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from common.runtime.http import Request, json_response, reject_unknown_query, te
 
 MARKDOWN = "text/markdown; charset=utf-8"
 _PARAMS = frozenset({"format", "max_tokens", "since"})
+_SINCE_RULE = "must name an older snapshot of the same thread"
 
 
 def _max_tokens(raw: str | None) -> int | None:
@@ -40,17 +43,25 @@ def _format(raw: str | None) -> str:
 
 
 def _since_document(request: Request, meta: dict[str, Any]) -> dict[str, Any] | None:
-    """The earlier snapshot to compare with: 404 if unknown here, 400 if another thread's."""
+    """The earlier snapshot to compare with.  Anything but an older snapshot of the same
+    thread is 400, with one message whatever the reason, so `since` tells nothing about
+    ids of other threads or tenants."""
     since_id = request.query.get("since")
     if since_id is None:
         return None
     try:
         earlier = snapshots.get_meta(request.tenant, since_id)
     except NotFound:
-        raise NotFound("No such snapshot for since.") from None
-    if earlier["thread_id"] != meta["thread_id"]:
-        raise field_error("since", "must be a snapshot of the same thread")
+        raise field_error("since", _SINCE_RULE) from None
+    if earlier["thread_id"] != meta["thread_id"] or not _older(earlier, meta):
+        raise field_error("since", _SINCE_RULE)
     return snapshots.load_document(earlier)
+
+
+def _older(earlier: dict[str, Any], later: dict[str, Any]) -> bool:
+    # Snapshot ids are ULIDs: they sort by creation time, and break ties within a millisecond.
+    first = (str(earlier["created_at"]), str(earlier["snapshot_id"]))
+    return first < (str(later["created_at"]), str(later["snapshot_id"]))
 
 
 def _render(request: Request, meta: dict[str, Any]) -> Response:
@@ -62,8 +73,9 @@ def _render(request: Request, meta: dict[str, Any]) -> Response:
     if output == "json":
         response = json_response(200, render.render_json(document, since, max_tokens))
     else:
-        text = render.render_markdown(document, since, max_tokens)
+        text, estimate = render.render_markdown_with_estimate(document, since, max_tokens)
         response = text_response(200, text, MARKDOWN)
+        response["headers"]["X-Token-Estimate"] = str(estimate)
     catalogue.record("rehydrate_render", (time.perf_counter() - started) * 1000)
     return response
 

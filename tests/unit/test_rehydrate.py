@@ -132,17 +132,24 @@ def test_since_same_thread(api: ApiClient, keys: Keys) -> None:
     assert "handle currency" in section
 
 
-def test_since_other_thread_is_400_and_unknown_or_foreign_is_404(
-    api: ApiClient, keys: Keys
-) -> None:
+def test_since_must_name_an_older_snapshot_of_the_same_thread(api: ApiClient, keys: Keys) -> None:
+    first = hydrate(api, keys.creator)
     mine = hydrate(api, keys.creator)
+    newer = hydrate(api, keys.creator)
     other_thread = hydrate(api, keys.creator, thread_id="other-thread")
     theirs = hydrate(api, keys.other_creator)
-    result = api.get(f"/rehydrate/{mine}", key=keys.viewer, query={"since": other_thread})
-    assert (result.status, result.error_code) == (400, "validation_error")
-    for since in (UNKNOWN, theirs, "garbage"):
+    ok = api.get(f"/rehydrate/{mine}", key=keys.viewer, query={"since": first})
+    assert ok.status == 200
+    messages = set()
+    for since in (newer, mine, other_thread, theirs, UNKNOWN, "garbage", ""):
         result = api.get(f"/rehydrate/{mine}", key=keys.viewer, query={"since": since})
-        assert (result.status, result.error_code) == (404, "not_found")
+        assert (result.status, result.error_code) == (400, "validation_error"), since
+        details = result.json["error"]["details"]
+        assert [d["field"] for d in details] == ["since"]
+        messages.add(details[0]["message"])
+    assert messages == {"must name an older snapshot of the same thread"}  # no id oracle
+    by_thread = api.get("/rehydrate", key=keys.viewer, query={"thread_id": THREAD, "since": newer})
+    assert by_thread.status == 400  # the newest has nothing newer than itself
 
 
 def test_tenant_isolation(api: ApiClient, keys: Keys) -> None:

@@ -12,6 +12,7 @@ from typing import Any
 _HERE = Path(__file__).resolve().parent
 DEFAULT_PERSONA = "generalist"
 OTHER = "Other"
+DOCUMENTATION = "Documentation"
 
 
 def _load(name: str) -> Any:
@@ -19,13 +20,37 @@ def _load(name: str) -> Any:
 
 
 @dataclass(frozen=True)
+class Line:
+    """A template line: shown only when the snapshot holds what it is about.
+
+    `when` names facts (see `document.snapshot_facts`: "changes", "questions", "fixmes",
+    "todos", "open_tasks", "decisions", "changes:<category>", ...); the line is shown when
+    their sum is above zero, and `{count}` reads that sum with `noun` ("2 FIXME markers").
+    `{goal}` and `{focus}` are the thread's.  No `when`: always shown.
+    """
+
+    text: str
+    when: tuple[str, ...] = ()
+    noun: str = ""
+
+
+@dataclass(frozen=True)
 class Persona:
     name: str
     role: str
     focus: str
-    do: tuple[str, ...]
-    dont: tuple[str, ...]
-    tasks: tuple[str, ...]
+    do: tuple[Line, ...]
+    dont: tuple[Line, ...]
+    tasks: tuple[Line, ...]
+
+
+def _line(spec: Any) -> Line:
+    if isinstance(spec, str):
+        return Line(spec)
+    when = spec.get("when", ())
+    return Line(
+        spec["text"], (when,) if isinstance(when, str) else tuple(when), spec.get("noun", "")
+    )
 
 
 @cache
@@ -35,12 +60,22 @@ def personas() -> dict[str, Persona]:
             name=name,
             role=spec["role"],
             focus=spec["focus"],
-            do=tuple(spec["do"]),
-            dont=tuple(spec["dont"]),
-            tasks=tuple(spec["tasks"]),
+            do=tuple(_line(line) for line in spec["do"]),
+            dont=tuple(_line(line) for line in spec["dont"]),
+            tasks=tuple(_line(line) for line in spec["tasks"]),
         )
         for name, spec in _load("personas.json").items()
     }
+
+
+@cache
+def stopwords() -> frozenset[str]:
+    """Words that say nothing about a commit's focus (English function words and
+    commit-message verbs such as "fix", "instead", "next"): stopwords.json."""
+    data = _load("stopwords.json")
+    return frozenset(
+        word.lower() for name, group in data.items() if not name.startswith("_") for word in group
+    )
 
 
 def persona(name: str | None) -> Persona:
