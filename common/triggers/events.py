@@ -31,7 +31,7 @@ from common.runtime import catalogue, clock, ids
 from common.runtime.config import settings
 from common.runtime.errors import Conflict, NotFound, ServiceUnavailable
 from common.runtime.observability import logger
-from common.store import aws, counters, ddb, transact
+from common.store import counters, dynamo, transact
 from common.store import cursor as cursors
 from common.store.tables import (
     GSI1,
@@ -93,12 +93,19 @@ class AckRequest(BaseModel):
     ]
 
 
+# What `create_event` did: stored a new event, found a content duplicate, or replayed
+# the first answer to an Idempotency-Key.  The handler picks the HTTP status.
+CREATED, DUPLICATE, REPLAY = dedup.CREATED, dedup.DUPLICATE, "replay"
+
+
 @dataclass(frozen=True)
 class Outcome:
-    """What `POST /events` answers: a status and a body."""
+    """What `POST /events` did (`kind`) and the body it answers with.  For a replay,
+    `replayed` is the kind of the first answer (CREATED or DUPLICATE)."""
 
-    status: int
+    kind: str
     body: dict[str, Any]
+    replayed: str | None = None
 
 
 # ---------------------------------------------------------------- keys
@@ -121,7 +128,7 @@ def gauge_pk(tenant: str) -> str:
 
 
 def _event_key(tenant: str, event_id: str) -> dict[str, Any]:
-    return ddb.serialize({PK: event_pk(tenant, event_id), SK: EVENT_SK})
+    return {PK: event_pk(tenant, event_id), SK: EVENT_SK}
 
 
 # ---------------------------------------------------------------- create
@@ -144,7 +151,7 @@ def create_event(tenant: str, new: NewEvent, idempotency_key: str | None) -> Out
         dedup.dedup_put(tenant, fingerprint, body, now),
     ]
     if idempotency_key is not None:
-        stored = dedup.StoredResponse(201, body, request_fingerprint)
+        stored = dedup.StoredResponse(CREATED, body, request_fingerprint)
         items.append(dedup.idempotency_put(tenant, idempotency_key, stored, now))
     items.append(counters.update_item(tenant, {"events_received": 1}, now))
     items.append(_gauge_update(tenant, +1))
@@ -152,7 +159,7 @@ def create_event(tenant: str, new: NewEvent, idempotency_key: str | None) -> Out
     reasons = transact.run(items)
     if reasons is None:
         catalogue.count("events_received")
-        return Outcome(201, body)
+        return Outcome(CREATED, body)
     if idempotency_key is not None and transact.failed_condition(reasons[2]):
         record = _record(
             reasons[2], dedup.idempotency_pk(tenant, idempotency_key), dedup.IDEMPOTENCY_SK
@@ -205,14 +212,12 @@ def _event_put(tenant: str, event_id: str, new: NewEvent, received_at: str) -> d
         "received_at": received_at,
         "status": PENDING,
     }
-    return {
-        "Put": {
-            "TableName": settings().events_table,
-            "Item": ddb.serialize(item),
-            "ConditionExpression": "attribute_not_exists(#pk)",
-            "ExpressionAttributeNames": {"#pk": PK},
-        }
-    }
+    return dynamo.put_op(
+        settings().events_table,
+        item,
+        condition="attribute_not_exists(#pk)",
+        names={"#pk": PK},
+    )
 
 
 def system_event_ops(
@@ -240,7 +245,7 @@ def _replay(tenant: str, stored: dedup.StoredResponse, request_fingerprint: str)
     counters.increment(tenant, {"events_duplicate": 1})
     catalogue.count("idempotent_replays")
     catalogue.count("events_duplicate")
-    return Outcome(stored.status, {**stored.body, "duplicate": True})
+    return Outcome(REPLAY, {**stored.body, "duplicate": True}, replayed=stored.kind)
 
 
 def _duplicate(
@@ -259,12 +264,12 @@ def _duplicate(
     }
     catalogue.count("dedup_hits")
     catalogue.count("events_duplicate")
-    count = counters.update_item(tenant, {"events_duplicate": 1}, now)
     if idempotency_key is None:
-        aws.dynamodb().update_item(**count["Update"])
-        return Outcome(200, body)
+        counters.increment(tenant, {"events_duplicate": 1}, now)
+        return Outcome(DUPLICATE, body)
     # The key must replay this answer for 24 h, even after the 5-minute dedup window.
-    stored = dedup.StoredResponse(200, body, request_fingerprint)
+    count = counters.update_item(tenant, {"events_duplicate": 1}, now)
+    stored = dedup.StoredResponse(DUPLICATE, body, request_fingerprint)
     reasons = transact.run([dedup.idempotency_put(tenant, idempotency_key, stored, now), count])
     if reasons is not None and transact.failed_condition(reasons[0]):
         record = _record(
@@ -272,7 +277,7 @@ def _duplicate(
         )
         if record is not None:  # a concurrent twin with the same key answered first
             return _replay(tenant, dedup.stored_response(record), request_fingerprint)
-    return Outcome(200, body)
+    return Outcome(DUPLICATE, body)
 
 
 # ---------------------------------------------------------------- read
@@ -282,14 +287,8 @@ def get_event(tenant: str, event_id: str) -> dict[str, Any]:
     """The event's public record; 404 for unknown, malformed, expired or foreign ids."""
     if not ids.is_valid_id(event_id):
         raise NotFound("No such event.")
-    result = aws.dynamodb().get_item(
-        TableName=settings().events_table,
-        Key=_event_key(tenant, event_id),
-        ConsistentRead=True,
-    )
-    raw = result.get("Item")
-    item = ddb.deserialize(raw) if raw else None
-    if item is None or _expired(item, clock.now()):
+    item = dynamo.get(settings().events_table, _event_key(tenant, event_id))
+    if item is None:
         raise NotFound("No such event.")
     return {
         **_inbox_item(item),
@@ -307,11 +306,6 @@ def _inbox_item(item: Mapping[str, Any]) -> dict[str, Any]:
         "occurred_at": item.get("occurred_at"),
         "received_at": item["received_at"],
     }
-
-
-def _expired(item: Mapping[str, Any], now: float) -> bool:
-    expires_at = item.get(TTL_ATTRIBUTE)
-    return isinstance(expires_at, int) and expires_at < now
 
 
 # ---------------------------------------------------------------- acknowledge
@@ -360,10 +354,8 @@ def _acknowledge_chunk(tenant: str, event_ids: list[str]) -> dict[str, bool]:
         still_pending = []
         for event_id, reason in zip(pending, reasons, strict=False):
             if transact.failed_condition(reason):
-                old = reason.get("Item")
-                outcome[event_id] = old is not None and _delivered_and_live(
-                    ddb.deserialize(old), now
-                )
+                old = dynamo.live(reason.get("Item"), now)
+                outcome[event_id] = old is not None and old.get("status") == DELIVERED
             else:
                 still_pending.append(event_id)
         if len(still_pending) == len(pending):  # pragma: no cover - cancelled for no stated reason
@@ -374,35 +366,29 @@ def _acknowledge_chunk(tenant: str, event_ids: list[str]) -> dict[str, bool]:
 
 def _deliver_update(tenant: str, event_id: str, now: float) -> dict[str, Any]:
     expires_at = int(now) + settings().delivered_retention_days * 86_400
-    return {
-        "Update": {
-            "TableName": settings().events_table,
-            "Key": _event_key(tenant, event_id),
-            "UpdateExpression": "SET #status = :delivered, delivered_at = :now_iso, #exp = :exp "
-            "REMOVE #g1pk, #g1sk, #g2pk, #g2sk",
-            "ConditionExpression": "attribute_exists(#pk) AND #status = :pending",
-            "ExpressionAttributeNames": {
-                "#pk": PK,
-                "#status": "status",
-                "#exp": TTL_ATTRIBUTE,
-                "#g1pk": GSI1_PK,
-                "#g1sk": GSI1_SK,
-                "#g2pk": GSI2_PK,
-                "#g2sk": GSI2_SK,
-            },
-            "ExpressionAttributeValues": {
-                ":delivered": ddb.value(DELIVERED),
-                ":pending": ddb.value(PENDING),
-                ":now_iso": ddb.value(clock.iso(now)),
-                ":exp": ddb.value(expires_at),
-            },
-            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-        }
-    }
-
-
-def _delivered_and_live(item: Mapping[str, Any], now: float) -> bool:
-    return item.get("status") == DELIVERED and not _expired(item, now)
+    return dynamo.update_op(
+        settings().events_table,
+        _event_key(tenant, event_id),
+        "SET #status = :delivered, delivered_at = :now_iso, #exp = :exp "
+        "REMOVE #g1pk, #g1sk, #g2pk, #g2sk",
+        condition="attribute_exists(#pk) AND #status = :pending",
+        names={
+            "#pk": PK,
+            "#status": "status",
+            "#exp": TTL_ATTRIBUTE,
+            "#g1pk": GSI1_PK,
+            "#g1sk": GSI1_SK,
+            "#g2pk": GSI2_PK,
+            "#g2sk": GSI2_SK,
+        },
+        values={
+            ":delivered": DELIVERED,
+            ":pending": PENDING,
+            ":now_iso": clock.iso(now),
+            ":exp": expires_at,
+        },
+        return_old_on_failure=True,
+    )
 
 
 # ---------------------------------------------------------------- inbox
@@ -445,19 +431,15 @@ def _query_shard(
         index, pk_name, sk_name = GSI2, GSI2_PK, GSI2_SK
         pk = type_inbox_pk(tenant, event_type, shard)
     condition = "#pk = :pk" + (" AND #sk > :after" if after else "")
-    values = {":pk": ddb.value(pk)}
-    if after:
-        values[":after"] = ddb.value(after)
-    result = aws.dynamodb().query(
-        TableName=settings().events_table,
-        IndexName=index,
-        KeyConditionExpression=condition,
-        ExpressionAttributeNames={"#pk": pk_name, **({"#sk": sk_name} if after else {})},
-        ExpressionAttributeValues=values,
-        ScanIndexForward=True,
-        Limit=limit,
-    )
-    return [ddb.deserialize(raw) for raw in result.get("Items", [])]
+    values = {":pk": pk, **({":after": after} if after else {})}
+    return dynamo.query(
+        settings().events_table,
+        condition,
+        names={"#pk": pk_name, **({"#sk": sk_name} if after else {})},
+        values=values,
+        index=index,
+        limit=limit,
+    ).items
 
 
 def inbox_summary(tenant: str) -> tuple[int, str | None]:
@@ -465,14 +447,14 @@ def inbox_summary(tenant: str) -> tuple[int, str | None]:
 
     One Query on the gauge items plus one `Limit=1` Query per inbox shard.
     """
-    result = aws.dynamodb().query(
-        TableName=settings().stats_table,
-        KeyConditionExpression="#pk = :pk",
-        ExpressionAttributeNames={"#pk": PK},
-        ExpressionAttributeValues={":pk": ddb.value(gauge_pk(tenant))},
-        ConsistentRead=True,
+    gauges = dynamo.query(
+        settings().stats_table,
+        "#pk = :pk",
+        names={"#pk": PK},
+        values={":pk": gauge_pk(tenant)},
+        consistent=True,
     )
-    pending = sum(int(ddb.deserialize(raw).get("pending", 0)) for raw in result.get("Items", []))
+    pending = sum(int(item.get("pending", 0)) for item in gauges.items)
     oldest = [
         items[0]
         for shard in range(settings().inbox_shards)
@@ -484,34 +466,17 @@ def inbox_summary(tenant: str) -> tuple[int, str | None]:
 
 def _gauge_update(tenant: str, delta: int) -> dict[str, Any]:
     shard = random.randrange(settings().inbox_shards)  # noqa: S311 - spreading load
-    return {
-        "Update": {
-            "TableName": settings().stats_table,
-            "Key": ddb.serialize({PK: gauge_pk(tenant), SK: f"inbox#{shard}"}),
-            "UpdateExpression": "SET #tenant = :tenant ADD pending :delta",
-            "ExpressionAttributeNames": {"#tenant": "tenant"},
-            "ExpressionAttributeValues": {
-                ":tenant": ddb.value(tenant),
-                ":delta": ddb.value(delta),
-            },
-        }
-    }
+    return dynamo.update_op(
+        settings().stats_table,
+        {PK: gauge_pk(tenant), SK: f"inbox#{shard}"},
+        "SET #tenant = :tenant ADD pending :delta",
+        names={"#tenant": "tenant"},
+        values={":tenant": tenant, ":delta": delta},
+    )
 
 
 def _record(reason: Mapping[str, Any], pk: str, sk: str) -> dict[str, Any] | None:
     """The live record a failed conditional put ran into: from ALL_OLD, else one read."""
-    raw = reason.get("Item")
-    if raw is None:
-        raw = (
-            aws.dynamodb()
-            .get_item(
-                TableName=settings().events_table,
-                Key=ddb.serialize({PK: pk, SK: sk}),
-                ConsistentRead=True,
-            )
-            .get("Item")
-        )
-    item = ddb.deserialize(raw) if raw else None
-    if item is None or _expired(item, clock.now()):
-        return None
-    return item
+    if reason.get("Item") is None:
+        return dynamo.get(settings().events_table, {PK: pk, SK: sk})
+    return dynamo.live(reason["Item"])
