@@ -59,6 +59,13 @@ class Request:
             raise RuntimeError("route has no authenticated principal")
         return self.principal.tenant
 
+    @property
+    def source_ip(self) -> str | None:
+        """The client's address as API Gateway saw it (requestContext.http.sourceIp)."""
+        context = self.raw_event.get("requestContext") or {}
+        value = (context.get("http") or {}).get("sourceIp")
+        return str(value) if value else None
+
     def header(self, name: str) -> str | None:
         return self.headers.get(name.lower())
 
