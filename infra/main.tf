@@ -27,6 +27,17 @@ locals {
         } if length(grant.actions) > 0
       },
       {
+        for table, grant in access.dynamodb : "dynamodb_${table}_leading_keys" => {
+          actions   = grant.leading_key_writes.actions
+          resources = [local.tables[table].arn]
+          # Only items whose partition key matches (a missing key never matches).
+          conditions = [
+            { test = "ForAllValues:StringLike", variable = "dynamodb:LeadingKeys", values = grant.leading_key_writes.leading_keys },
+            { test = "Null", variable = "dynamodb:LeadingKeys", values = ["false"] },
+          ]
+        } if try(grant.leading_key_writes, null) != null
+      },
+      {
         for table, grant in access.dynamodb : "dynamodb_${table}_indexes" => {
           actions   = ["dynamodb:Query"]
           resources = [for index in grant.indexes : "${local.tables[table].arn}/index/${index}"]

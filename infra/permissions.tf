@@ -3,7 +3,10 @@
 # main.tf turns it into one IAM policy per function.
 #
 # dynamodb.<table>.actions apply to the table's ARN; dynamodb.<table>.indexes
-# are the GSIs the function queries (dynamodb:Query on "<table ARN>/index/<name>").
+# are the GSIs the function queries (dynamodb:Query on "<table ARN>/index/<name>");
+# dynamodb.<table>.leading_key_writes (optional) grants its actions on the table
+# only for items whose partition key matches one of leading_keys
+# (dynamodb:LeadingKeys, ForAllValues:StringLike).
 # TransactWriteItems has no action of its own: IAM checks the per-item actions
 # (PutItem, UpdateItem, DeleteItem, ConditionCheckItem) of every item in it.
 # The grants below follow the calls common/*.py makes (checked against the code).
@@ -16,10 +19,18 @@
 # When code starts making a new AWS call, add it here: nothing else grants it.
 locals {
   # Every function behind an API key reads the key (GetItem) and counts the
-  # request in the key's rate-limit window (UpdateItem with ADD).
+  # request in the key's rate-limit window (UpdateItem with ADD). UpdateItem is
+  # narrowed to the rate-limit items by their partition key: RL#<key id> (per-key
+  # windows, common/access/ratelimit.py) and AF#... (failed-authentication guard:
+  # AF#K#<key id> bcrypt slot and verified-key record, AF#C#<client> budget,
+  # common/access/authguard.py). Key items (KEY#...) stay read-only to the API.
   api_key_access = {
-    actions = ["dynamodb:GetItem", "dynamodb:UpdateItem"]
+    actions = ["dynamodb:GetItem"]
     indexes = []
+    leading_key_writes = {
+      actions      = ["dynamodb:UpdateItem"]
+      leading_keys = ["RL#*", "AF#*"]
+    }
   }
 
   permissions = {

@@ -19,6 +19,7 @@ from typing import Any
 
 import bcrypt  # a cold container's first request always verifies (the cache is empty)
 
+from common.access import authguard
 from common.runtime import clock, ids
 from common.runtime.config import settings
 from common.runtime.errors import Forbidden, NotFound, Unauthorized, ValidationFailed
@@ -145,8 +146,11 @@ def bearer_token(authorization: str | None) -> str | None:
     return token.strip()
 
 
-def authenticate(authorization: str | None) -> Principal:
-    """The principal of a valid, unrevoked key; 401 otherwise (never says why)."""
+def authenticate(authorization: str | None, client: str | None = None) -> Principal:
+    """The principal of a valid, unrevoked key; 401 otherwise (never says why).
+
+    `client` (the source IP) is charged for bcrypt checks; over budget, or when the
+    key id's one bcrypt check of this second is spent, 429 (common.access.authguard)."""
     token = bearer_token(authorization)
     parts = split_key(token) if token else None
     if token is None or parts is None:
@@ -156,7 +160,7 @@ def authenticate(authorization: str | None) -> Principal:
     if cached is not None and cached.expires > monotonic():
         _metric("auth_cache_hits")
         return cached.principal
-    principal = _verify(*parts)
+    principal = _verify(*parts, token=token, client=client or "unknown")
     ttl = settings().key_cache_seconds
     if ttl > 0:
         with _cache_lock:
@@ -164,20 +168,56 @@ def authenticate(authorization: str | None) -> Principal:
     return principal
 
 
-def _verify(key_id: str, secret: str) -> Principal:
+def _dummy_hash(rounds: int) -> bytes:
+    """A well-formed bcrypt hash nothing matches: checking it costs what a real one does,
+    so an unknown key id takes as long as a wrong secret (tests/unit/test_hardening_auth_abuse.py
+    measures both)."""
+    return f"$2b${rounds:02d}${'.' * 53}".encode()
+
+
+def _verify(key_id: str, secret: str, *, token: str = "", client: str = "unknown") -> Principal:
+    """Unknown ids and wrong secrets take the same path: key read, bcrypt slot, client
+    budget, one bcrypt check (against a dummy hash when there is no key), 401."""
     global verification_count
+    guard = authguard.guard()
+    proof = authguard.verified_digest(token)
+    known = guard.known_verified(key_id, proof)
+    if not known:
+        guard.precheck(key_id, client)  # no AWS call for what is known to be over budget
     record = dynamo.get(settings().keys_table, {PK: _key_pk(key_id), SK: "KEY"})
+    if known:
+        return _vouched(key_id, record)
+    claim = guard.claim(key_id, proof)
+    if claim.verified_match:
+        return _vouched(key_id, record)
+    guard.reserve_client(client)
+    verification_count += 1
+    _metric("auth_bcrypt_verifications")
+    stored = str(record["secret_hash"]).encode() if record else None
+    matched = bcrypt.checkpw(secret.encode(), stored or _dummy_hash(settings().bcrypt_rounds))
     if record is None:
         logger.info("api key rejected", extra={"reason": "unknown_key", "key_id": key_id})
         raise Unauthorized()
-    verification_count += 1
-    _metric("auth_bcrypt_verifications")
-    if not bcrypt.checkpw(secret.encode(), str(record["secret_hash"]).encode()):
+    if not matched:
         logger.info("api key rejected", extra={"reason": "bad_secret", "key_id": key_id})
         raise Unauthorized()
     if record.get("revoked_at"):
         logger.info("api key rejected", extra={"reason": "revoked", "key_id": key_id})
         raise Unauthorized()
+    guard.succeeded(key_id, claim, proof, client)
+    return _principal(key_id, record)
+
+
+def _vouched(key_id: str, record: dict[str, Any] | None) -> Principal:
+    """A recent bcrypt check (here or in another container) vouches for this very key:
+    no bcrypt.  The key item was read just now, so revocation still counts."""
+    if record is None or record.get("revoked_at"):
+        logger.info("api key rejected", extra={"reason": "revoked", "key_id": key_id})
+        raise Unauthorized()
+    return _principal(key_id, record)
+
+
+def _principal(key_id: str, record: dict[str, Any]) -> Principal:
     return Principal(tenant=str(record["tenant"]), role=str(record["role"]), key_id=key_id)
 
 

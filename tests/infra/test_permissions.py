@@ -3,6 +3,7 @@ one IAM policy per function) and every policy document in infra/."""
 
 from __future__ import annotations
 
+import fnmatch
 import importlib
 import re
 from typing import Any
@@ -88,9 +89,39 @@ def test_api_key_functions_read_keys_and_count_requests(name: str) -> None:
     keys = PERMISSIONS[name]["dynamodb"].get("keys")
     if _needs_api_key(name):
         assert keys is not None
-        assert {"dynamodb:GetItem", "dynamodb:UpdateItem"} <= set(keys["actions"])
+        # Reads any key item; writes nothing unconditioned on the keys table.
+        assert keys["actions"] == ["dynamodb:GetItem"], name
+        assert keys["leading_key_writes"]["actions"] == ["dynamodb:UpdateItem"], name
     else:
         assert keys is None, f"{name} serves no API-key route but may read keys"
+
+
+def test_keys_table_updates_are_narrowed_to_the_rate_limit_items() -> None:
+    """UpdateItem on the keys table only where pk is RL#... (per-key windows) or AF#...
+    (failed-authentication guard): never a key item (KEY#...)."""
+    from common.access import authguard
+
+    for name, access in PERMISSIONS.items():
+        keys = access["dynamodb"].get("keys")
+        if keys is None:
+            continue
+        assert not WRITES & set(keys["actions"]), f"{name} may write key items"
+        patterns = keys["leading_key_writes"]["leading_keys"]
+        assert sorted(patterns) == ["AF#*", "RL#*"], name
+        assert not any(fnmatch.fnmatchcase("KEY#k", p) for p in patterns)
+    # The prefixes the code writes are the ones granted.
+    written = [authguard.key_guard_pk("k"), authguard.client_pk("203.0.113.1"), "RL#k"]
+    assert all(any(fnmatch.fnmatchcase(pk, p) for p in ["AF#*", "RL#*"]) for pk in written)
+
+
+def test_main_turns_leading_key_writes_into_a_conditioned_statement() -> None:
+    statements = tf.locals_of("main.tf")["policy_statements"]
+    assert '"dynamodb_${table}_leading_keys"' in statements
+    assert "grant.leading_key_writes.actions" in statements
+    assert '"ForAllValues:StringLike"' in statements
+    assert '"dynamodb:LeadingKeys"' in statements
+    assert "grant.leading_key_writes.leading_keys" in statements
+    assert '"Null"' in statements  # a request without the key never matches
 
 
 def test_readers_do_not_write() -> None:
