@@ -30,7 +30,7 @@ from common.runtime import clock, ids
 from common.runtime.config import settings
 from common.runtime.errors import Conflict, NotFound, ServiceUnavailable, Unauthorized
 from common.runtime.observability import logger
-from common.store import aws, counters, cursor, ddb, transact
+from common.store import counters, cursor, dynamo, transact
 from common.store.secrets import derived_key
 from common.store.tables import GSI1, GSI1_PK, GSI1_SK, GSI2, GSI2_PK, GSI2_SK, PK, SK
 
@@ -159,7 +159,7 @@ def verify_signature(
 
 
 def _agent_key(tenant: str, agent_id: str) -> dict[str, Any]:
-    return ddb.serialize({PK: f"T#{tenant}#A#{agent_id}", SK: "A"})
+    return {PK: f"T#{tenant}#A#{agent_id}", SK: "A"}
 
 
 def _list_pk(tenant: str) -> str:
@@ -231,20 +231,8 @@ def register(tenant: str, body: RegisterAgent) -> dict[str, Any]:
     claim = {PK: f"T#{tenant}#AN#{body.name}", SK: "AN", "agent_id": agent_id}
     table = settings().agents_table
     items = [
-        {
-            "Put": {
-                "TableName": table,
-                "Item": ddb.serialize(agent),
-                "ConditionExpression": "attribute_not_exists(pk)",
-            }
-        },
-        {
-            "Put": {
-                "TableName": table,
-                "Item": ddb.serialize(claim),
-                "ConditionExpression": "attribute_not_exists(pk)",
-            }
-        },
+        dynamo.put_op(table, agent, condition="attribute_not_exists(pk)"),
+        dynamo.put_op(table, claim, condition="attribute_not_exists(pk)"),
     ]
     if _transact(items) is not None:
         raise Conflict(f"An agent named {body.name!r} already exists.")
@@ -275,29 +263,25 @@ def record_heartbeat(verified: VerifiedHeartbeat, figures: HeartbeatFigures) -> 
     now = clock.now()
     now_ms = int(now * 1000)
     tenant, agent_id = verified.tenant, verified.agent_id
-    update = {
-        "Update": {
-            "TableName": settings().agents_table,
-            "Key": _agent_key(tenant, agent_id),
-            "UpdateExpression": (
-                "SET #status = :healthy, last_ts = :ts, last_heartbeat_ms = :ms, "
-                "last_heartbeat_at = :at, figures = :figures, #g2pk = :g2pk, #g2sk = :g2sk"
-            ),
-            # Unknown agents fail attribute_exists; replays fail last_ts < :ts.  Both in
-            # the write itself, so two racing copies of one heartbeat store one.
-            "ConditionExpression": "attribute_exists(pk) AND last_ts < :ts",
-            "ExpressionAttributeNames": {"#status": "status", "#g2pk": GSI2_PK, "#g2sk": GSI2_SK},
-            "ExpressionAttributeValues": {
-                ":healthy": ddb.value("healthy"),
-                ":ts": ddb.value(verified.timestamp),
-                ":ms": ddb.value(now_ms),
-                ":at": ddb.value(clock.iso(now)),
-                ":figures": ddb.value(figures.model_dump(exclude_none=True)),
-                ":g2pk": ddb.value(liveness_pk("healthy", shard_of(agent_id))),
-                ":g2sk": ddb.value(liveness_sk(now_ms, tenant, agent_id)),
-            },
-        }
-    }
+    update = dynamo.update_op(
+        settings().agents_table,
+        _agent_key(tenant, agent_id),
+        "SET #status = :healthy, last_ts = :ts, last_heartbeat_ms = :ms, "
+        "last_heartbeat_at = :at, figures = :figures, #g2pk = :g2pk, #g2sk = :g2sk",
+        # Unknown agents fail attribute_exists; replays fail last_ts < :ts.  Both in
+        # the write itself, so two racing copies of one heartbeat store one.
+        condition="attribute_exists(pk) AND last_ts < :ts",
+        names={"#status": "status", "#g2pk": GSI2_PK, "#g2sk": GSI2_SK},
+        values={
+            ":healthy": "healthy",
+            ":ts": verified.timestamp,
+            ":ms": now_ms,
+            ":at": clock.iso(now),
+            ":figures": figures.model_dump(exclude_none=True),
+            ":g2pk": liveness_pk("healthy", shard_of(agent_id)),
+            ":g2sk": liveness_sk(now_ms, tenant, agent_id),
+        },
+    )
     counted = counters.update_item(tenant, {"heartbeats": 1}, now)
     if _transact([update, counted]) is not None:
         raise _refuse("unknown_agent_or_replay", agent_id)
@@ -311,12 +295,10 @@ def get_agent(tenant: str, agent_id: str) -> dict[str, Any]:
     """The tenant's agent; another tenant's id answers exactly like an unknown one."""
     if tenant_of(agent_id) != tenant:
         raise NotFound("No such agent.")
-    result = aws.dynamodb().get_item(
-        TableName=settings().agents_table, Key=_agent_key(tenant, agent_id), ConsistentRead=True
-    )
-    if "Item" not in result:
+    item = dynamo.get(settings().agents_table, _agent_key(tenant, agent_id))
+    if item is None:
         raise NotFound("No such agent.")
-    return public_view(ddb.deserialize(result["Item"]))
+    return public_view(item)
 
 
 class AgentQuery(BaseModel):
@@ -338,50 +320,49 @@ def list_agents(
 ) -> tuple[list[dict[str, Any]], str | None]:
     """A page of the tenant's agents by name, optionally filtered; (items, next_cursor)."""
     bound = {"list": "agents", "status": query.status, "region": query.region}
-    kwargs: dict[str, Any] = {
-        "TableName": settings().agents_table,
-        "IndexName": GSI1,
-        "KeyConditionExpression": "#pk = :pk",
-        "ExpressionAttributeNames": {"#pk": GSI1_PK},
-        "ExpressionAttributeValues": {":pk": ddb.value(_list_pk(tenant))},
-    }
-    _add_filters(kwargs, query)
-    if query.cursor:
-        position = cursor.decode(query.cursor, tenant, bound)
-        kwargs["ExclusiveStartKey"] = ddb.serialize(position)
+    names = {"#pk": GSI1_PK}
+    values: dict[str, Any] = {":pk": _list_pk(tenant)}
+    filters = _filters(query, names, values)
+    start = cursor.decode(query.cursor, tenant, bound) if query.cursor else None
     found: list[dict[str, Any]] = []
     examined = 0
     while True:
-        # Ask for one more than needed: a full page then knows whether more exist.
-        kwargs["Limit"] = limit + 1 - len(found)
-        result = aws.dynamodb().query(**kwargs)
-        examined += int(result.get("ScannedCount", 0))
-        found.extend(ddb.deserialize(raw) for raw in result.get("Items", []))
-        last = result.get("LastEvaluatedKey")
+        # Ask for one more than needed: a full page then knows whether more exist.  Limit
+        # caps the items a Query evaluates before filtering, so `examined` counts them.
+        request_limit = limit + 1 - len(found)
+        page = dynamo.query(
+            settings().agents_table,
+            "#pk = :pk",
+            index=GSI1,
+            names=names,
+            values=values,
+            limit=request_limit,
+            start=start,
+            filter_expression=filters,
+        )
+        examined += request_limit
+        found.extend(page.items)
         if len(found) > limit:
-            page = found[:limit]
-            return [public_view(i) for i in page], cursor.encode(tenant, bound, _position(page[-1]))
-        if last is None:
+            kept = found[:limit]
+            return [public_view(i) for i in kept], cursor.encode(tenant, bound, _position(kept[-1]))
+        if page.last_key is None:
             return [public_view(i) for i in found], None
-        kwargs["ExclusiveStartKey"] = last
+        start = page.last_key
         if examined >= MAX_EXAMINED_PER_PAGE:
-            return [public_view(i) for i in found], cursor.encode(
-                tenant, bound, ddb.deserialize(last)
-            )
+            return [public_view(i) for i in found], cursor.encode(tenant, bound, page.last_key)
 
 
-def _add_filters(kwargs: dict[str, Any], query: AgentQuery) -> None:
+def _filters(query: AgentQuery, names: dict[str, str], values: dict[str, Any]) -> str | None:
     conditions = []
     if query.status:
-        kwargs["ExpressionAttributeNames"]["#status"] = "status"
-        kwargs["ExpressionAttributeValues"][":status"] = ddb.value(query.status)
+        names["#status"] = "status"
+        values[":status"] = query.status
         conditions.append("#status = :status")
     if query.region:
-        kwargs["ExpressionAttributeNames"]["#region"] = "region"
-        kwargs["ExpressionAttributeValues"][":region"] = ddb.value(query.region)
+        names["#region"] = "region"
+        values[":region"] = query.region
         conditions.append("#region = :region")
-    if conditions:
-        kwargs["FilterExpression"] = " AND ".join(conditions)
+    return " AND ".join(conditions) or None
 
 
 def _position(item: Mapping[str, Any]) -> dict[str, Any]:
@@ -391,23 +372,18 @@ def _position(item: Mapping[str, Any]) -> dict[str, Any]:
 def count_by_status(tenant: str) -> dict[str, int]:
     """The tenant's agents per status: one Query page per ~10,000 agents (status only)."""
     totals: dict[str, int] = dict.fromkeys(STATUSES, 0)
-    kwargs: dict[str, Any] = {
-        "TableName": settings().agents_table,
-        "IndexName": GSI1,
-        "KeyConditionExpression": "#pk = :pk",
-        "ProjectionExpression": "#status",
-        "ExpressionAttributeNames": {"#pk": GSI1_PK, "#status": "status"},
-        "ExpressionAttributeValues": {":pk": ddb.value(_list_pk(tenant))},
-    }
-    while True:
-        result = aws.dynamodb().query(**kwargs)
-        for raw in result.get("Items", []):
-            status = str(ddb.deserialize(raw).get("status"))
-            if status in totals:
-                totals[status] += 1
-        if "LastEvaluatedKey" not in result:
-            return totals
-        kwargs["ExclusiveStartKey"] = result["LastEvaluatedKey"]
+    for item in dynamo.query_all(
+        settings().agents_table,
+        "#pk = :pk",
+        index=GSI1,
+        projection="#status",
+        names={"#pk": GSI1_PK, "#status": "status"},
+        values={":pk": _list_pk(tenant)},
+    ):
+        status = str(item.get("status"))
+        if status in totals:
+            totals[status] += 1
+    return totals
 
 
 # ---------------------------------------------------------------- the sweeper
@@ -455,35 +431,25 @@ def sweep(now: float | None = None) -> SweepSummary:
 
 
 def _stale(partition: str, cutoff_ms: int) -> list[dict[str, Any]]:
-    kwargs: dict[str, Any] = {
-        "TableName": settings().agents_table,
-        "IndexName": GSI2,
-        "KeyConditionExpression": "#pk = :pk AND #sk < :cutoff",
-        "ExpressionAttributeNames": {"#pk": GSI2_PK, "#sk": GSI2_SK},
-        "ExpressionAttributeValues": {
-            ":pk": ddb.value(partition),
-            ":cutoff": ddb.value(_cutoff_sk(cutoff_ms)),
-        },
-    }
-    items: list[dict[str, Any]] = []
-    while True:
-        result = aws.dynamodb().query(**kwargs)
-        items.extend(ddb.deserialize(raw) for raw in result.get("Items", []))
-        if "LastEvaluatedKey" not in result:
-            return items
-        kwargs["ExclusiveStartKey"] = result["LastEvaluatedKey"]
+    return list(
+        dynamo.query_all(
+            settings().agents_table,
+            "#pk = :pk AND #sk < :cutoff",
+            index=GSI2,
+            names={"#pk": GSI2_PK, "#sk": GSI2_SK},
+            values={":pk": partition, ":cutoff": _cutoff_sk(cutoff_ms)},
+        )
+    )
 
 
 def _transition(item: Mapping[str, Any], target: Status, summary: SweepSummary) -> None:
-    from botocore.exceptions import ClientError
-
     from common.runtime import catalogue as metrics
 
     tenant, agent_id = str(item["tenant"]), str(item["agent_id"])
-    values = {
-        ":from": ddb.value(item["status"]),
-        ":to": ddb.value(target),
-        ":seen": ddb.value(item["last_heartbeat_ms"]),
+    values: dict[str, Any] = {
+        ":from": item["status"],
+        ":to": target,
+        ":seen": item["last_heartbeat_ms"],
     }
     names = {"#status": "status", "#g2pk": GSI2_PK}
     if target == "dead":
@@ -494,19 +460,17 @@ def _transition(item: Mapping[str, Any], target: Status, summary: SweepSummary) 
         # Same shard and sort key, other status: only the partition of the index moves.
         expression = "SET #status = :to, #g2pk = :g2pk"
         shard = str(item[GSI2_PK]).rsplit("#", 1)[1]
-        values[":g2pk"] = ddb.value(liveness_pk(target, shard))
+        values[":g2pk"] = liveness_pk(target, shard)
     try:
-        aws.dynamodb().update_item(
-            TableName=settings().agents_table,
-            Key=_agent_key(tenant, agent_id),
-            UpdateExpression=expression,
-            ConditionExpression="#status = :from AND last_heartbeat_ms = :seen",
-            ExpressionAttributeNames=names,
-            ExpressionAttributeValues=values,
+        dynamo.update(
+            settings().agents_table,
+            _agent_key(tenant, agent_id),
+            expression,
+            condition="#status = :from AND last_heartbeat_ms = :seen",
+            names=names,
+            values=values,
         )
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
-            raise
+    except dynamo.ConditionFailed:
         summary.lost_races += 1
         return
     if target == "dead":
