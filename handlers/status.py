@@ -10,9 +10,9 @@ from common.api import Response, Route, http_handler
 from common.runtime.config import settings
 from common.runtime.errors import NotFound, field_error
 from common.runtime.http import Request, json_response, reject_unknown_query, text_response
-from common.stats import (
-    rollup,  # GET /stats is this function's data route: load it with the handler
-)
+
+# GET /stats is this function's data route: load it with the handler.
+from common.stats import ranges, rollup
 
 
 def get_status(request: Request) -> Response:
@@ -30,7 +30,15 @@ def get_openapi(request: Request) -> Response:
 
 
 def get_stats(request: Request) -> Response:
-    reject_unknown_query(request.query, {"day"})
+    query = request.query
+    reject_unknown_query(query, {"day", "from", "to", "format"})
+    output = query.get("format", "json")
+    if output not in ("json", "csv"):
+        raise field_error("format", "must be json or csv")
+    if "from" in query or "to" in query:
+        return _range(request, output)
+    if output == "csv":
+        raise field_error("format", "csv needs a range: from and to")
     day = request.query.get("day")
     if day is None:  # absent means today; an empty value is invalid like any other
         day = rollup.today()
@@ -41,6 +49,23 @@ def get_stats(request: Request) -> Response:
     figures = rollup.figures_for(request.tenant, day)
     if figures is None:
         raise NotFound(f"No figures for {day}.")
+    return json_response(200, figures)
+
+
+def _range(request: Request, output: str) -> Response:
+    query = request.query
+    if "day" in query:
+        raise field_error("day", "give either day, or from and to")
+    for bound in ("from", "to"):
+        if bound not in query:
+            raise field_error(bound, "a range needs both from and to")
+    try:
+        days = ranges.parse_range(query["from"], query["to"])
+    except ranges.RangeError as error:
+        raise field_error(error.field, str(error)) from None
+    figures = ranges.range_figures(request.tenant, days)
+    if output == "csv":
+        return text_response(200, ranges.as_csv(figures), "text/csv; charset=utf-8")
     return json_response(200, figures)
 
 

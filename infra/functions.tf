@@ -49,19 +49,19 @@ locals {
       schedule    = null
     }
     heartbeat = {
-      description = "Agent registration, signed heartbeats and agent listing"
+      description = "Agent registration, signed heartbeats, listing, history, deletion and rotation"
       handler     = "handlers.heartbeat.handler"
       memory      = 1024
       timeout     = 10
-      routes      = ["POST /agents", "GET /agents", "GET /agents/{agent_id}", "POST /agents/{agent_id}/heartbeat"]
+      routes      = ["POST /agents", "GET /agents", "GET /agents/{agent_id}", "DELETE /agents/{agent_id}", "GET /agents/{agent_id}/history", "POST /agents/{agent_id}/rotate-secret", "POST /agents/{agent_id}/heartbeat"]
       schedule    = null
     }
     status = {
-      description = "GET /status, GET /stats and GET /openapi.json"
+      description = "The status page (GET /), GET /status, GET /stats and GET /openapi.json"
       handler     = "handlers.status.handler"
       memory      = 1024
       timeout     = 10
-      routes      = ["GET /status", "GET /stats", "GET /openapi.json"]
+      routes      = ["GET /", "GET /status", "GET /stats", "GET /openapi.json"]
       schedule    = null
     }
     sweeper = {

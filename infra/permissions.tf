@@ -109,12 +109,15 @@ locals {
     heartbeat = {
       dynamodb = {
         keys = local.api_key_access
-        # Agent and name claim (one transaction), conditional heartbeat updates.
+        # Agent and name claim (one transaction), conditional heartbeat updates,
+        # history entries (Put; GET .../history is a Query of the table), deletion.
         agents = {
-          actions = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"]
+          actions = ["dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"]
           indexes = ["gsi1"]
         }
-        stats = { actions = ["dynamodb:UpdateItem"], indexes = [] }
+        # A recovery puts its agent.recovered event in the inbox (same transaction).
+        events = { actions = ["dynamodb:PutItem"], indexes = [] }
+        stats  = { actions = ["dynamodb:UpdateItem"], indexes = [] }
       }
       s3         = []
       master_key = true
@@ -132,10 +135,13 @@ locals {
       master_key = false
     }
 
-    # Scheduled: live agents by status, oldest heartbeat first; state changes.
+    # Scheduled: live agents by due time; each state change is one transaction of
+    # the agent update, its history entry, its inbox event, counter and gauge.
     sweeper = {
       dynamodb = {
-        agents = { actions = ["dynamodb:UpdateItem"], indexes = ["gsi2"] }
+        agents = { actions = ["dynamodb:PutItem", "dynamodb:UpdateItem"], indexes = ["gsi2"] }
+        events = { actions = ["dynamodb:PutItem"], indexes = [] }
+        stats  = { actions = ["dynamodb:UpdateItem"], indexes = [] }
       }
       s3         = []
       master_key = false

@@ -210,7 +210,8 @@ resource "aws_dynamodb_table" "agents" {
     range_key       = "gsi1sk"
     projection_type = "ALL"
   }
-  # The sweeper's view: live agents by status, oldest heartbeat first.
+  # The sweeper's view: agents not dead, by the moment their next liveness change
+  # falls due (per-agent intervals share one index); history items use neither.
   global_secondary_index {
     name            = "gsi2"
     hash_key        = "gsi2pk"

@@ -74,6 +74,9 @@ CATALOGUE: dict[str, MetricSpec] = {
             "agents_marked_unhealthy", MetricUnit.Count, "sweeper: healthy → unhealthy", SCHEDULED
         ),
         MetricSpec("agents_marked_dead", MetricUnit.Count, "sweeper: → dead", SCHEDULED),
+        MetricSpec("agents_recovered", MetricUnit.Count, "heartbeats that made an agent healthy"),
+        MetricSpec("agents_deleted", MetricUnit.Count, "agents removed with DELETE /agents/{id}"),
+        MetricSpec("agent_secrets_rotated", MetricUnit.Count, "agent secret rotations"),
         MetricSpec(
             "rollup_duration", MetricUnit.Milliseconds, "time of one daily rollup run", SCHEDULED
         ),

@@ -24,7 +24,7 @@ from common.agents import registry as agents
 from common.runtime import clock
 from common.runtime.config import settings
 from common.runtime.observability import logger
-from common.store import aws, counters, ddb
+from common.store import counters, dynamo
 from common.store.tables import PK, SK
 
 COUNTED = (
@@ -154,20 +154,14 @@ def run(day: str, inbox_summary: InboxSummary | None = None) -> RollupSummary:
 def _store(tenant: str, figures: Mapping[str, Any]) -> None:
     # PutItem overwrites: a re-run or backfill replaces the day, never adds to it.
     item = {**_rollup_key(tenant, figures["day"]), "tenant": tenant, **figures}
-    aws.dynamodb().put_item(TableName=settings().stats_table, Item=ddb.serialize(item))
+    dynamo.put(settings().stats_table, item)
 
 
 # ---------------------------------------------------------------- GET /stats
 
 
 def stored(tenant: str, day: str) -> dict[str, Any] | None:
-    result = aws.dynamodb().get_item(
-        TableName=settings().stats_table,
-        Key=ddb.serialize(_rollup_key(tenant, day)),
-        ConsistentRead=True,
-    )
-    raw = result.get("Item")
-    return ddb.deserialize(raw) if raw else None
+    return dynamo.get(settings().stats_table, _rollup_key(tenant, day))
 
 
 def figures_for(tenant: str, day: str) -> dict[str, Any] | None:

@@ -20,7 +20,7 @@ GSI2, GSI2_PK, GSI2_SK = "gsi2", "gsi2pk", "gsi2sk"
 #            gsi2 = the sparse inbox per event type
 #   context: gsi1 = notes / snapshots of a thread, gsi2 = threads by last activity
 #   agents:  gsi1 = agents of a tenant by name/status listing,
-#            gsi2 = the sweeper's index of live agents by status and last heartbeat
+#            gsi2 = the sweeper's index of live agents by due time (common.agents.layout)
 #   stats:   none (counters keyed by day, rollups keyed by tenant)
 TABLE_INDEXES: dict[str, tuple[str, ...]] = {
     "keys": (GSI1,),

@@ -221,20 +221,27 @@ def _event_put(tenant: str, event_id: str, new: NewEvent, received_at: str) -> d
 
 
 def system_event_ops(
-    tenant: str, event_type: str, source: str, payload: dict[str, Any], now: float
+    tenant: str,
+    event_type: str,
+    source: str,
+    payload: dict[str, Any],
+    now: float,
+    *,
+    also_count: Mapping[str, int] | None = None,
 ) -> tuple[str, list[dict[str, Any]]]:
     """(event_id, transaction items) that put a new pending event in the tenant's inbox.
 
     The one way another domain publishes an event (agent alerts, subscription.disabled):
     the caller adds these items to the transaction that makes the change, so the change
     and its event are stored together or not at all.  No dedup record: each change is
-    its own event.
+    its own event.  `also_count` adds the caller's own day counters to the same counter
+    update (one transaction may not update the counter item twice).
     """
     event_id = ids.new_id()
     new = NewEvent(event_type=event_type, payload=payload, source=source)
     return event_id, [
         _event_put(tenant, event_id, new, clock.iso(now)),
-        counters.update_item(tenant, {"events_received": 1}, now),
+        counters.update_item(tenant, {**(also_count or {}), "events_received": 1}, now),
         _gauge_update(tenant, +1),
     ]
 

@@ -40,9 +40,9 @@ def day_of_activity(api: ApiClient, keys: Keys) -> None:
     clock.set_clock(lambda: NEXT_MORNING - 60)
     register(api, keys.creator, name="busy")
     clock.set_clock(lambda: NEXT_MORNING)
-    from common.agents import registry as agents
+    from common.agents import sweep as sweeping
 
-    agents.sweep()  # "quiet" has been silent for hours: dead
+    sweeping.sweep()  # "quiet" has been silent for hours: dead
 
 
 def fake_inbox(tenant: str) -> tuple[int, str | None]:

@@ -28,6 +28,7 @@ from typing import Any
 from pydantic import BaseModel, TypeAdapter
 
 from common import __version__
+from common.agents import heartbeats
 from common.agents import registry as agents
 from common.api import Route
 from common.context import notes, snapshots, threads
@@ -41,6 +42,8 @@ DOCUMENT_PATH = Path(__file__).resolve().parents[2] / "common" / "openapi.json"
 REF = "#/components/schemas/{model}"
 JSON = "application/json"
 MARKDOWN = "text/markdown; charset=utf-8"
+HTML = "text/html; charset=utf-8"
+CSV = "text/csv; charset=utf-8"
 
 Schema = dict[str, Any]
 
@@ -221,6 +224,35 @@ RESPONSE_SCHEMAS: dict[str, Schema | type] = {
         }
     ),
     "OpenApiDocument": {"type": "object", "description": "This document."},
+    "AgentHistoryEntry": obj(
+        {
+            "status": {"enum": ["healthy", "unhealthy", "dead"]},
+            "previous_status": {"enum": ["healthy", "unhealthy", "dead"]},
+            "at": TIME,
+            "cause": {"enum": ["sweeper", "heartbeat"]},
+        }
+    ),
+    "AgentHistoryPage": page_of("AgentHistoryEntry"),
+    "SecretRotated": obj(
+        {
+            "secret": {"type": "string", "description": "Shown once, never again."},
+            "previous_valid_until": TIME,
+        }
+    ),
+    "StatsRange": obj(
+        {
+            "items": {"type": "array", "items": ref("RangeDay")},
+            "totals": {"type": "object", "additionalProperties": COUNT},
+        },
+        "One item per day from `from` to `to`, oldest first; days without data are zeros.",
+    ),
+    "RangeDay": {
+        "type": "object",
+        "properties": {"day": {"type": "string", "format": "date"}},
+        "required": ["day"],
+        "additionalProperties": True,
+    },
+    "StatsAnswer": {"anyOf": [ref("DayFigures"), ref("StatsRange")]},
 }
 
 # --------------------------------------------------------------------------- operations
@@ -273,6 +305,8 @@ class Operation:
     body: type[BaseModel] | None = None
     errors: Sequence[int] = ()  # beyond the ones derived from auth, body and params
     markdown: bool = False  # 200 may also be text/markdown
+    csv: bool = False  # 200 may also be text/csv
+    html: bool = False  # 200 is an HTML document (no JSON)
     description: str = ""
     query_model: type[BaseModel] | None = None  # its fields must equal `params`' names
     query: type[QueryModel] | None = None  # the query parameters, derived from the model
@@ -362,21 +396,50 @@ OPERATIONS: dict[str, Operation] = {
         query_model=agents.AgentQuery,
     ),
     "GET /agents/{agent_id}": Operation("One agent", {200: "Agent"}),
+    "DELETE /agents/{agent_id}": Operation(
+        "Remove an agent: its heartbeats are refused from now on and its name is free again",
+        {204: None},
+    ),
+    "GET /agents/{agent_id}/history": Operation(
+        "The agent's status changes, newest first (kept 90 days)",
+        {200: "AgentHistoryPage"},
+        params=(LIMIT, CURSOR),
+    ),
+    "POST /agents/{agent_id}/rotate-secret": Operation(
+        "A new agent secret; the previous one is accepted for 10 more minutes",
+        {200: "SecretRotated"},
+        errors=(409,),
+        description="409 when another rotation of the same agent happened at the same time.",
+    ),
     "POST /agents/{agent_id}/heartbeat": Operation(
         "A signed heartbeat (no API key: the agent's HMAC signature authenticates it)",
         {200: "HeartbeatAccepted"},
         params=AGENT_SIGNATURE,
-        body=agents.HeartbeatFigures,
+        body=heartbeats.HeartbeatFigures,
         errors=(401,),
         description="A timestamp more than 300 s off, a wrong signature or a replayed "
         "timestamp answer 401, and so does an unknown agent id.",
     ),
     "GET /status": Operation("Liveness and version", {200: "Status"}),
     "GET /stats": Operation(
-        "The tenant's figures for a day (today's are live)",
-        {200: "DayFigures"},
-        params=(Param("day", {"type": "string", "format": "date"}),),
+        "The tenant's figures for a day (today's are live), or for a range of days",
+        {200: "StatsAnswer"},
+        params=(
+            Param("day", {"type": "string", "format": "date"}),
+            Param("from", {"type": "string", "format": "date"}, description="First day"),
+            Param("to", {"type": "string", "format": "date"}, description="Last day (≤ 92)"),
+            Param("format", {"enum": ["json", "csv"], "default": "json"}),
+        ),
         errors=(404,),
+        csv=True,
+        description="`day` (default today) answers one day, 404 when it has no data; "
+        "`from` and `to` (both included, at most 92 days) answer every day, zeros included, "
+        "with totals; `format=csv` answers a header row and one row per day.",
+    ),
+    "GET /": Operation(
+        "The operator's status page (one HTML document; it asks for an API key)",
+        {200: "StatusPage"},
+        html=True,
     ),
     "GET /openapi.json": Operation("This document", {200: "OpenApiDocument"}),
 }
@@ -441,10 +504,14 @@ def _responses(route: Route, op: Operation, path: str) -> Schema:
     for status, schema_name in sorted(op.ok.items()):
         response: Schema = {"description": schema_name or "No content"}
         response["headers"] = _headers("X-Request-ID")
-        if schema_name is not None:
+        if schema_name is not None and op.html:
+            response["content"] = {HTML: {"schema": {"type": "string"}}}
+        elif schema_name is not None:
             response["content"] = {JSON: {"schema": ref(schema_name)}}
             if op.markdown and status == 200:
                 response["content"][MARKDOWN] = {"schema": {"type": "string"}}
+            if op.csv and status == 200:
+                response["content"][CSV] = {"schema": {"type": "string"}}
         responses[str(status)] = response
     for status in _error_statuses(route, op, path):
         responses[str(status)] = {"$ref": f"#/components/responses/E{status}"}
