@@ -9,7 +9,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-COMMAND_MODULES = ("tools.cli.keys", "tools.cli.snapshot", "tools.cli.ops")
+COMMAND_MODULES = ("tools.cli.keys", "tools.cli.snapshot", "tools.cli.ops", "tools.cli.mcp")
 
 
 def build_parser() -> argparse.ArgumentParser:
