@@ -16,7 +16,7 @@ help:
 	@echo "make lint | fmt | package | check-infra | bench | dashboard"
 	@echo "make openapi | fuzz (schemathesis vs the local gateway) | load (bounded local load run)"
 
-$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
+$(STAMP): requirements.txt requirements-dev.txt requirements-cli.txt pyproject.toml
 	@$(PY) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "dockhand needs Python 3.11+")'
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	@echo "Installing dependencies into $(VENV) ..."

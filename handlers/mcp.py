@@ -19,16 +19,17 @@ _JSON = "application/json"
 
 
 def _accepts_json(accept: str | None) -> bool:
-    """Whether the client takes application/json: a missing Accept header takes anything.
-    The spec asks clients to list application/json and text/event-stream; this server
-    answers JSON only, so JSON (or a wildcard covering it) is what it needs."""
+    """Whether the client takes application/json (a missing Accept takes anything).  The
+    spec has clients list application/json and text/event-stream; this server answers
+    JSON only, so JSON, or a wildcard covering it, not refused with q=0, is what it needs."""
     if accept is None:
         return True
     for part in accept.split(","):
-        media_range, _, parameters = part.strip().lower().partition(";")
-        if media_range.strip() in (_JSON, "application/*", "*/*") and "q=0" != parameters.replace(
-            " ", ""
-        ):
+        media_range, *parameters = (piece.strip().lower() for piece in part.split(";"))
+        refused = any(
+            p.replace(" ", "") in ("q=0", "q=0.0", "q=0.00", "q=0.000") for p in parameters
+        )
+        if media_range in (_JSON, "application/*", "*/*") and not refused:
             return True
     return False
 
@@ -44,26 +45,33 @@ def post_mcp(request: Request) -> Response:
         return _jsonrpc_error(415, "Unsupported Media Type: send the body as application/json.")
     if not _accepts_json(request.header("accept")):
         return _jsonrpc_error(406, "Not Acceptable: this server answers application/json.")
-    assert request.principal is not None  # the dispatcher authenticated the key
-    outcome = protocol.handle(
-        request.body, request.principal, request.header("mcp-protocol-version")
-    )
+    principal = request.principal
+    if principal is None:  # pragma: no cover - the dispatcher authenticates this route
+        raise RuntimeError("POST /mcp without a principal")
+    outcome = protocol.handle(request.body, principal, request.header("mcp-protocol-version"))
     if outcome.kind == "accepted":
         return empty_response(202)
     return json_response(200 if outcome.kind == "reply" else 400, outcome.body)
 
 
-def method_not_allowed(request: Request) -> Response:
-    return _jsonrpc_error(
-        405, "Method Not Allowed: this server is stateless; POST JSON-RPC messages.",
-        {"Allow": "POST"},
-    )
+def _method_not_allowed(what: str) -> Response:
+    message = f"Method Not Allowed: {what}; POST JSON-RPC messages to this endpoint."
+    return _jsonrpc_error(405, message, {"Allow": "POST"})
 
 
+def get_mcp(request: Request) -> Response:
+    return _method_not_allowed("this stateless server opens no event stream")
+
+
+def delete_mcp(request: Request) -> Response:
+    return _method_not_allowed("this stateless server has no session to end")
+
+
+# GET and DELETE need no key: they answer 405 to everyone and show nothing.
 ROUTES: dict[str, Route] = {
     "POST /mcp": Route(post_mcp),
-    "GET /mcp": Route(method_not_allowed, auth="none"),
-    "DELETE /mcp": Route(method_not_allowed, auth="none"),
+    "GET /mcp": Route(get_mcp, auth="none"),
+    "DELETE /mcp": Route(delete_mcp, auth="none"),
 }
 
 handler = http_handler("mcp", ROUTES)

@@ -35,7 +35,9 @@ def parse_format(raw: str | None) -> str:
     return value
 
 
-def since_document(tenant: str, since_id: str | None, meta: dict[str, Any]) -> dict[str, Any] | None:
+def since_document(
+    tenant: str, since_id: str | None, meta: dict[str, Any]
+) -> dict[str, Any] | None:
     """The earlier snapshot to compare with: 404 if unknown here, 400 if another thread's."""
     if since_id is None:
         return None

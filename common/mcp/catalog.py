@@ -378,9 +378,7 @@ def list_prompts() -> list[dict[str, Any]]:
 
 
 def _invalid_params(error: ApiError) -> RpcError:
-    return RpcError(
-        INVALID_PARAMS, error.message, {"code": error.code, "details": error.details}
-    )
+    return RpcError(INVALID_PARAMS, error.message, {"code": error.code, "details": error.details})
 
 
 def get_prompt(principal: Principal, name: str, arguments: Mapping[str, Any]) -> dict[str, Any]:
@@ -413,4 +411,3 @@ def get_prompt(principal: Principal, name: str, arguments: Mapping[str, Any]) ->
 def cursor_error(error: ApiError) -> RpcError:
     """A bad pagination cursor on a list method: -32602 (server/utilities/pagination)."""
     return _invalid_params(error)
-

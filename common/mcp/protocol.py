@@ -92,13 +92,13 @@ def handle(body: bytes, principal: Principal, header_version: str | None) -> Out
         message = json.loads(body)
     except (ValueError, UnicodeDecodeError):
         return _rejected(PARSE_ERROR, "Parse error: the body is not JSON.")
-    if header_version is not None and header_version not in SUPPORTED_VERSIONS:
-        if not _is_initialize(message):  # initialize carries its version in the body
-            return _rejected(
-                INVALID_REQUEST,
-                f"Unsupported MCP-Protocol-Version {header_version!r}.",
-                {"supported": list(SUPPORTED_VERSIONS), "requested": header_version},
-            )
+    # initialize carries its version in the body; every later message names it in the header.
+    if header_version not in (None, *SUPPORTED_VERSIONS) and not _is_initialize(message):
+        return _rejected(
+            INVALID_REQUEST,
+            f"Unsupported MCP-Protocol-Version {header_version!r}.",
+            {"supported": list(SUPPORTED_VERSIONS), "requested": header_version},
+        )
     version = header_version or HEADERLESS_VERSION
     call = Call(principal, version)
     if isinstance(message, list):
@@ -157,17 +157,22 @@ def _envelope_problem(message: Json) -> str:
     """Why `message` is not a JSON-RPC 2.0 request, notification or response ("" if it is)."""
     if not isinstance(message, dict):
         return "a JSON-RPC message is a JSON object."
-    if message.get("jsonrpc") != "2.0":
-        return 'jsonrpc must be "2.0".'
-    if "id" in message and not _valid_id(message["id"]):
-        return "id must be a string or an integer (MCP forbids null)."
-    if "method" in message:
-        if not isinstance(message["method"], str):
-            return "method must be a string."
-        return ""
-    if "id" in message and ("result" in message) != ("error" in message):
-        return ""  # the client's response to a server request
-    return "neither a request, a notification nor a response."
+    checks = (
+        (message.get("jsonrpc") == "2.0", 'jsonrpc must be "2.0".'),
+        ("id" not in message or _valid_id(message["id"]), _BAD_ID),
+        ("method" not in message or isinstance(message["method"], str), "method must be a string."),
+        ("method" in message or _is_response(message), _NOT_A_MESSAGE),
+    )
+    return next((problem for passed, problem in checks if not passed), "")
+
+
+_BAD_ID = "id must be a string or an integer (MCP forbids null)."
+_NOT_A_MESSAGE = "neither a request, a notification nor a response."
+
+
+def _is_response(message: dict[str, Any]) -> bool:
+    """The client's answer to a server request: an id and exactly one of result / error."""
+    return "id" in message and ("result" in message) != ("error" in message)
 
 
 def _valid_id(value: Json) -> bool:
@@ -203,13 +208,15 @@ def _dispatch(method: str, params: Json, call: Call) -> Json:
     return handler(params, call)
 
 
-def _string_param(params: Mapping[str, Any], name: str, *, required: bool = True) -> str | None:
+def _string_param(params: Mapping[str, Any], name: str) -> str:
     value = params.get(name)
-    if value is None and not required:
-        return None
     if not isinstance(value, str):
         raise RpcError(INVALID_PARAMS, f"params.{name} must be a string.")
     return value
+
+
+def _optional_string_param(params: Mapping[str, Any], name: str) -> str | None:
+    return None if params.get(name) is None else _string_param(params, name)
 
 
 def _object_param(params: Mapping[str, Any], name: str) -> dict[str, Any]:
@@ -240,7 +247,7 @@ def _ping(params: Mapping[str, Any], call: Call) -> Json:
 
 def _no_cursor(params: Mapping[str, Any]) -> None:
     """Lists that fit one page: any cursor is one we never issued."""
-    if _string_param(params, "cursor", required=False) is not None:
+    if _optional_string_param(params, "cursor") is not None:
         raise RpcError(INVALID_PARAMS, "Invalid cursor: this list has a single page.")
 
 
@@ -251,12 +258,11 @@ def _tools_list(params: Mapping[str, Any], call: Call) -> Json:
 
 def _tools_call(params: Mapping[str, Any], call: Call) -> Json:
     name = _string_param(params, "name")
-    assert name is not None
     return catalog.call_tool(call.principal, name, _object_param(params, "arguments"))
 
 
 def _resources_list(params: Mapping[str, Any], call: Call) -> Json:
-    cursor = _string_param(params, "cursor", required=False)
+    cursor = _optional_string_param(params, "cursor")
     try:
         return catalog.list_resources(call.principal, cursor)
     except ApiError as error:
@@ -272,7 +278,6 @@ def _resource_templates(params: Mapping[str, Any], call: Call) -> Json:
 
 def _resources_read(params: Mapping[str, Any], call: Call) -> Json:
     uri = _string_param(params, "uri")
-    assert uri is not None
     return catalog.read_resource(call.principal, uri)
 
 
@@ -283,7 +288,6 @@ def _prompts_list(params: Mapping[str, Any], call: Call) -> Json:
 
 def _prompts_get(params: Mapping[str, Any], call: Call) -> Json:
     name = _string_param(params, "name")
-    assert name is not None
     return catalog.get_prompt(call.principal, name, _object_param(params, "arguments"))
 
 

@@ -80,7 +80,13 @@ def test_rehydrate_options_match_the_route(api: ApiClient, keys: Keys) -> None:
     query = {"format": "json", "max_tokens": "300", "since": first}
     over_http = api.get(f"/rehydrate/{second}", key=keys.viewer, query=query).json
     result = call(
-        api, keys.viewer, "rehydrate", snapshot_id=second, format="json", max_tokens=300, since=first
+        api,
+        keys.viewer,
+        "rehydrate",
+        snapshot_id=second,
+        format="json",
+        max_tokens=300,
+        since=first,
     )
     assert result["structuredContent"] == over_http == json.loads(text_of(result))
 
@@ -139,13 +145,20 @@ def test_unknown_argument_reads_like_an_unknown_body_field(api: ApiClient, keys:
 def test_list_tools_answer_the_routes_pages(api: ApiClient, keys: Keys) -> None:
     hydrate(api, keys.creator)
     hydrate(api, keys.creator, thread_id="second")
-    api.post("/notes", key=keys.creator, json_body={"thread_id": THREAD, "text": "a", "kind": "todo"})
+    api.post(
+        "/notes", key=keys.creator, json_body={"thread_id": THREAD, "text": "a", "kind": "todo"}
+    )
     api.post("/notes", key=keys.creator, json_body={"thread_id": THREAD, "text": "b"})
     pairs = [
         ("list_threads", {"limit": 1}, "/threads", {"limit": "1"}),
         ("list_snapshots", {"thread_id": THREAD}, "/snapshots", {"thread_id": THREAD}),
         ("get_notes", {"thread_id": THREAD}, "/notes", {"thread_id": THREAD}),
-        ("get_notes", {"thread_id": THREAD, "kind": "todo"}, "/notes", {"thread_id": THREAD, "kind": "todo"}),
+        (
+            "get_notes",
+            {"thread_id": THREAD, "kind": "todo"},
+            "/notes",
+            {"thread_id": THREAD, "kind": "todo"},
+        ),
     ]
     for tool, arguments, path, query in pairs:
         result = call(api, keys.viewer, tool, **arguments)
@@ -161,24 +174,30 @@ def test_list_tools_answer_the_routes_pages(api: ApiClient, keys: Keys) -> None:
 
 
 @pytest.mark.parametrize(
-    ("tool", "arguments", "path", "query"),
+    "case",
     [
         ("list_threads", {"limit": 0}, "/threads", {"limit": "0"}),
         ("list_threads", {"cursor": "forged"}, "/threads", {"cursor": "forged"}),
         ("list_snapshots", {}, "/snapshots", {}),
         ("list_snapshots", {"thread_id": "UPPER"}, "/snapshots", {"thread_id": "UPPER"}),
-        ("get_notes", {"thread_id": THREAD, "kind": "rant"}, "/notes", {"thread_id": THREAD, "kind": "rant"}),
-        ("get_notes", {"thread_id": THREAD, "limit": 201}, "/notes", {"thread_id": THREAD, "limit": "201"}),
+        (
+            "get_notes",
+            {"thread_id": THREAD, "kind": "rant"},
+            "/notes",
+            {"thread_id": THREAD, "kind": "rant"},
+        ),
+        (
+            "get_notes",
+            {"thread_id": THREAD, "limit": 201},
+            "/notes",
+            {"thread_id": THREAD, "limit": "201"},
+        ),
     ],
 )
 def test_list_tool_errors_read_as_over_http(
-    api: ApiClient,
-    keys: Keys,
-    tool: str,
-    arguments: dict[str, Any],
-    path: str,
-    query: dict[str, str],
+    api: ApiClient, keys: Keys, case: tuple[str, dict[str, Any], str, dict[str, str]]
 ) -> None:
+    tool, arguments, path, query = case
     over_http = api.get(path, key=keys.viewer, query=query)
     assert over_http.status == 400
     assert tool_error(call(api, keys.viewer, tool, **arguments)) == http_error(over_http)
@@ -214,7 +233,9 @@ def test_add_note_stores_the_note_as_post_notes_does(api: ApiClient, keys: Keys)
         {"thread_id": THREAD, "text": "x", "owner": "me"},
     ],
 )
-def test_add_note_errors_read_as_post_notes(api: ApiClient, keys: Keys, body: dict[str, Any]) -> None:
+def test_add_note_errors_read_as_post_notes(
+    api: ApiClient, keys: Keys, body: dict[str, Any]
+) -> None:
     over_http = api.post("/notes", key=keys.creator, json_body=body)
     assert over_http.status == 400
     assert tool_error(call(api, keys.creator, "add_note", **body)) == http_error(over_http)
@@ -306,8 +327,13 @@ def test_resume_prompt(api: ApiClient, keys: Keys) -> None:
 
 @pytest.mark.parametrize(
     "arguments",
-    [{}, {"thread_id": "Bad Slug"}, {"thread_id": THREAD, "max_tokens": "ten"},
-     {"thread_id": THREAD, "max_tokens": 400}, {"thread_id": THREAD, "tone": "kind"}],
+    [
+        {},
+        {"thread_id": "Bad Slug"},
+        {"thread_id": THREAD, "max_tokens": "ten"},
+        {"thread_id": THREAD, "max_tokens": 400},
+        {"thread_id": THREAD, "tone": "kind"},
+    ],
 )
 def test_resume_prompt_bad_arguments_are_minus_32602(
     api: ApiClient, keys: Keys, arguments: dict[str, Any]
@@ -340,8 +366,12 @@ def test_invalid_messages_are_400_with_a_jsonrpc_error(api: ApiClient, keys: Key
     assert (invalid.status, invalid.json["error"]["code"]) == (400, -32600)
     batch = post(api, keys.viewer, [{"jsonrpc": "2.0", "id": 1, "method": "ping"}])
     assert (batch.status, batch.json["error"]["code"]) == (400, -32600)
-    version = post(api, keys.viewer, {"jsonrpc": "2.0", "id": 1, "method": "ping"},
-                   **{"MCP-Protocol-Version": "1999-01-01"})
+    version = post(
+        api,
+        keys.viewer,
+        {"jsonrpc": "2.0", "id": 1, "method": "ping"},
+        **{"MCP-Protocol-Version": "1999-01-01"},
+    )
     assert (version.status, version.json["error"]["code"]) == (400, -32600)
 
 
@@ -352,8 +382,12 @@ def test_method_errors_stay_http_200(api: ApiClient, keys: Keys) -> None:
 def test_batch_without_version_header_is_2025_03_26(api: ApiClient, keys: Keys) -> None:
     batch = [
         {"jsonrpc": "2.0", "id": 1, "method": "ping"},
-        {"jsonrpc": "2.0", "id": 2, "method": "tools/call",
-         "params": {"name": "list_threads", "arguments": {}}},
+        {
+            "jsonrpc": "2.0",
+            "id": 2,
+            "method": "tools/call",
+            "params": {"name": "list_threads", "arguments": {}},
+        },
     ]
     result = api.post("/mcp", key=keys.viewer, json_body=batch)
     assert result.status == 200
@@ -402,8 +436,10 @@ def test_rate_limit_applies(api: ApiClient, keys: Keys, monkeypatch: pytest.Monk
     monkeypatch.setenv("DOCKHAND_RATE_LIMIT_REQUESTS", "3")
     monkeypatch.setenv("DOCKHAND_RATE_LIMIT_LEASE_MAX", "1")
     settings.cache_clear()
-    statuses = [post(api, keys.viewer, {"jsonrpc": "2.0", "id": 1, "method": "ping"}).status
-                for _ in range(5)]
+    statuses = [
+        post(api, keys.viewer, {"jsonrpc": "2.0", "id": 1, "method": "ping"}).status
+        for _ in range(5)
+    ]
     assert statuses[:3] == [200, 200, 200]
     assert statuses[3:] == [429, 429]
 
@@ -418,7 +454,11 @@ def test_tools_call_rehydrate_costs_what_get_rehydrate_costs(
     hydrate(api, keys.creator)
     cases = [
         ({"thread_id": THREAD}, "/rehydrate", {"thread_id": THREAD}),
-        ({"thread_id": THREAD, "since": first}, "/rehydrate", {"thread_id": THREAD, "since": first}),
+        (
+            {"thread_id": THREAD, "since": first},
+            "/rehydrate",
+            {"thread_id": THREAD, "since": first},
+        ),
         ({"snapshot_id": first}, f"/rehydrate/{first}", {}),
     ]
     for arguments, path, query in cases:
@@ -453,3 +493,27 @@ def test_a_throttled_read_is_an_internal_error_without_aws_text(
     assert body["error"]["code"] == -32603
     assert body["error"]["data"] == {"code": "service_unavailable"}
     assert "injected" not in json.dumps(body)
+
+
+def test_answers_match_the_openapi_document(api: ApiClient, keys: Keys) -> None:
+    from tests.unit.test_openapi import assert_documented
+
+    hydrate(api, keys.creator)
+    ping = {"jsonrpc": "2.0", "id": 1, "method": "ping"}
+    assert_documented("POST /mcp", post(api, keys.viewer, ping))
+    tool = {
+        "jsonrpc": "2.0",
+        "id": 2,
+        "method": "tools/call",
+        "params": {"name": "rehydrate", "arguments": {"thread_id": THREAD}},
+    }
+    assert_documented("POST /mcp", post(api, keys.viewer, tool))
+    assert_documented("POST /mcp", post(api, keys.viewer, {**ping, "method": "no/such"}))
+    assert_documented("POST /mcp", post(api, keys.viewer, {"jsonrpc": "2.0", "method": "n"}))
+    assert_documented("POST /mcp", post(api, keys.viewer, {"id": 1}))
+    assert_documented("POST /mcp", post(api, keys.viewer, [1, 2]))
+    assert_documented("POST /mcp", api.post("/mcp", key=keys.viewer, json_body=[ping]))
+    assert_documented("POST /mcp", post(api, keys.viewer, ping, accept="text/html"))
+    assert_documented("POST /mcp", post(api, None, ping))
+    for method in ("GET", "DELETE"):
+        assert_documented(f"{method} /mcp", api.call(method, "/mcp"))

@@ -127,7 +127,10 @@ def test_an_unsupported_version_header_is_refused() -> None:
     assert outcome.kind == "rejected"
     error = error_of(outcome)
     assert error["code"] == -32600  # not -32022: that would tell an SDK "modern server"
-    assert error["data"] == {"supported": list(protocol.SUPPORTED_VERSIONS), "requested": "2026-07-28"}
+    assert error["data"] == {
+        "supported": list(protocol.SUPPORTED_VERSIONS),
+        "requested": "2026-07-28",
+    }
 
 
 def test_no_version_header_means_2025_03_26_which_allows_batches() -> None:
@@ -225,9 +228,7 @@ def test_unknown_tool_is_a_protocol_error() -> None:
     assert error_of(outcome) == {"code": -32602, "message": "Unknown tool: drop_tables"}
 
 
-@pytest.mark.parametrize(
-    "params", [{}, {"name": 3}, {"name": "list_threads", "arguments": [1]}]
-)
+@pytest.mark.parametrize("params", [{}, {"name": 3}, {"name": "list_threads", "arguments": [1]}])
 def test_tools_call_with_malformed_params_is_minus_32602(params: dict[str, Any]) -> None:
     assert error_of(handle(request("tools/call", params)))["code"] == -32602
 
@@ -252,7 +253,11 @@ def test_templates_and_prompts_are_listed() -> None:
 
 @pytest.mark.parametrize(
     "uri",
-    ["dockhand://threads/Not A Slug/rehydrate", "https://example.com/", "dockhand://threads//rehydrate"],
+    [
+        "dockhand://threads/Not A Slug/rehydrate",
+        "https://example.com/",
+        "dockhand://threads//rehydrate",
+    ],
 )
 def test_resources_outside_the_template_are_not_found(uri: str) -> None:
     error = error_of(handle(request("resources/read", {"uri": uri})))

@@ -62,9 +62,7 @@ async def connect_upstream(stack: AsyncExitStack, endpoint: str, key: str) -> An
     from mcp.client.streamable_http import streamable_http_client
 
     http_client = await stack.enter_async_context(
-        httpx2.AsyncClient(
-            headers={"Authorization": f"Bearer {key}"}, timeout=HTTP_TIMEOUT_SECONDS
-        )
+        httpx2.AsyncClient(headers={"Authorization": f"Bearer {key}"}, timeout=HTTP_TIMEOUT_SECONDS)
     )
     transport = streamable_http_client(endpoint, http_client=http_client, terminate_on_close=False)
     # "legacy": POST /mcp speaks the initialize-handshake revisions; no discover probe.
