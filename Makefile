@@ -20,7 +20,7 @@ help:
 # the noise (per-requirement "already satisfied", this machine's "WARNING: Location").
 PIP_PROGRESS := grep --line-buffered -E "^(Collecting|Installing collected|Successfully installed|ERROR)" | sed -u -e "s/^/  /" || true
 
-$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
+$(STAMP): requirements.txt requirements-dev.txt requirements-cli.txt pyproject.toml
 	@$(PY) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "dockhand needs Python 3.11+")'
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	@echo "Installing dependencies into $(VENV) (about 90 s the first time) ..."

@@ -32,6 +32,7 @@ FUNCTION_CLIENTS: dict[str, tuple[str, ...]] = {
     "notes": ("dynamodb",),
     "hydrate": ("dynamodb", "s3"),
     "rehydrate": ("dynamodb", "s3"),
+    "mcp": ("dynamodb", "s3"),
     "heartbeat": ("dynamodb",),
     "status": ("dynamodb",),
     "sweeper": ("dynamodb",),

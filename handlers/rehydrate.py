@@ -13,55 +13,21 @@ import time
 from typing import Any
 
 from common.api import Response, Route, http_handler
-from common.context import notes, render, snapshots
+from common.context import notes, rehydrate, render, snapshots
 from common.runtime import catalogue
-from common.runtime.errors import NotFound, field_error
 from common.runtime.http import Request, json_response, reject_unknown_query, text_response
 
 MARKDOWN = "text/markdown; charset=utf-8"
 _PARAMS = frozenset({"format", "max_tokens", "since"})
-_SINCE_RULE = "must name an older snapshot of the same thread"
 
 
-def _max_tokens(raw: str | None) -> int | None:
-    if raw is None:
-        return None
-    # isascii: str.isdigit() also accepts "²" (int() then raises: a 500) and other scripts' digits.
-    digits = raw.isascii() and raw.isdigit()
-    if not digits or not render.MIN_TOKENS <= int(raw) <= render.MAX_TOKENS:
-        raise field_error(
-            "max_tokens", f"must be an integer from {render.MIN_TOKENS} to {render.MAX_TOKENS}"
-        )
-    return int(raw)
-
-
-def _format(raw: str | None) -> str:
-    value = raw or "markdown"
-    if value not in ("markdown", "json"):
-        raise field_error("format", "must be markdown or json")
-    return value
+# The rules live in common.context.rehydrate: the MCP `rehydrate` tool shares them.
+_max_tokens = rehydrate.parse_max_tokens
+_format = rehydrate.parse_format
 
 
 def _since_document(request: Request, meta: dict[str, Any]) -> dict[str, Any] | None:
-    """The earlier snapshot to compare with.  Anything but an older snapshot of the same
-    thread is 400, with one message whatever the reason, so `since` tells nothing about
-    ids of other threads or tenants."""
-    since_id = request.query.get("since")
-    if since_id is None:
-        return None
-    try:
-        earlier = snapshots.get_meta(request.tenant, since_id)
-    except NotFound:
-        raise field_error("since", _SINCE_RULE) from None
-    if earlier["thread_id"] != meta["thread_id"] or not _older(earlier, meta):
-        raise field_error("since", _SINCE_RULE)
-    return snapshots.load_document(earlier)
-
-
-def _older(earlier: dict[str, Any], later: dict[str, Any]) -> bool:
-    # Snapshot ids are ULIDs: they sort by creation time, and break ties within a millisecond.
-    first = (str(earlier["created_at"]), str(earlier["snapshot_id"]))
-    return first < (str(later["created_at"]), str(later["snapshot_id"]))
+    return rehydrate.since_document(request.tenant, request.query.get("since"), meta)
 
 
 def _render(request: Request, meta: dict[str, Any]) -> Response:

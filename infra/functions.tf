@@ -48,6 +48,14 @@ locals {
       routes      = ["GET /rehydrate", "GET /rehydrate/{snapshot_id}"]
       schedule    = null
     }
+    mcp = {
+      description = "Model Context Protocol for assistants: POST /mcp (GET and DELETE answer 405)"
+      handler     = "handlers.mcp.handler"
+      memory      = 1024
+      timeout     = 15
+      routes      = ["POST /mcp", "GET /mcp", "DELETE /mcp"]
+      schedule    = null
+    }
     heartbeat = {
       description = "Agent registration, signed heartbeats, listing, history, deletion and rotation"
       handler     = "handlers.heartbeat.handler"

@@ -106,6 +106,23 @@ locals {
       master_key = false
     }
 
+    # The MCP tools: rehydrate (snapshot metadata + object, as rehydrate), the thread,
+    # snapshot and note lists (gsi2 = threads and notes by kind, gsi1 = a thread's notes
+    # and snapshots), add_note (one transaction: note put, thread update, day counter).
+    # No deletes: no tool removes anything.
+    mcp = {
+      dynamodb = {
+        keys = local.api_key_access
+        context = {
+          actions = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"]
+          indexes = ["gsi1", "gsi2"]
+        }
+        stats = { actions = ["dynamodb:UpdateItem"], indexes = [] }
+      }
+      s3         = ["s3:GetObject"]
+      master_key = true
+    }
+
     heartbeat = {
       dynamodb = {
         keys = local.api_key_access

@@ -20,6 +20,7 @@ EXPECTED_TABLES = {
     "notes": {"keys", "context", "stats"},
     "hydrate": {"keys", "context", "stats"},
     "rehydrate": {"keys", "context"},
+    "mcp": {"keys", "context", "stats"},
     "heartbeat": {"keys", "agents", "stats"},
     "status": {"keys", "stats", "events", "agents"},
     "sweeper": {"agents"},
@@ -28,9 +29,10 @@ EXPECTED_TABLES = {
 EXPECTED_S3 = {
     "hydrate": {"s3:PutObject", "s3:GetObject", "s3:DeleteObject", "s3:DeleteObjectVersion"},
     "rehydrate": {"s3:GetObject"},
+    "mcp": {"s3:GetObject"},
 }
 # Cursor signing (every function with a list route) and agent secrets (heartbeat).
-EXPECTED_MASTER_KEY = {"inbox", "notes", "hydrate", "heartbeat"}
+EXPECTED_MASTER_KEY = {"inbox", "notes", "hydrate", "heartbeat", "mcp"}
 # Write actions only the functions that own the data may have.
 WRITES = {
     "dynamodb:PutItem",

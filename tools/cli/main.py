@@ -9,7 +9,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-COMMAND_MODULES = ("tools.cli.keys", "tools.cli.snapshot", "tools.cli.ops")
+COMMAND_MODULES = ("tools.cli.keys", "tools.cli.snapshot", "tools.cli.ops", "tools.cli.mcp")
 
 # What `dockhand --help` tells users (the module docstring above is for contributors).
 DESCRIPTION = "dockhand from your shell: API keys, project snapshots, daily figures and agents."

@@ -21,7 +21,7 @@ import importlib
 import json
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,7 @@ from common.agents import heartbeats
 from common.agents import registry as agents
 from common.api import Route
 from common.context import notes, snapshots, threads
+from common.mcp import protocol as mcp_protocol
 from common.runtime.http import MAX_LIMIT
 from common.runtime.models import QueryModel
 from common.runtime.slug import SLUG_PATTERN
@@ -253,6 +254,37 @@ RESPONSE_SCHEMAS: dict[str, Schema | type] = {
         "additionalProperties": True,
     },
     "StatsAnswer": {"anyOf": [ref("DayFigures"), ref("StatsRange")]},
+    # POST /mcp speaks JSON-RPC 2.0: its answers are JSON-RPC messages, not the envelope.
+    "JsonRpcReply": {
+        "description": "A JSON-RPC response (result or error), or an array of them answering "
+        "a 2025-03-26 batch.",
+        "anyOf": [ref("JsonRpcResponse"), {"type": "array", "items": ref("JsonRpcResponse")}],
+    },
+    "JsonRpcResponse": {
+        "type": "object",
+        "properties": {
+            "jsonrpc": {"const": "2.0"},
+            "id": {"type": ["string", "integer", "null"]},
+            "result": {"type": "object"},
+            "error": ref("JsonRpcErrorObject"),
+        },
+        "required": ["jsonrpc", "id"],
+        "oneOf": [{"required": ["result"]}, {"required": ["error"]}],
+    },
+    "JsonRpcErrorObject": {
+        "type": "object",
+        "properties": {
+            "code": {"type": "integer"},
+            "message": {"type": "string"},
+            "data": {},
+        },
+        "required": ["code", "message"],
+    },
+    "JsonRpcRefusal": {
+        "description": "The body as a whole was refused: a JSON-RPC error with a null id "
+        "(or, for a 2025-03-26 batch of which nothing was a message, one per element).",
+        "anyOf": [ref("JsonRpcResponse"), {"type": "array", "items": ref("JsonRpcResponse")}],
+    },
 }
 
 # --------------------------------------------------------------------------- operations
@@ -310,6 +342,9 @@ class Operation:
     description: str = ""
     query_model: type[BaseModel] | None = None  # its fields must equal `params`' names
     query: type[QueryModel] | None = None  # the query parameters, derived from the model
+    raw_body: Schema | None = None  # a body no pydantic model describes (JSON-RPC)
+    # status → (schema, description) of error answers that are not the Error envelope
+    own_errors: Mapping[int, tuple[str, str]] = field(default_factory=dict)
 
 
 OPERATIONS: dict[str, Operation] = {
@@ -377,6 +412,46 @@ OPERATIONS: dict[str, Operation] = {
     ),
     "GET /rehydrate/{snapshot_id}": Operation(
         "Render a snapshot", {200: "RehydrateDocument"}, params=RENDER, markdown=True
+    ),
+    "POST /mcp": Operation(
+        "Model Context Protocol (Streamable HTTP, stateless, JSON responses)",
+        {200: "JsonRpcReply", 202: None},
+        params=(
+            Param(
+                "MCP-Protocol-Version",
+                {"enum": list(mcp_protocol.SUPPORTED_VERSIONS)},
+                where="header",
+                description="The revision negotiated in initialize; absent means 2025-03-26.",
+            ),
+        ),
+        raw_body={
+            "type": "object",
+            "description": "One JSON-RPC 2.0 message: a request, a notification or a "
+            "response (an array of them is a batch, 2025-03-26 only).",
+        },
+        own_errors={
+            400: (
+                "JsonRpcRefusal",
+                "Not JSON (-32700), not a JSON-RPC message (-32600), a batch after "
+                "2025-03-26, or an unsupported MCP-Protocol-Version (-32600)",
+            ),
+            406: ("JsonRpcRefusal", "Accept excludes application/json"),
+            415: ("JsonRpcRefusal", "Content-Type is not application/json"),
+        },
+        description="A request is answered 200 with its JSON-RPC response (errors about a "
+        "well-formed request too); notifications and responses 202 with no body; a body "
+        "that is not JSON or not a JSON-RPC message 400. Tools: rehydrate, list_threads, "
+        "list_snapshots, get_notes, add_note (creator). See docs/mcp.md.",
+    ),
+    "GET /mcp": Operation(
+        "No server-sent event stream: 405",
+        {405: "JsonRpcRefusal"},
+        description="The server is stateless and sends nothing unasked; POST instead.",
+    ),
+    "DELETE /mcp": Operation(
+        "No session to end: 405",
+        {405: "JsonRpcRefusal"},
+        description="The server is stateless: it never issues an Mcp-Session-Id.",
     ),
     "POST /agents": Operation(
         "Register an agent (the secret is shown once)",
@@ -481,8 +556,9 @@ def _error_statuses(route: Route, op: Operation, path: str) -> list[int]:
         statuses |= {401, 429}
     if route.auth == "creator":
         statuses.add(403)
-    if op.body is not None:
+    if op.body is not None or op.raw_body is not None:
         statuses |= {400, 413, 415}
+    statuses |= set(op.own_errors)
     if op.params or op.query or _path_params(path):
         statuses |= {400, 404}
     return sorted(statuses)
@@ -514,7 +590,15 @@ def _responses(route: Route, op: Operation, path: str) -> Schema:
                 response["content"][CSV] = {"schema": {"type": "string"}}
         responses[str(status)] = response
     for status in _error_statuses(route, op, path):
-        responses[str(status)] = {"$ref": f"#/components/responses/E{status}"}
+        if status in op.own_errors:
+            schema_name, description = op.own_errors[status]
+            responses[str(status)] = {
+                "description": description,
+                "headers": _headers("X-Request-ID"),
+                "content": {JSON: {"schema": ref(schema_name)}},
+            }
+        else:
+            responses[str(status)] = {"$ref": f"#/components/responses/E{status}"}
     return responses
 
 
@@ -611,6 +695,12 @@ def _operation(
         operation["parameters"] = parameters
     if op.body is not None:
         operation["requestBody"] = _body(op.body, route.max_body, components)
+    if op.raw_body is not None:
+        operation["requestBody"] = {
+            "required": True,
+            "description": f"At most {route.max_body} bytes.",
+            "content": {JSON: {"schema": op.raw_body}},
+        }
     return operation
 
 

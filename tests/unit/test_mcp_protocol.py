@@ -1,0 +1,269 @@
+"""The MCP protocol core in-process, no network and no AWS: the JSON-RPC envelope,
+batches, notifications, version negotiation, the method table and the tool schemas."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from common.context import notes
+from common.mcp import catalog, protocol
+from common.runtime.http import Principal
+
+CREATOR = Principal(tenant="acme", role="creator", key_id="k" * 16)
+INIT_PARAMS = {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t"}}
+
+
+def handle(message: Any, version: str | None = "2025-06-18") -> protocol.Outcome:
+    body = message if isinstance(message, bytes) else json.dumps(message).encode()
+    return protocol.handle(body, CREATOR, version)
+
+
+def request(method: str, params: Any = None, message_id: Any = 1) -> dict[str, Any]:
+    message: dict[str, Any] = {"jsonrpc": "2.0", "id": message_id, "method": method}
+    if params is not None:
+        message["params"] = params
+    return message
+
+
+def error_of(outcome: protocol.Outcome) -> dict[str, Any]:
+    error: dict[str, Any] = outcome.body["error"]
+    return error
+
+
+# --- the envelope ---------------------------------------------------------------------------
+
+
+def test_not_json_is_a_parse_error_refused_whole() -> None:
+    outcome = handle(b'{"jsonrpc": "2.0", "id": 1, ')
+    assert outcome.kind == "rejected"
+    assert outcome.body["id"] is None
+    assert error_of(outcome)["code"] == -32700
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "just a string",
+        42,
+        {"id": 1, "method": "ping"},  # no jsonrpc
+        {"jsonrpc": "1.0", "id": 1, "method": "ping"},
+        {"jsonrpc": "2.0", "id": None, "method": "ping"},  # MCP forbids a null id
+        {"jsonrpc": "2.0", "id": True, "method": "ping"},
+        {"jsonrpc": "2.0", "id": [1], "method": "ping"},
+        {"jsonrpc": "2.0", "id": 1, "method": 7},
+        {"jsonrpc": "2.0", "id": 1},  # neither request nor response
+        {"jsonrpc": "2.0", "id": 1, "result": {}, "error": {"code": 1, "message": "x"}},
+        {},
+    ],
+)
+def test_invalid_requests_are_refused_with_minus_32600(message: Any) -> None:
+    outcome = handle(message)
+    assert outcome.kind == "rejected"
+    assert error_of(outcome)["code"] == -32600
+    assert outcome.body["id"] is None
+
+
+def test_notifications_and_client_responses_are_accepted_without_reply() -> None:
+    for message in (
+        {"jsonrpc": "2.0", "method": "notifications/initialized"},
+        {"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 1}},
+        {"jsonrpc": "2.0", "method": "no/such/notification"},
+        {"jsonrpc": "2.0", "id": "s-1", "result": {}},
+        {"jsonrpc": "2.0", "id": 3, "error": {"code": -1, "message": "refused"}},
+    ):
+        assert handle(message) == protocol.Outcome("accepted"), message
+
+
+def test_ping_and_string_ids_are_echoed() -> None:
+    outcome = handle(request("ping", message_id="abc"))
+    assert outcome == protocol.Outcome("reply", {"jsonrpc": "2.0", "id": "abc", "result": {}})
+
+
+def test_unknown_method_is_minus_32601_as_a_reply() -> None:
+    outcome = handle(request("resources/subscribe", {"uri": "x"}))
+    assert outcome.kind == "reply"
+    assert outcome.body["id"] == 1
+    assert error_of(outcome)["code"] == -32601
+
+
+@pytest.mark.parametrize("params", [[1, 2], "x", 3])
+def test_params_that_are_not_an_object_are_minus_32602(params: Any) -> None:
+    outcome = handle(request("ping", params))
+    assert outcome.kind == "reply"
+    assert error_of(outcome)["code"] == -32602
+
+
+# --- versions -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("version", ["2025-03-26", "2025-06-18", "2025-11-25"])
+def test_initialize_answers_a_supported_version_with_itself(version: str) -> None:
+    outcome = handle(request("initialize", {**INIT_PARAMS, "protocolVersion": version}), None)
+    result = outcome.body["result"]
+    assert result["protocolVersion"] == version
+    assert set(result["capabilities"]) == {"tools", "resources", "prompts"}
+    assert result["serverInfo"]["name"] == "dockhand"
+
+
+@pytest.mark.parametrize("version", ["2024-11-05", "2099-01-01", "2026-07-28", "latest"])
+def test_initialize_answers_an_unknown_version_with_the_latest(version: str) -> None:
+    params = {**INIT_PARAMS, "protocolVersion": version}
+    outcome = handle(request("initialize", params), version)  # its header is not consulted
+    assert outcome.body["result"]["protocolVersion"] == protocol.LATEST_VERSION == "2025-11-25"
+
+
+@pytest.mark.parametrize(
+    "params", [{}, {"protocolVersion": 20250618}, {**INIT_PARAMS, "capabilities": []}]
+)
+def test_initialize_with_bad_params_is_minus_32602(params: dict[str, Any]) -> None:
+    assert error_of(handle(request("initialize", params)))["code"] == -32602
+
+
+def test_an_unsupported_version_header_is_refused() -> None:
+    outcome = handle(request("tools/list"), "2026-07-28")
+    assert outcome.kind == "rejected"
+    error = error_of(outcome)
+    assert error["code"] == -32600  # not -32022: that would tell an SDK "modern server"
+    assert error["data"] == {
+        "supported": list(protocol.SUPPORTED_VERSIONS),
+        "requested": "2026-07-28",
+    }
+
+
+def test_no_version_header_means_2025_03_26_which_allows_batches() -> None:
+    batch = [request("ping", message_id=1), {"jsonrpc": "2.0", "method": "notifications/x"}]
+    outcome = handle(batch, None)
+    assert outcome == protocol.Outcome("reply", [{"jsonrpc": "2.0", "id": 1, "result": {}}])
+
+
+# --- batches --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("version", ["2025-06-18", "2025-11-25"])
+def test_batches_are_refused_after_2025_03_26(version: str) -> None:
+    outcome = handle([request("ping")], version)
+    assert outcome.kind == "rejected"
+    assert error_of(outcome)["code"] == -32600
+    assert "batch" in error_of(outcome)["message"]
+
+
+def test_a_2025_03_26_batch_answers_each_request_in_order() -> None:
+    batch = [
+        request("ping", message_id=1),
+        request("no/such", message_id=2),
+        {"jsonrpc": "2.0", "method": "notifications/initialized"},
+        "not a message",
+        request("tools/list", message_id=3),
+        request("initialize", INIT_PARAMS, message_id=4),
+    ]
+    outcome = handle(batch, "2025-03-26")
+    assert outcome.kind == "reply"
+    replies = outcome.body
+    assert [reply["id"] for reply in replies] == [1, 2, None, 3, 4]
+    assert replies[0]["result"] == {}
+    assert replies[1]["error"]["code"] == -32601
+    assert replies[2]["error"]["code"] == -32600
+    assert [tool["name"] for tool in replies[3]["result"]["tools"]] == list(catalog.TOOLS)
+    assert replies[4]["error"]["code"] == -32600  # initialize must not be batched
+
+
+def test_a_batch_of_notifications_only_is_accepted() -> None:
+    batch = [{"jsonrpc": "2.0", "method": "notifications/initialized"}]
+    assert handle(batch, "2025-03-26") == protocol.Outcome("accepted")
+
+
+def test_an_empty_batch_or_one_of_junk_is_refused() -> None:
+    assert handle([], "2025-03-26").kind == "rejected"
+    junk = handle([1, "two", {}], "2025-03-26")
+    assert junk.kind == "rejected"
+    assert [reply["error"]["code"] for reply in junk.body] == [-32600] * 3
+
+
+# --- the catalogue --------------------------------------------------------------------------
+
+
+def test_tools_list_names_every_tool_with_an_object_schema() -> None:
+    tools = handle(request("tools/list")).body["result"]["tools"]
+    assert [tool["name"] for tool in tools] == [
+        "rehydrate",
+        "list_threads",
+        "list_snapshots",
+        "get_notes",
+        "add_note",
+    ]
+    for tool in tools:
+        schema = tool["inputSchema"]
+        assert schema["type"] == "object"
+        assert schema["additionalProperties"] is False
+        assert tool["annotations"]["readOnlyHint"] is (tool["name"] != "add_note")
+
+
+def test_add_note_schema_is_the_post_notes_model() -> None:
+    tools = {tool["name"]: tool for tool in catalog.list_tools()}
+    schema = tools["add_note"]["inputSchema"]
+    model_schema = notes.NoteIn.model_json_schema()
+    assert schema["properties"].keys() == model_schema["properties"].keys()
+    assert schema["required"] == ["thread_id", "text"]
+    assert schema["properties"]["thread_id"]["pattern"] == notes.SLUG_PATTERN
+
+
+def test_reading_tools_document_the_routes_rules() -> None:
+    tools = {tool["name"]: tool["inputSchema"] for tool in catalog.list_tools()}
+    assert tools["get_notes"]["required"] == ["thread_id"]
+    assert tools["get_notes"]["properties"]["kind"]["enum"] == list(notes.NOTE_KINDS)
+    assert tools["list_threads"]["properties"]["limit"] == {
+        "type": "integer",
+        "minimum": 1,
+        "maximum": 200,
+        "default": 50,
+    }
+    assert tools["rehydrate"]["properties"]["max_tokens"]["minimum"] == 200
+
+
+def test_unknown_tool_is_a_protocol_error() -> None:
+    outcome = handle(request("tools/call", {"name": "drop_tables", "arguments": {}}))
+    assert error_of(outcome) == {"code": -32602, "message": "Unknown tool: drop_tables"}
+
+
+@pytest.mark.parametrize("params", [{}, {"name": 3}, {"name": "list_threads", "arguments": [1]}])
+def test_tools_call_with_malformed_params_is_minus_32602(params: dict[str, Any]) -> None:
+    assert error_of(handle(request("tools/call", params)))["code"] == -32602
+
+
+@pytest.mark.parametrize("method", ["tools/list", "prompts/list", "resources/templates/list"])
+def test_single_page_lists_refuse_a_cursor(method: str) -> None:
+    assert error_of(handle(request(method, {"cursor": "abc"})))["code"] == -32602
+    assert "result" in handle(request(method, {})).body
+
+
+def test_templates_and_prompts_are_listed() -> None:
+    templates = handle(request("resources/templates/list")).body["result"]["resourceTemplates"]
+    assert templates[0]["uriTemplate"] == "dockhand://threads/{thread_id}/rehydrate"
+    assert templates[0]["mimeType"] == "text/markdown"
+    prompts = handle(request("prompts/list")).body["result"]["prompts"]
+    assert prompts[0]["name"] == "resume"
+    assert [(a["name"], a["required"]) for a in prompts[0]["arguments"]] == [
+        ("thread_id", True),
+        ("max_tokens", False),
+    ]
+
+
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "dockhand://threads/Not A Slug/rehydrate",
+        "https://example.com/",
+        "dockhand://threads//rehydrate",
+    ],
+)
+def test_resources_outside_the_template_are_not_found(uri: str) -> None:
+    error = error_of(handle(request("resources/read", {"uri": uri})))
+    assert error == {"code": -32002, "message": "Resource not found", "data": {"uri": uri}}
+
+
+def test_unknown_prompt_is_minus_32602() -> None:
+    outcome = handle(request("prompts/get", {"name": "summon", "arguments": {}}))
+    assert error_of(outcome) == {"code": -32602, "message": "Unknown prompt: summon"}
