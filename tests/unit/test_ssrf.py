@@ -93,7 +93,7 @@ def test_refused_url_forms(url: str) -> None:
         "100.127.255.255",
         "169.254.169.254",  # the metadata service
         "169.254.0.1",
-        "0.0.0.0",
+        "0.0.0.0",  # noqa: S104 - a refused target, not a bind
         "0.1.2.3",
         "255.255.255.255",
         "240.0.0.1",
