@@ -6,6 +6,9 @@
 # memory. HTTP functions get 1 GB because bcrypt is CPU-bound and Lambda CPU
 # scales with memory; API Gateway gives up after 30 s, so they stay well below.
 # The sweeper must finish inside its one-minute period.
+# trigger (optional): the event source of a function with neither routes nor a
+# schedule, "stream:<table>" or "queue:<queue>" (delivery.tf wires it; make run's
+# tools/local/pumps.py feeds it the same event shapes).
 locals {
   functions = {
     events = {
@@ -87,6 +90,43 @@ locals {
       timeout     = 300
       routes      = []
       schedule    = "cron(5 0 * * ? *)"
+    }
+    subscriptions = {
+      description = "Push delivery: subscriptions, their delivery log, secret rotation and replays"
+      handler     = "handlers.subscriptions.handler"
+      memory      = 1024
+      timeout     = 10
+      routes      = ["POST /subscriptions", "GET /subscriptions", "GET /subscriptions/{subscription_id}", "DELETE /subscriptions/{subscription_id}", "POST /subscriptions/{subscription_id}/enable", "POST /subscriptions/{subscription_id}/rotate-secret", "GET /subscriptions/{subscription_id}/deliveries", "POST /subscriptions/{subscription_id}/replay"]
+      schedule    = null
+    }
+    # Stream consumer: one Query of the tenant's subscriptions per batch, then SQS sends.
+    dispatch = {
+      description = "Events table stream -> one delivery message per matching subscription"
+      handler     = "handlers.dispatch.handler"
+      memory      = 512
+      timeout     = 30
+      routes      = []
+      schedule    = null
+      trigger     = "stream:events"
+    }
+    # Up to 5 messages a batch, each at most 15 s of HTTP: 75 s, under the 90 s timeout.
+    deliver = {
+      description = "Signs and POSTs one event to one subscriber, records the attempt, schedules the retry"
+      handler     = "handlers.deliver.handler"
+      memory      = 512
+      timeout     = 90
+      routes      = []
+      schedule    = null
+      trigger     = "queue:deliveries"
+    }
+    # Retries due beyond SQS's 15-minute delay limit, from the due-time index.
+    retry = {
+      description = "Every minute: enqueues delivery retries whose due time has come"
+      handler     = "handlers.retry.handler"
+      memory      = 512
+      timeout     = 50
+      routes      = []
+      schedule    = "rate(1 minute)"
     }
   }
 }

@@ -164,6 +164,65 @@ locals {
       master_key = false
     }
 
+    # Push delivery API: subscriptions and their log (hooks), the replay window
+    # counted on the events timeline index, replays handed to the delivery queue.
+    subscriptions = {
+      dynamodb = {
+        keys = local.api_key_access
+        hooks = {
+          actions = ["dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"]
+          indexes = []
+        }
+        events = { actions = [], indexes = ["timeline"] }
+      }
+      sqs        = { deliveries = ["sqs:SendMessage"] }
+      s3         = []
+      master_key = true
+    }
+
+    # Stream consumer: reads the events stream, the tenant's subscriptions, and
+    # sends delivery messages.
+    dispatch = {
+      dynamodb = {
+        hooks = { actions = ["dynamodb:Query"], indexes = [] }
+      }
+      streams = { events = ["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:ListStreams"] }
+      # deliveries_dlq: the event source mapping's on-failure destination.
+      sqs        = { deliveries = ["sqs:SendMessage"], deliveries_dlq = ["sqs:SendMessage"] }
+      s3         = []
+      master_key = false
+    }
+
+    # Queue consumer: the subscription and its delivery state (hooks), the event
+    # (GetItem) and replay pages (timeline); one transaction records the attempt,
+    # the day counters and, on auto-disable, the subscription.disabled event
+    # (PutItem on events, the pending gauge on stats). SQS: the event source
+    # mapping's receive/delete, plus sends of retries and replay pages.
+    deliver = {
+      dynamodb = {
+        hooks = {
+          actions = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"]
+          indexes = []
+        }
+        events = { actions = ["dynamodb:GetItem", "dynamodb:PutItem"], indexes = ["timeline"] }
+        stats  = { actions = ["dynamodb:UpdateItem"], indexes = [] }
+      }
+      sqs        = { deliveries = ["sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage", "sqs:SendMessage"] }
+      s3         = []
+      master_key = true
+    }
+
+    # Scheduled: due retries from the due-time index, claimed by a conditional
+    # update, then sent to the delivery queue.
+    retry = {
+      dynamodb = {
+        hooks = { actions = ["dynamodb:UpdateItem"], indexes = ["gsi1"] }
+      }
+      sqs        = { deliveries = ["sqs:SendMessage"] }
+      s3         = []
+      master_key = false
+    }
+
     # Scheduled: day counters in, rollup items out; inbox and agent figures per tenant.
     rollup = {
       dynamodb = {

@@ -24,6 +24,7 @@ from common.runtime.observability import metrics
 REQUEST = ("service", "route")
 SCHEDULED = ("service",)
 BY_CODE = ("service", "code")
+BY_FAILURE = ("service", "failure_class")
 
 
 @dataclass(frozen=True)
@@ -92,6 +93,45 @@ CATALOGUE: dict[str, MetricSpec] = {
         MetricSpec("agents_healthy", MetricUnit.Count, "agents healthy at rollup", SCHEDULED),
         MetricSpec("agents_unhealthy", MetricUnit.Count, "agents unhealthy at rollup", SCHEDULED),
         MetricSpec("agents_dead", MetricUnit.Count, "agents dead at rollup", SCHEDULED),
+        # Push delivery (dispatch, deliver, retry functions; docs/triggers.md).
+        MetricSpec(
+            "deliveries_dispatched",
+            MetricUnit.Count,
+            "delivery messages queued for new events",
+            SCHEDULED,
+        ),
+        MetricSpec("delivery_attempts", MetricUnit.Count, "HTTP delivery attempts", SCHEDULED),
+        MetricSpec(
+            "delivery_latency",
+            MetricUnit.Milliseconds,
+            "event received → receiver's 2xx (successful attempts)",
+            SCHEDULED,
+        ),
+        MetricSpec(
+            "delivery_duration", MetricUnit.Milliseconds, "time of one HTTP attempt", SCHEDULED
+        ),
+        MetricSpec(
+            "delivery_failures",
+            MetricUnit.Count,
+            "failed attempts by class (http_status, timeout, connect_error, tls_error, "
+            "ssrf_refused)",
+            BY_FAILURE,
+        ),
+        MetricSpec(
+            "delivery_queue_age",
+            MetricUnit.Milliseconds,
+            "time a delivery message waited in the queue",
+            SCHEDULED,
+        ),
+        MetricSpec(
+            "delivery_retries_enqueued",
+            MetricUnit.Count,
+            "retries sent from the due-time index",
+            SCHEDULED,
+        ),
+        MetricSpec(
+            "subscriptions_disabled", MetricUnit.Count, "subscriptions auto-disabled", SCHEDULED
+        ),
     )
 }
 

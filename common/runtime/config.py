@@ -57,6 +57,11 @@ class Settings:
     heartbeat_interval_seconds: int
     agent_shards: int
     thread_delete_budget_seconds: int
+    hooks_table: str = "dockhand-hooks"
+    delivery_queue_url: str = ""
+    allow_loopback_targets: bool = False
+    retry_divisor: int = 1
+    due_shards: int = 4
 
 
 def load_settings() -> Settings:
@@ -91,6 +96,16 @@ def load_settings() -> Settings:
         # DELETE /threads works this long, then answers 202 and continues on the next call
         # (the hydrate function's timeout is 20 s; API Gateway gives up at 30 s).
         thread_delete_budget_seconds=_int("DOCKHAND_THREAD_DELETE_BUDGET_SECONDS", 10, 0, 25),
+        # Push delivery (docs/triggers.md): subscriptions, delivery state and log.
+        hooks_table=_str("DOCKHAND_HOOKS_TABLE", f"{prefix}-hooks"),
+        delivery_queue_url=_str("DOCKHAND_DELIVERY_QUEUE_URL", ""),
+        # `make run` alone sets this: http(s)://127.0.0.1 and localhost receivers.
+        allow_loopback_targets=_str("DOCKHAND_ALLOW_LOOPBACK_TARGETS", "").lower()
+        in {"1", "true", "yes", "on"},
+        # Retry delays are divided by this (locally 3600 makes 10 h take 10 s).
+        retry_divisor=_int("DOCKHAND_RETRY_DIVISOR", 1, 1, 10_000_000),
+        # Partitions of the due-time index of retries (hooks gsi1).
+        due_shards=_int("DOCKHAND_DUE_SHARDS", 4, 1, 64),
     )
 
 

@@ -13,19 +13,24 @@ PK, SK = "pk", "sk"
 TTL_ATTRIBUTE = "expires_at"
 GSI1, GSI1_PK, GSI1_SK = "gsi1", "gsi1pk", "gsi1sk"
 GSI2, GSI2_PK, GSI2_SK = "gsi2", "gsi2pk", "gsi2sk"
+# Every retained event of a tenant by receipt time (push delivery replays).
+TIMELINE, TIMELINE_PK, TIMELINE_SK = "timeline", "tlpk", "tlsk"
 
 # What each table's indexes mean:
 #   keys:    gsi1 = a tenant's keys (gsi1pk "T#<tenant>")
 #   events:  gsi1 = the sparse inbox (pending events only),
-#            gsi2 = the sparse inbox per event type
+#            gsi2 = the sparse inbox per event type,
+#            timeline = every retained event by received_at (replays)
 #   context: gsi1 = notes / snapshots of a thread, gsi2 = threads by last activity
 #   agents:  gsi1 = agents of a tenant by name/status listing,
 #            gsi2 = the sweeper's index of live agents by due time (common.agents.layout)
 #   stats:   none (counters keyed by day, rollups keyed by tenant)
+#   hooks:   gsi1 = the due-time index of delivery retries
 TABLE_INDEXES: dict[str, tuple[str, ...]] = {
     "keys": (GSI1,),
-    "events": (GSI1, GSI2),
+    "events": (GSI1, GSI2, TIMELINE),
     "context": (GSI1, GSI2),
     "agents": (GSI1, GSI2),
     "stats": (),
+    "hooks": (GSI1,),
 }

@@ -42,6 +42,8 @@ from common.store.tables import (
     GSI2_SK,
     PK,
     SK,
+    TIMELINE_PK,
+    TIMELINE_SK,
     TTL_ATTRIBUTE,
 )
 from common.triggers import dedup
@@ -121,6 +123,10 @@ def inbox_pk(tenant: str, shard: int) -> str:
 
 def type_inbox_pk(tenant: str, event_type: str, shard: int) -> str:
     return f"T#{tenant}#TY#{event_type}#S{shard}"
+
+
+def timeline_pk(tenant: str, shard: int) -> str:
+    return f"T#{tenant}#TL#S{shard}"
 
 
 def gauge_pk(tenant: str) -> str:
@@ -203,6 +209,9 @@ def _event_put(tenant: str, event_id: str, new: NewEvent, received_at: str) -> d
         GSI1_SK: event_id,
         GSI2_PK: type_inbox_pk(tenant, new.event_type, shard),
         GSI2_SK: event_id,
+        # Every retained event by receipt time, pending or not (push delivery replays).
+        TIMELINE_PK: timeline_pk(tenant, shard),
+        TIMELINE_SK: f"{received_at}#{event_id}",
         "event_id": event_id,
         "tenant": tenant,
         "event_type": new.event_type,

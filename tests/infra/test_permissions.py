@@ -25,6 +25,35 @@ EXPECTED_TABLES = {
     "status": {"keys", "stats", "events", "agents"},
     "sweeper": {"agents"},
     "rollup": {"stats", "events", "agents"},
+    "subscriptions": {"keys", "hooks", "events"},
+    "dispatch": {"hooks"},
+    "deliver": {"hooks", "events", "stats"},
+    "retry": {"hooks"},
+}
+# Push delivery: who may send to, or consume, the delivery queue (infra/delivery.tf).
+EXPECTED_SQS = {
+    "subscriptions": {"deliveries": {"sqs:SendMessage"}},
+    "dispatch": {"deliveries": {"sqs:SendMessage"}, "deliveries_dlq": {"sqs:SendMessage"}},
+    "deliver": {
+        "deliveries": {
+            "sqs:ChangeMessageVisibility",
+            "sqs:DeleteMessage",
+            "sqs:GetQueueAttributes",
+            "sqs:ReceiveMessage",
+            "sqs:SendMessage",
+        }
+    },
+    "retry": {"deliveries": {"sqs:SendMessage"}},
+}
+EXPECTED_STREAMS = {
+    "dispatch": {
+        "events": {
+            "dynamodb:DescribeStream",
+            "dynamodb:GetRecords",
+            "dynamodb:GetShardIterator",
+            "dynamodb:ListStreams",
+        }
+    }
 }
 EXPECTED_S3 = {
     "hydrate": {"s3:PutObject", "s3:GetObject", "s3:DeleteObject", "s3:DeleteObjectVersion"},
@@ -32,7 +61,8 @@ EXPECTED_S3 = {
     "mcp": {"s3:GetObject"},
 }
 # Cursor signing (every function with a list route) and agent secrets (heartbeat).
-EXPECTED_MASTER_KEY = {"inbox", "notes", "hydrate", "heartbeat", "mcp"}
+# Webhook secrets are derived too (subscriptions shows them, deliver signs with them).
+EXPECTED_MASTER_KEY = {"inbox", "notes", "hydrate", "heartbeat", "mcp", "subscriptions", "deliver"}
 # Write actions only the functions that own the data may have.
 WRITES = {
     "dynamodb:PutItem",
@@ -40,7 +70,7 @@ WRITES = {
     "dynamodb:DeleteItem",
     "dynamodb:BatchWriteItem",
 }
-ACTION = re.compile(r"^(dynamodb|s3|secretsmanager):[A-Z][A-Za-z]+$")
+ACTION = re.compile(r"^(dynamodb|s3|secretsmanager|sqs):[A-Z][A-Za-z]+$")
 
 PERMISSIONS = tf.permissions()
 
@@ -124,6 +154,41 @@ def test_main_turns_leading_key_writes_into_a_conditioned_statement() -> None:
     assert '"dynamodb:LeadingKeys"' in statements
     assert "grant.leading_key_writes.leading_keys" in statements
     assert '"Null"' in statements  # a request without the key never matches
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_TABLES))
+def test_queues_and_streams_only_where_needed(name: str) -> None:
+    sqs = {q: set(a) for q, a in PERMISSIONS[name].get("sqs", {}).items()}
+    streams = {s: set(a) for s, a in PERMISSIONS[name].get("streams", {}).items()}
+    assert sqs == EXPECTED_SQS.get(name, {})
+    assert streams == EXPECTED_STREAMS.get(name, {})
+    for actions in [*sqs.values(), *streams.values()]:
+        assert all(ACTION.match(a) for a in actions)
+
+
+def test_event_source_mappings_report_batch_item_failures() -> None:
+    delivery = tf.blocks("resource", "delivery.tf")
+    dispatch = delivery[("aws_lambda_event_source_mapping", "dispatch")]
+    deliver = delivery[("aws_lambda_event_source_mapping", "deliver")]
+    assert dispatch["event_source_arn"] == "${aws_dynamodb_table.events.stream_arn}"
+    assert deliver["event_source_arn"] == "${aws_sqs_queue.deliveries.arn}"
+    for mapping in (dispatch, deliver):
+        assert mapping["function_response_types"] == ["ReportBatchItemFailures"]
+    assert "INSERT" in tf.first(tf.first(dispatch["filter_criteria"])["filter"])["pattern"]
+    queue = delivery[("aws_sqs_queue", "deliveries")]
+    assert queue["sqs_managed_sse_enabled"] is True
+    assert delivery[("aws_sqs_queue", "deliveries_dlq")]["sqs_managed_sse_enabled"] is True
+    assert "deliveries_dlq.arn" in queue["redrive_policy"]
+    events = tf.resource("tables.tf", "aws_dynamodb_table", "events")
+    assert (events["stream_enabled"], events["stream_view_type"]) == (True, "NEW_IMAGE")
+
+
+def test_delivery_alarms_watch_the_dlq_and_disabled_subscriptions() -> None:
+    delivery = tf.blocks("resource", "delivery.tf")
+    dlq = delivery[("aws_cloudwatch_metric_alarm", "deliveries_dlq")]
+    assert dlq["metric_name"] == "ApproximateNumberOfMessagesVisible"
+    disabled = delivery[("aws_cloudwatch_metric_alarm", "subscriptions_disabled")]
+    assert disabled["metric_name"] == "subscriptions_disabled"
 
 
 def test_readers_do_not_write() -> None:
