@@ -13,7 +13,7 @@ help:
 	@echo "make run      serve the whole API on http://127.0.0.1:$(PORT) (in-memory AWS emulator)"
 	@echo "make test     install and run the whole test suite"
 	@echo "make invoke FN=<function> EVENT=<file.json>   run one handler on one event"
-	@echo "make lint | fmt | package | check-infra | check-deploy | bench | dashboard"
+	@echo "make lint | fmt | package | check-infra | check-deploy | bench [QUICK=1] [ONLY=cold_start] | dashboard"
 	@echo "make openapi | fuzz (schemathesis vs the local gateway) | load (bounded local load run)"
 
 # pip's own progress, one line per package it fetches and the final summary, without
@@ -76,7 +76,9 @@ load: install
 	$(BIN)/python -m tools.local.loadtest $(if $(LOAD_CLIENTS),--clients $(LOAD_CLIENTS),) $(if $(LOAD_SECONDS),--seconds $(LOAD_SECONDS),)
 
 # Lambda artefacts for Terraform: build/function.zip (no network) and build/layer.zip
-# (requirements.txt from PyPI for linux arm64 / CPython 3.12). See docs/deploy.md.
+# (requirements.txt from PyPI for linux arm64 / CPython 3.12), both with bytecode compiled
+# by a local Python 3.12 (found via PATH or pyenv; DOCKHAND_LAMBDA_PYTHON to choose one).
+# See docs/deploy.md and docs/performance.md.
 package: install
 	$(BIN)/python -m tools.gen.package
 
@@ -107,15 +109,17 @@ check-deploy: install
 # packages must never reach .venv or the Lambda layer. QUICK=1 for smaller sizes.
 BENCH_VENV := .bench-venv
 BENCH_STAMP := $(BENCH_VENV)/.installed-stamp
-$(BENCH_STAMP): requirements.txt requirements-bench.txt
+$(BENCH_STAMP): requirements.txt requirements-bench.txt bench/baseline/requirements.txt
 	@test -x $(BENCH_VENV)/bin/python || $(PY) -m venv $(BENCH_VENV)
 	@echo "Installing benchmark dependencies into $(BENCH_VENV) ..."
 	@$(BENCH_VENV)/bin/python -m pip install -q --disable-pip-version-check -r requirements-bench.txt 2>&1 | grep -v "^WARNING: Location" || true
 	@$(BENCH_VENV)/bin/python -c "import fastapi, mangum, moto, hcl2, aws_xray_sdk"
 	@touch $(BENCH_STAMP)
 
-bench: $(BENCH_STAMP)
-	$(BENCH_VENV)/bin/python -m bench.run $(if $(QUICK),--quick,)
+# The cold start is measured on build/*.zip, so `make package` runs first.
+# ONLY=cold_start re-measures that section alone (into docs/bench.json).
+bench: $(BENCH_STAMP) package
+	$(BENCH_VENV)/bin/python -m bench.run $(if $(QUICK),--quick,) $(if $(ONLY),--only $(ONLY),)
 
 clean:
 	rm -rf build dist .pytest_cache .mypy_cache .ruff_cache .coverage

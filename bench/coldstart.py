@@ -1,96 +1,317 @@
-"""Cold start: a fresh interpreter per run, as a new Lambda container has.
+"""Cold start, measured the way Lambda loads the artefacts, with the source-tree figure
+beside it.
 
-Two figures per function, medians over N runs interleaved across functions (so
-drift on the machine hits every function alike):
-- `init_ms`: measured inside the child from its first statement to "handler
-  ready": import the handler module, load the settings, create the boto3
-  clients the function uses.  Excludes the interpreter's own start.
-- `process_ms`: wall time of the whole child minus the median wall time of
-  `python -c pass` in the same environment (the interpreter's fixed start cost).
-Children run with LAMBDA_TASK_ROOT set so powertools behaves as in Lambda (the
-baseline's Tracer patches boto3 for X-Ray there). One discarded run per target
-writes the .pyc files first, so every measured run reads compiled bytecode.
+Two columns per function, in one run, runs interleaved across functions and columns
+(so drift on the machine hits every figure alike), medians over N fresh interpreters:
+
+- `artefact`: build/function.zip and build/layer.zip extracted into a fresh directory
+  (fresh mtimes, as Lambda's extraction gives), the tree made read-only, Python 3.12
+  (the runtime's version, found as `make package` finds it) started with `-S -B` and
+  PYTHONDONTWRITEBYTECODE=1, so no bytecode cache can be written: what the zips ship
+  is all there is.  The layer's compiled extensions (pydantic-core, bcrypt: built for
+  linux arm64) are swapped for this host's wheels of the same versions (downloaded once
+  into build/bench/wheels); every pure-Python file and its bytecode is exactly as shipped.
+  The baseline (bench/baseline, FastAPI + Mangum) is packaged the usual way,
+  `pip install --target` with Python 3.12 (which compiles), and measured in place,
+  read-only: its timestamp .pyc still validate there, the most favourable case for it
+  (after a zip round trip they would not).
+- `source`: the source tree on the bench interpreter with warm bytecode caches (one
+  discarded run writes the .pyc first): the figure this bench reported before.
+
+Per function, two figures measured inside the child from its first statement:
+`import_ms` (import the handler module) and `ready_ms` (plus settings and the clients
+its first request needs: dynamodb, s3 where infra/permissions.tf grants S3, and
+secretsmanager where it grants the master key).  The baseline creates its DynamoDB
+resource at import, as such apps do, so its two figures are one.  `vs_baseline` is
+ready_ms over the baseline's ready_ms in the same column; the target is <= 0.5.
 """
 
 from __future__ import annotations
 
-import importlib.util
+import hashlib
+import json
+import os
+import platform
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
-from dataclasses import dataclass
+import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from bench import env
 from bench.stats import median
 
-# boto3 clients each function creates on its request path (what it needs warm).
-FUNCTION_CLIENTS: dict[str, tuple[str, ...]] = {
-    "events": ("dynamodb",),
-    "inbox": ("dynamodb",),
-    "notes": ("dynamodb",),
-    "hydrate": ("dynamodb", "s3"),
-    "rehydrate": ("dynamodb", "s3"),
-    "mcp": ("dynamodb", "s3"),
-    "heartbeat": ("dynamodb",),
-    "status": ("dynamodb",),
-    "sweeper": ("dynamodb",),
-    "rollup": ("dynamodb",),
-}
 BASELINE = "baseline (FastAPI+Mangum)"
+TARGET_RATIO = 0.5
+BUILD = env.REPO_ROOT / "build"
+WHEEL_CACHE = BUILD / "bench" / "wheels"
+BASELINE_CACHE = BUILD / "bench"
+BASELINE_REQUIREMENTS = env.REPO_ROOT / "bench" / "baseline" / "requirements.txt"
+BASELINE_MODULE = "bench.baseline.app"
 
-_DOCKHAND_READY = """
+_READY = """
 import time
 _t0 = time.perf_counter_ns()
 import importlib
 _handler = getattr(importlib.import_module({module!r}), {attr!r})
+_t1 = time.perf_counter_ns()
+{clients}
+_t2 = time.perf_counter_ns()
+print(_t1 - _t0, _t2 - _t0)
+"""
+_DOCKHAND_CLIENTS = """
 from common.store import aws
 from common.runtime.config import settings
 settings()
 for _service in {services!r}:
     aws.client(_service)
-print(time.perf_counter_ns() - _t0)
-"""
-
-_BASELINE_READY = """
-import time
-_t0 = time.perf_counter_ns()
-from bench.baseline.app import handler as _handler
-print(time.perf_counter_ns() - _t0)
 """
 
 
 @dataclass(frozen=True)
 class Target:
     name: str
-    script: str | None  # None: the handler module does not exist yet
+    module: str
+    attr: str
+    services: tuple[str, ...]  # empty: the baseline (its clients are made at import)
+
+    def script(self) -> str:
+        clients = _DOCKHAND_CLIENTS.format(services=self.services) if self.services else ""
+        return _READY.format(module=self.module, attr=self.attr, clients=clients)
 
 
-def targets(function_handlers: dict[str, str]) -> list[Target]:
-    """One target per function in infra/functions.tf, plus the baseline."""
+def first_request_clients(name: str, permissions: dict[str, Any]) -> tuple[str, ...]:
+    """The boto3 clients a function's first request creates, from what infra grants it."""
+    granted = permissions.get(name, {})
+    services = ["dynamodb"]
+    if granted.get("s3"):
+        services.append("s3")
+    if granted.get("master_key") is True:
+        services.append("secretsmanager")
+    return tuple(services)
+
+
+def targets(function_handlers: dict[str, str], permissions: dict[str, Any]) -> list[Target]:
+    """One target per function in infra/functions.tf, then the baseline."""
     found = []
     for name, dotted in function_handlers.items():
         module, _, attr = dotted.rpartition(".")
-        if importlib.util.find_spec(module) is None:
-            found.append(Target(name, None))
-            continue
-        services = FUNCTION_CLIENTS.get(name, ("dynamodb",))
-        script = _DOCKHAND_READY.format(module=module, attr=attr, services=services)
-        found.append(Target(name, script))
-    found.append(Target(BASELINE, _BASELINE_READY))
+        found.append(Target(name, module, attr, first_request_clients(name, permissions)))
+    found.append(Target(BASELINE, BASELINE_MODULE, "handler", ()))
     return found
 
 
-Completed = subprocess.CompletedProcess[str]
+FLOOR = "floor: pydantic + botocore client"
+# What every function needs whatever dockhand's own code does: pydantic (the request
+# models) and one botocore DynamoDB client (its import, service model and endpoint
+# rules).  Measured like a function, so the remaining gap to a target is visible.
+_FLOOR_SCRIPT = """
+import time
+_t0 = time.perf_counter_ns()
+import pydantic
+_t1 = time.perf_counter_ns()
+import botocore.session
+botocore.session.get_session().create_client("dynamodb", region_name="us-east-1")
+_t2 = time.perf_counter_ns()
+print(_t1 - _t0, _t2 - _t0)
+"""
 
 
-def _run(script: str, extra_args: tuple[str, ...] = ()) -> tuple[float, Completed]:
+@dataclass(frozen=True)
+class Floor(Target):
+    def script(self) -> str:
+        return _FLOOR_SCRIPT
+
+
+def floor_target() -> Target:
+    return Floor(FLOOR, "pydantic", "", ("dynamodb",))
+
+
+# --- the Lambda-like tree --------------------------------------------------------------
+
+
+@dataclass
+class Column:
+    """One way of loading the code: an interpreter, its flags and its sys.path."""
+
+    name: str
+    python: str
+    flags: tuple[str, ...]
+    paths: dict[str, list[Path]]  # "dockhand" / "baseline" -> sys.path entries
+    cwd: dict[str, Path]
+    no_bytecode_writes: bool
+    notes: list[str] = field(default_factory=list)
+
+    def environment(self, side: str) -> dict[str, str]:
+        variables = env.lambda_like_env()
+        variables["PYTHONPATH"] = os.pathsep.join(str(p) for p in self.paths[side])
+        variables["LAMBDA_TASK_ROOT"] = str(self.cwd[side])
+        if self.no_bytecode_writes:
+            variables["PYTHONDONTWRITEBYTECODE"] = "1"
+        return variables
+
+
+def _extract(archive: Path, destination: Path) -> None:
+    # zipfile does not restore the entries' times: every file gets a fresh mtime, as
+    # in a Lambda container, so a timestamp-based .pyc could not validate.
+    with zipfile.ZipFile(archive) as opened:
+        opened.extractall(destination)
+
+
+def make_read_only(root: Path) -> None:
+    for path in sorted(root.rglob("*"), reverse=True):
+        if not path.is_symlink():
+            path.chmod(0o555 if path.is_dir() else 0o444)
+    root.chmod(0o555)
+
+
+def make_writable(root: Path) -> None:
+    if not root.exists():
+        return
+    root.chmod(0o755)
+    for path in root.rglob("*"):
+        if not path.is_symlink():
+            path.chmod(0o755 if path.is_dir() else 0o644)
+
+
+@contextmanager
+def scratch(prefix: str) -> Iterator[Path]:
+    directory = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        yield directory
+    finally:
+        make_writable(directory)
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+# --- the layer's compiled extensions, swapped for this host's ---------------------------
+
+
+@dataclass(frozen=True)
+class NativeDist:
+    name: str
+    version: str
+    files: tuple[str, ...]  # relative to the site directory
+
+
+def _is_native(relative: str) -> bool:
+    return relative.endswith(".so") or ".libs/" in relative
+
+
+def native_dists(site: Path) -> list[NativeDist]:
+    """The installed distributions (from their RECORD) that ship compiled files."""
+    found = []
+    for dist_info in sorted(site.glob("*.dist-info")):
+        rows = (dist_info / "RECORD").read_text().splitlines()
+        native = tuple(sorted(r.split(",")[0] for r in rows if _is_native(r.split(",")[0])))
+        if not native:
+            continue
+        metadata = (dist_info / "METADATA").read_text().splitlines()
+        fields = dict(line.split(": ", 1) for line in metadata if ": " in line)
+        found.append(NativeDist(fields["Name"], fields["Version"], native))
+    return found
+
+
+def _normalised(name: str) -> str:
+    return re.sub(r"[-_.]+", "_", name).lower()
+
+
+def host_wheel(python: str, dist: NativeDist, cache: Path = WHEEL_CACHE) -> Path:
+    """This host's wheel of `dist` for `python` (pip download once, then the cache)."""
+    machine = platform.machine()
+    prefix = f"{_normalised(dist.name)}-{dist.version}-"
+    cached = sorted(p for p in cache.glob("*.whl") if p.name.lower().startswith(prefix))
+    for wheel in cached:
+        if machine in wheel.name:
+            return wheel
+    cache.mkdir(parents=True, exist_ok=True)
+    from tools.gen.package import run_pip
+
+    run_pip(
+        [
+            python,
+            "-m",
+            "pip",
+            "download",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--only-binary=:all:",
+            "--no-deps",
+            "--dest",
+            str(cache),
+            f"{dist.name}=={dist.version}",
+        ],
+        dict(os.environ),
+    )
+    return host_wheel_from_cache(prefix, machine, cache)
+
+
+def host_wheel_from_cache(prefix: str, machine: str, cache: Path) -> Path:
+    for wheel in sorted(cache.glob("*.whl")):
+        if wheel.name.lower().startswith(prefix) and machine in wheel.name:
+            return wheel
+    raise FileNotFoundError(f"no {machine} wheel {prefix}* in {cache}")
+
+
+def swap_native_extensions(site: Path, python: str) -> list[str]:
+    """Replace the compiled files of every native distribution in `site` by this host's
+    build of the same version; the .py files and their .pyc stay as shipped."""
+    swapped = []
+    for dist in native_dists(site):
+        for relative in dist.files:
+            (site / relative).unlink(missing_ok=True)
+        with zipfile.ZipFile(host_wheel(python, dist)) as wheel:
+            for name in wheel.namelist():
+                if _is_native(name):
+                    wheel.extract(name, site)
+        swapped.append(f"{dist.name}=={dist.version}")
+    return swapped
+
+
+# --- the baseline, packaged the usual way ----------------------------------------------
+
+
+def baseline_install(python: str) -> Path:
+    """`pip install --target` of the baseline's stack with Python 3.12 (it compiles, with
+    timestamps), plus its own code compiled the same way; cached by requirements."""
+    text = BASELINE_REQUIREMENTS.read_text() + (env.REPO_ROOT / "requirements.txt").read_text()
+    digest = hashlib.sha256((text + platform.machine()).encode()).hexdigest()[:12]
+    target = BASELINE_CACHE / f"baseline-{digest}"
+    if (target / ".complete").exists():
+        return target
+    make_writable(target)
+    shutil.rmtree(target, ignore_errors=True)
+    from tools.gen.package import run_pip
+
+    install = [python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+    run_pip([*install, "--target", str(target), "-r", str(BASELINE_REQUIREMENTS)], dict(os.environ))
+    code = target / "bench" / "baseline"
+    code.mkdir(parents=True)
+    for name in ("__init__.py", "app.py"):
+        shutil.copyfile(env.REPO_ROOT / "bench" / "baseline" / name, code / name)
+    (target / "bench" / "__init__.py").write_text("")
+    subprocess.run([python, "-m", "compileall", "-q", str(target / "bench")], check=True)
+    (target / ".complete").write_text("")
+    make_read_only(target)
+    return target
+
+
+# --- measuring --------------------------------------------------------------------------
+
+
+def _run(column: Column, side: str, script: str, extra: tuple[str, ...] = ()) -> tuple[float, Any]:
     started = time.perf_counter_ns()
     done = subprocess.run(
-        [sys.executable, *extra_args, "-c", script],
-        env=env.lambda_like_env(),
-        cwd=env.REPO_ROOT,
+        [column.python, *column.flags, *extra, "-c", script],
+        env=column.environment(side),
+        cwd=column.cwd[side],
         capture_output=True,
         text=True,
         check=False,
@@ -99,27 +320,29 @@ def _run(script: str, extra_args: tuple[str, ...] = ()) -> tuple[float, Complete
     return (time.perf_counter_ns() - started) / 1e6, done
 
 
+def _side(target: Target) -> str:
+    return "baseline" if target.name == BASELINE else "dockhand"
+
+
 _IMPORTTIME = re.compile(r"import time:\s+(\d+)\s+\|\s+(\d+)\s+\|(\s*)(\S+)")
 
 
-def top_imports(stderr: str, skip: tuple[str, ...], count: int = 5) -> list[dict[str, Any]]:
+def top_imports(stderr: str, count: int = 6) -> list[dict[str, Any]]:
     """The `count` largest cumulative import times (`-X importtime`), one per top-level
-    package, leaving out the measured entry modules themselves (they contain everything)."""
+    package, leaving out the entry modules (handlers.*, bench.*: they contain all)."""
     rows = []
     for line in stderr.splitlines():
         match = _IMPORTTIME.match(line)
         if not match:
             continue
         module = match.group(4)
-        if module in skip or any(module.startswith(f"{s}.") for s in ("handlers", "bench")):
+        if module == "importlib" or module.split(".")[0] in ("handlers", "bench"):
             continue
         rows.append({"module": module, "cumulative_ms": round(int(match.group(2)) / 1000, 1)})
     rows.sort(key=lambda r: -float(r["cumulative_ms"]))
-    # A nested chain (common.x -> common.store.ddb -> boto3.dynamodb -> boto3) would fill
-    # the list with one cost five times: keep the largest entry per top-level package.
     seen: set[str] = set()
     distinct = []
-    for row in rows:
+    for row in rows:  # a nested chain would repeat one cost: the largest per package
         package = str(row["module"]).split(".")[0]
         if package not in seen:
             seen.add(package)
@@ -127,49 +350,276 @@ def top_imports(stderr: str, skip: tuple[str, ...], count: int = 5) -> list[dict
     return distinct[:count]
 
 
-def measure(function_handlers: dict[str, str], runs: int) -> dict[str, Any]:
-    """Cold-start figures for every function and the baseline."""
-    all_targets = targets(function_handlers)
-    ready = [t for t in all_targets if t.script is not None]
-    errors: dict[str, str] = {}
-    for target in ready:  # warm-up: compile .pyc, fill the page cache
-        _, done = _run(target.script or "")
-        if done.returncode != 0:
-            errors[target.name] = (done.stderr.strip().splitlines() or ["failed"])[-1][:300]
-    measured = [t for t in ready if t.name not in errors]
-    interpreter: list[float] = []
-    walls: dict[str, list[float]] = {t.name: [] for t in measured}
-    inits: dict[str, list[float]] = {t.name: [] for t in measured}
+@dataclass
+class Samples:
+    imports: list[float] = field(default_factory=list)
+    ready: list[float] = field(default_factory=list)
+    walls: list[float] = field(default_factory=list)
+    error: str | None = None
+
+
+def _sample(column: Column, target: Target, into: Samples) -> None:
+    wall, done = _run(column, _side(target), target.script())
+    if done.returncode != 0:
+        into.error = (done.stderr.strip().splitlines() or ["failed"])[-1][:300]
+        return
+    imported, ready = (int(v) / 1e6 for v in done.stdout.split())
+    into.imports.append(imported)
+    into.ready.append(ready)
+    into.walls.append(wall)
+
+
+def measure_columns(
+    columns: list[Column], all_targets: list[Target], runs: int
+) -> dict[str, dict[str, Any]]:
+    samples = {(c.name, t.name): Samples() for c in columns for t in all_targets}
+    for column in columns:  # warm-up: page cache, and the source column's .pyc
+        for target in all_targets:
+            _sample(column, target, Samples())
+    interpreter: dict[str, list[float]] = {c.name: [] for c in columns}
     for _ in range(runs):
-        interpreter.append(_run("pass")[0])
-        for target in measured:
-            wall, done = _run(target.script or "")
-            walls[target.name].append(wall)
-            inits[target.name].append(int(done.stdout.strip().splitlines()[-1]) / 1e6)
-    interpreter_ms = median(interpreter)
-    results: dict[str, Any] = {}
-    for target in all_targets:
-        if target.script is None:
-            results[target.name] = {"available": False, "note": "not available yet"}
-            continue
-        if target.name in errors:
-            results[target.name] = {"available": False, "note": f"error: {errors[target.name]}"}
-            continue
-        _, traced = _run(target.script, ("-X", "importtime"))
-        results[target.name] = {
-            "available": True,
-            "runs": runs,
-            "process_ms": round(median(walls[target.name]) - interpreter_ms, 1),
-            "init_ms": round(median(inits[target.name]), 1),
-            "top_imports": top_imports(traced.stderr, skip=("importlib",)),
-        }
-    baseline = results.get(BASELINE, {})
-    for name, result in results.items():
-        if name != BASELINE and result.get("available") and baseline.get("available"):
-            result["vs_baseline"] = round(result["process_ms"] / baseline["process_ms"], 2)
-            result["meets_target"] = result["vs_baseline"] <= 0.5
+        for column in columns:
+            interpreter[column.name].append(_run(column, "dockhand", "pass")[0])
+            for target in all_targets:
+                if samples[(column.name, target.name)].error is None:
+                    _sample(column, target, samples[(column.name, target.name)])
+    results: dict[str, dict[str, Any]] = {}
+    for column in columns:
+        start_ms = median(interpreter[column.name])
+        figures: dict[str, Any] = {}
+        for target in all_targets:
+            got = samples[(column.name, target.name)]
+            if got.error is not None or not got.ready:
+                figures[target.name] = {"available": False, "note": f"error: {got.error}"}
+                continue
+            figures[target.name] = {
+                "available": True,
+                "import_ms": round(median(got.imports), 1),
+                "ready_ms": round(median(got.ready), 1),
+                "process_ms": round(median(got.walls) - start_ms, 1),
+            }
+        _add_ratios(figures)
+        results[column.name] = {"interpreter_start_ms": round(start_ms, 1), "functions": figures}
+    return results
+
+
+def _add_ratios(figures: dict[str, Any]) -> None:
+    baseline = figures.get(BASELINE, {})
+    if not baseline.get("available"):
+        return
+    for name, result in figures.items():
+        if name != BASELINE and result.get("available"):
+            result["vs_baseline"] = round(result["ready_ms"] / baseline["ready_ms"], 2)
+            result["meets_target"] = result["vs_baseline"] <= TARGET_RATIO
+
+
+def importtime(column: Column, target: Target) -> list[dict[str, Any]]:
+    _, traced = _run(column, _side(target), target.script(), ("-X", "importtime"))
+    return top_imports(traced.stderr)
+
+
+# --- the columns ------------------------------------------------------------------------
+
+
+def source_column() -> Column:
+    return Column(
+        name="source",
+        python=sys.executable,
+        flags=(),
+        paths={"dockhand": [env.REPO_ROOT], "baseline": [env.REPO_ROOT]},
+        cwd={"dockhand": env.REPO_ROOT, "baseline": env.REPO_ROOT},
+        no_bytecode_writes=False,
+        notes=[f"source tree, Python {platform.python_version()}, warm bytecode caches"],
+    )
+
+
+def lambda_tree(work: Path, python: str, bytecode: str = "shipped") -> list[str]:
+    """build/*.zip extracted into work/task and work/opt/python, host extensions swapped
+    in, read-only.  `bytecode`: "shipped" (as in the zips), "none" (every .pyc removed:
+    what the zips held before #17) or "checked-hash" (recompiled in PEP 552's checked
+    mode, to compare with the shipped unchecked one).  Returns the swapped dists."""
+    task, site = work / "task", work / "opt" / "python"
+    _extract(BUILD / "function.zip", task)
+    _extract(BUILD / "layer.zip", work / "opt")
+    swapped = swap_native_extensions(site, python)
+    if bytecode != "shipped":
+        for cache in sorted([*task.rglob("__pycache__"), *site.rglob("__pycache__")]):
+            shutil.rmtree(cache)
+    if bytecode == "checked-hash":
+        from tools.gen import package
+
+        package.compile_tree(python, task, package.FUNCTION_ROOT, mode="CHECKED_HASH")
+        package.compile_tree(python, site, package.LAYER_ROOT, mode="CHECKED_HASH")
+    make_read_only(work)
+    return swapped
+
+
+def _python_version(python: str) -> str:
+    return subprocess.run(
+        [python, "-c", "import platform; print(platform.python_version())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+
+
+# -S: nothing from this host's site-packages; -B with a read-only tree: no bytecode can
+# be written, so only what the zips ship is used.
+_LAMBDA_FLAGS = ("-S", "-B")
+
+
+def artefact_column(work: Path, python: str) -> Column:
+    """The zips extracted under `work` (task/ and opt/python/), read-only."""
+    swapped = lambda_tree(work, python)
+    baseline = baseline_install(python)
+    return Column(
+        name="artefact",
+        python=python,
+        flags=_LAMBDA_FLAGS,
+        paths={"dockhand": [work / "task", work / "opt" / "python"], "baseline": [baseline]},
+        cwd={"dockhand": work / "task", "baseline": baseline},
+        no_bytecode_writes=True,
+        notes=[
+            f"build/*.zip extracted, read-only, Python {_python_version(python)} -S -B",
+            f"host wheels swapped in for: {', '.join(swapped) or 'nothing'}",
+            "baseline: pip install --target (Python 3.12, compiled), read-only, in place",
+        ],
+    )
+
+
+BYTECODE_VARIANTS = ("none", "checked-hash", "shipped")
+
+
+def measure_bytecode(python: str, target: Target, runs: int) -> dict[str, Any]:
+    """One function from the artefacts without bytecode (the zips before #17), with
+    checked-hash and with the shipped unchecked-hash .pyc, interleaved."""
+    with scratch("dockhand-bytecode-") as work:
+        columns = []
+        for variant in BYTECODE_VARIANTS:
+            root = work / variant
+            lambda_tree(root, python, variant)
+            paths = [root / "task", root / "opt" / "python"]
+            columns.append(
+                Column(
+                    variant,
+                    python,
+                    _LAMBDA_FLAGS,
+                    {"dockhand": paths},
+                    {"dockhand": root / "task"},
+                    True,
+                )
+            )
+        results = measure_columns(columns, [target], runs)
     return {
-        "interpreter_start_ms": round(interpreter_ms, 1),
-        "target": "every dockhand function <= 50% of the baseline's process_ms",
-        "functions": results,
+        "function": target.name,
+        "runs": runs,
+        "variants": {name: results[name]["functions"][target.name] for name in BYTECODE_VARIANTS},
     }
+
+
+def _lambda_python() -> str:
+    from tools.gen.package import find_lambda_python
+
+    return find_lambda_python()
+
+
+def _permissions() -> dict[str, Any]:
+    from tools.local import infra_model
+
+    permissions: dict[str, Any] = infra_model.load("permissions.tf")["locals"][0]["permissions"]
+    return permissions
+
+
+def measure(function_handlers: dict[str, str], runs: int) -> dict[str, Any]:
+    """Cold-start figures for every function and the baseline, both columns."""
+    all_targets = targets(function_handlers, _permissions())
+    missing = [name for name in ("function.zip", "layer.zip") if not (BUILD / name).exists()]
+    columns = [source_column()]
+    notes: list[str] = []
+    with scratch("dockhand-coldstart-") as work:
+        if missing:
+            notes.append(f"artefact column not measured: build/{missing[0]} missing (make package)")
+        else:
+            try:
+                columns.insert(0, artefact_column(work, _lambda_python()))
+            except Exception as exc:  # a missing 3.12 must not stop the other sections
+                notes.append(f"artefact column not measured: {exc}"[:400])
+        measured = [*all_targets, floor_target()]
+        results = measure_columns(columns, measured, runs)
+        traced = columns[0]
+        for target in measured:
+            entry = results[traced.name]["functions"][target.name]
+            if entry.get("available"):
+                entry["top_imports"] = importtime(traced, target)
+        bytecode: dict[str, Any] = {"available": False, "note": "artefact column not measured"}
+        if traced.name == "artefact":
+            bytecode = measure_bytecode(traced.python, all_targets[0], max(3, runs // 2))
+    return {
+        "runs": runs,
+        "target": f"every function's ready_ms <= {TARGET_RATIO} x the baseline's (artefact)",
+        "columns": {c.name: {**results[c.name], "how": c.notes} for c in columns},
+        "clients": {t.name: list(t.services) for t in all_targets if t.services},
+        "bytecode": bytecode,
+        "notes": notes,
+    }
+
+
+def format_lines(section: dict[str, Any]) -> list[str]:
+    """The cold-start table of `make bench`: both columns side by side."""
+    columns = section.get("columns", {})
+    art = columns.get("artefact", {}).get("functions", {})
+    src = columns.get("source", {}).get("functions", {})
+    lines = [
+        f"1. Cold start (median of {section.get('runs')} fresh interpreters, ms inside the"
+        " child; ready = import + settings + first-request clients)",
+    ]
+    for column in columns.values():
+        lines += [f"   {column['how'][0]}", *(f"     {n}" for n in column["how"][1:])]
+    lines.append(
+        f"   {'function':<27}{'import':>8}{'ready':>8}{'vs base':>9}  {'target':<8}"
+        f"{'source':>8}{'vs base':>9}"
+    )
+    for name in src or art:
+        a, s = art.get(name, {}), src.get(name, {})
+        if not a.get("available") and not s.get("available"):
+            lines.append(f"   {name:<27}{a.get('note') or s.get('note', 'not available')}")
+            continue
+        verdict = "" if "meets_target" not in a else ("met" if a["meets_target"] else "NOT met")
+        lines.append(
+            f"   {name:<27}{_num(a, 'import_ms'):>8}{_num(a, 'ready_ms'):>8}"
+            f"{_num(a, 'vs_baseline', '.2f'):>9}  {verdict:<8}"
+            f"{_num(s, 'ready_ms'):>8}{_num(s, 'vs_baseline', '.2f'):>9}"
+        )
+    lines += [f"   note: {note}" for note in section.get("notes", [])]
+    bytecode = section.get("bytecode", {})
+    if bytecode.get("variants"):
+        lines.append(
+            f"   bytecode ({bytecode['function']}, artefacts, median of {bytecode['runs']}):"
+        )
+        for name, r in bytecode["variants"].items():
+            label = {"none": "no .pyc (before)", "shipped": "unchecked-hash (shipped)"}
+            lines.append(
+                f"     {label.get(name, name):<27}import {_num(r, 'import_ms'):>7}"
+                f"  ready {_num(r, 'ready_ms'):>7}"
+            )
+    return lines
+
+
+def _num(result: dict[str, Any], key: str, spec: str = ".1f") -> str:
+    value = result.get(key)
+    return "-" if value is None else format(value, spec)
+
+
+def main() -> int:  # pragma: no cover - `python -m bench.coldstart` for a quick look
+    env.apply()
+    from tools.local import infra_model
+
+    handlers = {name: spec.handler for name, spec in infra_model.functions().items()}
+    section = measure(handlers, int(os.environ.get("COLD_RUNS", "5")))
+    print("\n".join(format_lines(section)))
+    print(json.dumps(section, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

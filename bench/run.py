@@ -88,6 +88,18 @@ def rerun_cold_start(sizes: Sizes, previous: dict[str, Any]) -> dict[str, Any]:
     return {**previous, "cold_start": section}
 
 
+def _machine_line(m: dict[str, Any]) -> str:
+    return (
+        f"Machine: {m['cpu_model']}, {m['cores']} cores, {m['memory_gib']} GiB, "
+        f"Python {m['python']}, {m['date']}"
+    )
+
+
+def format_section(cold: dict[str, Any]) -> str:
+    """`--only cold_start`: that section alone, with the machine it was measured on."""
+    return "\n".join([_machine_line(cold["machine"]), "", *coldstart.format_lines(cold)])
+
+
 def _na(result: dict[str, Any]) -> str:
     return str(result.get("note", "not available yet"))
 
@@ -95,26 +107,12 @@ def _na(result: dict[str, Any]) -> str:
 def format_report(report: dict[str, Any]) -> str:  # noqa: PLR0912 - one branch per section
     """The plain-text tables `make bench` prints (also pasted in docs/performance.md)."""
     m = report["machine"]
-    lines = [
-        f"Machine: {m['cpu_model']}, {m['cores']} cores, {m['memory_gib']} GiB, "
-        f"Python {m['python']}, {m['date']} ({report['mode']} run)",
-        "",
-        "1. Cold start (median ms; process = wall - interpreter start; init = import+clients)",
-        f"   {'function':<28}{'process':>9}{'init':>9}{'vs base':>9}  target <= 0.50",
-    ]
-    cold = report["cold_start"]["functions"]
+    lines = [f"{_machine_line(m)} ({report['mode']} run)", ""]
     if "machine" in report["cold_start"]:  # re-measured alone with --only cold_start
-        lines.insert(-1, f"   (re-measured alone on {report['cold_start']['machine']['date']})")
-    for name, r in cold.items():
-        if not r.get("available"):
-            lines.append(f"   {name:<28}{_na(r)}")
-            continue
-        ratio = r.get("vs_baseline")
-        verdict = "" if ratio is None else ("met" if r.get("meets_target") else "NOT met")
-        ratio_text = "" if ratio is None else f"{ratio:.2f}"
         lines.append(
-            f"   {name:<28}{r['process_ms']:>9.1f}{r['init_ms']:>9.1f}{ratio_text:>9}  {verdict}"
+            f"   (cold start re-measured alone on {report['cold_start']['machine']['date']})"
         )
+    lines += coldstart.format_lines(report["cold_start"])
     warm_routes = report["warm_overhead"]["routes"]
     lines += [
         "",
@@ -186,12 +184,15 @@ def main(argv: list[str] | None = None) -> int:
     sizes = QUICK if args.quick else FULL
     output = Path(args.output)
     if args.only:
-        report = rerun_cold_start(sizes, json.loads(output.read_text()))
+        previous = json.loads(output.read_text()) if output.exists() else {}
+        report = rerun_cold_start(sizes, previous)
+        text = format_section(report["cold_start"])
     else:
         report = run(sizes, args.quick)
+        text = format_report(report)
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
-    print(format_report(report))
+    print(text)
     print(f"\nwritten: {output}")
     return 0
 

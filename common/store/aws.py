@@ -13,6 +13,7 @@ botocore itself) points every client at an emulator such as the moto server.
 
 from __future__ import annotations
 
+import os
 import threading
 from typing import Any
 
@@ -54,9 +55,60 @@ def _create(service: str) -> Any:
     global _session
     if _session is None:
         _session = botocore.session.get_session()
+        _session.register_component("data_loader", _direct_loader(_session))
     return _session.create_client(
         service, region_name=settings().region, config=Config(**_CONFIG_KWARGS, **extra)
     )
+
+
+def _direct_loader(session: Any) -> Any:
+    """botocore's model loader, except that checking one service name looks in that
+    service's directory only.  The stock loader lists every service it has (~400
+    directories, each listed and probed) before it loads any model, once per model
+    type: ~30 ms of each cold start's first client (measured on the artefacts, 10 runs:
+    median 178 -> 141 ms for a DynamoDB client).  Listing the services still does the
+    full scan, so nothing else changes."""
+    from botocore.loaders import Loader
+
+    class ServiceNames:
+        """What `list_available_services` returns: membership costs one service's check."""
+
+        def __init__(self, loader: Any, type_name: str) -> None:
+            self._loader, self._type_name = loader, type_name
+
+        def __contains__(self, service: object) -> bool:
+            return isinstance(service, str) and any(
+                self._loader.file_loader.exists(
+                    os.path.join(base, service, version, self._type_name)
+                )
+                for base in self._loader._potential_locations()
+                if os.path.isdir(os.path.join(base, service))
+                for version in os.listdir(os.path.join(base, service))
+            )
+
+        def _all(self) -> list[str]:
+            return list(Loader.list_available_services(self._loader, self._type_name))
+
+        def __iter__(self) -> Any:
+            return iter(self._all())
+
+        def __len__(self) -> int:
+            return len(self._all())
+
+        def __getitem__(self, index: int) -> str:
+            return self._all()[index]
+
+    class DirectLoader(Loader):  # type: ignore[misc]
+        def list_available_services(self, type_name: str) -> Any:
+            return ServiceNames(self, type_name)
+
+    data_path = session.get_config_variable("data_path")
+    extra = (
+        [os.path.expanduser(os.path.expandvars(p)) for p in data_path.split(os.pathsep)]
+        if data_path
+        else None
+    )
+    return DirectLoader(extra_search_paths=extra)
 
 
 def set_client(service: str, instance: Any) -> None:

@@ -64,3 +64,42 @@ def test_no_function_imports_boto3_up_to_handler_ready() -> None:
             timeout=60,
         )
         assert done.stdout.strip() == "", f"{name} imports {done.stdout.strip()}"
+
+
+@pytest.fixture
+def fresh_session(fresh_clients: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(aws, "_session", None)
+
+
+def test_the_loader_checks_one_service_without_listing_all(
+    fresh_session: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The stock loader lists ~400 service directories before loading one model."""
+    listed: list[str] = []
+    real_listdir = os.listdir
+
+    def counting_listdir(path: str) -> list[str]:
+        listed.append(path)
+        return real_listdir(path)
+
+    monkeypatch.setattr(os, "listdir", counting_listdir)
+    client = aws.dynamodb()
+    assert client.meta.service_model.service_name == "dynamodb"
+    assert len(listed) < 20, f"{len(listed)} directories listed"
+
+
+def test_the_loader_answers_exactly_like_botocores(fresh_session: None) -> None:
+    from botocore.loaders import Loader
+
+    aws.dynamodb()
+    loader = aws._session.get_component("data_loader")
+    stock = Loader()
+    for type_name in ("service-2", "paginators-1", "waiters-2", "endpoint-rule-set-1"):
+        names = loader.list_available_services(type_name)
+        expected = stock.list_available_services(type_name)
+        assert list(names) == expected
+        assert len(names) == len(expected)
+        for service in ("dynamodb", "s3", "secretsmanager", "no-such-service", "", ".."):
+            assert (service in names) == (service in expected), (type_name, service)
+    with pytest.raises(Exception, match="no-such-service"):
+        aws._session.create_client("no-such-service", region_name="us-east-1")
