@@ -18,7 +18,7 @@ help:
 
 # pip's own progress, one line per package it fetches and the final summary, without
 # the noise (per-requirement "already satisfied", this machine's "WARNING: Location").
-PIP_PROGRESS := grep --line-buffered -E "^(Collecting|Installing collected|Successfully installed|ERROR)" | sed -u -e "s/^/  /" || true
+PIP_PROGRESS := grep --line-buffered -E "^(Collecting|Processing|Installing collected|Successfully installed|ERROR)" | sed -u -e "s/^/  /" || true
 
 $(STAMP): requirements.txt requirements-dev.txt requirements-cli.txt pyproject.toml
 	@$(PY) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "dockhand needs Python 3.11+")'
@@ -79,8 +79,10 @@ load: install
 # (requirements.txt from PyPI for linux arm64 / CPython 3.12), both with bytecode compiled
 # by a local Python 3.12 (found via PATH or pyenv; DOCKHAND_LAMBDA_PYTHON to choose one).
 # See docs/deploy.md and docs/performance.md.
+# pip's "WARNING: Location ... is ignored" lines come from this machine's pip config
+# (index locations that do not exist), not from the build: filtered out.
 package: install
-	$(BIN)/python -m tools.gen.package
+	@$(BIN)/python -m tools.gen.package 2>&1 | grep --line-buffered -v "^WARNING: Location"; exit $${PIPESTATUS[0]}
 
 # Offline infra checks. checkov pins its own boto3, so it lives in its own venv.
 CHECKOV_VENV := .checkov-venv

@@ -78,10 +78,10 @@ def _list(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(records, indent=2))
         return 0
-    print(f"{'KEY ID':<18} {'ROLE':<8} {'CREATED':<25} {'REVOKED':<25} LABEL")
+    print(f"{'KEY ID':<26} {'ROLE':<8} {'CREATED':<25} {'REVOKED':<25} LABEL")
     for r in records:
         print(
-            f"{r['key_id']:<18} {r['role']:<8} {r['created_at']:<25} "
+            f"{r['key_id']:<26} {r['role']:<8} {r['created_at']:<25} "
             f"{r.get('revoked_at') or '-':<25} {r.get('label') or ''}"
         )
     return 0

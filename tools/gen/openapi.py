@@ -40,6 +40,8 @@ from common.triggers import events
 from handlers.inbox import InboxQuery
 
 DOCUMENT_PATH = Path(__file__).resolve().parents[2] / "common" / "openapi.json"
+# The same bytes beside the API reference (docs/api.md links to it), for readers of a clone.
+DOCS_COPY_PATH = DOCUMENT_PATH.parents[1] / "docs" / "openapi.json"
 REF = "#/components/schemas/{model}"
 JSON = "application/json"
 MARKDOWN = "text/markdown; charset=utf-8"
@@ -757,15 +759,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="exit 1 if the file is stale")
     args = parser.parse_args(argv)
     text = render(build_document())
-    current = DOCUMENT_PATH.read_text("utf-8") if DOCUMENT_PATH.exists() else ""
-    if args.check:
+    for path in (DOCUMENT_PATH, DOCS_COPY_PATH):
+        current = path.read_text("utf-8") if path.exists() else ""
+        if args.check:
+            if current != text:
+                print(f"{path} is stale: run `make openapi`", file=sys.stderr)
+                return 1
+            continue
         if current != text:
-            print(f"{DOCUMENT_PATH} is stale: run `make openapi`", file=sys.stderr)
-            return 1
-        return 0
-    if current != text:
-        DOCUMENT_PATH.write_text(text, "utf-8")
-    print(f"wrote {DOCUMENT_PATH} ({len(build_document()['paths'])} paths)")
+            path.write_text(text, "utf-8")
+        print(f"wrote {path} ({len(build_document()['paths'])} paths)")
     return 0
 
 
