@@ -2,8 +2,9 @@
 JSON responses); GET and DELETE /mcp answer 405 (no SSE stream, no session to end).
 
 The protocol lives in common.mcp; this module maps its outcome to HTTP: a reply → 200
-application/json, notifications and responses → 202 with no body, a body refused as a
-whole → 400 with the JSON-RPC error.  Auth and rate limiting are the dispatcher's, as
+application/json (under 2026-07-28 some errors take the status its HTTP binding names),
+notifications and responses → 202 with no body, a body refused as a whole → 400 with
+the JSON-RPC error.  Auth and rate limiting are the dispatcher's, as
 on every route: no key → 401 (the house envelope), a viewer may call every tool but
 add_note (whose result then says forbidden, isError true).
 """
@@ -12,7 +13,14 @@ from __future__ import annotations
 
 from common.api import Response, Route, http_handler
 from common.mcp import protocol
-from common.mcp.errors import INVALID_REQUEST
+from common.mcp.errors import (
+    HEADER_MISMATCH,
+    INVALID_PARAMS,
+    INVALID_REQUEST,
+    METHOD_NOT_FOUND,
+    PARSE_ERROR,
+    UNSUPPORTED_PROTOCOL_VERSION,
+)
 from common.runtime.http import Request, empty_response, json_response
 
 _JSON = "application/json"
@@ -48,10 +56,32 @@ def post_mcp(request: Request) -> Response:
     principal = request.principal
     if principal is None:  # pragma: no cover - the dispatcher authenticates this route
         raise RuntimeError("POST /mcp without a principal")
-    outcome = protocol.handle(request.body, principal, request.header("mcp-protocol-version"))
+    outcome = protocol.handle(request.body, principal, request.headers)
     if outcome.kind == "accepted":
         return empty_response(202)
-    return json_response(200 if outcome.kind == "reply" else 400, outcome.body)
+    if outcome.kind == "rejected":
+        return json_response(400, outcome.body)
+    return json_response(_reply_status(outcome), outcome.body)
+
+
+# 2026-07-28's HTTP binding gives some JSON-RPC errors an HTTP status of their own
+# (transports "Protocol Version Header", "Server Validation"; the SDK's table alike);
+# the handshake-era revisions answer every reply 200.
+MODERN_ERROR_STATUS = {
+    PARSE_ERROR: 400,
+    INVALID_REQUEST: 400,
+    INVALID_PARAMS: 400,
+    HEADER_MISMATCH: 400,
+    UNSUPPORTED_PROTOCOL_VERSION: 400,
+    METHOD_NOT_FOUND: 404,
+}
+
+
+def _reply_status(outcome: protocol.Outcome) -> int:
+    error = outcome.body.get("error") if isinstance(outcome.body, dict) else None
+    if not outcome.modern or error is None:
+        return 200
+    return MODERN_ERROR_STATUS.get(error["code"], 200)
 
 
 def _method_not_allowed(what: str) -> Response:

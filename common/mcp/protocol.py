@@ -14,15 +14,21 @@ message, is refused as a whole (HTTP 400, as the SDK's own server does), with a
 JSON-RPC error whose id is null; an error about a well-formed request (unknown method,
 bad params, our own failure) is an ordinary JSON-RPC response.
 
-Revision 2026-07-28 (stateless per-request `_meta`, `server/discover`, no `initialize`)
-is not served: its clients, like the official SDK's in its default "auto" mode, probe
-`server/discover`, get -32601 (or 400 for the 2026-07-28 header) and fall back to
-`initialize`, as that revision's "Backward Compatibility" section describes.
+Revision 2026-07-28 removed the handshake: every request carries its version, client
+capabilities and info in `params._meta`, mirrored in headers (`MCP-Protocol-Version`,
+`Mcp-Method`, `Mcp-Name`) that must agree with the body (else -32020 HeaderMismatch);
+`server/discover` replaces `initialize`; `ping` is gone; every result says
+`resultType: "complete"`, and list/read results carry cache hints (`ttlMs`,
+`cacheScope`).  A request whose MCP-Protocol-Version header names that revision is
+served that way ("dual-era" server, versioning "Backward Compatibility"); an unknown
+version is refused with -32022 and the versions served, so a client can pick one.
 """
 
 from __future__ import annotations
 
+import base64
 import json
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -30,11 +36,14 @@ from typing import Any, Literal
 from common import __version__
 from common.mcp import catalog
 from common.mcp.errors import (
+    HEADER_MISMATCH,
     INTERNAL_ERROR,
     INVALID_PARAMS,
     INVALID_REQUEST,
     METHOD_NOT_FOUND,
     PARSE_ERROR,
+    RESOURCE_NOT_FOUND,
+    UNSUPPORTED_PROTOCOL_VERSION,
     RpcError,
 )
 from common.runtime.errors import ApiError, ServiceUnavailable
@@ -42,9 +51,12 @@ from common.runtime.http import Principal
 from common.runtime.observability import logger
 from common.store.aws import aws_error_code, is_retryable_aws_error
 
-SUPPORTED_VERSIONS: tuple[str, ...] = ("2025-11-25", "2025-06-18", "2025-03-26")
-LATEST_VERSION = SUPPORTED_VERSIONS[0]
+SUPPORTED_VERSIONS: tuple[str, ...] = ("2025-11-25", "2025-06-18", "2025-03-26")  # handshake
+MODERN_VERSIONS: tuple[str, ...] = ("2026-07-28",)  # per-request _meta, no handshake
+ALL_VERSIONS: tuple[str, ...] = (*MODERN_VERSIONS, *SUPPORTED_VERSIONS)
+LATEST_VERSION = SUPPORTED_VERSIONS[0]  # what initialize offers a client it cannot match
 HEADERLESS_VERSION = "2025-03-26"
+VERSION_HEADER, METHOD_HEADER, NAME_HEADER = "mcp-protocol-version", "mcp-method", "mcp-name"
 BATCH_VERSIONS = frozenset({"2025-03-26"})
 SERVER_INFO = {"name": "dockhand", "title": "dockhand context", "version": __version__}
 CAPABILITIES = {
@@ -70,6 +82,7 @@ class Outcome:
 
     kind: Literal["reply", "accepted", "rejected"]
     body: Json = None
+    modern: bool = False  # served under 2026-07-28 (whose HTTP binding maps error codes)
 
 
 @dataclass(frozen=True)
@@ -86,19 +99,18 @@ def _rejected(code: int, message: str, data: Any = None) -> Outcome:
     return Outcome("rejected", _error(None, RpcError(code, message, data)))
 
 
-def handle(body: bytes, principal: Principal, header_version: str | None) -> Outcome:
-    """Answer one POST body for `principal`; `header_version` is MCP-Protocol-Version."""
+def handle(body: bytes, principal: Principal, headers: Mapping[str, str]) -> Outcome:
+    """Answer one POST body for `principal`; `headers` are the request's, names lower-case."""
     try:
         message = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         return _rejected(PARSE_ERROR, "Parse error: the body is not JSON.")
-    # initialize carries its version in the body; every later message names it in the header.
+    header_version = headers.get(VERSION_HEADER)
+    # initialize carries its version in the body, and always means the handshake era.
+    if header_version in MODERN_VERSIONS and not _is_initialize(message):
+        return _modern(message, Call(principal, header_version), headers)
     if header_version not in (None, *SUPPORTED_VERSIONS) and not _is_initialize(message):
-        return _rejected(
-            INVALID_REQUEST,
-            f"Unsupported MCP-Protocol-Version {header_version!r}.",
-            {"supported": list(SUPPORTED_VERSIONS), "requested": header_version},
-        )
+        return _rejected(*_unsupported_version(header_version))
     version = header_version or HEADERLESS_VERSION
     call = Call(principal, version)
     if isinstance(message, list):
@@ -107,6 +119,14 @@ def handle(body: bytes, principal: Principal, header_version: str | None) -> Out
     if malformed:
         return Outcome("rejected", reply)
     return Outcome("accepted") if reply is None else Outcome("reply", reply)
+
+
+def _unsupported_version(requested: Json) -> tuple[int, str, dict[str, Any]]:
+    return (
+        UNSUPPORTED_PROTOCOL_VERSION,
+        f"Unsupported protocol version {requested!r}.",
+        {"supported": list(ALL_VERSIONS), "requested": requested},
+    )
 
 
 def _is_initialize(message: Json) -> bool:
@@ -301,4 +321,118 @@ METHODS: dict[str, Method] = {
     "resources/read": _resources_read,
     "prompts/list": _prompts_list,
     "prompts/get": _prompts_get,
+}
+
+
+# --- 2026-07-28: per-request metadata, no handshake ----------------------------------------
+
+META_VERSION = "io.modelcontextprotocol/protocolVersion"
+META_CAPABILITIES = "io.modelcontextprotocol/clientCapabilities"
+META_SERVER_INFO = "io.modelcontextprotocol/serverInfo"
+# The request parameter each name-bearing method mirrors in Mcp-Name.
+NAMED_BY = {"tools/call": "name", "prompts/get": "name", "resources/read": "uri"}
+# Cache hints (ttlMs, cacheScope) of the cacheable results.  The catalogue is the same
+# for every caller and changes only with a deployment: an hour, shareable.  Resources
+# are the tenant's documents and change with every hydrate: never fresh, never shared.
+CACHE_HINTS: dict[str, tuple[int, str]] = {
+    "server/discover": (3_600_000, "public"),
+    "tools/list": (3_600_000, "public"),
+    "prompts/list": (3_600_000, "public"),
+    "resources/templates/list": (3_600_000, "public"),
+    "resources/list": (0, "private"),
+    "resources/read": (0, "private"),
+}
+MODERN_CAPABILITIES: dict[str, Any] = {"tools": {}, "resources": {}, "prompts": {}}
+_SENTINEL = re.compile(r"=\?base64\?(?P<payload>[A-Za-z0-9+/]*={0,2})\?=")
+
+
+def _modern(message: Json, call: Call, headers: Mapping[str, str]) -> Outcome:
+    """One 2026-07-28 POST: a single request (or an ignored notification), no batches."""
+    problem = _envelope_problem(message) or ("" if "method" in message else _NOT_A_REQUEST)
+    if problem:
+        error = RpcError(INVALID_REQUEST, f"Invalid Request: {problem}")
+        return Outcome("rejected", _error(None, error), modern=True)
+    if "id" not in message:
+        return Outcome("accepted", modern=True)  # no client notifications exist over HTTP
+    message_id = message["id"]
+    try:
+        _check_modern_envelope(message, headers)
+        result = _modern_dispatch(message["method"], message["params"], call)
+    except RpcError as error:
+        return Outcome("reply", _error(message_id, _modern_error(error)), modern=True)
+    except Exception as exc:
+        return Outcome("reply", _error(message_id, _internal(exc)), modern=True)
+    return Outcome("reply", {"jsonrpc": "2.0", "id": message_id, "result": result}, modern=True)
+
+
+_NOT_A_REQUEST = "a 2026-07-28 POST carries one request (responses and batches do not exist)."
+
+
+def _check_modern_envelope(message: dict[str, Any], headers: Mapping[str, str]) -> None:
+    """The validation ladder of 2026-07-28 (basic/index, transports "Server Validation"):
+    the _meta envelope, then headers against the body, then the version itself."""
+    params = message.get("params")
+    if not isinstance(params, dict):
+        params = {}
+    meta = params.get("_meta")
+    if not isinstance(meta, dict) or META_VERSION not in meta or META_CAPABILITIES not in meta:
+        raise RpcError(
+            INVALID_PARAMS, f"params._meta must carry {META_VERSION} and {META_CAPABILITIES}."
+        )
+    method = message["method"]
+    if headers.get(VERSION_HEADER) != meta[META_VERSION]:
+        raise RpcError(HEADER_MISMATCH, "MCP-Protocol-Version does not match params._meta.")
+    if headers.get(METHOD_HEADER) != method:
+        raise RpcError(HEADER_MISMATCH, "Mcp-Method does not match the request's method.")
+    named = NAMED_BY.get(method)
+    body_name = params.get(named) if named else None
+    if body_name is not None and _decode_header(headers.get(NAME_HEADER)) != body_name:
+        raise RpcError(HEADER_MISMATCH, f"Mcp-Name does not match params.{named}.")
+    if meta[META_VERSION] not in MODERN_VERSIONS:
+        raise RpcError(*_unsupported_version(meta[META_VERSION]))
+
+
+def _decode_header(value: str | None) -> str | None:
+    """A header value, its `=?base64?…?=` form decoded (None when it is not valid)."""
+    if value is None:
+        return None
+    match = _SENTINEL.fullmatch(value)
+    if match is None:
+        return value
+    try:
+        return base64.b64decode(match["payload"], validate=True).decode("utf-8")
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
+def _modern_dispatch(method: str, params: dict[str, Any], call: Call) -> Json:
+    handler = MODERN_METHODS.get(method)
+    if handler is None:
+        raise RpcError(METHOD_NOT_FOUND, f"Method not found: {method}")
+    result: dict[str, Any] = handler(params, call)
+    result = {**result, "resultType": "complete"}
+    result["_meta"] = {**result.get("_meta", {}), META_SERVER_INFO: SERVER_INFO}
+    if method in CACHE_HINTS:
+        result["ttlMs"], result["cacheScope"] = CACHE_HINTS[method]
+    return result
+
+
+def _modern_error(error: RpcError) -> RpcError:
+    """2026-07-28 answers a missing resource with -32602 (changelog, minor change 6)."""
+    if error.code == RESOURCE_NOT_FOUND:
+        return RpcError(INVALID_PARAMS, error.message, error.data)
+    return error
+
+
+def _discover(params: Mapping[str, Any], call: Call) -> Json:
+    return {
+        "supportedVersions": list(ALL_VERSIONS),
+        "capabilities": MODERN_CAPABILITIES,
+        "instructions": INSTRUCTIONS,
+    }
+
+
+MODERN_METHODS: dict[str, Method] = {
+    "server/discover": _discover,
+    **{name: method for name, method in METHODS.items() if name not in ("initialize", "ping")},
 }

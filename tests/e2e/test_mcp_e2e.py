@@ -64,18 +64,28 @@ def tenancy(gateway: Gateway) -> Tenancy:
     )
 
 
-def over_http(gateway: Gateway, key: str, session: Callable[[Client], Awaitable[T]]) -> T:
-    """Run `session` on an SDK client connected to POST /mcp with `key` (its default
-    'auto' mode: a discover probe, then the initialize handshake)."""
-
+def _over_http(
+    gateway: Gateway, key: str, session: Callable[[Client], Awaitable[T]], mode: str
+) -> T:
     async def run() -> T:
         headers = {"Authorization": f"Bearer {key}"}
         async with httpx2.AsyncClient(headers=headers, timeout=30) as http_client:
             transport = streamable_http_client(f"{gateway.url}/mcp", http_client=http_client)
-            async with Client(transport) as client:
+            async with Client(transport, mode=mode) as client:
                 return await session(client)
 
     return anyio.run(run)
+
+
+def over_http(gateway: Gateway, key: str, session: Callable[[Client], Awaitable[T]]) -> T:
+    """An SDK client on POST /mcp with `key`, in its default 'auto' mode: the
+    server/discover probe finds 2026-07-28, served statelessly per request."""
+    return _over_http(gateway, key, session, "auto")
+
+
+def over_http_handshake(gateway: Gateway, key: str, session: Callable[[Client], Awaitable[T]]) -> T:
+    """An SDK client on POST /mcp in 'legacy' mode: the initialize handshake (2025-11-25)."""
+    return _over_http(gateway, key, session, "legacy")
 
 
 def over_stdio(gateway: Gateway, key: str, session: Callable[[Client], Awaitable[T]]) -> T:
@@ -93,7 +103,15 @@ def over_stdio(gateway: Gateway, key: str, session: Callable[[Client], Awaitable
 
 
 Runner = Callable[[Gateway, str, Callable[[Client], Awaitable[Any]]], Any]
-BOTH = pytest.mark.parametrize("run", [over_http, over_stdio], ids=["http", "stdio"])
+BOTH = pytest.mark.parametrize(
+    "run", [over_http, over_http_handshake, over_stdio], ids=["http", "http-handshake", "stdio"]
+)
+
+
+def missing_resource_code(run: Runner) -> int:
+    """2026-07-28 turned "resource not found" into -32602; the handshake era has -32002
+    (the stdio server relays POST /mcp's handshake-era answer as it is)."""
+    return -32602 if run is over_http else -32002
 
 
 def text_of(result: Any) -> str:
@@ -116,21 +134,12 @@ def test_initialize_and_list_everything(gateway: Gateway, tenancy: Tenancy, run:
         }
 
     seen = run(gateway, tenancy.viewer, session)
-    # POST /mcp speaks the handshake revisions (newest 2025-11-25); the stdio server is
-    # the SDK's own, which also speaks 2026-07-28 to the SDK's stdio client.
-    assert seen["version"] in ("2025-11-25", "2026-07-28")
+    assert seen["version"] == ("2025-11-25" if run is over_http_handshake else "2026-07-28")
     assert seen["server"] == "dockhand"
     assert seen["tools"] == TOOLS
     assert seen["resources"] == [f"dockhand://threads/{THREAD}/rehydrate"]
     assert seen["templates"] == ["dockhand://threads/{thread_id}/rehydrate"]
     assert seen["prompts"] == ["resume"]
-
-
-def test_http_negotiates_the_newest_handshake_revision(gateway: Gateway, tenancy: Tenancy) -> None:
-    async def session(client: Client) -> str:
-        return client.protocol_version
-
-    assert over_http(gateway, tenancy.viewer, session) == "2025-11-25"
 
 
 @BOTH
@@ -224,7 +233,7 @@ def test_another_tenant_sees_nothing(gateway: Gateway, tenancy: Tenancy, run: Ru
     assert seen["by_id"]["message"] == "No such snapshot."
     assert seen["threads"] == []
     assert seen["resources"] == []
-    assert seen["read_code"] == -32002
+    assert seen["read_code"] == missing_resource_code(run)
 
 
 @BOTH
@@ -266,7 +275,7 @@ def test_protocol_errors_reach_the_client(gateway: Gateway, tenancy: Tenancy, ru
                 codes.append(error.code)
         return codes
 
-    assert run(gateway, tenancy.viewer, session) == [-32602, -32602, -32002]
+    assert run(gateway, tenancy.viewer, session) == [-32602, -32602, missing_resource_code(run)]
 
 
 # --- raw HTTP: what the SDK never sends -------------------------------------------------------
@@ -316,7 +325,7 @@ def test_raw_jsonrpc_cases(gateway: Gateway, tenancy: Tenancy) -> None:
     assert old_batch.status == 200
     assert [reply["id"] for reply in old_batch.json] == [1, 2]
     version = mcp_post(gateway, key, ping, **{"MCP-Protocol-Version": "2024-01-01"})
-    assert (version.status, version.json["error"]["code"]) == (400, -32600)
+    assert (version.status, version.json["error"]["code"]) == (400, -32022)
     not_acceptable = mcp_post(gateway, key, ping, Accept="text/event-stream", **modern)
     assert not_acceptable.status == 406
 

@@ -372,7 +372,7 @@ def test_invalid_messages_are_400_with_a_jsonrpc_error(api: ApiClient, keys: Key
         {"jsonrpc": "2.0", "id": 1, "method": "ping"},
         **{"MCP-Protocol-Version": "1999-01-01"},
     )
-    assert (version.status, version.json["error"]["code"]) == (400, -32600)
+    assert (version.status, version.json["error"]["code"]) == (400, -32022)
 
 
 def test_method_errors_stay_http_200(api: ApiClient, keys: Keys) -> None:
@@ -517,3 +517,62 @@ def test_answers_match_the_openapi_document(api: ApiClient, keys: Keys) -> None:
     assert_documented("POST /mcp", post(api, None, ping))
     for method in ("GET", "DELETE"):
         assert_documented(f"{method} /mcp", api.call(method, "/mcp"))
+
+
+# --- 2026-07-28 over HTTP -------------------------------------------------------------------
+
+MODERN_META = {
+    "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+    "io.modelcontextprotocol/clientCapabilities": {},
+}
+
+
+def modern_post(
+    api: ApiClient, key: str, method: str, params: dict[str, Any] | None = None, **headers: str
+) -> Result:
+    message = {
+        "jsonrpc": "2.0",
+        "id": 9,
+        "method": method,
+        "params": {**(params or {}), "_meta": MODERN_META},
+    }
+    all_headers = {"MCP-Protocol-Version": "2026-07-28", "Mcp-Method": method, **headers}
+    return api.post("/mcp", key=key, json_body=message, headers=all_headers)
+
+
+def test_modern_requests_are_served_with_the_bindings_statuses(api: ApiClient, keys: Keys) -> None:
+    hydrate(api, keys.creator)
+    arguments = {"name": "rehydrate", "arguments": {"thread_id": THREAD}}
+    called = modern_post(api, keys.viewer, "tools/call", arguments, **{"Mcp-Name": "rehydrate"})
+    assert called.status == 200
+    result = called.json["result"]
+    assert result["resultType"] == "complete"
+    assert result["isError"] is False
+    over_http = api.get("/rehydrate", key=keys.viewer, query={"thread_id": THREAD}).text
+    assert result["content"][0]["text"] == over_http
+    assert modern_post(api, keys.viewer, "ping").status == 404  # ping is gone in 2026-07-28
+    mismatch = modern_post(api, keys.viewer, "tools/list", **{"Mcp-Method": "prompts/list"})
+    assert (mismatch.status, mismatch.json["error"]["code"]) == (400, -32020)
+    uri = "dockhand://threads/nothing-here/rehydrate"
+    missing = modern_post(api, keys.viewer, "resources/read", {"uri": uri}, **{"Mcp-Name": uri})
+    assert (missing.status, missing.json["error"]["code"]) == (400, -32602)
+    refused = modern_post(
+        api,
+        keys.viewer,
+        "tools/call",
+        {"name": "add_note", "arguments": {"thread_id": THREAD, "text": "x"}},
+        **{"Mcp-Name": "add_note"},
+    )
+    assert refused.status == 200
+    assert refused.json["result"]["isError"] is True
+    from tests.unit.test_openapi import assert_documented
+
+    for result in (called, mismatch, missing, modern_post(api, keys.viewer, "ping")):
+        assert_documented("POST /mcp", result)
+    not_jsonrpc = api.post(
+        "/mcp",
+        key=keys.viewer,
+        json_body={"method": "notifications/x"},
+        headers={"MCP-Protocol-Version": "2026-07-28"},
+    )
+    assert (not_jsonrpc.status, not_jsonrpc.json["error"]["code"]) == (400, -32600)

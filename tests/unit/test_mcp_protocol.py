@@ -3,6 +3,7 @@ batches, notifications, version negotiation, the method table and the tool schem
 
 from __future__ import annotations
 
+import base64
 import json
 from typing import Any
 
@@ -16,9 +17,11 @@ CREATOR = Principal(tenant="acme", role="creator", key_id="k" * 16)
 INIT_PARAMS = {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t"}}
 
 
-def handle(message: Any, version: str | None = "2025-06-18") -> protocol.Outcome:
+def handle(message: Any, version: str | None = "2025-06-18", **headers: str) -> protocol.Outcome:
     body = message if isinstance(message, bytes) else json.dumps(message).encode()
-    return protocol.handle(body, CREATOR, version)
+    all_headers = {"mcp-protocol-version": version} if version else {}
+    all_headers.update({name.replace("_", "-"): value for name, value in headers.items()})
+    return protocol.handle(body, CREATOR, all_headers)
 
 
 def request(method: str, params: Any = None, message_id: Any = 1) -> dict[str, Any]:
@@ -109,6 +112,7 @@ def test_initialize_answers_a_supported_version_with_itself(version: str) -> Non
 
 
 @pytest.mark.parametrize("version", ["2024-11-05", "2099-01-01", "2026-07-28", "latest"])
+# 2026-07-28 has no handshake: an initialize naming it is answered with the newest handshake.
 def test_initialize_answers_an_unknown_version_with_the_latest(version: str) -> None:
     params = {**INIT_PARAMS, "protocolVersion": version}
     outcome = handle(request("initialize", params), version)  # its header is not consulted
@@ -122,14 +126,14 @@ def test_initialize_with_bad_params_is_minus_32602(params: dict[str, Any]) -> No
     assert error_of(handle(request("initialize", params)))["code"] == -32602
 
 
-def test_an_unsupported_version_header_is_refused() -> None:
-    outcome = handle(request("tools/list"), "2026-07-28")
+def test_an_unsupported_version_header_is_refused_naming_the_versions_served() -> None:
+    outcome = handle(request("tools/list"), "2099-01-01")
     assert outcome.kind == "rejected"
     error = error_of(outcome)
-    assert error["code"] == -32600  # not -32022: that would tell an SDK "modern server"
+    assert error["code"] == -32022
     assert error["data"] == {
-        "supported": list(protocol.SUPPORTED_VERSIONS),
-        "requested": "2026-07-28",
+        "supported": ["2026-07-28", "2025-11-25", "2025-06-18", "2025-03-26"],
+        "requested": "2099-01-01",
     }
 
 
@@ -267,3 +271,99 @@ def test_resources_outside_the_template_are_not_found(uri: str) -> None:
 def test_unknown_prompt_is_minus_32602() -> None:
     outcome = handle(request("prompts/get", {"name": "summon", "arguments": {}}))
     assert error_of(outcome) == {"code": -32602, "message": "Unknown prompt: summon"}
+
+
+# --- 2026-07-28 -----------------------------------------------------------------------------
+
+MODERN = "2026-07-28"
+META = {
+    "io.modelcontextprotocol/protocolVersion": MODERN,
+    "io.modelcontextprotocol/clientCapabilities": {},
+    "io.modelcontextprotocol/clientInfo": {"name": "t", "version": "1"},
+}
+
+
+def modern(method: str, params: dict[str, Any] | None = None, **headers: str) -> protocol.Outcome:
+    message = request(method, {**(params or {}), "_meta": META})
+    headers.setdefault("mcp_method", method)
+    return handle(message, MODERN, **headers)
+
+
+def test_modern_discover_names_every_version_served() -> None:
+    outcome = modern("server/discover")
+    assert outcome.modern is True
+    result = outcome.body["result"]
+    assert result["supportedVersions"] == list(protocol.ALL_VERSIONS)
+    assert set(result["capabilities"]) == {"tools", "resources", "prompts"}
+    assert result["resultType"] == "complete"
+    assert result["_meta"]["io.modelcontextprotocol/serverInfo"]["name"] == "dockhand"
+    assert (result["ttlMs"], result["cacheScope"]) == (3_600_000, "public")
+
+
+def test_modern_results_carry_result_type_and_cache_hints() -> None:
+    tools = modern("tools/list").body["result"]
+    assert [tool["name"] for tool in tools["tools"]] == list(catalog.TOOLS)
+    assert tools["resultType"] == "complete"
+    assert (tools["ttlMs"], tools["cacheScope"]) == (3_600_000, "public")
+    templates = modern("resources/templates/list").body["result"]
+    assert templates["resultType"] == "complete"
+    assert "ttlMs" in templates
+
+
+@pytest.mark.parametrize(
+    ("headers", "fragment"),
+    [
+        ({"mcp_method": "tools/call"}, "Mcp-Method"),
+        ({"mcp_method": ""}, "Mcp-Method"),
+    ],
+)
+def test_modern_headers_must_match_the_body(headers: dict[str, str], fragment: str) -> None:
+    error = error_of(modern("tools/list", **headers))
+    assert error["code"] == -32020
+    assert fragment in error["message"]
+
+
+def test_modern_mcp_name_is_checked_and_may_be_base64() -> None:
+    params = {"name": "résumé", "arguments": {"thread_id": "x"}}
+    wrong = modern("tools/call", params, mcp_name="other")
+    assert error_of(wrong)["code"] == -32020
+    missing = modern("tools/call", params)
+    assert error_of(missing)["code"] == -32020
+    encoded = "=?base64?" + base64.b64encode("résumé".encode()).decode() + "?="
+    answered = modern("tools/call", params, mcp_name=encoded)
+    assert error_of(answered) == {"code": -32602, "message": "Unknown tool: résumé"}
+    assert error_of(modern("tools/call", params, mcp_name="=?base64?!!?="))["code"] == -32020
+
+
+def test_modern_version_header_must_equal_the_meta_version() -> None:
+    message = request("tools/list", {"_meta": {**META, META_KEY: "2025-06-18"}})
+    error = error_of(handle(message, MODERN, mcp_method="tools/list"))
+    assert error["code"] == -32020
+
+
+META_KEY = "io.modelcontextprotocol/protocolVersion"
+
+
+@pytest.mark.parametrize("params", [None, {}, {"_meta": {META_KEY: MODERN}}, {"_meta": "x"}])
+def test_modern_requests_need_the_meta_envelope(params: dict[str, Any] | None) -> None:
+    outcome = handle(request("tools/list", params), MODERN, mcp_method="tools/list")
+    assert error_of(outcome)["code"] == -32602
+
+
+def test_modern_has_no_ping_and_no_batches_and_ignores_notifications() -> None:
+    assert error_of(modern("ping"))["code"] == -32601
+    assert handle([request("ping")], MODERN).kind == "rejected"
+    note = {"jsonrpc": "2.0", "method": "notifications/cancelled"}
+    assert handle(note, MODERN) == protocol.Outcome("accepted", modern=True)
+
+
+def test_modern_missing_resource_is_minus_32602() -> None:
+    uri = "dockhand://threads/Bad Slug/rehydrate"
+    error = error_of(modern("resources/read", {"uri": uri}, mcp_name=uri))
+    assert error == {"code": -32602, "message": "Resource not found", "data": {"uri": uri}}
+
+
+def test_initialize_under_a_modern_header_is_the_handshake() -> None:
+    outcome = handle(request("initialize", INIT_PARAMS), MODERN)
+    assert outcome.modern is False
+    assert outcome.body["result"]["protocolVersion"] == "2025-06-18"

@@ -421,9 +421,10 @@ OPERATIONS: dict[str, Operation] = {
         params=(
             Param(
                 "MCP-Protocol-Version",
-                {"enum": list(mcp_protocol.SUPPORTED_VERSIONS)},
+                {"enum": list(mcp_protocol.ALL_VERSIONS)},
                 where="header",
-                description="The revision negotiated in initialize; absent means 2025-03-26.",
+                description="The revision in use (2026-07-28: also in params._meta, with "
+                "Mcp-Method and Mcp-Name); absent means 2025-03-26.",
             ),
         ),
         raw_body={
@@ -437,13 +438,15 @@ OPERATIONS: dict[str, Operation] = {
                 "Not JSON (-32700), not a JSON-RPC message (-32600), a batch after "
                 "2025-03-26, or an unsupported MCP-Protocol-Version (-32600)",
             ),
+            404: ("JsonRpcRefusal", "2026-07-28 only: method not found (-32601)"),
             406: ("JsonRpcRefusal", "Accept excludes application/json"),
             415: ("JsonRpcRefusal", "Content-Type is not application/json"),
         },
         description="A request is answered 200 with its JSON-RPC response (errors about a "
-        "well-formed request too); notifications and responses 202 with no body; a body "
-        "that is not JSON or not a JSON-RPC message 400. Tools: rehydrate, list_threads, "
-        "list_snapshots, get_notes, add_note (creator). See docs/mcp.md.",
+        "well-formed request too, except that 2026-07-28 answers invalid params and header "
+        "mismatches 400 and an unknown method 404); notifications and responses 202 with "
+        "no body; a body that is not JSON or not a JSON-RPC message 400. Tools: rehydrate, "
+        "list_threads, list_snapshots, get_notes, add_note (creator). See docs/mcp.md.",
     ),
     "GET /mcp": Operation(
         "No server-sent event stream: 405",
