@@ -55,6 +55,7 @@ class Settings:
     heartbeat_interval_seconds: int
     agent_shards: int
     thread_delete_budget_seconds: int
+    max_attempts: int = 5
 
 
 def load_settings() -> Settings:
@@ -86,6 +87,8 @@ def load_settings() -> Settings:
         # DELETE /threads works this long, then answers 202 and continues on the next call
         # (the hydrate function's timeout is 20 s; API Gateway gives up at 30 s).
         thread_delete_budget_seconds=_int("DOCKHAND_THREAD_DELETE_BUDGET_SECONDS", 10, 0, 25),
+        # Leases of one event before it is quarantined (common/triggers/leases.py).
+        max_attempts=_int("DOCKHAND_MAX_ATTEMPTS", 5, 1, 100),
     )
 
 
