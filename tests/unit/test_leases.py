@@ -198,8 +198,13 @@ def test_concurrent_leasers_never_share_an_event(
         for _ in range(6):
             result = api.post("/inbox/lease", key=keys.creator, json_body={"limit": 3})
             assert result.status in (200, 503), result.text
-            if result.status == 200:
-                got += _ids(result.json["items"])
+            if result.status == 200 and result.json["items"]:
+                ids = _ids(result.json["items"])
+                got += ids
+                if len(got) % 2:  # half acknowledged by lease id, half kept leased
+                    body = {"lease_id": result.json["lease_id"]}
+                    ack = api.post("/inbox/ack", key=keys.creator, json_body=body)
+                    assert ack.json["acknowledged"] == ids, ack.text
         return got
 
     with ThreadPoolExecutor(16) as pool:
@@ -211,6 +216,8 @@ def test_concurrent_leasers_never_share_an_event(
     assert set(every) | set(rest) == created
     assert not set(every) & set(rest)
     assert _today("acme")["events_leased"] == len(created)
+    delivered = _today("acme").get("events_delivered", 0)
+    assert events.inbox_summary("acme")[0] == len(created) - delivered
 
 
 def test_sharded_leases_merge_oldest_first_across_shards(
