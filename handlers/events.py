@@ -5,7 +5,7 @@ from __future__ import annotations
 from common.api import Response, Route, http_handler
 from common.runtime.errors import field_error
 from common.runtime.http import Request, empty_response, json_response
-from common.triggers import dedup, events
+from common.triggers import dedup, events, inbox
 
 
 def post_event(request: Request) -> Response:
@@ -32,7 +32,7 @@ def get_event(request: Request) -> Response:
 
 
 def delete_event(request: Request) -> Response:
-    events.acknowledge(request.tenant, request.path_param("event_id"))
+    inbox.acknowledge(request.tenant, request.path_param("event_id"))
     return empty_response(204)
 
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import random
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -40,19 +40,28 @@ from common.store.tables import (
     GSI2,
     GSI2_PK,
     GSI2_SK,
+    GSI3_SK,
+    GSI5_PK,
     PK,
     SK,
     TIMELINE_PK,
     TIMELINE_SK,
-    TTL_ATTRIBUTE,
 )
 from common.triggers import dedup
 
 EVENT_SK = "E"
-PENDING, DELIVERED = "pending", "delivered"
+PENDING, DELIVERED, QUARANTINED = "pending", "delivered", "quarantined"
 MAX_ACK_IDS = 100
-_TRANSACTION_LIMIT = 100
-_ACKS_PER_TRANSACTION = _TRANSACTION_LIMIT - 2  # room for the counter and gauge updates
+# Where a pending event lives in the inbox indexes, kept on the item so that a
+# requeue can put a quarantined event back without reading it first.
+HOME_PK, HOME_TYPE_PK = "home_pk", "home_type_pk"
+# Lease state on the event item (common.triggers.inbox).
+ATTEMPTS, LEASE_ID, LEASE_EXPIRES_MS, LEASED_UNTIL = (
+    "attempts",
+    "lease_id",
+    "lease_expires_ms",
+    "leased_until",
+)
 _RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})")
 # Cancellation reasons meaning "busy": the client should retry (503), nothing was written.
 
@@ -133,6 +142,24 @@ def gauge_pk(tenant: str) -> str:
     return f"T#{tenant}#GAUGE"
 
 
+def quarantine_pk(tenant: str, shard: int) -> str:
+    return f"T#{tenant}#Q#S{shard}"
+
+
+def millis(moment: float) -> int:
+    return int(moment * 1000)
+
+
+def time_key(moment_ms: int, event_id: str) -> str:
+    """`<epoch ms, 15 digits>#<event_id>`: sorts by time, then by id (all one length)."""
+    return f"{moment_ms:015d}#{event_id}"
+
+
+def shard_of(pool_pk: str) -> int:
+    """The shard number at the end of an inbox partition key (`...#S<n>`)."""
+    return int(pool_pk.rsplit("#S", 1)[1])
+
+
 def _event_key(tenant: str, event_id: str) -> dict[str, Any]:
     return {PK: event_pk(tenant, event_id), SK: EVENT_SK}
 
@@ -153,14 +180,14 @@ def create_event(tenant: str, new: NewEvent, idempotency_key: str | None) -> Out
     fingerprint = dedup.content_fingerprint(new.event_type, new.payload, new.source)
     request_fingerprint = dedup.sha256_hex(dedup.canonical_json(new.model_dump()))
     items = [
-        _event_put(tenant, event_id, new, received_at),
+        _event_put(tenant, event_id, new, now),
         dedup.dedup_put(tenant, fingerprint, body, now),
     ]
     if idempotency_key is not None:
         stored = dedup.StoredResponse(CREATED, body, request_fingerprint)
         items.append(dedup.idempotency_put(tenant, idempotency_key, stored, now))
     items.append(counters.update_item(tenant, {"events_received": 1}, now))
-    items.append(_gauge_update(tenant, +1))
+    items.append(gauge_update(tenant, +1))
 
     reasons = transact.run(items)
     if reasons is None:
@@ -200,18 +227,24 @@ def _created_body(event_id: str, new: NewEvent, received_at: str) -> dict[str, A
     }
 
 
-def _event_put(tenant: str, event_id: str, new: NewEvent, received_at: str) -> dict[str, Any]:
+def _event_put(tenant: str, event_id: str, new: NewEvent, now: float) -> dict[str, Any]:
     shard = random.randrange(settings().inbox_shards)  # noqa: S311 - spreading load
+    home, home_type = inbox_pk(tenant, shard), type_inbox_pk(tenant, new.event_type, shard)
+    received_at = clock.iso(now)
     item = {
         PK: event_pk(tenant, event_id),
         SK: EVENT_SK,
-        GSI1_PK: inbox_pk(tenant, shard),
+        GSI1_PK: home,
         GSI1_SK: event_id,
-        GSI2_PK: type_inbox_pk(tenant, new.event_type, shard),
+        GSI2_PK: home_type,
         GSI2_SK: event_id,
         # Every retained event by receipt time, pending or not (push delivery replays).
         TIMELINE_PK: timeline_pk(tenant, shard),
         TIMELINE_SK: f"{received_at}#{event_id}",
+        GSI3_SK: time_key(millis(now), event_id),  # available from now on
+        HOME_PK: home,
+        HOME_TYPE_PK: home_type,
+        ATTEMPTS: 0,
         "event_id": event_id,
         "tenant": tenant,
         "event_type": new.event_type,
@@ -249,9 +282,9 @@ def system_event_ops(
     event_id = ids.new_id()
     new = NewEvent(event_type=event_type, payload=payload, source=source)
     return event_id, [
-        _event_put(tenant, event_id, new, clock.iso(now)),
+        _event_put(tenant, event_id, new, now),
         counters.update_item(tenant, {**(also_count or {}), "events_received": 1}, now),
-        _gauge_update(tenant, +1),
+        gauge_update(tenant, +1),
     ]
 
 
@@ -307,13 +340,35 @@ def get_event(tenant: str, event_id: str) -> dict[str, Any]:
     if item is None:
         raise NotFound("No such event.")
     return {
-        **_inbox_item(item),
-        "status": item["status"],
+        **public_item(item),
+        "status": effective_status(item, clock.now()),
         "delivered_at": item.get("delivered_at"),
     }
 
 
-def _inbox_item(item: Mapping[str, Any]) -> dict[str, Any]:
+def effective_status(item: Mapping[str, Any], now: float) -> str:
+    """The status a client sees.  An event on its last lease (filed in the quarantine,
+    gsi5) is quarantined from the moment that lease expires, before the next lease
+    call moves it (common.triggers.inbox): no job has to run at expiry."""
+    status = str(item["status"])
+    if status == PENDING and last_lease_expired(item, now):
+        return QUARANTINED
+    return status
+
+
+def last_lease_expired(item: Mapping[str, Any], now: float) -> bool:
+    return GSI5_PK in item and int(item.get(LEASE_EXPIRES_MS, 0)) <= millis(now)
+
+
+def leased_until(item: Mapping[str, Any], now: float) -> str | None:
+    """When the event's live lease ends, or None when no lease holds it."""
+    expires = item.get(LEASE_EXPIRES_MS)
+    if item.get("status") != PENDING or expires is None or int(expires) <= millis(now):
+        return None
+    return str(item[LEASED_UNTIL])
+
+
+def public_item(item: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "event_id": item["event_id"],
         "event_type": item["event_type"],
@@ -324,118 +379,73 @@ def _inbox_item(item: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-# ---------------------------------------------------------------- acknowledge
-
-
-def acknowledge(tenant: str, event_id: str) -> None:
-    """Mark one event delivered (idempotent); 404 if it is not the tenant's live event."""
-    acknowledged, _ = acknowledge_many(tenant, [event_id])
-    if not acknowledged:
-        raise NotFound("No such event.")
-
-
-def acknowledge_many(tenant: str, event_ids: Sequence[str]) -> tuple[list[str], list[str]]:
-    """(acknowledged, not_found), each in request order without repeats.
-
-    Pending events are delivered by one transaction per 98 ids that also adds to
-    `events_delivered` and takes them off the pending gauge, so only a first
-    acknowledgement counts.  A cancelled transaction's ALL_OLD reasons say which ids
-    were already delivered (acknowledged again) or absent (not found); the rest are
-    retried without them.
-    """
-    unique = list(dict.fromkeys(event_ids))
-    outcome: dict[str, bool] = {i: False for i in unique if not ids.is_valid_id(i)}
-    candidates = [i for i in unique if i not in outcome]
-    for start in range(0, len(candidates), _ACKS_PER_TRANSACTION):
-        outcome.update(
-            _acknowledge_chunk(tenant, candidates[start : start + _ACKS_PER_TRANSACTION])
-        )
-    acknowledged = [i for i in unique if outcome[i]]
-    return acknowledged, [i for i in unique if not outcome[i]]
-
-
-def _acknowledge_chunk(tenant: str, event_ids: list[str]) -> dict[str, bool]:
-    outcome: dict[str, bool] = {}
-    pending = list(event_ids)
-    while pending:
-        now = clock.now()
-        items = [_deliver_update(tenant, event_id, now) for event_id in pending]
-        items.append(counters.update_item(tenant, {"events_delivered": len(pending)}, now))
-        items.append(_gauge_update(tenant, -len(pending)))
-        reasons = transact.run(items)
-        if reasons is None:
-            outcome.update(dict.fromkeys(pending, True))
-            catalogue.count("events_delivered", len(pending))
-            return outcome
-        still_pending = []
-        for event_id, reason in zip(pending, reasons, strict=False):
-            if transact.failed_condition(reason):
-                old = dynamo.live(reason.get("Item"), now)
-                outcome[event_id] = old is not None and old.get("status") == DELIVERED
-            else:
-                still_pending.append(event_id)
-        if len(still_pending) == len(pending):  # pragma: no cover - cancelled for no stated reason
-            raise ServiceUnavailable(retry_after=1)
-        pending = still_pending
-    return outcome
-
-
-def _deliver_update(tenant: str, event_id: str, now: float) -> dict[str, Any]:
-    expires_at = int(now) + settings().delivered_retention_days * 86_400
-    return dynamo.update_op(
-        settings().events_table,
-        _event_key(tenant, event_id),
-        "SET #status = :delivered, delivered_at = :now_iso, #exp = :exp "
-        "REMOVE #g1pk, #g1sk, #g2pk, #g2sk",
-        condition="attribute_exists(#pk) AND #status = :pending",
-        names={
-            "#pk": PK,
-            "#status": "status",
-            "#exp": TTL_ATTRIBUTE,
-            "#g1pk": GSI1_PK,
-            "#g1sk": GSI1_SK,
-            "#g2pk": GSI2_PK,
-            "#g2sk": GSI2_SK,
-        },
-        values={
-            ":delivered": DELIVERED,
-            ":pending": PENDING,
-            ":now_iso": clock.iso(now),
-            ":exp": expires_at,
-        },
-        return_old_on_failure=True,
-    )
-
-
 # ---------------------------------------------------------------- inbox
 
 
 def inbox_page(
     tenant: str, limit: int, cursor: str | None, event_type: str | None
 ) -> tuple[list[dict[str, Any]], str | None]:
-    """Pending events oldest first, one Query per shard whatever the backlog.
+    """Pending events oldest first (leased or not), one Query per shard whatever the backlog.
 
-    Each shard is read after its own position (`gsi_sk > last id`), `limit + 1` items
-    at most, and the shards are merged by event id (ids sort by creation time).  The
-    cursor records every shard's position and is bound to tenant and `event_type`.
+    Items carry `attempts` and `leased_until`.  An event whose last lease has expired is
+    quarantined (see `effective_status`) and left out; it stays in the index only until
+    the next lease call of the tenant moves it (docs/triggers.md bounds how many).
     """
-    query = {"event_type": event_type}
+    now = clock.now()
+
+    def read(shard: int, after: str | None, count: int) -> list[dict[str, Any]]:
+        return _query_shard(tenant, shard, event_type, after, count)
+
+    page, next_cursor = merged_page(
+        tenant,
+        {"event_type": event_type},
+        cursor,
+        limit,
+        read=read,
+        position=lambda item: item["event_id"],
+    )
+    return [
+        {**public_item(item), "attempts": int(item.get(ATTEMPTS, 0)), "leased_until": leased}
+        for item in page
+        if not last_lease_expired(item, now)
+        for leased in [leased_until(item, now)]
+    ], next_cursor
+
+
+ShardReader = Callable[[int, str | None, int], list[dict[str, Any]]]
+
+
+def merged_page(
+    tenant: str,
+    query: Mapping[str, Any],
+    cursor: str | None,
+    limit: int,
+    *,
+    read: ShardReader,
+    position: Callable[[Mapping[str, Any]], Any],
+) -> tuple[list[dict[str, Any]], str | None]:
+    """One page over every inbox shard, merged by `position` (the index's sort key).
+
+    Each shard is read after its own position, `limit + 1` items at most, so a page
+    never reads more than shards x (limit + 1) items.  The cursor records every
+    shard's position and is bound to tenant and `query`.
+    """
     positions: dict[str, Any] = cursors.decode(cursor, tenant, query) if cursor else {}
     fetched: list[tuple[int, dict[str, Any]]] = []
     more_in_shard: set[int] = set()
     for shard in range(settings().inbox_shards):
         after = positions.get(str(shard))
-        items = _query_shard(tenant, shard, event_type, str(after) if after else None, limit + 1)
+        items = read(shard, str(after) if after else None, limit + 1)
         if len(items) > limit:
             more_in_shard.add(shard)
         fetched.extend((shard, item) for item in items[:limit])
-    fetched.sort(key=lambda pair: str(pair[1]["event_id"]))
+    fetched.sort(key=lambda pair: str(position(pair[1])))
     page, rest = fetched[:limit], fetched[limit:]
     for shard, item in page:
-        positions[str(shard)] = item["event_id"]
+        positions[str(shard)] = position(item)
     has_more = bool(rest) or bool(more_in_shard)
     next_cursor = cursors.encode(tenant, query, positions) if has_more else None
-    return [_inbox_item(item) for _, item in page], next_cursor
+    return [item for _, item in page], next_cursor
 
 
 def _query_shard(
@@ -480,7 +490,7 @@ def inbox_summary(tenant: str) -> tuple[int, str | None]:
     return max(pending, 0), (str(oldest[0]["received_at"]) if oldest else None)
 
 
-def _gauge_update(tenant: str, delta: int) -> dict[str, Any]:
+def gauge_update(tenant: str, delta: int) -> dict[str, Any]:
     shard = random.randrange(settings().inbox_shards)  # noqa: S311 - spreading load
     return dynamo.update_op(
         settings().stats_table,

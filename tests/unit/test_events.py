@@ -388,7 +388,7 @@ def test_delivered_events_vanish_after_retention(
     assert api.get(f"/events/{event_id}", key=keys.viewer).status == 404
     assert api.delete(f"/events/{event_id}", key=keys.creator).status == 404
     ack = api.post("/inbox/ack", key=keys.creator, json_body={"event_ids": [event_id]})
-    assert ack.json == {"acknowledged": [], "not_found": [event_id]}
+    assert ack.json == {"acknowledged": [], "lease_lost": [], "not_found": [event_id]}
 
 
 def test_inbox_summary_counts_pending_and_oldest(

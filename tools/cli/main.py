@@ -1,4 +1,4 @@
-"""The `dockhand` command line: keys, snapshots, stats, agents.
+"""The `dockhand` command line: keys, snapshots, stats, agents, inbox consumers.
 
 Each command family lives in its own module exposing `register(subparsers)`."""
 
@@ -9,7 +9,13 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-COMMAND_MODULES = ("tools.cli.keys", "tools.cli.snapshot", "tools.cli.ops", "tools.cli.mcp")
+COMMAND_MODULES = (
+    "tools.cli.keys",
+    "tools.cli.snapshot",
+    "tools.cli.ops",
+    "tools.cli.inbox",
+    "tools.cli.mcp",
+)
 
 # What `dockhand --help` tells users (the module docstring above is for contributors).
 DESCRIPTION = "dockhand from your shell: API keys, project snapshots, daily figures and agents."
