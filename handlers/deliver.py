@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from common.runtime.observability import logger, metrics, start_invocation
+from common.runtime.observability import logger, start_invocation
 from common.triggers import delivery
 
 
@@ -24,8 +24,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             if not _handle(record):
                 failures.append({"itemIdentifier": str(record.get("messageId", ""))})
     finally:
-        metrics.flush_metrics()
-        metrics.clear_metrics()  # flush does not clear when metrics are disabled
+        delivery.flush()
     return {"batchItemFailures": failures}
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from common.runtime.observability import logger, metrics, start_invocation
+from common.runtime.observability import logger, start_invocation
 from common.triggers import delivery
 
 
@@ -18,8 +18,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     try:
         failed = delivery.dispatch_records(records)
     finally:
-        metrics.flush_metrics()
-        metrics.clear_metrics()  # flush does not clear when metrics are disabled
+        delivery.flush()
     if failed:
         logger.warning("dispatch incomplete", extra={"first_failed": failed[0]})
     return {"batchItemFailures": [{"itemIdentifier": seq} for seq in failed]}

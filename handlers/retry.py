@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from common.runtime.observability import logger, metrics, start_invocation
+from common.runtime.observability import logger, start_invocation
 from common.triggers import delivery
 
 
@@ -21,7 +21,6 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         logger.exception("retry sweep failed")
         raise
     finally:
-        metrics.flush_metrics()
-        metrics.clear_metrics()  # flush does not clear when metrics are disabled
+        delivery.flush()
     logger.info("retry sweep done", extra={"sent": sent})
     return {"sent": sent}

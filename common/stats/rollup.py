@@ -37,6 +37,10 @@ COUNTED = (
     "notes_created",
     "snapshots_created",
     "heartbeats",
+    # Push delivery (common/triggers/delivery.py): attempts, by outcome.
+    "deliveries_succeeded",
+    "deliveries_failed",
+    "deliveries_exhausted",
 )
 _DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 

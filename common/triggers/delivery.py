@@ -247,12 +247,18 @@ def _observe(result: outbound.Result, event: Mapping[str, Any]) -> None:
         received = clock.parse_iso(str(event["received_at"])).timestamp()
         catalogue.record("delivery_latency", max(0.0, (clock.now() - received) * 1000))
         return
-    metrics.flush_metrics()
-    metrics.clear_metrics()
+    # Its own blob: `failure_class` must not multiply the other metrics' dimensions.
+    flush()
     metrics.add_dimension(name="failure_class", value=result.outcome)
     catalogue.count("delivery_failures")
-    metrics.flush_metrics()
-    metrics.clear_metrics()
+    flush()
+
+
+def flush() -> None:
+    """Flush what was counted (nothing to flush is not worth powertools' warning)."""
+    if metrics.metric_set:
+        metrics.flush_metrics()
+    metrics.clear_metrics()  # flush does not clear when metrics are disabled
 
 
 def record_attempt(

@@ -37,7 +37,9 @@ from common.runtime.http import MAX_LIMIT
 from common.runtime.models import QueryModel
 from common.runtime.slug import SLUG_PATTERN
 from common.triggers import events, inbox
+from common.triggers import subscriptions as subs
 from handlers.inbox import InboxQuery, QuarantineQuery
+from handlers.subscriptions import ListQuery as SubscriptionListQuery
 
 DOCUMENT_PATH = Path(__file__).resolve().parents[2] / "common" / "openapi.json"
 # The same bytes beside the API reference (docs/api.md links to it), for readers of a clone.
@@ -125,6 +127,18 @@ _AGENT = {
     "last_heartbeat": nullable(_FIGURES),
 }
 _NULLABLE_COUNT = nullable(COUNT)
+_WHSEC: Schema = {"type": "string", "pattern": "^whsec_[A-Za-z0-9+/]{43}=$"}
+_SUBSCRIPTION = {
+    "subscription_id": ID,
+    "url": {"type": "string"},
+    "event_types": nullable({"type": "array", "items": {"type": "string"}}),
+    "description": nullable({"type": "string"}),
+    "status": {"enum": ["active", "disabled"]},
+    "created_at": TIME,
+    "last_success_at": nullable(TIME),
+    "last_failure_at": nullable(TIME),
+    "consecutive_failures": COUNT,
+}
 # The registration answer is the contract's list: no status or heartbeat yet.
 _REGISTERED = ("agent_id", "name", "region", "labels", "heartbeat_interval_seconds", "created_at")
 
@@ -251,6 +265,9 @@ RESPONSE_SCHEMAS: dict[str, Schema | type] = {
             "notes_created": _NULLABLE_COUNT,
             "snapshots_created": _NULLABLE_COUNT,
             "heartbeats": _NULLABLE_COUNT,
+            "deliveries_succeeded": _NULLABLE_COUNT,
+            "deliveries_failed": _NULLABLE_COUNT,
+            "deliveries_exhausted": _NULLABLE_COUNT,
             "inbox_pending": _NULLABLE_COUNT,
             "inbox_oldest_pending_age_seconds": nullable({"type": "number", "minimum": 0}),
             "inbox_leased": _NULLABLE_COUNT,
@@ -320,6 +337,31 @@ RESPONSE_SCHEMAS: dict[str, Schema | type] = {
         "(or, for a 2025-03-26 batch of which nothing was a message, one per element).",
         "anyOf": [ref("JsonRpcResponse"), {"type": "array", "items": ref("JsonRpcResponse")}],
     },
+    "Subscription": obj(_SUBSCRIPTION),
+    "SubscriptionCreated": obj(
+        {**_SUBSCRIPTION, "secret": {**_WHSEC, "description": "Shown once, never again."}}
+    ),
+    "SubscriptionPage": page_of("Subscription"),
+    "SubscriptionSecretRotated": obj(
+        {
+            "subscription_id": ID,
+            "secret": {**_WHSEC, "description": "Shown once; the previous one signs too for 24 h."},
+            "previous_secret_expires_at": TIME,
+        }
+    ),
+    "DeliveryAttempt": obj(
+        {
+            "event_id": ID,
+            "attempt": {"type": "integer", "minimum": 1, "maximum": 8},
+            "status_code": nullable({"type": "integer"}),
+            "error": nullable({"type": "string"}),
+            "duration_ms": COUNT,
+            "attempted_at": TIME,
+            "next_attempt_at": nullable(TIME),
+        }
+    ),
+    "DeliveryPage": page_of("DeliveryAttempt"),
+    "ReplayAccepted": obj({"replay_id": ID, "events": COUNT}),
 }
 
 # --------------------------------------------------------------------------- operations
@@ -584,6 +626,42 @@ OPERATIONS: dict[str, Operation] = {
         html=True,
     ),
     "GET /openapi.json": Operation("This document", {200: "OpenApiDocument"}),
+    "POST /subscriptions": Operation(
+        "Subscribe a URL to push delivery (the whsec_ secret is shown once)",
+        {201: "SubscriptionCreated"},
+        body=subs.NewSubscription,
+        description="400 validation_error on `url` when the SSRF guard refuses it: https "
+        "on port 443 or 8443 only, and the host must resolve only to public unicast "
+        "addresses.",
+    ),
+    "GET /subscriptions": Operation(
+        "The tenant's subscriptions",
+        {200: "SubscriptionPage"},
+        params=(LIMIT, CURSOR),
+        query_model=SubscriptionListQuery,
+    ),
+    "GET /subscriptions/{subscription_id}": Operation(
+        "One subscription (never its secret)", {200: "Subscription"}
+    ),
+    "DELETE /subscriptions/{subscription_id}": Operation("Delete a subscription", {204: None}),
+    "POST /subscriptions/{subscription_id}/enable": Operation(
+        "Activate a subscription again (after an auto-disable)", {200: "Subscription"}
+    ),
+    "POST /subscriptions/{subscription_id}/rotate-secret": Operation(
+        "A new signing secret; the old one keeps signing alongside for 24 h",
+        {200: "SubscriptionSecretRotated"},
+    ),
+    "GET /subscriptions/{subscription_id}/deliveries": Operation(
+        "Delivery attempts, newest first",
+        {200: "DeliveryPage"},
+        params=(LIMIT, CURSOR),
+        query_model=SubscriptionListQuery,
+    ),
+    "POST /subscriptions/{subscription_id}/replay": Operation(
+        "Re-send the retained events of a time window (202: sent in the background)",
+        {202: "ReplayAccepted"},
+        body=subs.ReplayRequest,
+    ),
 }
 
 ERROR_DESCRIPTIONS = {

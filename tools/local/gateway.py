@@ -470,7 +470,18 @@ def remove_local_state(api_url: str) -> None:
     localstate.clear_state(api_url, os.getpid())  # its own file only: other runs keep theirs
 
 
-def banner(api_url: str, backend: Backend, key: str | None, schedules_on: bool) -> str:
+def start_pumps(gateway: Gateway, backend: Backend) -> Any:
+    """Push delivery's event sources (tools/local/pumps.py); None when off or on real AWS."""
+    if backend.mode == "aws":
+        return None  # real event source mappings deliver there
+    from tools.local import pumps
+
+    return pumps.start(gateway.invoke, allow_loopback=True)
+
+
+def banner(
+    api_url: str, backend: Backend, key: str | None, schedules_on: bool, pumps: Any = None
+) -> str:
     from common.runtime.config import settings
     from tools.cli import localstate
     from tools.local import infra_model
@@ -492,6 +503,10 @@ def banner(api_url: str, backend: Backend, key: str | None, schedules_on: bool) 
         lines.append(f"  schedules  {'; '.join(scheduled)} (cron jobs also ran once at start)")
     else:
         lines.append("  schedules  off (DOCKHAND_SCHEDULES=off)")
+    if pumps is not None:
+        lines += pumps.banner_lines()
+    else:
+        lines.append("  delivery   off (DOCKHAND_DELIVERY=off or real AWS)")
     lines.append(f"  state      {localstate.state_path(api_url)} (the dockhand CLI uses it)")
     if key:
         lines += [
@@ -534,16 +549,18 @@ def main() -> int:
     api_url = f"http://127.0.0.1:{server.server_address[1]}"
     backend = Backend("aws")
     scheduler = None
+    pumps = None
     serving = False
     try:
         backend = start_backend()
         prepare_resources(backend)
         key = create_bootstrap_key(backend)
         write_local_state(api_url, key)
+        pumps = start_pumps(gateway, backend)  # before serving: it sets the queue URL
         threading.Thread(target=server.serve_forever, name="dockhand-http", daemon=True).start()
         serving = True
         scheduler = start_scheduler(gateway)
-        print(banner(api_url, backend, key, scheduler is not None), flush=True)
+        print(banner(api_url, backend, key, scheduler is not None, pumps), flush=True)
         while not stop.wait(0.5):
             pass
         log.info("stopping")
@@ -556,6 +573,8 @@ def main() -> int:
         server.server_close()
         if scheduler is not None:
             scheduler.stop()
+        if pumps is not None:
+            pumps.stop()
         remove_local_state(api_url)
         backend.stop()
     return 0
