@@ -19,9 +19,9 @@ EXPECTED_TABLES = {
     "notes": {"keys", "context", "stats"},
     "hydrate": {"keys", "context", "stats"},
     "rehydrate": {"keys", "context"},
-    "heartbeat": {"keys", "agents", "stats"},
+    "heartbeat": {"keys", "agents", "events", "stats"},  # + agent.recovered events
     "status": {"keys", "stats", "events", "agents"},
-    "sweeper": {"agents"},
+    "sweeper": {"agents", "events", "stats"},  # agent.* events in the inbox
     "rollup": {"stats", "events", "agents"},
 }
 EXPECTED_S3 = {
