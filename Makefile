@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 PORT ?= 3000
 export TF_CLI_CONFIG_FILE := /dev/null
 
-.PHONY: help install run test test-unit test-e2e lint fmt invoke package check-infra check-deploy bench clean dashboard openapi fuzz load
+.PHONY: help install run test test-unit test-e2e lint fmt invoke package check-infra check-deploy bench clean dashboard openapi fuzz load browser-deps
 
 help:
 	@echo "make run      serve the whole API on http://127.0.0.1:$(PORT) (in-memory AWS emulator)"
@@ -35,8 +35,19 @@ run: install
 	@PORT=$(PORT) $(BIN)/python -m tools.local.gateway
 
 # tests/deploy is `make check-deploy` (a Terraform apply, ~3 min), not part of this.
-test: install
+test: install browser-deps
 	$(BIN)/python -m pytest --cov --cov-report=term --ignore=tests/deploy
+
+# The browser tests (tests/browser) drive Debian's Chromium with Playwright; Playwright
+# never downloads a browser here.  Instant when /usr/bin/chromium exists; without
+# apt-get (or root) the browser tests skip and say why.
+browser-deps:
+	@if [ -x /usr/bin/chromium ]; then :; \
+	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	  echo "Installing Chromium from Debian's packages (browser tests) ..."; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=300 chromium >/dev/null \
+	  || { echo "browser-deps: apt-get install chromium failed"; exit 1; }; \
+	else echo "browser-deps: no apt-get as root here: the browser tests will be skipped"; fi
 
 test-unit: install
 	$(BIN)/python -m pytest tests/unit

@@ -43,8 +43,8 @@ MINIMUMS: dict[str, tuple[int, str]] = {
     "GET /agents": (1, "one Query on the tenant's agents index"),
     "GET /agents/{agent_id}": (1, "one GetItem"),
     "POST /agents/{agent_id}/heartbeat": (
-        1,
-        "one conditional UpdateItem/transaction (replay check + figures); no key",
+        2,
+        "GetItem (secret generation, interval, status) + one conditional transaction; no key",
     ),
     "GET /status": (0, "answers from configuration"),
     "GET /stats": (1, "one BatchGetItem of the day's counter shards, or GetItem of a rollup"),

@@ -1,10 +1,14 @@
-"""Function `status`: GET /status and GET /openapi.json (no auth), and GET /stats (the
-tenant's daily figures)."""
+"""Function `status`: the status page (GET /), GET /status and GET /openapi.json (no
+auth), and GET /stats (the tenant's daily figures and ranges)."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import re
 from functools import lru_cache
 from importlib import resources
+from pathlib import Path
 
 from common.api import Response, Route, http_handler
 from common.runtime.config import settings
@@ -13,6 +17,48 @@ from common.runtime.http import Request, json_response, reject_unknown_query, te
 
 # GET /stats is this function's data route: load it with the handler.
 from common.stats import ranges, rollup
+
+_PAGE_PATH = Path(__file__).with_name("status_page.html")
+
+
+@lru_cache(maxsize=1)
+def _status_page() -> tuple[str, dict[str, str]]:
+    """The page and its headers, built once per container: the CSP allows exactly the
+    page's one inline script and one inline style, by SHA-256, and nothing else."""
+    page = _PAGE_PATH.read_text("utf-8")
+    hashes = {
+        tag: "'sha256-" + base64.b64encode(hashlib.sha256(block.encode()).digest()).decode() + "'"
+        for tag in ("script", "style")
+        for block in re.findall(rf"<{tag}>(.*?)</{tag}>", page, flags=re.DOTALL)
+    }
+    policy = "; ".join(
+        (
+            "default-src 'none'",
+            f"script-src {hashes['script']}",
+            f"style-src {hashes['style']}",
+            "connect-src 'self'",
+            "img-src data:",
+            "base-uri 'none'",
+            "form-action 'none'",
+            "frame-ancestors 'none'",
+        )
+    )
+    headers = {
+        "Content-Type": "text/html; charset=utf-8",
+        "Content-Security-Policy": policy,
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "no-referrer",
+        "X-Frame-Options": "DENY",
+        "Cache-Control": "no-cache",
+    }
+    return page, headers
+
+
+def get_page(request: Request) -> Response:
+    """GET /: the operator's status page (it asks for an API key itself)."""
+    reject_unknown_query(request.query, {"refresh"})
+    page, headers = _status_page()
+    return {"statusCode": 200, "headers": dict(headers), "body": page, "isBase64Encoded": False}
 
 
 def get_status(request: Request) -> Response:
@@ -70,6 +116,7 @@ def _range(request: Request, output: str) -> Response:
 
 
 ROUTES: dict[str, Route] = {
+    "GET /": Route(get_page, auth="none"),
     "GET /status": Route(get_status, auth="none"),
     "GET /stats": Route(get_stats, auth="viewer"),
     "GET /openapi.json": Route(get_openapi, auth="none"),

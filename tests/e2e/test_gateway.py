@@ -38,7 +38,7 @@ def test_status_answers_over_http(gateway: Gateway) -> None:
 @pytest.mark.e2e
 @pytest.mark.parametrize(
     ("method", "path"),
-    [("GET", "/nope"), ("PUT", "/status"), ("GET", "/status/extra"), ("GET", "/")],
+    [("GET", "/nope"), ("PUT", "/status"), ("GET", "/status/extra"), ("POST", "/")],
 )
 def test_unknown_route_is_404_with_the_error_envelope(
     gateway: Gateway, method: str, path: str

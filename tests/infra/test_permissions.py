@@ -21,9 +21,9 @@ EXPECTED_TABLES = {
     "hydrate": {"keys", "context", "stats"},
     "rehydrate": {"keys", "context"},
     "mcp": {"keys", "context", "stats"},
-    "heartbeat": {"keys", "agents", "stats"},
+    "heartbeat": {"keys", "agents", "events", "stats"},  # + agent.recovered events
     "status": {"keys", "stats", "events", "agents"},
-    "sweeper": {"agents"},
+    "sweeper": {"agents", "events", "stats"},  # agent.* events in the inbox
     "rollup": {"stats", "events", "agents"},
     "subscriptions": {"keys", "hooks", "events"},
     "dispatch": {"hooks"},

@@ -77,6 +77,11 @@ PANELS: tuple[tuple[str, tuple[str, ...], str], ...] = (
     ("Agents: heartbeats", ("heartbeats_accepted", "heartbeats_refused"), "Sum"),
     ("Agents: sweeper transitions", ("agents_marked_unhealthy", "agents_marked_dead"), "Sum"),
     (
+        "Agents: recoveries and lifecycle",
+        ("agents_recovered", "agents_deleted", "agent_secrets_rotated"),
+        "Sum",
+    ),
+    (
         "Agents by status (at rollup)",
         ("agents_healthy", "agents_unhealthy", "agents_dead"),
         "Maximum",
