@@ -64,7 +64,7 @@ def delete_agent(request: Request) -> Response:
     return empty_response(204)
 
 
-def rotate_secret(request: Request) -> Response:
+def rotate_agent_secret(request: Request) -> Response:
     rotated = agents.rotate_secret(request.tenant, request.path_param("agent_id"))
     return json_response(200, rotated)
 
@@ -75,7 +75,7 @@ ROUTES: dict[str, Route] = {
     "GET /agents/{agent_id}": Route(get_agent, auth="viewer"),
     "DELETE /agents/{agent_id}": Route(delete_agent, auth="creator"),
     "GET /agents/{agent_id}/history": Route(get_history, auth="viewer"),
-    "POST /agents/{agent_id}/rotate-secret": Route(rotate_secret, auth="creator"),
+    "POST /agents/{agent_id}/rotate-secret": Route(rotate_agent_secret, auth="creator"),
     # No API key: the agent's HMAC signature authenticates it.  Heartbeats are small.
     "POST /agents/{agent_id}/heartbeat": Route(accept_heartbeat, auth="none", max_body=16 * KIB),
 }

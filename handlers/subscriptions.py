@@ -54,7 +54,7 @@ def enable(request: Request) -> Response:
     return json_response(200, subs.enable(request.tenant, _id(request)))
 
 
-def rotate_secret(request: Request) -> Response:
+def rotate_subscription_secret(request: Request) -> Response:
     _no_body(request)
     return json_response(200, subs.rotate_secret(request.tenant, _id(request)))
 
@@ -77,7 +77,9 @@ ROUTES: dict[str, Route] = {
     "GET /subscriptions/{subscription_id}": Route(get_subscription, auth="viewer"),
     "DELETE /subscriptions/{subscription_id}": Route(delete_subscription, auth="creator"),
     "POST /subscriptions/{subscription_id}/enable": Route(enable, auth="creator"),
-    "POST /subscriptions/{subscription_id}/rotate-secret": Route(rotate_secret, auth="creator"),
+    "POST /subscriptions/{subscription_id}/rotate-secret": Route(
+        rotate_subscription_secret, auth="creator"
+    ),
     "GET /subscriptions/{subscription_id}/deliveries": Route(deliveries, auth="viewer"),
     "POST /subscriptions/{subscription_id}/replay": Route(replay, auth="creator"),
 }

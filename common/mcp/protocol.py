@@ -27,7 +27,6 @@ version is refused with -32022 and the versions served, so a client can pick one
 from __future__ import annotations
 
 import base64
-import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -46,8 +45,8 @@ from common.mcp.errors import (
     UNSUPPORTED_PROTOCOL_VERSION,
     RpcError,
 )
-from common.runtime.errors import ApiError, ServiceUnavailable
-from common.runtime.http import Principal
+from common.runtime.errors import ApiError, InvalidJson, ServiceUnavailable
+from common.runtime.http import Principal, loads_strict
 from common.runtime.observability import logger
 from common.store.aws import aws_error_code, is_retryable_aws_error
 
@@ -102,8 +101,9 @@ def _rejected(code: int, message: str, data: Any = None) -> Outcome:
 def handle(body: bytes, principal: Principal, headers: Mapping[str, str]) -> Outcome:
     """Answer one POST body for `principal`; `headers` are the request's, names lower-case."""
     try:
-        message = json.loads(body)
-    except (ValueError, UnicodeDecodeError, RecursionError):
+        # The API's one strict parser: NaN, Infinity and 1e400 are not JSON here either.
+        message = loads_strict(body)
+    except InvalidJson:
         return _rejected(PARSE_ERROR, "Parse error: the body is not JSON.")
     header_version = headers.get(VERSION_HEADER)
     # initialize carries its version in the body, and always means the handshake era.

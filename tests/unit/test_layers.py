@@ -19,6 +19,7 @@ ALLOWED: dict[str, set[str]] = {
     "context": {"store", "runtime"},
     "agents": {"triggers", "store", "runtime"},  # alerts are published as inbox events
     "stats": {"agents", "triggers", "context", "access", "store", "runtime"},
+    "mcp": {"context", "access", "store", "runtime"},  # the MCP server over the context domain
     "api": {"access", "store", "runtime"},
 }
 

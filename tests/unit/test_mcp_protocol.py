@@ -12,6 +12,7 @@ import pytest
 from common.context import notes
 from common.mcp import catalog, protocol
 from common.runtime.http import Principal
+from common.runtime.slug import SLUG_PATTERN
 
 CREATOR = Principal(tenant="acme", role="creator", key_id="k" * 16)
 INIT_PARAMS = {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t"}}
@@ -211,7 +212,7 @@ def test_add_note_schema_is_the_post_notes_model() -> None:
     model_schema = notes.NoteIn.model_json_schema()
     assert schema["properties"].keys() == model_schema["properties"].keys()
     assert schema["required"] == ["thread_id", "text"]
-    assert schema["properties"]["thread_id"]["pattern"] == notes.SLUG_PATTERN
+    assert schema["properties"]["thread_id"]["pattern"] == SLUG_PATTERN
 
 
 def test_reading_tools_document_the_routes_rules() -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import re
-import time
 from typing import Any
 
 import pytest
@@ -350,14 +349,14 @@ def test_renderer_does_not_mutate_its_input() -> None:
     assert document == before
 
 
-def test_large_snapshot_renders_well_under_a_second() -> None:
+def test_large_snapshot_renders_whole_and_within_a_budget() -> None:
+    # Speed and linearity are measured by `make bench` (bench/render_cost.py), not here:
+    # a timed assertion fails on a busy machine and proves nothing on a fast one.
     big = synthetic_snapshot(changes=10_000, commits=1_000, markers=2_000, notes=1_000)
-    started = time.perf_counter()
     markdown = render_markdown(big)
-    render_markdown(big, since=big, max_tokens=5000)
-    elapsed = time.perf_counter() - started
+    budgeted = render_markdown(big, since=big, max_tokens=5000)
     assert "10000 files across" in markdown
-    assert elapsed < 1.5  # both renders; each is ~0.1-0.2 s on a laptop
+    assert len(budgeted) < len(markdown)
 
 
 def test_bad_timestamps_do_not_break_rendering() -> None:
