@@ -22,13 +22,14 @@ from common.agents.signing import SignedHeartbeat, refuse
 from common.runtime import clock
 from common.runtime.config import settings
 from common.runtime.errors import ServiceUnavailable
+from common.runtime.models import INTEGRAL
 from common.store import counters, dynamo, transact
 from common.store.tables import GSI2_PK, GSI2_SK
 
 _WRITE_ATTEMPTS = 3
 
 Percent = Annotated[float, Field(ge=0, le=100, strict=True, allow_inf_nan=False)]
-Count = Annotated[int, Field(ge=0, le=10**15, strict=True)]
+Count = Annotated[int, Field(ge=0, le=10**15, strict=True), INTEGRAL]  # 5.0 is an integer
 
 
 class HeartbeatFigures(BaseModel):

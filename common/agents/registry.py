@@ -23,6 +23,7 @@ from common.runtime import catalogue as metrics
 from common.runtime import clock
 from common.runtime.config import settings
 from common.runtime.errors import Conflict, NotFound, ServiceUnavailable
+from common.runtime.models import INTEGRAL
 from common.runtime.slug import SLUG_PATTERN
 from common.store import cursor, dynamo, transact
 from common.store.tables import GSI1, GSI1_PK, GSI1_SK, GSI2_PK, GSI2_SK, PK, SK
@@ -39,12 +40,14 @@ class RegisterAgent(BaseModel):
     name: str = Field(pattern=SLUG_PATTERN)
     region: str | None = Field(default=None, min_length=1, max_length=64)
     labels: dict[LabelKey, LabelValue] = Field(default_factory=dict, max_length=50)
-    heartbeat_interval_seconds: int | None = Field(
-        default=None,
-        ge=layout.MIN_INTERVAL_SECONDS,
-        le=layout.MAX_INTERVAL_SECONDS,
-        strict=True,
-    )
+    heartbeat_interval_seconds: (
+        Annotated[
+            int,
+            Field(ge=layout.MIN_INTERVAL_SECONDS, le=layout.MAX_INTERVAL_SECONDS, strict=True),
+            INTEGRAL,
+        ]
+        | None
+    ) = None
 
 
 # ---------------------------------------------------------------- registration
