@@ -37,11 +37,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
 from common.runtime import catalogue, clock, ids
 from common.runtime.config import settings
 from common.runtime.errors import NotFound, ServiceUnavailable
+from common.runtime.models import INTEGRAL
 from common.store import counters, dynamo, transact
 from common.store.secrets import derived_key
 from common.store.tables import (
@@ -95,8 +96,8 @@ LeaseId = Annotated[StrictStr, Field(min_length=1, max_length=128)]
 class LeaseRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    limit: Annotated[StrictInt, Field(ge=1, le=100)] = 10
-    lease_seconds: Annotated[StrictInt, Field(ge=5, le=3600)] = 300
+    limit: Annotated[int, Field(ge=1, le=100, strict=True), INTEGRAL] = 10
+    lease_seconds: Annotated[int, Field(ge=5, le=3600, strict=True), INTEGRAL] = 300
     event_type: Annotated[StrictStr, Field(min_length=1, max_length=255)] | None = None
 
 
@@ -114,7 +115,7 @@ class ReleaseRequest(BaseModel):
 
     lease_id: LeaseId
     event_ids: EventIds | None = None
-    delay_seconds: Annotated[StrictInt, Field(ge=0, le=3600)] = 0
+    delay_seconds: Annotated[int, Field(ge=0, le=3600, strict=True), INTEGRAL] = 0
 
 
 class RequeueRequest(BaseModel):

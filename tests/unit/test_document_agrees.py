@@ -4,7 +4,9 @@ derived from a query model and for integral numbers where an integer is declared
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+import json
+from collections.abc import Iterator
+from typing import Annotated, Any, NamedTuple, get_args, get_origin
 
 import pytest
 
@@ -114,3 +116,78 @@ def test_an_integral_number_is_an_integer_in_bodies(api: ApiClient, keys: Keys) 
     marker = {"path": "a.py", "line": 7.0, "kind": "TODO", "text": "t"}
     snapshot = {"thread": {"id": "th"}, "markers": [marker]}
     assert api.post("/hydrate", key=keys.creator, json_body=snapshot).status == 201
+
+
+# --------------------------------------------------------------------------- integers
+
+
+def _integer_paths(model: type[Any], prefix: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
+    """Paths (as pydantic error locations) of every integer field of a body model, nested
+    models and lists of them included."""
+    from pydantic import BaseModel, TypeAdapter
+
+    for name, field in model.model_fields.items():
+        loc = (*prefix, field.alias or name)
+        schema = json.dumps(TypeAdapter(Annotated[field.annotation, field]).json_schema())
+        for inner in _models_in(field.annotation):
+            list_like = get_origin(field.annotation) is list or "array" in schema
+            yield from _integer_paths(inner, (*loc, 0) if list_like else loc)
+        if '"integer"' in schema and not any(
+            isinstance(t, type) and issubclass(t, BaseModel) for t in _leaves(field.annotation)
+        ):
+            yield loc
+
+
+def _leaves(annotation: Any) -> list[Any]:
+    args = get_args(annotation)
+    return [leaf for arg in args for leaf in _leaves(arg)] if args else [annotation]
+
+
+def _models_in(annotation: Any) -> list[type[Any]]:
+    from pydantic import BaseModel
+
+    return [t for t in _leaves(annotation) if isinstance(t, type) and issubclass(t, BaseModel)]
+
+
+def _nest(loc: tuple[Any, ...], value: Any) -> Any:
+    if not loc:
+        return value
+    head, *rest = loc
+    inner = _nest(tuple(rest), value)
+    return [inner] if isinstance(head, int) else {head: inner}
+
+
+BODY_MODELS = sorted(
+    {op.body for op in openapi.OPERATIONS.values() if op.body is not None}, key=lambda m: m.__name__
+)
+INTEGER_FIELDS = [
+    pytest.param(model, loc, id=f"{model.__name__}.{'.'.join(map(str, loc))}")
+    for model in BODY_MODELS
+    for loc in _integer_paths(model)
+]
+
+
+def test_there_are_integer_fields_to_check() -> None:
+    assert len(INTEGER_FIELDS) >= 5
+
+
+@pytest.mark.parametrize(("model", "loc"), INTEGER_FIELDS)
+def test_every_integer_field_accepts_an_integral_number(
+    model: type[Any], loc: tuple[Any, ...]
+) -> None:
+    """JSON Schema calls 12.0 an integer: no body field may refuse it (and "12" stays a
+    string, refused).  Other fields of the body may be missing: only errors at `loc` count."""
+    from pydantic import ValidationError
+
+    def errors_at(value: Any) -> list[Any]:
+        try:
+            model.model_validate(_nest(loc, value))
+        except ValidationError as exc:
+            return [e for e in exc.errors() if tuple(e["loc"]) == loc]
+        return []
+
+    for value in (12.0, 12):
+        found = errors_at(value)
+        # 12 may be out of the field's range; then 12.0 must fail the same way, no worse.
+        assert [e["type"] for e in errors_at(12.0)] == [e["type"] for e in errors_at(12)], found
+    assert errors_at("12"), "a string must not pass as an integer"
