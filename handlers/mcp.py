@@ -21,6 +21,7 @@ from common.mcp.errors import (
     PARSE_ERROR,
     UNSUPPORTED_PROTOCOL_VERSION,
 )
+from common.runtime.config import settings
 from common.runtime.http import Request, empty_response, json_response
 
 _JSON = "application/json"
@@ -47,7 +48,16 @@ def _jsonrpc_error(status: int, message: str, headers: dict[str, str] | None = N
     return json_response(status, body, headers)
 
 
+def _origin_allowed(origin: str | None) -> bool:
+    """The transport's DNS-rebinding guard: a request with an Origin header (a browser)
+    is served only from an origin listed in DOCKHAND_MCP_ALLOWED_ORIGINS; MCP clients
+    that are not browsers send none."""
+    return origin is None or origin in settings().mcp_allowed_origins
+
+
 def post_mcp(request: Request) -> Response:
+    if not _origin_allowed(request.header("origin")):
+        return _jsonrpc_error(403, "Forbidden: this Origin may not call the MCP endpoint.")
     content_type = request.header("content-type")
     if content_type is not None and content_type.split(";", 1)[0].strip().lower() != _JSON:
         return _jsonrpc_error(415, "Unsupported Media Type: send the body as application/json.")

@@ -55,6 +55,7 @@ class Settings:
     heartbeat_interval_seconds: int
     agent_shards: int
     thread_delete_budget_seconds: int
+    mcp_allowed_origins: frozenset[str] = frozenset()
 
 
 def load_settings() -> Settings:
@@ -86,6 +87,10 @@ def load_settings() -> Settings:
         # DELETE /threads works this long, then answers 202 and continues on the next call
         # (the hydrate function's timeout is 20 s; API Gateway gives up at 30 s).
         thread_delete_budget_seconds=_int("DOCKHAND_THREAD_DELETE_BUDGET_SECONDS", 10, 0, 25),
+        # Browser origins POST /mcp accepts (comma-separated); MCP clients send no Origin.
+        mcp_allowed_origins=frozenset(
+            o.strip() for o in _str("DOCKHAND_MCP_ALLOWED_ORIGINS", "").split(",") if o.strip()
+        ),
     )
 
 

@@ -328,6 +328,8 @@ def test_raw_jsonrpc_cases(gateway: Gateway, tenancy: Tenancy) -> None:
     assert (version.status, version.json["error"]["code"]) == (400, -32022)
     not_acceptable = mcp_post(gateway, key, ping, Accept="text/event-stream", **modern)
     assert not_acceptable.status == 406
+    browser = mcp_post(gateway, key, ping, Origin="http://attacker.example", **modern)
+    assert browser.status == 403  # DNS-rebinding guard: no browser origin is allowed here
 
 
 def test_get_and_delete_are_405_and_no_key_is_401(gateway: Gateway) -> None:

@@ -576,3 +576,18 @@ def test_modern_requests_are_served_with_the_bindings_statuses(api: ApiClient, k
         headers={"MCP-Protocol-Version": "2026-07-28"},
     )
     assert (not_jsonrpc.status, not_jsonrpc.json["error"]["code"]) == (400, -32600)
+
+
+def test_a_browser_origin_is_refused_unless_allowed(
+    api: ApiClient, keys: Keys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ping = {"jsonrpc": "2.0", "id": 1, "method": "ping"}
+    refused = post(api, keys.viewer, ping, origin="https://evil.example")
+    assert (refused.status, refused.json["error"]["code"]) == (403, -32600)
+    monkeypatch.setenv(
+        "DOCKHAND_MCP_ALLOWED_ORIGINS", "https://inspector.example, http://localhost:6274"
+    )
+    settings.cache_clear()
+    assert post(api, keys.viewer, ping, origin="http://localhost:6274").status == 200
+    assert post(api, keys.viewer, ping, origin="https://evil.example").status == 403
+    assert post(api, keys.viewer, ping).status == 200  # no Origin: not a browser
