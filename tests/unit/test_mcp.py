@@ -591,3 +591,25 @@ def test_a_browser_origin_is_refused_unless_allowed(
     assert post(api, keys.viewer, ping, origin="http://localhost:6274").status == 200
     assert post(api, keys.viewer, ping, origin="https://evil.example").status == 403
     assert post(api, keys.viewer, ping).status == 200  # no Origin: not a browser
+
+
+def test_log_lines_name_the_method_and_tool_never_the_arguments(api: ApiClient, keys: Keys) -> None:
+    import io
+    import logging
+
+    from common.runtime.observability import logger
+
+    buffer = io.StringIO()
+    handler = logging.StreamHandler(buffer)
+    handler.setFormatter(logger.registered_formatter)
+    logger.addHandler(handler)
+    secret_text = "s3cr3t-argument-value"
+    try:
+        call(api, keys.creator, "add_note", thread_id=THREAD, text=secret_text)
+    finally:
+        logger.removeHandler(handler)
+    lines = [json.loads(line) for line in buffer.getvalue().splitlines() if line]
+    request_line = next(line for line in lines if line["message"] == "request")
+    assert request_line["mcp_method"] == "tools/call"
+    assert request_line["mcp_name"] == "add_note"
+    assert all(secret_text not in json.dumps(line) for line in lines)
