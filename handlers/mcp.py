@@ -4,8 +4,9 @@ JSON responses); GET and DELETE /mcp answer 405 (no SSE stream, no session to en
 The protocol lives in common.mcp; this module maps its outcome to HTTP: a reply → 200
 application/json (under 2026-07-28 some errors take the status its HTTP binding names),
 notifications and responses → 202 with no body, a body refused as a whole → 400 with
-the JSON-RPC error.  Auth and rate limiting are the dispatcher's, as
-on every route: no key → 401 (the house envelope), a viewer may call every tool but
+the JSON-RPC error; a browser Origin not allowed → 403, an Accept without JSON → 406,
+a non-JSON Content-Type → 415.  Auth and rate limiting are the dispatcher's, as on
+every route: no key → 401 (the house envelope); a viewer may call every tool but
 add_note (whose result then says forbidden, isError true).
 """
 
