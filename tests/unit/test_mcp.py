@@ -15,6 +15,7 @@ from botocore.exceptions import ClientError
 from common.runtime.config import settings
 from common.store import aws as clients
 from tests.conftest import ApiClient, Keys, Result
+from tests.unit.test_events import serialised_transactions  # noqa: F401 - a fixture
 from tests.unit.test_hydrate import THREAD, UNICODE_GOAL
 from tests.unit.test_rehydrate import UNKNOWN, hydrate
 
@@ -613,3 +614,25 @@ def test_log_lines_name_the_method_and_tool_never_the_arguments(api: ApiClient, 
     assert request_line["mcp_method"] == "tools/call"
     assert request_line["mcp_name"] == "add_note"
     assert all(secret_text not in json.dumps(line) for line in lines)
+
+
+@pytest.mark.usefixtures("serialised_transactions")  # DynamoDB's serialisable transactions
+def test_concurrent_add_note_calls_store_each_note_once(api: ApiClient, keys: Keys) -> None:
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    barrier = threading.Barrier(8)
+
+    def add(index: int) -> str:
+        barrier.wait()
+        result = call(api, keys.creator, "add_note", thread_id=THREAD, text=f"parallel {index}")
+        assert result["isError"] is False
+        return str(result["structuredContent"]["note_id"])
+
+    with ThreadPoolExecutor(8) as pool:
+        note_ids = list(pool.map(add, range(8)))
+    assert len(set(note_ids)) == 8
+    listed = call(api, keys.viewer, "get_notes", thread_id=THREAD)["structuredContent"]["items"]
+    assert sorted(note["text"] for note in listed) == sorted(f"parallel {i}" for i in range(8))
+    [thread] = call(api, keys.viewer, "list_threads")["structuredContent"]["items"]
+    assert thread["notes_count"] == 8
