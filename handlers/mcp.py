@@ -4,8 +4,9 @@ JSON responses); GET and DELETE /mcp answer 405 (no SSE stream, no session to en
 The protocol lives in common.mcp; this module maps its outcome to HTTP: a reply → 200
 application/json (under 2026-07-28 some errors take the status its HTTP binding names),
 notifications and responses → 202 with no body, a body refused as a whole → 400 with
-the JSON-RPC error.  Auth and rate limiting are the dispatcher's, as
-on every route: no key → 401 (the house envelope), a viewer may call every tool but
+the JSON-RPC error; a browser Origin not allowed → 403, an Accept without JSON → 406,
+a non-JSON Content-Type → 415.  Auth and rate limiting are the dispatcher's, as on
+every route: no key → 401 (the house envelope); a viewer may call every tool but
 add_note (whose result then says forbidden, isError true).
 """
 
@@ -21,6 +22,7 @@ from common.mcp.errors import (
     PARSE_ERROR,
     UNSUPPORTED_PROTOCOL_VERSION,
 )
+from common.runtime.config import settings
 from common.runtime.http import Request, empty_response, json_response
 
 _JSON = "application/json"
@@ -47,7 +49,16 @@ def _jsonrpc_error(status: int, message: str, headers: dict[str, str] | None = N
     return json_response(status, body, headers)
 
 
+def _origin_allowed(origin: str | None) -> bool:
+    """The transport's DNS-rebinding guard: a request with an Origin header (a browser)
+    is served only from an origin listed in DOCKHAND_MCP_ALLOWED_ORIGINS; MCP clients
+    that are not browsers send none."""
+    return origin is None or origin in settings().mcp_allowed_origins
+
+
 def post_mcp(request: Request) -> Response:
+    if not _origin_allowed(request.header("origin")):
+        return _jsonrpc_error(403, "Forbidden: this Origin may not call the MCP endpoint.")
     content_type = request.header("content-type")
     if content_type is not None and content_type.split(";", 1)[0].strip().lower() != _JSON:
         return _jsonrpc_error(415, "Unsupported Media Type: send the body as application/json.")

@@ -47,7 +47,7 @@ from common.mcp.errors import (
 )
 from common.runtime.errors import ApiError, InvalidJson, ServiceUnavailable
 from common.runtime.http import Principal, loads_strict
-from common.runtime.observability import logger
+from common.runtime.observability import add_log_keys, logger
 from common.store.aws import aws_error_code, is_retryable_aws_error
 
 SUPPORTED_VERSIONS: tuple[str, ...] = ("2025-11-25", "2025-06-18", "2025-03-26")  # handshake
@@ -105,6 +105,7 @@ def handle(body: bytes, principal: Principal, headers: Mapping[str, str]) -> Out
         message = loads_strict(body)
     except InvalidJson:
         return _rejected(PARSE_ERROR, "Parse error: the body is not JSON.")
+    _log_what(message)
     header_version = headers.get(VERSION_HEADER)
     # initialize carries its version in the body, and always means the handshake era.
     if header_version in MODERN_VERSIONS and not _is_initialize(message):
@@ -119,6 +120,20 @@ def handle(body: bytes, principal: Principal, headers: Mapping[str, str]) -> Out
     if malformed:
         return Outcome("rejected", reply)
     return Outcome("accepted") if reply is None else Outcome("reply", reply)
+
+
+def _log_what(message: Json) -> None:
+    """Put the JSON-RPC method(s) and the tool, prompt or resource named on this
+    invocation's log lines (the dispatcher's "request" line among them); never the
+    arguments, which are the client's data."""
+    messages = message if isinstance(message, list) else [message]
+    methods = [str(m.get("method"))[:64] for m in messages[:10] if isinstance(m, dict)]
+    keys: dict[str, object] = {"mcp_method": ",".join(methods)}
+    if isinstance(message, dict) and isinstance(message.get("params"), dict):
+        named = message["params"].get("name") or message["params"].get("uri")
+        if isinstance(named, str):
+            keys["mcp_name"] = named[:128]
+    add_log_keys(**keys)
 
 
 def _unsupported_version(requested: Json) -> tuple[int, str, dict[str, Any]]:

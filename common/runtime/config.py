@@ -63,6 +63,7 @@ class Settings:
     retry_divisor: int = 1
     due_shards: int = 4
     max_attempts: int = 5
+    mcp_allowed_origins: frozenset[str] = frozenset()
 
 
 def load_settings() -> Settings:
@@ -109,6 +110,10 @@ def load_settings() -> Settings:
         due_shards=_int("DOCKHAND_DUE_SHARDS", 4, 1, 64),
         # Leases of one event before it is quarantined (common/triggers/leases.py).
         max_attempts=_int("DOCKHAND_MAX_ATTEMPTS", 5, 1, 100),
+        # Browser origins POST /mcp accepts (comma-separated); MCP clients send no Origin.
+        mcp_allowed_origins=frozenset(
+            o.strip() for o in _str("DOCKHAND_MCP_ALLOWED_ORIGINS", "").split(",") if o.strip()
+        ),
     )
 
 

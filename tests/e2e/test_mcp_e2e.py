@@ -328,6 +328,8 @@ def test_raw_jsonrpc_cases(gateway: Gateway, tenancy: Tenancy) -> None:
     assert (version.status, version.json["error"]["code"]) == (400, -32022)
     not_acceptable = mcp_post(gateway, key, ping, Accept="text/event-stream", **modern)
     assert not_acceptable.status == 406
+    browser = mcp_post(gateway, key, ping, Origin="http://attacker.example", **modern)
+    assert browser.status == 403  # DNS-rebinding guard: no browser origin is allowed here
 
 
 def test_get_and_delete_are_405_and_no_key_is_401(gateway: Gateway) -> None:
@@ -368,3 +370,21 @@ def test_dockhand_mcp_without_a_key_says_so(gateway: Gateway, tmp_path: Any) -> 
     assert completed.returncode == 2
     assert "DOCKHAND_API_KEY" in completed.stderr
     assert completed.stdout == ""  # stdout is the MCP channel: nothing but messages
+
+
+def test_dockhand_mcp_with_a_bad_key_says_so(gateway: Gateway) -> None:
+    env = {**gateway.env, "DOCKHAND_API_KEY": "dk_nope_nope"}
+    completed = subprocess.run(
+        [*DOCKHAND_CLI, "mcp"],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        stdin=subprocess.DEVNULL,
+    )
+    assert completed.returncode == 1
+    assert completed.stderr.startswith(f"dockhand mcp: no MCP session with {gateway.url}/mcp")
+    assert "Traceback" not in completed.stderr
+    assert completed.stdout == ""

@@ -15,6 +15,7 @@ from botocore.exceptions import ClientError
 from common.runtime.config import settings
 from common.store import aws as clients
 from tests.conftest import ApiClient, Keys, Result
+from tests.unit.test_events import serialised_transactions  # noqa: F401 - a fixture
 from tests.unit.test_hydrate import THREAD, UNICODE_GOAL
 from tests.unit.test_rehydrate import UNKNOWN, hydrate
 
@@ -576,3 +577,62 @@ def test_modern_requests_are_served_with_the_bindings_statuses(api: ApiClient, k
         headers={"MCP-Protocol-Version": "2026-07-28"},
     )
     assert (not_jsonrpc.status, not_jsonrpc.json["error"]["code"]) == (400, -32600)
+
+
+def test_a_browser_origin_is_refused_unless_allowed(
+    api: ApiClient, keys: Keys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ping = {"jsonrpc": "2.0", "id": 1, "method": "ping"}
+    refused = post(api, keys.viewer, ping, origin="https://evil.example")
+    assert (refused.status, refused.json["error"]["code"]) == (403, -32600)
+    monkeypatch.setenv(
+        "DOCKHAND_MCP_ALLOWED_ORIGINS", "https://inspector.example, http://localhost:6274"
+    )
+    settings.cache_clear()
+    assert post(api, keys.viewer, ping, origin="http://localhost:6274").status == 200
+    assert post(api, keys.viewer, ping, origin="https://evil.example").status == 403
+    assert post(api, keys.viewer, ping).status == 200  # no Origin: not a browser
+
+
+def test_log_lines_name_the_method_and_tool_never_the_arguments(api: ApiClient, keys: Keys) -> None:
+    import io
+    import logging
+
+    from common.runtime.observability import logger
+
+    buffer = io.StringIO()
+    handler = logging.StreamHandler(buffer)
+    handler.setFormatter(logger.registered_formatter)
+    logger.addHandler(handler)
+    secret_text = "s3cr3t-argument-value"
+    try:
+        call(api, keys.creator, "add_note", thread_id=THREAD, text=secret_text)
+    finally:
+        logger.removeHandler(handler)
+    lines = [json.loads(line) for line in buffer.getvalue().splitlines() if line]
+    request_line = next(line for line in lines if line["message"] == "request")
+    assert request_line["mcp_method"] == "tools/call"
+    assert request_line["mcp_name"] == "add_note"
+    assert all(secret_text not in json.dumps(line) for line in lines)
+
+
+@pytest.mark.usefixtures("serialised_transactions")  # DynamoDB's serialisable transactions
+def test_concurrent_add_note_calls_store_each_note_once(api: ApiClient, keys: Keys) -> None:
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    barrier = threading.Barrier(8)
+
+    def add(index: int) -> str:
+        barrier.wait()
+        result = call(api, keys.creator, "add_note", thread_id=THREAD, text=f"parallel {index}")
+        assert result["isError"] is False
+        return str(result["structuredContent"]["note_id"])
+
+    with ThreadPoolExecutor(8) as pool:
+        note_ids = list(pool.map(add, range(8)))
+    assert len(set(note_ids)) == 8
+    listed = call(api, keys.viewer, "get_notes", thread_id=THREAD)["structuredContent"]["items"]
+    assert sorted(note["text"] for note in listed) == sorted(f"parallel {i}" for i in range(8))
+    [thread] = call(api, keys.viewer, "list_threads")["structuredContent"]["items"]
+    assert thread["notes_count"] == 8

@@ -368,3 +368,23 @@ def test_initialize_under_a_modern_header_is_the_handshake() -> None:
     outcome = handle(request("initialize", INIT_PARAMS), MODERN)
     assert outcome.modern is False
     assert outcome.body["result"]["protocolVersion"] == "2025-06-18"
+
+
+def test_the_lambda_side_never_loads_the_sdk() -> None:
+    """The SDK is a CLI dependency: not in the layer, not imported by the function."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[2]
+    script = (
+        "import sys, handlers.mcp\n"
+        "roots = {'mcp', 'mcp_types', 'httpx2', 'anyio', 'starlette', 'uvicorn'}\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in roots))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=repo, capture_output=True, text=True, check=True
+    )
+    assert done.stdout.strip() == "[]"
+    runtime = (repo / "requirements.txt").read_text().lower()
+    assert "mcp" not in runtime

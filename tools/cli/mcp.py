@@ -38,11 +38,26 @@ def _run(args: argparse.Namespace) -> int:
     except CliError as error:
         print(f"dockhand mcp: {error}", file=sys.stderr)
         return 2
+    endpoint = f"{url}/mcp"
     try:
-        anyio.run(serve_stdio, f"{url}/mcp", key)
+        anyio.run(serve_stdio, endpoint, key)
     except KeyboardInterrupt:
         return 130
+    except Exception as error:  # the SDK's task groups wrap the cause: show the innermost
+        cause = _innermost(error)
+        print(
+            f"dockhand mcp: no MCP session with {endpoint}: {cause} "
+            "(is the API up, and is DOCKHAND_API_KEY a valid key?)",
+            file=sys.stderr,
+        )
+        return 1
     return 0
+
+
+def _innermost(error: BaseException) -> BaseException:
+    while isinstance(error, BaseExceptionGroup) and error.exceptions:
+        error = error.exceptions[0]
+    return error
 
 
 async def serve_stdio(endpoint: str, key: str) -> None:

@@ -542,6 +542,7 @@ OPERATIONS: dict[str, Operation] = {
                 "Not JSON (-32700), not a JSON-RPC message (-32600), a batch after "
                 "2025-03-26, or an unsupported MCP-Protocol-Version (-32600)",
             ),
+            403: ("JsonRpcRefusal", "An Origin header not in DOCKHAND_MCP_ALLOWED_ORIGINS"),
             404: ("JsonRpcRefusal", "2026-07-28 only: method not found (-32601)"),
             406: ("JsonRpcRefusal", "Accept excludes application/json"),
             415: ("JsonRpcRefusal", "Content-Type is not application/json"),
