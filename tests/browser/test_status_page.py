@@ -222,3 +222,16 @@ def test_an_unknown_route_of_the_page_is_not_requested(
     assert "/subscriptions" not in paths
     assert all(u.startswith(page_gateway.url) for u in requested)  # same origin only
     watched.page.context.close()
+
+
+def test_dark_mode_follows_the_system_setting(browser: Any, page_gateway: Gateway) -> None:
+    def background(scheme: str) -> str:
+        context = browser.new_context(color_scheme=scheme)
+        page = context.new_page()
+        page.goto(f"{page_gateway.url}/")
+        colour = str(page.evaluate("getComputedStyle(document.body).backgroundColor"))
+        context.close()
+        return colour
+
+    assert background("light") == "rgb(246, 247, 249)"
+    assert background("dark") == "rgb(18, 22, 28)"
