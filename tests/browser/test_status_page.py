@@ -235,3 +235,76 @@ def test_an_unknown_route_of_the_page_is_not_requested(
     assert "/subscriptions" not in paths
     assert all(u.startswith(page_gateway.url) for u in requested)  # same origin only
     watched.page.context.close()
+
+
+def test_dark_mode_follows_the_system_setting(browser: Any, page_gateway: Gateway) -> None:
+    def background(scheme: str) -> str:
+        context = browser.new_context(color_scheme=scheme)
+        page = context.new_page()
+        page.goto(f"{page_gateway.url}/")
+        colour = str(page.evaluate("getComputedStyle(document.body).backgroundColor"))
+        context.close()
+        return colour
+
+    assert background("light") == "rgb(246, 247, 249)"
+    assert background("dark") == "rgb(18, 22, 28)"
+
+
+def test_empty_states_say_what_to_do_next(browser: Any, page_gateway: Gateway) -> None:
+    from playwright.sync_api import expect
+
+    watched = open_page(browser, page_gateway)
+    sign_in(watched, page_gateway.create_key("newcomer", "viewer"))
+    page = watched.page
+    expect(page.locator("#agents")).to_contain_text("No agents yet. Register one with POST /agents")
+    expect(page.locator("#alerts")).to_contain_text("No pending agent alerts.")
+    expect(page.locator("#inbox-hint")).to_have_text(
+        "The inbox is empty: nothing is waiting for a consumer."
+    )
+    expect(page.locator(".tile[data-figure='events_received'] .value")).to_have_text("0")
+    assert watched.errors == []
+    page.context.close()
+
+
+def test_subscription_health_shows_when_the_route_answers(
+    browser: Any, page_gateway: Gateway
+) -> None:
+    """Subscriptions are another engineer's routes: stand in for them in the browser
+    (same origin, so the page's CSP allows it) and check the panel."""
+    import json
+
+    from playwright.sync_api import expect
+
+    watched = open_page(browser, page_gateway)
+    page = watched.page
+
+    def openapi_with_subscriptions(route: Any) -> None:
+        document = route.fetch().json()
+        document["paths"]["/subscriptions"] = {"get": {}}
+        route.fulfill(json=document)
+
+    items = [
+        {"url": "https://hooks.example.com/a", "status": "active", "consecutive_failures": 0,
+         "last_success_at": "2026-12-01T08:00:00.000Z", "last_failure_at": None},
+        {"url": "https://hooks.example.com/b", "status": "active", "consecutive_failures": 3,
+         "last_success_at": None, "last_failure_at": "2026-12-01T08:00:00.000Z"},
+        {"url": "https://hooks.example.com/c", "status": "disabled", "consecutive_failures": 5,
+         "last_success_at": None, "last_failure_at": "2026-12-01T08:00:00.000Z"},
+    ]  # fmt: skip
+    page.route("**/openapi.json", openapi_with_subscriptions)
+    page.route(
+        "**/subscriptions?*",
+        lambda route: route.fulfill(
+            content_type="application/json",
+            body=json.dumps({"items": items, "next_cursor": None, "has_more": False}),
+        ),
+    )
+    sign_in(watched, page_gateway.key)
+    panel = page.locator("#subs-panel")
+    expect(panel).to_be_visible()
+    expect(panel.locator("li")).to_have_count(3)
+    badges = panel.locator("li .badge").all_inner_texts()
+    assert badges == ["healthy", "failing", "disabled"]
+    assert watched.errors == []
+    assert watched.csp_violations() == []
+    page.context.close()

@@ -182,6 +182,21 @@ def test_history_pages_with_a_cursor_bound_to_the_agent(
     assert history(api, keys.viewer, agent["agent_id"], sort="asc").status == 400
 
 
+def test_history_of_another_tenants_agent_is_unknown(
+    api: ApiClient, keys: Keys, time_: Clock
+) -> None:
+    agent = register(api, keys.creator)
+    time_.at(120)
+    run_sweeper()
+    foreign = history(api, keys.other_viewer, agent["agent_id"])
+    unknown = history(api, keys.viewer, "01J00000000000000000000000.acme")
+    malformed = history(api, keys.viewer, "nope")
+    assert foreign.status == unknown.status == malformed.status == 404
+    assert foreign.json["error"]["message"] == unknown.json["error"]["message"]
+    assert history(api, "dk_bad", agent["agent_id"]).status == 401
+    assert len(history(api, keys.viewer, agent["agent_id"]).json["items"]) == 1
+
+
 def test_history_is_kept_90_days(api: ApiClient, keys: Keys, time_: Clock) -> None:
     agent = register(api, keys.creator, heartbeat_interval_seconds=3600)
     time_.at(3 * 3600 + 1)

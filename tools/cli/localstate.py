@@ -154,7 +154,8 @@ def _same_origin(a: str, b: str) -> bool:
 
 
 def _ports(runs: list[LocalRun]) -> str:
-    return ", ".join(str(r.port) for r in runs)
+    """`port 3000` or `ports 3001, 3000`."""
+    return ("port " if len(runs) == 1 else "ports ") + ", ".join(str(r.port) for r in runs)
 
 
 def forget() -> None:
@@ -180,11 +181,11 @@ def _choose() -> LocalRun | None:
         for run in runs:
             if run.port == selected_port:
                 return run
-        running = f" (running: port {_ports(runs)})" if runs else " (none is running)"
+        running = f" (running: {_ports(runs)})" if runs else " (none is running)"
         raise StateError(f"no `make run` on port {selected_port}{running}")
     if len(runs) > 1:
         print(
-            f"dockhand: {len(runs)} `make run`s are up (ports {_ports(runs)}); using the "
+            f"dockhand: {len(runs)} `make run`s are up ({_ports(runs)}); using the "
             f"newest, port {runs[0].port}. Choose with `dockhand --port N ...` or "
             f"DOCKHAND_URL=http://127.0.0.1:N",
             file=sys.stderr,
