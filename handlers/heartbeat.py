@@ -12,8 +12,6 @@ from common.runtime.http import (
     empty_response,
     json_response,
     page,
-    parse_limit,
-    reject_unknown_query,
 )
 
 
@@ -40,7 +38,7 @@ def accept_heartbeat(request: Request) -> Response:
 
 def list_agents(request: Request) -> Response:
     query = request.query_model(agents.AgentQuery)
-    items, next_cursor = agents.list_agents(request.tenant, query, parse_limit(request.query))
+    items, next_cursor = agents.list_agents(request.tenant, query)
     return json_response(200, page(items, next_cursor))
 
 
@@ -49,12 +47,9 @@ def get_agent(request: Request) -> Response:
 
 
 def get_history(request: Request) -> Response:
-    reject_unknown_query(request.query, {"limit", "cursor"})
+    query = request.query_model(history.HistoryQuery)
     items, next_cursor = history.list_history(
-        request.tenant,
-        request.path_param("agent_id"),
-        parse_limit(request.query),
-        request.query.get("cursor"),
+        request.tenant, request.path_param("agent_id"), query.limit, query.cursor
     )
     return json_response(200, page(items, next_cursor))
 

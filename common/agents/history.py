@@ -18,6 +18,7 @@ from common.agents.layout import Status
 from common.runtime import clock, ids
 from common.runtime.config import settings
 from common.runtime.errors import NotFound
+from common.runtime.models import PageQuery
 from common.store import cursor, dynamo
 from common.store.tables import PK, SK, TTL_ATTRIBUTE
 
@@ -69,6 +70,10 @@ def change_ops(
         dynamo.put_op(settings().agents_table, entry, condition="attribute_not_exists(pk)"),
         *event_ops,
     ]
+
+
+class HistoryQuery(PageQuery):
+    """GET /agents/{agent_id}/history: limit and cursor."""
 
 
 def list_history(

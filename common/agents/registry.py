@@ -23,7 +23,7 @@ from common.runtime import catalogue as metrics
 from common.runtime import clock
 from common.runtime.config import settings
 from common.runtime.errors import Conflict, NotFound, ServiceUnavailable
-from common.runtime.models import INTEGRAL
+from common.runtime.models import INTEGRAL, PageQuery, query_choice, query_text
 from common.runtime.slug import SLUG_PATTERN
 from common.store import cursor, dynamo, transact
 from common.store.tables import GSI1, GSI1_PK, GSI1_SK, GSI2_PK, GSI2_SK, PK, SK
@@ -177,13 +177,11 @@ def get_agent(tenant: str, agent_id: str) -> dict[str, Any]:
     return layout.public_view(_own_agent(tenant, agent_id))
 
 
-class AgentQuery(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class AgentQuery(PageQuery):
+    """GET /agents: optionally only one status, or one region."""
 
-    status: layout.Status | None = None
-    region: str | None = Field(default=None, min_length=1, max_length=64)
-    limit: str | None = None
-    cursor: str | None = None
+    status: Annotated[str, query_choice(layout.STATUSES)] | None = None
+    region: Annotated[str, query_text(64)] | None = None
 
 
 # One list page reads at most this many agents before it answers (with a cursor),
@@ -191,10 +189,9 @@ class AgentQuery(BaseModel):
 MAX_EXAMINED_PER_PAGE = 1000
 
 
-def list_agents(
-    tenant: str, query: AgentQuery, limit: int
-) -> tuple[list[dict[str, Any]], str | None]:
+def list_agents(tenant: str, query: AgentQuery) -> tuple[list[dict[str, Any]], str | None]:
     """A page of the tenant's agents by name, optionally filtered; (items, next_cursor)."""
+    limit = query.limit
     bound = {"list": "agents", "status": query.status, "region": query.region}
     names = {"#pk": GSI1_PK}
     values: dict[str, Any] = {":pk": layout.list_pk(tenant)}

@@ -28,7 +28,7 @@ from typing import Any
 from pydantic import BaseModel, TypeAdapter
 
 from common import __version__
-from common.agents import heartbeats
+from common.agents import heartbeats, history
 from common.agents import registry as agents
 from common.api import Route
 from common.context import notes, snapshots, threads
@@ -569,17 +569,7 @@ OPERATIONS: dict[str, Operation] = {
         body=agents.RegisterAgent,
         errors=(409,),
     ),
-    "GET /agents": Operation(
-        "The tenant's agents",
-        {200: "AgentPage"},
-        params=(
-            Param("status", {"enum": ["healthy", "unhealthy", "dead"]}),
-            Param("region", {"type": "string", "minLength": 1, "maxLength": 64}),
-            LIMIT,
-            CURSOR,
-        ),
-        query_model=agents.AgentQuery,
-    ),
+    "GET /agents": Operation("The tenant's agents", {200: "AgentPage"}, query=agents.AgentQuery),
     "GET /agents/{agent_id}": Operation("One agent", {200: "Agent"}),
     "DELETE /agents/{agent_id}": Operation(
         "Remove an agent: its heartbeats are refused from now on and its name is free again",
@@ -588,7 +578,7 @@ OPERATIONS: dict[str, Operation] = {
     "GET /agents/{agent_id}/history": Operation(
         "The agent's status changes, newest first (kept 90 days)",
         {200: "AgentHistoryPage"},
-        params=(LIMIT, CURSOR),
+        query=history.HistoryQuery,
     ),
     "POST /agents/{agent_id}/rotate-secret": Operation(
         "A new agent secret; the previous one is accepted for 10 more minutes",
