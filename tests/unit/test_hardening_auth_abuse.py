@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib
 import json
 import statistics
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -229,6 +230,26 @@ def test_a_revoked_key_with_a_verified_record_is_refused_at_once(
     auth.revoke_key(key_id_of(keys.viewer))
     new_container()
     assert call(keys.viewer, OWNER)[0] == 401
+
+
+def test_concurrent_cold_requests_of_one_key_share_one_verification(
+    keys: Keys, now: list[float]
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    before = auth.verification_count
+    barrier = threading.Barrier(16)
+
+    def one(_n: int) -> tuple[int, int]:
+        barrier.wait(10)
+        return call(keys.creator, OWNER)[0], call(wrong_secret(keys.viewer, 7), ATTACKER)[0]
+
+    with ThreadPoolExecutor(16) as pool:
+        results = list(pool.map(one, range(16)))
+    assert {valid for valid, _ in results} == {200}
+    # The same wrong key sent 16 times at once is one bcrypt too, and 16 equal answers.
+    assert {wrong for _, wrong in results} == {401}
+    assert auth.verification_count == before + 2
 
 
 # --------------------------------------------------------------------------- existence
