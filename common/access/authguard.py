@@ -39,7 +39,6 @@ AWS call.  Memory per container is bounded (old entries are pruned).
 from __future__ import annotations
 
 import contextlib
-import copy
 import hashlib
 import hmac
 import math
@@ -257,7 +256,7 @@ class SingleFlight:
             if flight.done.wait(wait_seconds) and flight.error is None:
                 return flight.result
             if flight.error is not None:
-                raise copy.copy(flight.error)  # its own instance: tracebacks are per raise
+                raise flight.error from None  # the leader's answer (ApiErrors carry no state)
             return verify()  # the leader is stuck: verify on our own
         try:
             flight.result = verify()

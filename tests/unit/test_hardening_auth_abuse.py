@@ -247,8 +247,11 @@ def test_concurrent_cold_requests_of_one_key_share_one_verification(
     with ThreadPoolExecutor(16) as pool:
         results = list(pool.map(one, range(16)))
     assert {valid for valid, _ in results} == {200}
-    # The same wrong key sent 16 times at once is one bcrypt too, and 16 equal answers.
-    assert {wrong for _, wrong in results} == {401}
+    # The same wrong key sent 16 times at once costs one bcrypt too: the requests that
+    # shared the verification get its 401; any that came after it, the spent slot's 429.
+    wrong = Counter(status for _, status in results)
+    assert set(wrong) <= {401, 429}
+    assert wrong[401] >= 1
     assert auth.verification_count == before + 2
 
 
@@ -312,7 +315,7 @@ def test_the_guard_writes_only_rate_limit_items(keys: Keys, now: list[float]) ->
     # Nothing secret stored: no secret, no full key.
     dumped = json.dumps(items, default=str)
     assert keys.creator not in dumped
-    assert keys.creator.rsplit("_", 1)[1] not in dumped
+    assert auth.split_key(keys.creator)[1] not in dumped  # type: ignore[index]
 
 
 def test_memory_per_container_is_bounded(aws: None, now: list[float]) -> None:
