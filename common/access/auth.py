@@ -160,12 +160,19 @@ def authenticate(authorization: str | None, client: str | None = None) -> Princi
     if cached is not None and cached.expires > monotonic():
         _metric("auth_cache_hits")
         return cached.principal
-    principal = _verify(*parts, token=token, client=client or "unknown")
-    ttl = settings().key_cache_seconds
-    if ttl > 0:
-        with _cache_lock:
-            _cache[digest] = CachedKey(principal, monotonic() + ttl)
-    return principal
+    key_id, secret = parts
+
+    def verify_and_cache() -> Principal:
+        principal = _verify(key_id, secret, token=token, client=client or "unknown")
+        ttl = settings().key_cache_seconds
+        if ttl > 0:
+            with _cache_lock:
+                _cache[digest] = CachedKey(principal, monotonic() + ttl)
+        return principal
+
+    # Concurrent misses for the same key share one verification (and its answer).
+    result: Principal = authguard.single_flight().run(digest, verify_and_cache)
+    return result
 
 
 def _dummy_hash(rounds: int) -> bytes:

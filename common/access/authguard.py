@@ -229,6 +229,47 @@ class AuthGuard:
             del entries[next(iter(entries))]
 
 
+class _Flight:
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.result: Any = None
+        self.error: BaseException | None = None
+
+
+class SingleFlight:
+    """Concurrent cache misses for the same key in one container wait for the first
+    one's verification instead of each asking for a bcrypt slot (which only one of
+    them would get: the rest would be 429s for a valid key).  On Lambda a container
+    serves one request at a time; the local gateway serves many on threads."""
+
+    def __init__(self) -> None:
+        self._flights: dict[bytes, _Flight] = {}
+        self._lock = threading.Lock()
+
+    def run(self, token_digest: bytes, verify: Any, wait_seconds: float = 30.0) -> Any:
+        with self._lock:
+            flight = self._flights.get(token_digest)
+            leader = flight is None
+            if flight is None:
+                flight = self._flights[token_digest] = _Flight()
+        if not leader:
+            if flight.done.wait(wait_seconds) and flight.error is None:
+                return flight.result
+            if flight.error is not None:
+                raise flight.error from None  # the leader's answer (ApiErrors carry no state)
+            return verify()  # the leader is stuck: verify on our own
+        try:
+            flight.result = verify()
+            return flight.result
+        except BaseException as exc:
+            flight.error = exc
+            raise
+        finally:
+            flight.done.set()
+            with self._lock:
+                self._flights.pop(token_digest, None)
+
+
 def _window_start(now: float, window: int) -> int:
     return int(now // window) * window
 
@@ -240,13 +281,19 @@ def _refuse(reason: str, *, retry_after: float) -> NoReturn:
 
 
 _guard = AuthGuard()
+_flights = SingleFlight()
 
 
 def guard() -> AuthGuard:
     return _guard
 
 
+def single_flight() -> SingleFlight:
+    return _flights
+
+
 def reset() -> None:
     """Forget this container's memory (tests: a fresh instance)."""
-    global _guard
+    global _guard, _flights
     _guard = AuthGuard()
+    _flights = SingleFlight()

@@ -8,8 +8,8 @@
   each request is matched against the Terraform routes, turned into the HTTP API
   payload 2.0 event and handed to the function's handler in-process with a
   Lambda-like context.
-- The embedded emulator runs one DynamoDB request at a time (`serialise_dynamodb`):
-  moto's transactions are not thread-safe, DynamoDB's are atomic.
+- The embedded emulator runs one DynamoDB request at a time, with atomic
+  transactions (`tools.local.emulator`): moto's are not thread-safe, DynamoDB's are.
 - EventBridge: a scheduler thread fires the scheduled functions on their
   Terraform schedules (`DOCKHAND_SCHEDULES=off` disables it).
 - A bootstrap `creator` key for tenant `local`, and `.dockhand/local.json` so
@@ -159,7 +159,9 @@ def _start_embedded_moto() -> Backend:
 
     for noisy in ("werkzeug", "moto"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    serialise_dynamodb()
+    from tools.local.emulator import make_dynamodb_safe
+
+    make_dynamodb_safe()  # one DynamoDB request at a time, atomic transactions
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
@@ -172,35 +174,6 @@ def _start_embedded_moto() -> Backend:
     os.environ["AWS_SECRET_ACCESS_KEY"] = "local"  # noqa: S105 - the emulator's fake secret
     _use_local_defaults(fresh_master_key=True)
     return Backend("embedded", endpoint, server.stop)
-
-
-_DYNAMODB_LOCK = threading.RLock()
-
-
-def serialise_dynamodb() -> None:
-    """Run the embedded emulator's DynamoDB operations one at a time.
-
-    moto's DynamoDB is not thread-safe: TransactWriteItems snapshots the tables,
-    applies its items one by one and restores the snapshot when a condition fails,
-    so a concurrent write in between is lost (answered 201, later 404), a concurrent
-    conditional put can pass the same condition twice (one Idempotency-Key, two
-    bodies stored), and a read can see half a transaction.  DynamoDB itself applies
-    each request atomically and isolated; one lock around every DynamoDB request
-    the emulator serves (reads too: they must not see a half-applied transaction)
-    gives the same guarantees whatever the clients do.  Cost: DynamoDB requests no
-    longer overlap, which under one GIL they barely did (docs/reliability.md)."""
-    from moto.dynamodb.responses import DynamoHandler
-
-    if getattr(DynamoHandler, "_dockhand_serialised", False):
-        return
-    unlocked = DynamoHandler.call_action
-
-    def call_action(self: Any) -> Any:
-        with _DYNAMODB_LOCK:
-            return unlocked(self)
-
-    DynamoHandler.call_action = call_action  # type: ignore[method-assign]
-    DynamoHandler._dockhand_serialised = True  # type: ignore[attr-defined]
 
 
 def _use_local_defaults(*, fresh_master_key: bool) -> None:
