@@ -153,7 +153,8 @@ def new_lease_id(tenant: str) -> str:
 def lease_ulid(tenant: str, lease_id: str) -> str:
     """The ULID of one of the tenant's lease ids; NotFound for anything else."""
     ulid, tag = lease_id[:26], lease_id[26:]
-    if not ids.is_valid_id(ulid) or not hmac.compare_digest(tag, _tag(tenant, ulid)):
+    expected = _tag(tenant, ulid).encode()
+    if not ids.is_valid_id(ulid) or not hmac.compare_digest(tag.encode(), expected):
         raise NotFound("No such lease.")
     return ulid
 

@@ -519,7 +519,7 @@ def test_another_tenants_lease_is_unknown(api: ApiClient, keys: Keys, moment: li
     other = _lease(api, keys.other_creator)
     assert _ids(other["items"]) == [theirs]
     forged = held["lease_id"][:-1] + ("A" if held["lease_id"][-1] != "A" else "B")
-    for lease_id in (held["lease_id"], "nope", forged, "01ARZ3NDEKTSV4RRFFQ69G5FAV"):
+    for lease_id in (held["lease_id"], "nope", forged, "01ARZ3NDEKTSV4RRFFQ69G5FAV", "é" * 42):
         key = keys.other_creator if lease_id == held["lease_id"] else keys.creator
         for path, body in (
             ("/inbox/ack", {"lease_id": lease_id}),
