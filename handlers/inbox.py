@@ -36,8 +36,7 @@ def get_inbox(request: Request) -> Response:
 
 
 def lease(request: Request) -> Response:
-    # An empty body takes every default: `curl -X POST .../inbox/lease` just works.
-    body = request.json_model(inbox.LeaseRequest) if request.body.strip() else inbox.LeaseRequest()
+    body = request.json_model(inbox.LeaseRequest)
     held = inbox.lease(request.tenant, body.limit, body.lease_seconds, body.event_type)
     return json_response(
         200, {"lease_id": held.lease_id, "expires_at": held.expires_at, "items": held.items}

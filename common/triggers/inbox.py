@@ -37,7 +37,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictStr
 
 from common.runtime import catalogue, clock, ids
 from common.runtime.config import settings
@@ -84,6 +84,22 @@ _TAG_BYTES = 10  # 80-bit HMAC tag: 16 base32 characters after the ULID
 ACKNOWLEDGED, LEASE_LOST, NOT_FOUND = "acknowledged", "lease_lost", "not_found"
 LEASED, LOST, RELEASED, REQUEUED = "leased", "lost", "released", "requeued"
 
+
+def _whole_number(value: Any) -> Any:
+    """JSON Schema's integer includes 30.0; booleans and strings stay refused."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+# Integers in a range: no strings, no booleans; 30.0 is 30.  (The validator comes after
+# the Field so that the constraints reach the JSON schema as minimum/maximum.)
+_WHOLE = BeforeValidator(_whole_number)
+Limit = Annotated[int, Field(strict=True, ge=1, le=100), _WHOLE]
+LeaseSeconds = Annotated[int, Field(strict=True, ge=5, le=3600), _WHOLE]
+DelaySeconds = Annotated[int, Field(strict=True, ge=0, le=3600), _WHOLE]
+
+
 EventId = Annotated[StrictStr, Field(min_length=1, max_length=64)]
 EventIds = Annotated[list[EventId], Field(min_length=1, max_length=MAX_IDS)]
 LeaseId = Annotated[StrictStr, Field(min_length=1, max_length=128)]
@@ -95,15 +111,23 @@ LeaseId = Annotated[StrictStr, Field(min_length=1, max_length=128)]
 class LeaseRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    limit: Annotated[StrictInt, Field(ge=1, le=100)] = 10
-    lease_seconds: Annotated[StrictInt, Field(ge=5, le=3600)] = 300
+    limit: Limit = 10
+    lease_seconds: LeaseSeconds = 300
     event_type: Annotated[StrictStr, Field(min_length=1, max_length=255)] | None = None
 
 
 class AckRequest(BaseModel):
     """`event_ids` alone (as before), or `lease_id` with optional `event_ids`."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "anyOf": [
+                {"required": ["event_ids"], "properties": {"event_ids": {"type": "array"}}},
+                {"required": ["lease_id"], "properties": {"lease_id": {"type": "string"}}},
+            ]
+        },
+    )
 
     event_ids: EventIds | None = None
     lease_id: LeaseId | None = None
@@ -114,7 +138,7 @@ class ReleaseRequest(BaseModel):
 
     lease_id: LeaseId
     event_ids: EventIds | None = None
-    delay_seconds: Annotated[StrictInt, Field(ge=0, le=3600)] = 0
+    delay_seconds: DelaySeconds = 0
 
 
 class RequeueRequest(BaseModel):

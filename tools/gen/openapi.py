@@ -362,8 +362,7 @@ OPERATIONS: dict[str, Operation] = {
         "Lease the oldest available events (exactly one holder at a time)",
         {200: "Lease"},
         body=inbox.LeaseRequest,
-        description="An empty body takes the defaults. An empty `items` list is a lease "
-        "that holds nothing.",
+        description="`{}` takes the defaults. An empty `items` list is a lease that holds nothing.",
     ),
     "POST /inbox/ack": Operation(
         "Acknowledge up to 100 events, or the events of a lease",
@@ -382,7 +381,10 @@ OPERATIONS: dict[str, Operation] = {
     "GET /inbox/quarantine": Operation(
         "Events leased max_attempts times and not acknowledged, oldest quarantine first",
         {200: "QuarantinePage"},
-        params=(LIMIT, CURSOR),
+        params=(
+            LIMIT,
+            Param("cursor", {"type": "string", "minLength": 1}, description="From `next_cursor`"),
+        ),
         query_model=QuarantineQuery,
     ),
     "POST /inbox/quarantine/requeue": Operation(
