@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from common.runtime import clock
+from common.runtime.errors import ServiceUnavailable
 from common.store import aws, ddb
 from common.store.tables import TTL_ATTRIBUTE
 
@@ -206,6 +207,10 @@ def query_all(table: str, key_condition: str, **kwargs: Any) -> Iterator[dict[st
         start = page.last_key
 
 
+# Unprocessed items mean throttling: a few rounds, then 503 rather than spin inside Lambda.
+BATCH_ATTEMPTS = 5
+
+
 def batch_get(
     table: str, keys: Sequence[Mapping[str, Any]], *, consistent: bool = True
 ) -> list[dict[str, Any]]:
@@ -215,12 +220,16 @@ def batch_get(
     for first in range(0, len(keys), 100):
         chunk = [ddb.serialize(k) for k in keys[first : first + 100]]
         request: dict[str, Any] = {table: {"Keys": chunk, "ConsistentRead": consistent}}
-        while request:
+        for _ in range(BATCH_ATTEMPTS):
             result = aws.dynamodb().batch_get_item(RequestItems=request)
             for raw in result.get("Responses", {}).get(table, []):
                 if (item := live(raw, now)) is not None:
                     found.append(item)
             request = result.get("UnprocessedKeys") or {}
+            if not request:
+                break
+        if request:
+            raise ServiceUnavailable(retry_after=1)
     return found
 
 
@@ -230,9 +239,13 @@ def batch_delete(table: str, keys: Sequence[Mapping[str, Any]]) -> None:
         pending: dict[str, Any] = {
             table: [{"DeleteRequest": {"Key": ddb.serialize(k)}} for k in keys[first : first + 25]]
         }
-        while pending:
+        for _ in range(BATCH_ATTEMPTS):
             result = aws.dynamodb().batch_write_item(RequestItems=pending)
             pending = result.get("UnprocessedItems") or {}
+            if not pending:
+                break
+        if pending:
+            raise ServiceUnavailable(retry_after=1)
 
 
 # ------------------------------------------------ transaction items (see store.transact)

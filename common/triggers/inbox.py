@@ -37,11 +37,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
 from common.runtime import catalogue, clock, ids
 from common.runtime.config import settings
 from common.runtime.errors import NotFound, ServiceUnavailable
+from common.runtime.models import INTEGRAL, PageQuery
 from common.store import counters, dynamo, transact
 from common.store.secrets import derived_key
 from common.store.tables import (
@@ -85,21 +86,10 @@ ACKNOWLEDGED, LEASE_LOST, NOT_FOUND = "acknowledged", "lease_lost", "not_found"
 LEASED, LOST, RELEASED, REQUEUED = "leased", "lost", "released", "requeued"
 
 
-def _whole_number(value: Any) -> Any:
-    """JSON Schema's integer includes 30.0; booleans and strings stay refused."""
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return value
-
-
-# Integers in a range: no strings, no booleans; 30.0 is 30.  (The validator comes after
-# the Field so that the constraints reach the JSON schema as minimum/maximum.)
-_WHOLE = BeforeValidator(_whole_number)
-Limit = Annotated[int, Field(strict=True, ge=1, le=100), _WHOLE]
-LeaseSeconds = Annotated[int, Field(strict=True, ge=5, le=3600), _WHOLE]
-DelaySeconds = Annotated[int, Field(strict=True, ge=0, le=3600), _WHOLE]
-
-
+# Integers in a range: 30.0 is 30 (JSON Schema's rule), "30" and true are refused.
+Limit = Annotated[int, Field(strict=True, ge=1, le=100), INTEGRAL]
+LeaseSeconds = Annotated[int, Field(strict=True, ge=5, le=3600), INTEGRAL]
+DelaySeconds = Annotated[int, Field(strict=True, ge=0, le=3600), INTEGRAL]
 EventId = Annotated[StrictStr, Field(min_length=1, max_length=64)]
 EventIds = Annotated[list[EventId], Field(min_length=1, max_length=MAX_IDS)]
 LeaseId = Annotated[StrictStr, Field(min_length=1, max_length=128)]
@@ -145,6 +135,10 @@ class RequeueRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     event_ids: EventIds
+
+
+class QuarantineQuery(PageQuery):
+    """GET /inbox/quarantine: `limit` and `cursor`."""
 
 
 @dataclass(frozen=True)
