@@ -3,41 +3,22 @@ and the quarantine (GET /inbox/quarantine, POST /inbox/quarantine/requeue)."""
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from pydantic import BaseModel, ConfigDict, Field, StrictStr
-
 from common.api import Response, Route, http_handler
 from common.runtime.errors import field_error
-from common.runtime.http import Request, json_response, page, parse_limit
+from common.runtime.http import Request, json_response, page
 from common.triggers import events, inbox
 
 
-class InboxQuery(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    limit: str | None = None  # checked by parse_limit, the shared rule
-    cursor: Annotated[StrictStr, Field(min_length=1, max_length=4096)] | None = None
-    event_type: Annotated[StrictStr, Field(min_length=1, max_length=255)] | None = None
-
-
-class QuarantineQuery(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    limit: str | None = None
-    cursor: Annotated[StrictStr, Field(min_length=1, max_length=4096)] | None = None
-
-
 def get_inbox(request: Request) -> Response:
-    query = request.query_model(InboxQuery)
-    limit = parse_limit(request.query)
-    items, next_cursor = events.inbox_page(request.tenant, limit, query.cursor, query.event_type)
+    query = request.query_model(events.InboxQuery)
+    items, next_cursor = events.inbox_page(
+        request.tenant, query.limit, query.cursor, query.event_type
+    )
     return json_response(200, page(items, next_cursor))
 
 
 def lease(request: Request) -> Response:
-    # An empty body takes every default: `curl -X POST .../inbox/lease` just works.
-    body = request.json_model(inbox.LeaseRequest) if request.body.strip() else inbox.LeaseRequest()
+    body = request.json_model(inbox.LeaseRequest)
     held = inbox.lease(request.tenant, body.limit, body.lease_seconds, body.event_type)
     return json_response(
         200, {"lease_id": held.lease_id, "expires_at": held.expires_at, "items": held.items}
@@ -71,9 +52,8 @@ def release(request: Request) -> Response:
 
 
 def get_quarantine(request: Request) -> Response:
-    query = request.query_model(QuarantineQuery)
-    limit = parse_limit(request.query)
-    items, next_cursor = inbox.quarantine_page(request.tenant, limit, query.cursor)
+    query = request.query_model(inbox.QuarantineQuery)
+    items, next_cursor = inbox.quarantine_page(request.tenant, query.limit, query.cursor)
     return json_response(200, page(items, next_cursor))
 
 

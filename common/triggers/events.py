@@ -30,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator
 from common.runtime import catalogue, clock, ids
 from common.runtime.config import settings
 from common.runtime.errors import Conflict, NotFound, ServiceUnavailable
+from common.runtime.models import PageQuery, query_text
 from common.runtime.observability import logger
 from common.store import counters, dynamo, transact
 from common.store import cursor as cursors
@@ -107,6 +108,12 @@ class AckRequest(BaseModel):
 # What `create_event` did: stored a new event, found a content duplicate, or replayed
 # the first answer to an Idempotency-Key.  The handler picks the HTTP status.
 CREATED, DUPLICATE, REPLAY = dedup.CREATED, dedup.DUPLICATE, "replay"
+
+
+class InboxQuery(PageQuery):
+    """GET /inbox: `limit`, `cursor`, and an optional exact `event_type`."""
+
+    event_type: Annotated[str, query_text(255)] | None = None
 
 
 @dataclass(frozen=True)

@@ -42,7 +42,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictStr
 from common.runtime import catalogue, clock, ids
 from common.runtime.config import settings
 from common.runtime.errors import NotFound, ServiceUnavailable
-from common.runtime.models import INTEGRAL
+from common.runtime.models import INTEGRAL, PageQuery
 from common.store import counters, dynamo, transact
 from common.store.secrets import derived_key
 from common.store.tables import (
@@ -85,6 +85,11 @@ _TAG_BYTES = 10  # 80-bit HMAC tag: 16 base32 characters after the ULID
 ACKNOWLEDGED, LEASE_LOST, NOT_FOUND = "acknowledged", "lease_lost", "not_found"
 LEASED, LOST, RELEASED, REQUEUED = "leased", "lost", "released", "requeued"
 
+
+# Integers in a range: 30.0 is 30 (JSON Schema's rule), "30" and true are refused.
+Limit = Annotated[int, Field(strict=True, ge=1, le=100), INTEGRAL]
+LeaseSeconds = Annotated[int, Field(strict=True, ge=5, le=3600), INTEGRAL]
+DelaySeconds = Annotated[int, Field(strict=True, ge=0, le=3600), INTEGRAL]
 EventId = Annotated[StrictStr, Field(min_length=1, max_length=64)]
 EventIds = Annotated[list[EventId], Field(min_length=1, max_length=MAX_IDS)]
 LeaseId = Annotated[StrictStr, Field(min_length=1, max_length=128)]
@@ -96,15 +101,23 @@ LeaseId = Annotated[StrictStr, Field(min_length=1, max_length=128)]
 class LeaseRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    limit: Annotated[int, Field(ge=1, le=100, strict=True), INTEGRAL] = 10
-    lease_seconds: Annotated[int, Field(ge=5, le=3600, strict=True), INTEGRAL] = 300
+    limit: Limit = 10
+    lease_seconds: LeaseSeconds = 300
     event_type: Annotated[StrictStr, Field(min_length=1, max_length=255)] | None = None
 
 
 class AckRequest(BaseModel):
     """`event_ids` alone (as before), or `lease_id` with optional `event_ids`."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "anyOf": [
+                {"required": ["event_ids"], "properties": {"event_ids": {"type": "array"}}},
+                {"required": ["lease_id"], "properties": {"lease_id": {"type": "string"}}},
+            ]
+        },
+    )
 
     event_ids: EventIds | None = None
     lease_id: LeaseId | None = None
@@ -115,13 +128,17 @@ class ReleaseRequest(BaseModel):
 
     lease_id: LeaseId
     event_ids: EventIds | None = None
-    delay_seconds: Annotated[int, Field(ge=0, le=3600, strict=True), INTEGRAL] = 0
+    delay_seconds: DelaySeconds = 0
 
 
 class RequeueRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     event_ids: EventIds
+
+
+class QuarantineQuery(PageQuery):
+    """GET /inbox/quarantine: `limit` and `cursor`."""
 
 
 @dataclass(frozen=True)
@@ -154,7 +171,8 @@ def new_lease_id(tenant: str) -> str:
 def lease_ulid(tenant: str, lease_id: str) -> str:
     """The ULID of one of the tenant's lease ids; NotFound for anything else."""
     ulid, tag = lease_id[:26], lease_id[26:]
-    if not ids.is_valid_id(ulid) or not hmac.compare_digest(tag, _tag(tenant, ulid)):
+    expected = _tag(tenant, ulid).encode()
+    if not ids.is_valid_id(ulid) or not hmac.compare_digest(tag.encode(), expected):
         raise NotFound("No such lease.")
     return ulid
 

@@ -131,9 +131,17 @@ def test_lease_returns_oldest_available_with_attempts(
     assert _today("acme")["events_leased"] == 5
 
 
+def test_whole_floats_are_integers(api: ApiClient, keys: Keys, moment: list[float]) -> None:
+    """JSON Schema's `integer` includes 30.0 (the OpenAPI document promises it)."""
+    _create(api, keys.creator, 1)
+    held = _lease(api, keys.creator, limit=1.0, lease_seconds=30.0)
+    assert len(held["items"]) == 1
+
+
 def test_defaults_and_an_empty_body(api: ApiClient, keys: Keys, moment: list[float]) -> None:
     created = [_create(api, keys.creator, n) for n in range(12)]
-    result = api.post("/inbox/lease", key=keys.creator, body="")
+    assert api.post("/inbox/lease", key=keys.creator, body="").error_code == "invalid_json"
+    result = api.post("/inbox/lease", key=keys.creator, json_body={})
     assert result.status == 200
     assert _ids(result.json["items"]) == created[:10]  # limit 10
     expires = clock.parse_iso(result.json["expires_at"]).timestamp()
@@ -519,7 +527,7 @@ def test_another_tenants_lease_is_unknown(api: ApiClient, keys: Keys, moment: li
     other = _lease(api, keys.other_creator)
     assert _ids(other["items"]) == [theirs]
     forged = held["lease_id"][:-1] + ("A" if held["lease_id"][-1] != "A" else "B")
-    for lease_id in (held["lease_id"], "nope", forged, "01ARZ3NDEKTSV4RRFFQ69G5FAV"):
+    for lease_id in (held["lease_id"], "nope", forged, "01ARZ3NDEKTSV4RRFFQ69G5FAV", "é" * 42):
         key = keys.other_creator if lease_id == held["lease_id"] else keys.creator
         for path, body in (
             ("/inbox/ack", {"lease_id": lease_id}),
@@ -560,6 +568,7 @@ def test_roles(api: ApiClient, keys: Keys) -> None:
         ("/inbox/lease", {"limit": 101}, "limit"),
         ("/inbox/lease", {"limit": "5"}, "limit"),
         ("/inbox/lease", {"limit": 2.5}, "limit"),
+        ("/inbox/lease", {"limit": True}, "limit"),
         ("/inbox/lease", {"lease_seconds": 4}, "lease_seconds"),
         ("/inbox/lease", {"lease_seconds": 3601}, "lease_seconds"),
         ("/inbox/lease", {"lease_seconds": True}, "lease_seconds"),

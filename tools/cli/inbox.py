@@ -148,7 +148,7 @@ def _release_held(lease_id: str | None, tally: Tally) -> None:
     if lease_id is None or not tally.held:
         return
     try:
-        answer = _post("/inbox/release", {"lease_id": lease_id, "event_ids": tally.held})
+        answer = _post("/inbox/release", {"lease_id": lease_id, "event_ids": list(tally.held)})
     except CliError as error:
         _say(f"could not release {len(tally.held)} held events ({error}); their lease expires")
         return

@@ -38,7 +38,6 @@ from common.runtime.models import QueryModel
 from common.runtime.slug import SLUG_PATTERN
 from common.triggers import events, inbox
 from common.triggers import subscriptions as subs
-from handlers.inbox import InboxQuery, QuarantineQuery
 from handlers.subscriptions import ListQuery as SubscriptionListQuery
 
 DOCUMENT_PATH = Path(__file__).resolve().parents[2] / "common" / "openapi.json"
@@ -435,17 +434,13 @@ OPERATIONS: dict[str, Operation] = {
     "GET /events/{event_id}": Operation("One event", {200: "Event"}),
     "DELETE /events/{event_id}": Operation("Acknowledge delivery (idempotent)", {204: None}),
     "GET /inbox": Operation(
-        "Pending events, oldest first",
-        {200: "InboxPage"},
-        params=(LIMIT, CURSOR, Param("event_type", {"type": "string", "minLength": 1})),
-        query_model=InboxQuery,
+        "Pending events (leased or not), oldest first", {200: "InboxPage"}, query=events.InboxQuery
     ),
     "POST /inbox/lease": Operation(
         "Lease the oldest available events (exactly one holder at a time)",
         {200: "Lease"},
         body=inbox.LeaseRequest,
-        description="An empty body takes the defaults. An empty `items` list is a lease "
-        "that holds nothing.",
+        description="`{}` takes the defaults. An empty `items` list is a lease that holds nothing.",
     ),
     "POST /inbox/ack": Operation(
         "Acknowledge up to 100 events, or the events of a lease",
@@ -464,8 +459,7 @@ OPERATIONS: dict[str, Operation] = {
     "GET /inbox/quarantine": Operation(
         "Events leased max_attempts times and not acknowledged, oldest quarantine first",
         {200: "QuarantinePage"},
-        params=(LIMIT, CURSOR),
-        query_model=QuarantineQuery,
+        query=inbox.QuarantineQuery,
     ),
     "POST /inbox/quarantine/requeue": Operation(
         "Make quarantined events pending again with attempts 0",
