@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import importlib
 import json
-import statistics
 import threading
 import time
 from collections import Counter
@@ -271,21 +270,28 @@ def _attempt_costs(key: str, client: str, aws_calls: Counter[str]) -> tuple[floa
 def test_unknown_ids_cost_what_wrong_secrets_cost(
     monkeypatch: pytest.MonkeyPatch, aws: None, now: list[float], aws_calls: Counter[str]
 ) -> None:
-    # A cost where one bcrypt (~15 ms) dwarfs the emulator's noise.
-    monkeypatch.setenv("DOCKHAND_BCRYPT_ROUNDS", "8")
-    reset_settings()
+    """The same work on both paths, counted rather than timed (a timing assertion fails on
+    a busy machine and proves little on a quiet one; docs/reliability.md has the measured
+    medians): the same AWS requests, and one bcrypt check each at the same cost."""
+    checks: list[tuple[str, int]] = []
+    real_checkpw = auth.bcrypt.checkpw
+
+    def counted(secret: bytes, hashed: bytes) -> bool:
+        checks.append(("check", int(hashed.split(b"$")[2])))  # $2b$<cost>$...
+        return bool(real_checkpw(secret, hashed))
+
+    monkeypatch.setattr(auth.bcrypt, "checkpw", counted)
     real = auth.create_key("acme", "creator")["api_key"]
-    unknown_times, wrong_times = [], []
-    for n in range(9):
+    for n in range(5):
         now[0] = START + n + 0.1
-        wrong_t, wrong_calls = _attempt_costs(wrong_secret(real, n), f"10.7.0.{n}", aws_calls)
-        unknown_t, unknown_calls = _attempt_costs(unknown_id(n), f"10.8.0.{n}", aws_calls)
+        checks.clear()
+        _, wrong_calls = _attempt_costs(wrong_secret(real, n), f"10.7.0.{n}", aws_calls)
+        wrong_checks = list(checks)
+        checks.clear()
+        _, unknown_calls = _attempt_costs(unknown_id(n), f"10.8.0.{n}", aws_calls)
         assert wrong_calls == unknown_calls  # the same AWS requests, in kind and number
-        wrong_times.append(wrong_t)
-        unknown_times.append(unknown_t)
-    ratio = statistics.median(unknown_times) / statistics.median(wrong_times)
-    assert 0.75 < ratio < 1.33, (unknown_times, wrong_times)
-    assert statistics.median(unknown_times) > 0.008  # the dummy check really ran
+        assert checks == wrong_checks  # the dummy check really ran, at the stored cost
+        assert len(checks) == 1
 
 
 def test_throttled_answers_do_not_tell_unknown_from_known(keys: Keys, now: list[float]) -> None:
