@@ -209,9 +209,9 @@ def _location(path: Any, line: Any) -> str:
 def _first_and_rest(text: Any) -> tuple[str, list[str]]:
     """A free text's first non-blank line, and the lines after it (blank edges trimmed)."""
     lines = m.split_lines(str(text or ""))
-    while lines and not lines[0].strip():
+    while lines and m.is_blank(lines[0]):
         lines.pop(0)
-    while lines and not lines[-1].strip():
+    while lines and m.is_blank(lines[-1]):
         lines.pop()
     if not lines:
         return "", []
@@ -222,9 +222,10 @@ def free_text(prefix: Md, text: Any, suffix: Md = m.EMPTY) -> tuple[Md, Md]:
     """(full, short) markdown for a list item of free text: the first line inline,
     further lines in a fenced block under it; the short form is the first line clipped."""
     first, rest = _first_and_rest(text)
-    head = m.fmt("{}{}{}", prefix, first, suffix)
+    # An item is never left without text: an empty list item would change the structure.
+    head = m.fmt("{}{}{}", prefix, m.inline(first) or m.literal("(empty)"), suffix)
     full = m.join("\n", [head, m.fenced(rest, "  ")]) if rest else head
-    short = m.fmt("{}{}", prefix, clip(first, SHORT_ITEM_TOKENS))
+    short = m.fmt("{}{}", prefix, m.inline(clip(first, SHORT_ITEM_TOKENS)) or m.literal("(empty)"))
     return full, short
 
 

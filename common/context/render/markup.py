@@ -83,6 +83,11 @@ def inline(value: Any) -> Md:
     return Md(escape_inline(value))
 
 
+def is_blank(value: Any) -> bool:
+    """True when the value folds to nothing (spaces and control characters only)."""
+    return not _FOLD.sub("", str(value))
+
+
 def code(value: Any) -> Md:
     """An inline code span that gives `value` back exactly (line breaks read as spaces)."""
     text = _FOLD.sub(lambda found: " " * len(found.group()), _clean(str(value)))
@@ -140,21 +145,17 @@ _YAML_NAMED = {
     "\u2028": "\\L",
     "\u2029": "\\P",
 }
-# What YAML 1.2 cannot hold raw (outside its printable set: C0, DEL, C1, surrogates,
-# U+FFFE/U+FFFF) and what a reader cannot see (format characters: BOM, zero-width and
-# bidi controls, noncharacters): all escaped.
-_YAML_ESCAPE = re.compile(
-    '["\\\\\x00-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2028\u2029'
-    "\u2060-\u206f\ufdd0-\ufdef\ufeff\ufff9-\ufffb\ufffe\uffff\ud800-\udfff"
-    "\U0001fffe\U0001ffff\U000e0000-\U000e007f\U000ffffe\U000fffff\U0010fffe\U0010ffff]"
-)
 
 
-def _yaml_escape(found: re.Match[str]) -> str:
-    char = found.group()
+def _yaml_char(char: str) -> str:
     named = _YAML_NAMED.get(char)
     if named is not None:
         return named
+    if char == " " or char.isprintable():
+        return char
+    # Not printable: what YAML 1.2 cannot hold raw (C0, DEL, C1, surrogates, U+FFFE)
+    # and what a reader cannot see (format characters such as the BOM, zero-width and
+    # bidi controls; separators other than the space; unassigned code points).
     code_point = ord(char)
     if code_point <= 0xFF:
         return f"\\x{code_point:02X}"
@@ -172,4 +173,7 @@ def yaml_scalar(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, int):
         return str(value)
-    return '"' + _YAML_ESCAPE.sub(_yaml_escape, str(value)) + '"'
+    text = str(value)
+    if text.isprintable() and '"' not in text and "\\" not in text:
+        return f'"{text}"'  # the common case, without a pass per character
+    return '"' + "".join(_yaml_char(c) for c in text) + '"'
