@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -72,7 +72,7 @@ class Item:
 
     text: Md
     data: dict[str, Any]
-    short: Md | None = None
+    short: Callable[[], Md] | None = None  # made only when a budget needs it
 
 
 @dataclass
@@ -123,6 +123,7 @@ class Document:
     max_tokens: int | None = None
     truncated: bool = False
     shortened: list[str] = field(default_factory=list)  # front-matter fields cut to fit
+    facts: Facts | None = None
 
 
 # --- words ------------------------------------------------------------------------------
@@ -218,14 +219,19 @@ def _first_and_rest(text: Any) -> tuple[str, list[str]]:
     return lines[0], lines[1:]
 
 
-def free_text(prefix: Md, text: Any, suffix: Md = m.EMPTY) -> tuple[Md, Md]:
+def free_text(prefix: Md, text: Any, suffix: Md = m.EMPTY) -> tuple[Md, Callable[[], Md]]:
     """(full, short) markdown for a list item of free text: the first line inline,
     further lines in a fenced block under it; the short form is the first line clipped."""
     first, rest = _first_and_rest(text)
     # An item is never left without text: an empty list item would change the structure.
     head = m.fmt("{}{}{}", prefix, m.inline(first) or m.literal("(empty)"), suffix)
     full = m.join("\n", [head, m.fenced(rest, "  ")]) if rest else head
-    short = m.fmt("{}{}", prefix, m.inline(clip(first, SHORT_ITEM_TOKENS)) or m.literal("(empty)"))
+
+    def short() -> Md:
+        return m.fmt(
+            "{}{}", prefix, m.inline(clip(first, SHORT_ITEM_TOKENS)) or m.literal("(empty)")
+        )
+
     return full, short
 
 
@@ -356,8 +362,7 @@ def _commit_item(commit: Mapping[str, Any], now: datetime | None, group: str) ->
         "age": age,
     }
     text = m.fmt("- {} {} — {}, {}", m.code(sha), title, author, m.literal(age))
-    short = m.fmt("- {} {}", m.code(sha), clip(title, SHORT_ITEM_TOKENS))
-    return Item(text, data, short)
+    return Item(text, data, lambda: m.fmt("- {} {}", m.code(sha), clip(title, SHORT_ITEM_TOKENS)))
 
 
 def progress_section(snapshot: Mapping[str, Any], now: datetime | None) -> Section:
@@ -406,9 +411,13 @@ def changes_section(snapshot: Mapping[str, Any]) -> Section:
             ],
             "more": more,
         }
-        items.append(Item(text, data, short))
+        items.append(Item(text, data, _constant(short)))
     section.groups = [Group(None, items, "category", "category")]
     return section
+
+
+def _constant(text: Md) -> Callable[[], Md]:
+    return lambda: text
 
 
 def focus_areas(
@@ -527,7 +536,7 @@ def meaningful_context(context: Any) -> list[str]:
 def _marker_item(marker: Mapping[str, Any], group: str) -> Item:
     where = m.code(_location(marker.get("path"), marker.get("line")))
     text = m.fmt("- {} **{}** {}", where, marker.get("kind"), marker.get("text"))
-    short = m.fmt("- {} **{}** {}", where, marker.get("kind"), clip(str(marker.get("text")), 24))
+    kind, said = marker.get("kind"), str(marker.get("text"))
     context = meaningful_context(marker.get("context"))
     if len(context) == 1:
         text = m.join("\n", [text, m.fmt("  > {}", m.code(context[0].strip()))])
@@ -537,7 +546,7 @@ def _marker_item(marker: Mapping[str, Any], group: str) -> Item:
         "group": group,
         **{k: marker.get(k) for k in ("path", "line", "kind", "text", "context")},
     }
-    return Item(text, data, short)
+    return Item(text, data, lambda: m.fmt("- {} **{}** {}", where, kind, clip(said, 24)))
 
 
 def _note_item(note: Mapping[str, Any], group: str) -> Item:
@@ -705,18 +714,29 @@ def front_matter(snapshot: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def build(
-    snapshot: Mapping[str, Any], since: Mapping[str, Any] | None = None, compact: bool = False
-) -> Document:
-    """Every section of the document, before any budget cut; empty ones left out.
-    `compact` clips the long values of the title and intro lines (for tight budgets)."""
+def _title(snapshot: Mapping[str, Any], compact: bool) -> Md:
+    thread = snapshot.get("thread") or {}
+    goal = str(thread.get("goal") or thread.get("id") or "snapshot")
+    return m.fmt("# Rehydrate: {}", clip(goal, SHORT_ITEM_TOKENS) if compact else goal)
+
+
+def make_compact(document: Document, snapshot: Mapping[str, Any]) -> None:
+    """Clip the long values of the title and the operator intro (for tight budgets)."""
+    document.title = _title(snapshot, compact=True)
+    for index, section in enumerate(document.sections):
+        if section.key == "operator_instructions" and document.facts is not None:
+            document.sections[index] = operator_section(snapshot, document.facts, compact=True)
+
+
+def build(snapshot: Mapping[str, Any], since: Mapping[str, Any] | None = None) -> Document:
+    """Every section of the document, before any budget cut; empty ones left out."""
     now = _parse_time(snapshot.get("captured_at") or snapshot.get("created_at"))
     markers = snapshot.get("markers") or []
     questions, todos, code_notes = split_markers(markers)
     asked = sum(1 for n in snapshot.get("notes") or [] if n.get("kind") == "question")
     facts = snapshot_facts(snapshot, len(questions) + asked, markers)
     built = {
-        "operator_instructions": operator_section(snapshot, facts, compact),
+        "operator_instructions": operator_section(snapshot, facts, compact=False),
         "recent_progress": progress_section(snapshot, now),
         "current_changes": changes_section(snapshot),
         "development_velocity": velocity_section(snapshot),
@@ -732,7 +752,4 @@ def build(
         for key in SECTION_ORDER
         if key in built and (built[key].groups or built[key].intro)
     ]
-    thread = snapshot.get("thread") or {}
-    goal = str(thread.get("goal") or thread.get("id") or "snapshot")
-    title = m.fmt("# Rehydrate: {}", clip(goal, SHORT_ITEM_TOKENS) if compact else goal)
-    return Document(front_matter(snapshot), title, sections)
+    return Document(front_matter(snapshot), _title(snapshot, False), sections, facts=facts)

@@ -41,6 +41,7 @@ EMPTY = Md("")
 
 # Control characters (C0, DEL, C1) and the Unicode line/paragraph separators: folded.
 _FOLD = re.compile(r"[\x00-\x20\x7f-\x9f\u2028\u2029]+")
+_NEEDS_FOLD = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]|  ")
 _SURROGATES = re.compile(r"[\ud800-\udfff]")
 _ALWAYS = str.maketrans({c: "\\" + c for c in "\\`*<[|~"})
 # `_` opens or closes emphasis only at a word edge (CommonMark's intraword rule).
@@ -66,10 +67,15 @@ def _has_surrogate(text: str) -> bool:
 
 def escape_inline(value: Any) -> str:
     """The inline-escaping rule (see the module docstring)."""
-    text = _FOLD.sub(" ", _clean(str(value))).strip(" ")
+    text = _clean(value if isinstance(value, str) else str(value))
+    if _NEEDS_FOLD.search(text):  # most values have nothing to fold: skip the rewrite
+        text = _FOLD.sub(" ", text)
+    text = text.strip(" ")
     if not text:
         return ""
-    text = _EDGE_UNDERSCORE.sub(r"\\_", text.translate(_ALWAYS))
+    text = text.translate(_ALWAYS)
+    if "_" in text:
+        text = _EDGE_UNDERSCORE.sub(r"\\_", text)
     if text[0] in _BLOCK_OPENERS:
         text = "\\" + text
     else:

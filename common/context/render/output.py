@@ -36,6 +36,7 @@ from common.context.render.document import (
     build,
     clip,
     counted,
+    make_compact,
     more_line,
 )
 from common.context.render.markup import yaml_scalar
@@ -131,6 +132,12 @@ def document_tokens(document: Document) -> int:
     return estimate_tokens(to_markdown(document))
 
 
+def _fits(text: str, max_tokens: int) -> bool:
+    # No piece costs less than a token per 5 characters (" abcd"): a text longer than
+    # that is over budget without estimating it (saves ~0.1 s on a 500 kB document).
+    return len(text) <= 5 * max_tokens and estimate_tokens(text) <= max_tokens
+
+
 # --- the budget -----------------------------------------------------------------------
 
 
@@ -159,7 +166,7 @@ class _Planner:
 
     def _take(self, group: Group, item: Item, allow_short: bool) -> bool:
         assert group.kept is not None
-        for text in (item.text, item.short if allow_short else None):
+        for text in (item.text, item.short() if allow_short and item.short else None):
             if text is None:
                 continue
             cost = _item_cost(text)
@@ -231,10 +238,9 @@ def fit(snapshot: Mapping[str, Any], since: Mapping[str, Any] | None, max_tokens
     """The document cut to fit `max_tokens` (see the module docstring)."""
     document = build(snapshot, since)
     document.max_tokens = max_tokens
-    if document_tokens(document) <= max_tokens:
+    if _fits(to_markdown(document), max_tokens):
         return document
-    document = build(snapshot, since, compact=True)
-    document.max_tokens = max_tokens
+    make_compact(document, snapshot)
     _fit_front_matter(document, max_tokens)
     for section in document.sections:
         for group in section.groups:
