@@ -51,7 +51,7 @@ VALUE_ORDER = (
 )
 PATHS_PER_CATEGORY = 3
 FOCUS_AREAS = 5
-SHORT_ITEM_TOKENS = 40  # an item's compact form, when even its first entry is too long
+SHORT_ITEM_TOKENS = 24  # an entry's compact form, when even its first entry is too long
 QUESTION_MARKERS = frozenset({"QUESTION", "FIXME"})
 _CONVENTIONAL = re.compile(r"^([a-z]+)(?:\([^)]*\))?!?:\s")
 _WORD = re.compile(r"[^\W\d_]{3,}")
@@ -151,6 +151,13 @@ def counted(count: int, noun: str) -> str:
 
 def more_line(count: int, noun: str) -> Md:
     return m.literal(f"_... and {count} more {plural(noun, count)}_")
+
+
+def more_line_of(cuts: list[tuple[int, str]]) -> Md:
+    """One line for several cuts: "_... and 3 more notes and 1 more marker_"."""
+    phrases = [f"{count} more {plural(noun, count)}" for count, noun in cuts]
+    said = phrases[0] if len(phrases) == 1 else ", ".join(phrases[:-1]) + " and " + phrases[-1]
+    return m.literal(f"_... and {said}_")
 
 
 def _parse_time(text: Any) -> datetime | None:

@@ -46,7 +46,7 @@ _SURROGATES = re.compile(r"[\ud800-\udfff]")
 _ALWAYS = str.maketrans({c: "\\" + c for c in "\\`*<[|~"})
 # `_` opens or closes emphasis only at a word edge (CommonMark's intraword rule).
 _EDGE_UNDERSCORE = re.compile(r"(?<![^\W_])_|_(?![^\W_])")
-_ORDERED_START = re.compile(r"(\d{1,9})([.)])")
+_ORDERED_START = re.compile(r"^(\d{1,9})([.)])")
 _BLOCK_OPENERS = frozenset("#>+-=")
 _BACKTICK_RUNS = re.compile(r"`+")
 _CODE_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
