@@ -24,7 +24,7 @@ from common.runtime.config import settings
 from common.runtime.errors import Forbidden, NotFound, Unauthorized, ValidationFailed
 from common.runtime.http import Principal
 from common.runtime.observability import logger
-from common.store import aws, ddb
+from common.store import dynamo
 from common.store.tables import GSI1, GSI1_PK, GSI1_SK, PK, SK
 
 ROLES = ("viewer", "creator")
@@ -88,11 +88,7 @@ def create_key(tenant: str, role: str, label: str = "") -> dict[str, Any]:
         "secret_hash": secret_hash,
         "created_at": created_at,
     }
-    aws.dynamodb().put_item(
-        TableName=settings().keys_table,
-        Item=ddb.serialize(item),
-        ConditionExpression="attribute_not_exists(pk)",
-    )
+    dynamo.put(settings().keys_table, item, condition="attribute_not_exists(pk)")
     return {
         "key_id": key_id,
         "tenant": tenant,
@@ -109,46 +105,29 @@ def bcrypt_hash(secret: str) -> str:
 
 def list_keys(tenant: str) -> list[dict[str, Any]]:
     """A tenant's keys, without their hashes."""
-    items: list[dict[str, Any]] = []
-    kwargs: dict[str, Any] = {
-        "TableName": settings().keys_table,
-        "IndexName": GSI1,
-        "KeyConditionExpression": "#pk = :pk",
-        "ExpressionAttributeNames": {"#pk": GSI1_PK},
-        "ExpressionAttributeValues": {":pk": ddb.value(f"T#{tenant}")},
-    }
-    while True:
-        result = aws.dynamodb().query(**kwargs)
-        for raw in result.get("Items", []):
-            record = ddb.deserialize(raw)
-            items.append(
-                {
-                    k: record.get(k)
-                    for k in ("key_id", "tenant", "role", "label", "created_at", "revoked_at")
-                }
-            )
-        if "LastEvaluatedKey" not in result:
-            return items
-        kwargs["ExclusiveStartKey"] = result["LastEvaluatedKey"]
+    records = dynamo.query_all(
+        settings().keys_table,
+        "#pk = :pk",
+        index=GSI1,
+        names={"#pk": GSI1_PK},
+        values={":pk": f"T#{tenant}"},
+    )
+    fields = ("key_id", "tenant", "role", "label", "created_at", "revoked_at")
+    return [{k: record.get(k) for k in fields} for record in records]
 
 
 def revoke_key(key_id: str) -> dict[str, Any]:
-    from botocore.exceptions import ClientError
-
     try:
-        result = aws.dynamodb().update_item(
-            TableName=settings().keys_table,
-            Key=ddb.serialize({PK: _key_pk(key_id), SK: "KEY"}),
-            UpdateExpression="SET revoked_at = if_not_exists(revoked_at, :now)",
-            ConditionExpression="attribute_exists(pk)",
-            ExpressionAttributeValues={":now": ddb.value(clock.iso(clock.now()))},
-            ReturnValues="ALL_NEW",
+        record = dynamo.update(
+            settings().keys_table,
+            {PK: _key_pk(key_id), SK: "KEY"},
+            "SET revoked_at = if_not_exists(revoked_at, :now)",
+            condition="attribute_exists(pk)",
+            values={":now": clock.iso(clock.now())},
+            returns="ALL_NEW",
         )
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-            raise NotFound("No such key.") from None
-        raise
-    record = ddb.deserialize(result["Attributes"])
+    except dynamo.ConditionFailed:
+        raise NotFound("No such key.") from None
     with _cache_lock:
         for digest, cached in list(_cache.items()):
             if cached.principal.key_id == key_id:
@@ -186,16 +165,10 @@ def authenticate(authorization: str | None) -> Principal:
 
 def _verify(key_id: str, secret: str) -> Principal:
     global verification_count
-    result = aws.dynamodb().get_item(
-        TableName=settings().keys_table,
-        Key=ddb.serialize({PK: _key_pk(key_id), SK: "KEY"}),
-        ConsistentRead=True,
-    )
-    raw = result.get("Item")
-    if raw is None:
+    record = dynamo.get(settings().keys_table, {PK: _key_pk(key_id), SK: "KEY"})
+    if record is None:
         logger.info("api key rejected", extra={"reason": "unknown_key", "key_id": key_id})
         raise Unauthorized()
-    record = ddb.deserialize(raw)
     verification_count += 1
     _metric("auth_bcrypt_verifications")
     if not bcrypt.checkpw(secret.encode(), str(record["secret_hash"]).encode()):

@@ -215,6 +215,25 @@ def _event_put(tenant: str, event_id: str, new: NewEvent, received_at: str) -> d
     }
 
 
+def system_event_ops(
+    tenant: str, event_type: str, source: str, payload: dict[str, Any], now: float
+) -> tuple[str, list[dict[str, Any]]]:
+    """(event_id, transaction items) that put a new pending event in the tenant's inbox.
+
+    The one way another domain publishes an event (agent alerts, subscription.disabled):
+    the caller adds these items to the transaction that makes the change, so the change
+    and its event are stored together or not at all.  No dedup record: each change is
+    its own event.
+    """
+    event_id = ids.new_id()
+    new = NewEvent(event_type=event_type, payload=payload, source=source)
+    return event_id, [
+        _event_put(tenant, event_id, new, clock.iso(now)),
+        counters.update_item(tenant, {"events_received": 1}, now),
+        _gauge_update(tenant, +1),
+    ]
+
+
 def _replay(tenant: str, stored: dedup.StoredResponse, request_fingerprint: str) -> Outcome:
     if stored.request_fingerprint != request_fingerprint:
         raise Conflict("This Idempotency-Key was used with a different request body.")

@@ -481,3 +481,24 @@ def test_transaction_conflict_is_retried(api: ApiClient, keys: Keys) -> None:
         result = _post(api, keys.creator)
     assert result.status == 201
     assert calls["n"] == 2
+
+
+def test_system_event_ops_publish_a_pending_event_in_the_callers_transaction(
+    aws: None, api: Any, keys: Any
+) -> None:
+    from common.runtime import clock
+    from common.store import transact
+    from common.triggers import events
+
+    event_id, ops = events.system_event_ops(
+        "acme", "agent.dead", "dockhand.agents", {"agent_id": "a1"}, clock.now()
+    )
+    assert transact.run(ops) is None
+    stored = events.get_event("acme", event_id)
+    assert stored["event_type"] == "agent.dead"
+    assert stored["source"] == "dockhand.agents"
+    assert stored["payload"] == {"agent_id": "a1"}
+    assert stored["status"] == "pending"
+    inbox = api.get("/inbox", key=keys.creator).json
+    assert [item["event_id"] for item in inbox["items"]] == [event_id]
+    assert api.get("/inbox", key=keys.other_creator).json["items"] == []

@@ -25,13 +25,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, TypeAdapter
 
 from common import __version__
 from common.agents import registry as agents
 from common.api import Route
-from common.context import notes, snapshots
+from common.context import notes, snapshots, threads
 from common.runtime.http import MAX_LIMIT
+from common.runtime.models import SLUG_PATTERN, QueryModel
 from common.triggers import events
 from handlers.inbox import InboxQuery
 
@@ -104,23 +105,6 @@ _INBOX_ITEM = {
     "occurred_at": nullable(TIME),
     "received_at": TIME,
 }
-_NOTE = {
-    "note_id": ID,
-    "thread_id": {"type": "string"},
-    "kind": {"enum": list(notes.NOTE_KINDS)},
-    "text": {"type": "string"},
-    "source": nullable(ref("SourceRef")),
-    "tags": {"type": "array", "items": {"type": "string"}},
-    "created_at": TIME,
-}
-_SNAPSHOT = {
-    "snapshot_id": ID,
-    "thread_id": {"type": "string"},
-    "created_at": TIME,
-    "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
-    "size_bytes": COUNT,
-    "counts": obj(dict.fromkeys(("commits", "changes", "markers", "notes", "tasks"), COUNT)),
-}
 _FIGURES = {"type": "object", "additionalProperties": True}
 _AGENT = {
     "agent_id": ID,
@@ -137,7 +121,9 @@ _NULLABLE_COUNT = nullable(COUNT)
 # The registration answer is the contract's list: no status or heartbeat yet.
 _REGISTERED = ("agent_id", "name", "region", "labels", "heartbeat_interval_seconds", "created_at")
 
-RESPONSE_SCHEMAS: dict[str, Schema] = {
+# A response is a hand-written schema or a TypedDict view (turned into a schema with
+# pydantic's TypeAdapter below): views are the types the domain functions return.
+RESPONSE_SCHEMAS: dict[str, Schema | type] = {
     "Error": obj(
         {
             "error": obj(
@@ -192,34 +178,15 @@ RESPONSE_SCHEMAS: dict[str, Schema] = {
             "not_found": {"type": "array", "items": {"type": "string"}},
         }
     ),
-    "Note": obj(_NOTE),
-    "NoteCreated": obj({**_NOTE, "redactions": REDACTIONS}),
+    "Note": notes.NoteView,
+    "NoteCreated": notes.NoteCreatedView,
     "NotePage": page_of("Note"),
-    "SnapshotMeta": obj(_SNAPSHOT),
-    "SnapshotCreated": obj({**_SNAPSHOT, "redactions": REDACTIONS}),
+    "SnapshotMeta": snapshots.SnapshotMetaView,
+    "SnapshotCreated": snapshots.SnapshotCreatedView,
     "SnapshotPage": page_of("SnapshotMeta"),
-    "Thread": obj(
-        {
-            "thread_id": {"type": "string"},
-            "goal": {"type": "string"},
-            "persona": {"type": "string"},
-            "notes_count": COUNT,
-            "snapshots_count": COUNT,
-            "newest_snapshot_id": nullable(ID),
-            "newest_snapshot_at": nullable(TIME),
-            "created_at": nullable(TIME),
-            "last_activity_at": nullable(TIME),
-        }
-    ),
+    "Thread": threads.ThreadView,
     "ThreadPage": page_of("Thread"),
-    "ThreadDeletion": obj(
-        {
-            "thread_id": {"type": "string"},
-            "status": {"const": "deleting"},
-            "remaining": obj({"notes": COUNT, "snapshots": COUNT}),
-        },
-        "The deletion ran out of its time budget; DELETE again to continue.",
-    ),
+    "ThreadDeletion": threads.ThreadDeletionView,
     "RehydrateDocument": {
         "type": "object",
         "description": "The markdown document's sections as structured data (format=json).",
@@ -269,7 +236,7 @@ class Param:
 
 LIMIT = Param("limit", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": 50})
 CURSOR = Param("cursor", {"type": "string"}, description="From `next_cursor`")
-SLUG: Schema = {"type": "string", "pattern": notes.SLUG_PATTERN}
+SLUG: Schema = {"type": "string", "pattern": SLUG_PATTERN}
 THREAD_ID = Param("thread_id", SLUG, required=True)
 RENDER = (
     Param("format", {"enum": ["markdown", "json"], "default": "markdown"}),
@@ -307,6 +274,7 @@ class Operation:
     markdown: bool = False  # 200 may also be text/markdown
     description: str = ""
     query_model: type[BaseModel] | None = None  # its fields must equal `params`' names
+    query: type[QueryModel] | None = None  # the query parameters, derived from the model
 
 
 OPERATIONS: dict[str, Operation] = {
@@ -336,9 +304,7 @@ OPERATIONS: dict[str, Operation] = {
         description="409 while the thread is being deleted.",
     ),
     "GET /notes": Operation(
-        "A thread's notes, oldest first",
-        {200: "NotePage"},
-        params=(THREAD_ID, Param("kind", {"enum": list(notes.NOTE_KINDS)}), LIMIT, CURSOR),
+        "A thread's notes, oldest first", {200: "NotePage"}, query=notes.NotesQuery
     ),
     "GET /notes/{note_id}": Operation("One note", {200: "Note"}),
     "DELETE /notes/{note_id}": Operation("Delete a note", {204: None}),
@@ -352,14 +318,16 @@ OPERATIONS: dict[str, Operation] = {
     "GET /snapshots": Operation(
         "A thread's snapshot metadata, newest first",
         {200: "SnapshotPage"},
-        params=(THREAD_ID, LIMIT, CURSOR),
+        query=snapshots.SnapshotsQuery,
     ),
     "GET /snapshots/{snapshot_id}": Operation("One snapshot's metadata", {200: "SnapshotMeta"}),
     "DELETE /snapshots/{snapshot_id}": Operation(
         "Delete a snapshot (object versions, then metadata)", {204: None}
     ),
     "GET /threads": Operation(
-        "The tenant's threads, newest activity first", {200: "ThreadPage"}, (LIMIT, CURSOR)
+        "The tenant's threads, newest activity first",
+        {200: "ThreadPage"},
+        query=threads.ThreadsQuery,
     ),
     "DELETE /threads/{thread_id}": Operation(
         "Delete a thread with its notes and snapshots",
@@ -451,7 +419,7 @@ def _error_statuses(route: Route, op: Operation, path: str) -> list[int]:
         statuses.add(403)
     if op.body is not None:
         statuses |= {400, 413, 415}
-    if op.params or _path_params(path):
+    if op.params or op.query or _path_params(path):
         statuses |= {400, 404}
     return sorted(statuses)
 
@@ -500,6 +468,7 @@ def _parameters(op: Operation, path: str) -> list[Schema]:
         {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
         for name in _path_params(path)
     ]
+    parameters += _query_parameters(op.query) if op.query else []
     for param in op.params:
         entry: Schema = {"name": param.name, "in": param.where, "schema": param.schema}
         if param.required:
@@ -508,6 +477,33 @@ def _parameters(op: Operation, path: str) -> list[Schema]:
             entry["description"] = param.description
         parameters.append(entry)
     return parameters
+
+
+def _query_parameters(model: type[QueryModel]) -> list[Schema]:
+    """One query parameter per field of the route's query model, with the model's rule."""
+    schema = model.model_json_schema()
+    required = set(schema.get("required", []))
+    parameters = []
+    for name, prop in schema["properties"].items():
+        choices = [p for p in prop.pop("anyOf", [prop]) if p.get("type") != "null"]
+        param_schema = {k: v for k, v in {**prop, **choices[0]}.items() if k != "title"}
+        if param_schema.get("default", 0) is None:
+            del param_schema["default"]
+        entry: Schema = {"name": name, "in": "query", "schema": param_schema}
+        if name in required:
+            entry["required"] = True
+        if "description" in param_schema:
+            entry["description"] = param_schema.pop("description")
+        parameters.append(entry)
+    return parameters
+
+
+def _view(view: type, components: dict[str, Schema]) -> Schema:
+    """A TypedDict view's schema; nested views become components of their own."""
+    schema = TypeAdapter(view).json_schema(ref_template=REF)
+    for name, definition in schema.pop("$defs", {}).items():
+        _add_component(components, name, definition)
+    return schema
 
 
 def _body(model: type[BaseModel], max_body: int, components: dict[str, Schema]) -> Schema:
@@ -558,7 +554,11 @@ def build_document(routes: Mapping[str, Route] | None = None) -> Schema:
         raise ValueError(
             f"OPERATIONS out of step with the routes: missing {missing}, extra {extra}"
         )
-    components: dict[str, Schema] = dict(RESPONSE_SCHEMAS)
+    components: dict[str, Schema] = {}
+    for name, schema in RESPONSE_SCHEMAS.items():
+        _add_component(
+            components, name, schema if isinstance(schema, dict) else _view(schema, components)
+        )
     paths: dict[str, Schema] = {}
     for route_key in sorted(routes, key=lambda key: (key.split(" ", 1)[1], key)):
         method, path = route_key.split(" ", 1)

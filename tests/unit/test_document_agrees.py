@@ -1,0 +1,116 @@
+"""The OpenAPI document and the validation agree (issue #15 item 8): what the document
+calls valid is accepted, what it calls invalid is refused, for every query parameter
+derived from a query model and for integral numbers where an integer is declared."""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import pytest
+
+from tests.conftest import ApiClient, Keys
+from tools.gen import openapi
+
+DOCUMENT = openapi.build_document()
+
+
+class QueryParam(NamedTuple):
+    path: str
+    name: str
+    schema: dict[str, Any]
+    required: bool
+
+
+def _query_params() -> list[QueryParam]:
+    found = []
+    for route_key, op in openapi.OPERATIONS.items():
+        if op.query is None:
+            continue
+        method, path = route_key.split(" ", 1)
+        for param in DOCUMENT["paths"][path][method.lower()]["parameters"]:
+            if param["in"] == "query":
+                found.append(
+                    QueryParam(path, param["name"], param["schema"], param.get("required", False))
+                )
+    return found
+
+
+QUERY_PARAMS = _query_params()
+
+
+def _valid_value(schema: dict[str, Any]) -> str:
+    if "enum" in schema:
+        return str(schema["enum"][0])
+    if schema.get("type") == "integer":
+        return str(schema.get("minimum", 1))
+    if "pattern" in schema:
+        return "th"
+    return "x"
+
+
+def _required_others(path: str, skip: str) -> dict[str, str]:
+    return {
+        name: _valid_value(schema)
+        for p, name, schema, required in QUERY_PARAMS
+        if p == path and required and name != skip
+    }
+
+
+def test_there_are_derived_parameters_to_check() -> None:
+    assert len(QUERY_PARAMS) >= 6
+
+
+@pytest.mark.parametrize("param", QUERY_PARAMS, ids=lambda p: f"{p.path}?{p.name}")
+def test_an_empty_value_is_refused_exactly_when_the_document_refuses_it(
+    api: ApiClient, keys: Keys, param: QueryParam
+) -> None:
+    path, name, schema = param.path, param.name, param.schema
+    documented_valid = schema.get("minLength", 0) == 0 and "enum" not in schema
+    documented_valid = documented_valid and schema.get("type") != "integer"
+    documented_valid = documented_valid and "pattern" not in schema
+    query = {**_required_others(path, name), name: ""}
+    result = api.get(path, key=keys.creator, query=query)
+    if documented_valid:
+        assert result.status == 200, result.text
+    else:
+        assert result.status == 400, result.text
+        assert result.json["error"]["details"][0]["field"] == name
+
+
+@pytest.mark.parametrize("param", QUERY_PARAMS, ids=lambda p: f"{p.path}?{p.name}")
+def test_a_documented_valid_value_is_accepted(
+    api: ApiClient, keys: Keys, param: QueryParam
+) -> None:
+    path, name, schema = param.path, param.name, param.schema
+    if name == "cursor":
+        pytest.skip("opaque: only a server-issued cursor is valid (declared in the document)")
+    query = {**_required_others(path, name), name: _valid_value(schema)}
+    assert api.get(path, key=keys.creator, query=query).status == 200
+
+
+@pytest.mark.parametrize("param", QUERY_PARAMS, ids=lambda p: f"{p.path}?{p.name}")
+def test_integer_bounds_are_the_documented_ones(
+    api: ApiClient, keys: Keys, param: QueryParam
+) -> None:
+    path, name, schema = param.path, param.name, param.schema
+    if schema.get("type") != "integer":
+        pytest.skip("not an integer")
+    others = _required_others(path, name)
+    low, high = schema["minimum"], schema["maximum"]
+    for value, ok in ((low, True), (high, True), (low - 1, False), (high + 1, False)):
+        status = api.get(path, key=keys.creator, query={**others, name: str(value)}).status
+        assert status == (200 if ok else 400), (name, value)
+
+
+def test_an_integral_number_is_an_integer_in_bodies(api: ApiClient, keys: Keys) -> None:
+    """JSON Schema's integer includes 155.0; strict models still refuse "155" and 1.5."""
+    body: dict[str, Any] = {"thread_id": "th", "text": "x", "source": {"path": "a.py"}}
+    for line, status in ((155.0, 201), (155, 201), ("155", 400), (1.5, 400), (True, 400)):
+        body["source"]["line"] = line
+        result = api.post("/notes", key=keys.creator, json_body=body)
+        assert result.status == status, (line, result.text)
+        if status == 201:
+            assert result.json["source"]["line"] == 155
+    marker = {"path": "a.py", "line": 7.0, "kind": "TODO", "text": "t"}
+    snapshot = {"thread": {"id": "th"}, "markers": [marker]}
+    assert api.post("/hydrate", key=keys.creator, json_body=snapshot).status == 201
