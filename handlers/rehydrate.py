@@ -43,16 +43,16 @@ def _format(raw: str | None) -> str:
 
 
 def _since_document(request: Request, meta: dict[str, Any]) -> dict[str, Any] | None:
-    """The earlier snapshot to compare with.  Anything but an older snapshot of the same
-    thread is 400, with one message whatever the reason, so `since` tells nothing about
-    ids of other threads or tenants."""
+    """The earlier snapshot to compare with.  An id that names no snapshot here (unknown,
+    malformed, another tenant's) is 404 like every unknown id; a snapshot of another
+    thread, the snapshot itself or a newer one is 400 (`since` must be older)."""
     since_id = request.query.get("since")
     if since_id is None:
         return None
     try:
         earlier = snapshots.get_meta(request.tenant, since_id)
     except NotFound:
-        raise field_error("since", _SINCE_RULE) from None
+        raise NotFound("No such snapshot for since.") from None
     if earlier["thread_id"] != meta["thread_id"] or not _older(earlier, meta):
         raise field_error("since", _SINCE_RULE)
     return snapshots.load_document(earlier)
@@ -71,7 +71,9 @@ def _render(request: Request, meta: dict[str, Any]) -> Response:
     document = snapshots.load_document(meta)
     started = time.perf_counter()
     if output == "json":
-        response = json_response(200, render.render_json(document, since, max_tokens))
+        body = render.render_json(document, since, max_tokens)
+        estimate = {"X-Token-Estimate": str(body["token_estimate"])}
+        response = json_response(200, body, headers=estimate)
     else:
         text, estimate = render.render_markdown_with_estimate(document, since, max_tokens)
         response = text_response(200, text, MARKDOWN)

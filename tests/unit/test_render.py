@@ -458,3 +458,10 @@ def test_multi_line_note_keeps_its_lines_inside_a_fence() -> None:
     markdown = render_markdown(doc(notes=[note]))
     assert "- Plan:\n  ```\n  - step one\n  # not a heading\n  ```" in markdown
     assert "\n# not a heading" not in markdown
+
+
+def test_json_title_is_the_goal_as_given() -> None:
+    document = doc()
+    document["thread"]["goal"] = "a_b *c* # [x] `y`"
+    assert render_json(document)["title"] == "Rehydrate: a_b *c* # [x] `y`"
+    assert "\n# Rehydrate: a_b \\*c\\* # \\[x] \\`y\\`\n" in render_markdown(document)

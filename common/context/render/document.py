@@ -124,6 +124,7 @@ class Document:
     truncated: bool = False
     shortened: list[str] = field(default_factory=list)  # front-matter fields cut to fit
     facts: Facts | None = None
+    plain_title: str = ""
 
 
 # --- words ------------------------------------------------------------------------------
@@ -759,4 +760,7 @@ def build(snapshot: Mapping[str, Any], since: Mapping[str, Any] | None = None) -
         for key in SECTION_ORDER
         if key in built and (built[key].groups or built[key].intro)
     ]
-    return Document(front_matter(snapshot), _title(snapshot, False), sections, facts=facts)
+    thread = snapshot.get("thread") or {}
+    plain = f"Rehydrate: {thread.get('goal') or thread.get('id') or 'snapshot'}"
+    title = _title(snapshot, False)
+    return Document(front_matter(snapshot), title, sections, facts=facts, plain_title=plain)

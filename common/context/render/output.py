@@ -352,7 +352,7 @@ def _section_json(section: Section) -> dict[str, Any]:
 def to_json(document: Document) -> dict[str, Any]:
     return {
         "front_matter": document.front_matter,
-        "title": str(document.title)[2:],  # without the "# "
+        "title": document.plain_title,  # the goal as given, not markdown-escaped
         "sections": [_section_json(s) for s in document.sections],
         "left_out": [
             {"key": s.key, "title": str(s.title), "items": count} for s, count in document.left_out
