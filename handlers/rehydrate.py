@@ -72,8 +72,8 @@ def _render(request: Request, meta: dict[str, Any]) -> Response:
     started = time.perf_counter()
     if output == "json":
         body = render.render_json(document, since, max_tokens)
-        estimate = {"X-Token-Estimate": str(body["token_estimate"])}
-        response = json_response(200, body, headers=estimate)
+        header = {"X-Token-Estimate": str(body["token_estimate"])}
+        response = json_response(200, body, headers=header)
     else:
         text, estimate = render.render_markdown_with_estimate(document, since, max_tokens)
         response = text_response(200, text, MARKDOWN)
