@@ -9,53 +9,37 @@ renderer's estimate, the one `max_tokens` is held to); `format=json` reports it 
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from common.api import Response, Route, http_handler
-from common.context import notes, rehydrate, render, snapshots
-from common.runtime import catalogue
-from common.runtime.http import Request, json_response, reject_unknown_query, text_response
+from common.context import rehydrate, snapshots
+from common.runtime.http import Request, json_response, text_response
 
 MARKDOWN = "text/markdown; charset=utf-8"
-_PARAMS = frozenset({"format", "max_tokens", "since"})
 
 
-# The rules live in common.context.rehydrate: the MCP `rehydrate` tool shares them.
-_max_tokens = rehydrate.parse_max_tokens
-_format = rehydrate.parse_format
-
-
-def _since_document(request: Request, meta: dict[str, Any]) -> dict[str, Any] | None:
-    return rehydrate.since_document(request.tenant, request.query.get("since"), meta)
-
-
-def _render(request: Request, meta: dict[str, Any]) -> Response:
-    output = _format(request.query.get("format"))
-    max_tokens = _max_tokens(request.query.get("max_tokens"))
-    since = _since_document(request, meta)
-    document = snapshots.load_document(meta)
-    started = time.perf_counter()
-    if output == "json":
-        response = json_response(200, render.render_json(document, since, max_tokens))
-    else:
-        text, estimate = render.render_markdown_with_estimate(document, since, max_tokens)
-        response = text_response(200, text, MARKDOWN)
-        response["headers"]["X-Token-Estimate"] = str(estimate)
-    catalogue.record("rehydrate_render", (time.perf_counter() - started) * 1000)
+def _render(request: Request, meta: dict[str, Any], query: rehydrate.RenderQuery) -> Response:
+    # The rules live in common.context.rehydrate: the MCP `rehydrate` tool shares them.
+    rendered = rehydrate.render_meta(
+        request.tenant, meta, query.format, query.max_tokens, query.since
+    )
+    estimate = {"X-Token-Estimate": str(rendered.token_estimate)}
+    if isinstance(rendered.body, dict):
+        return json_response(200, rendered.body, headers=estimate)
+    response = text_response(200, rendered.body, MARKDOWN)
+    response["headers"].update(estimate)
     return response
 
 
 def rehydrate_snapshot(request: Request) -> Response:
-    reject_unknown_query(request.query, _PARAMS)
+    query = request.query_model(rehydrate.RenderQuery)
     meta = snapshots.get_meta(request.tenant, request.path_param("snapshot_id"))
-    return _render(request, meta)
+    return _render(request, meta, query)
 
 
 def rehydrate_thread(request: Request) -> Response:
-    reject_unknown_query(request.query, _PARAMS | {"thread_id"})
-    thread_id = notes.require_thread_id(request.query.get("thread_id"))
-    return _render(request, snapshots.newest_meta(request.tenant, thread_id))
+    query = request.query_model(rehydrate.ThreadRenderQuery)
+    return _render(request, snapshots.newest_meta(request.tenant, query.thread_id), query)
 
 
 ROUTES: dict[str, Route] = {

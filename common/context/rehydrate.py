@@ -7,32 +7,33 @@ into the same strings), so a bad value answers with the same message on both.
 from __future__ import annotations
 
 import time
-from typing import Any
+from dataclasses import dataclass
+from typing import Annotated, Any
 
 from common.context import render, snapshots
 from common.runtime import catalogue
 from common.runtime.errors import NotFound, field_error
+from common.runtime.models import QueryModel, SlugParam, query_choice, query_int, query_text
 
 FORMATS = ("markdown", "json")
 
 
-def parse_max_tokens(raw: str | None) -> int | None:
-    if raw is None:
-        return None
-    # isascii: str.isdigit() also accepts "²" (int() then raises: a 500) and other scripts' digits.
-    digits = raw.isascii() and raw.isdigit()
-    if not digits or not render.MIN_TOKENS <= int(raw) <= render.MAX_TOKENS:
-        raise field_error(
-            "max_tokens", f"must be an integer from {render.MIN_TOKENS} to {render.MAX_TOKENS}"
-        )
-    return int(raw)
+class RenderQuery(QueryModel):
+    """GET /rehydrate/{snapshot_id}, and the rendering part of GET /rehydrate and of the
+    MCP `rehydrate` tool: the same rules and messages everywhere."""
+
+    format: Annotated[str, query_choice(FORMATS)] = "markdown"
+    max_tokens: Annotated[int, query_int(render.MIN_TOKENS, render.MAX_TOKENS)] | None = None
+    since: (
+        Annotated[str, query_text(64, "An older snapshot of the same thread: adds what changed")]
+        | None
+    ) = None
 
 
-def parse_format(raw: str | None) -> str:
-    value = raw or "markdown"
-    if value not in FORMATS:
-        raise field_error("format", "must be markdown or json")
-    return value
+class ThreadRenderQuery(RenderQuery):
+    """GET /rehydrate: the thread's newest snapshot."""
+
+    thread_id: SlugParam
 
 
 SINCE_RULE = "must name an older snapshot of the same thread"
@@ -41,15 +42,15 @@ SINCE_RULE = "must name an older snapshot of the same thread"
 def since_document(
     tenant: str, since_id: str | None, meta: dict[str, Any]
 ) -> dict[str, Any] | None:
-    """The earlier snapshot to compare with.  Anything but an older snapshot of the same
-    thread is 400, with one message whatever the reason, so `since` tells nothing about
-    ids of other threads or tenants."""
+    """The earlier snapshot to compare with.  An id that names no snapshot here (unknown,
+    malformed, another tenant's) is 404 like every unknown id; a snapshot of another
+    thread, the snapshot itself or a newer one is 400 (`since` must be older)."""
     if since_id is None:
         return None
     try:
         earlier = snapshots.get_meta(tenant, since_id)
-    except NotFound:
-        raise field_error("since", SINCE_RULE) from None
+    except NotFound:  # unknown, malformed or another tenant's: 404 like every unknown id
+        raise NotFound("No such snapshot for since.") from None
     if earlier["thread_id"] != meta["thread_id"] or not _older(earlier, meta):
         raise field_error("since", SINCE_RULE)
     return snapshots.load_document(earlier)
@@ -61,22 +62,29 @@ def _older(earlier: dict[str, Any], later: dict[str, Any]) -> bool:
     return first < (str(later["created_at"]), str(later["snapshot_id"]))
 
 
+@dataclass(frozen=True)
+class Rendered:
+    body: str | dict[str, Any]  # markdown text, or the JSON form (with its token_estimate)
+    token_estimate: int
+
+
 def render_meta(
     tenant: str,
     meta: dict[str, Any],
     output: str,
     max_tokens: int | None,
     since_id: str | None,
-) -> str | dict[str, Any]:
-    """The document of `meta` (markdown text, or the JSON form): the same reads, in the
-    same order, as `GET /rehydrate` (the since snapshot first, then this one's object)."""
+) -> Rendered:
+    """The document of `meta`: the same reads, in the same order, for `GET /rehydrate`
+    and the MCP tool (the since snapshot first, then this one's object)."""
     since = since_document(tenant, since_id, meta)
     document = snapshots.load_document(meta)
     started = time.perf_counter()
-    rendered: str | dict[str, Any]
     if output == "json":
-        rendered = render.render_json(document, since, max_tokens)
+        body = render.render_json(document, since, max_tokens)
+        rendered = Rendered(body, int(body["token_estimate"]))
     else:
-        rendered = render.render_markdown(document, since, max_tokens)
+        text, estimate = render.render_markdown_with_estimate(document, since, max_tokens)
+        rendered = Rendered(text, estimate)
     catalogue.record("rehydrate_render", (time.perf_counter() - started) * 1000)
     return rendered

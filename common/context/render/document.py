@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -51,7 +51,7 @@ VALUE_ORDER = (
 )
 PATHS_PER_CATEGORY = 3
 FOCUS_AREAS = 5
-SHORT_ITEM_TOKENS = 40  # an item's compact form, when even its first entry is too long
+SHORT_ITEM_TOKENS = 24  # an entry's compact form, when even its first entry is too long
 QUESTION_MARKERS = frozenset({"QUESTION", "FIXME"})
 _CONVENTIONAL = re.compile(r"^([a-z]+)(?:\([^)]*\))?!?:\s")
 _WORD = re.compile(r"[^\W\d_]{3,}")
@@ -72,7 +72,7 @@ class Item:
 
     text: Md
     data: dict[str, Any]
-    short: Md | None = None
+    short: Callable[[], Md] | None = None  # made only when a budget needs it
 
 
 @dataclass
@@ -123,6 +123,8 @@ class Document:
     max_tokens: int | None = None
     truncated: bool = False
     shortened: list[str] = field(default_factory=list)  # front-matter fields cut to fit
+    facts: Facts | None = None
+    plain_title: str = ""
 
 
 # --- words ------------------------------------------------------------------------------
@@ -150,6 +152,13 @@ def counted(count: int, noun: str) -> str:
 
 def more_line(count: int, noun: str) -> Md:
     return m.literal(f"_... and {count} more {plural(noun, count)}_")
+
+
+def more_line_of(cuts: list[tuple[int, str]]) -> Md:
+    """One line for several cuts: "_... and 3 more notes and 1 more marker_"."""
+    phrases = [f"{count} more {plural(noun, count)}" for count, noun in cuts]
+    said = phrases[0] if len(phrases) == 1 else ", ".join(phrases[:-1]) + " and " + phrases[-1]
+    return m.literal(f"_... and {said}_")
 
 
 def _parse_time(text: Any) -> datetime | None:
@@ -209,22 +218,28 @@ def _location(path: Any, line: Any) -> str:
 def _first_and_rest(text: Any) -> tuple[str, list[str]]:
     """A free text's first non-blank line, and the lines after it (blank edges trimmed)."""
     lines = m.split_lines(str(text or ""))
-    while lines and not lines[0].strip():
+    while lines and m.is_blank(lines[0]):
         lines.pop(0)
-    while lines and not lines[-1].strip():
+    while lines and m.is_blank(lines[-1]):
         lines.pop()
     if not lines:
         return "", []
     return lines[0], lines[1:]
 
 
-def free_text(prefix: Md, text: Any, suffix: Md = m.EMPTY) -> tuple[Md, Md]:
+def free_text(prefix: Md, text: Any, suffix: Md = m.EMPTY) -> tuple[Md, Callable[[], Md]]:
     """(full, short) markdown for a list item of free text: the first line inline,
     further lines in a fenced block under it; the short form is the first line clipped."""
     first, rest = _first_and_rest(text)
-    head = m.fmt("{}{}{}", prefix, first, suffix)
+    # An item is never left without text: an empty list item would change the structure.
+    head = m.fmt("{}{}{}", prefix, m.inline(first) or m.literal("(empty)"), suffix)
     full = m.join("\n", [head, m.fenced(rest, "  ")]) if rest else head
-    short = m.fmt("{}{}", prefix, clip(first, SHORT_ITEM_TOKENS))
+
+    def short() -> Md:
+        return m.fmt(
+            "{}{}", prefix, m.inline(clip(first, SHORT_ITEM_TOKENS)) or m.literal("(empty)")
+        )
+
     return full, short
 
 
@@ -355,8 +370,7 @@ def _commit_item(commit: Mapping[str, Any], now: datetime | None, group: str) ->
         "age": age,
     }
     text = m.fmt("- {} {} — {}, {}", m.code(sha), title, author, m.literal(age))
-    short = m.fmt("- {} {}", m.code(sha), clip(title, SHORT_ITEM_TOKENS))
-    return Item(text, data, short)
+    return Item(text, data, lambda: m.fmt("- {} {}", m.code(sha), clip(title, SHORT_ITEM_TOKENS)))
 
 
 def progress_section(snapshot: Mapping[str, Any], now: datetime | None) -> Section:
@@ -405,9 +419,13 @@ def changes_section(snapshot: Mapping[str, Any]) -> Section:
             ],
             "more": more,
         }
-        items.append(Item(text, data, short))
+        items.append(Item(text, data, _constant(short)))
     section.groups = [Group(None, items, "category", "category")]
     return section
+
+
+def _constant(text: Md) -> Callable[[], Md]:
+    return lambda: text
 
 
 def focus_areas(
@@ -526,7 +544,7 @@ def meaningful_context(context: Any) -> list[str]:
 def _marker_item(marker: Mapping[str, Any], group: str) -> Item:
     where = m.code(_location(marker.get("path"), marker.get("line")))
     text = m.fmt("- {} **{}** {}", where, marker.get("kind"), marker.get("text"))
-    short = m.fmt("- {} **{}** {}", where, marker.get("kind"), clip(str(marker.get("text")), 24))
+    kind, said = marker.get("kind"), str(marker.get("text"))
     context = meaningful_context(marker.get("context"))
     if len(context) == 1:
         text = m.join("\n", [text, m.fmt("  > {}", m.code(context[0].strip()))])
@@ -536,7 +554,7 @@ def _marker_item(marker: Mapping[str, Any], group: str) -> Item:
         "group": group,
         **{k: marker.get(k) for k in ("path", "line", "kind", "text", "context")},
     }
-    return Item(text, data, short)
+    return Item(text, data, lambda: m.fmt("- {} **{}** {}", where, kind, clip(said, 24)))
 
 
 def _note_item(note: Mapping[str, Any], group: str) -> Item:
@@ -704,18 +722,29 @@ def front_matter(snapshot: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def build(
-    snapshot: Mapping[str, Any], since: Mapping[str, Any] | None = None, compact: bool = False
-) -> Document:
-    """Every section of the document, before any budget cut; empty ones left out.
-    `compact` clips the long values of the title and intro lines (for tight budgets)."""
+def _title(snapshot: Mapping[str, Any], compact: bool) -> Md:
+    thread = snapshot.get("thread") or {}
+    goal = str(thread.get("goal") or thread.get("id") or "snapshot")
+    return m.fmt("# Rehydrate: {}", clip(goal, SHORT_ITEM_TOKENS) if compact else goal)
+
+
+def make_compact(document: Document, snapshot: Mapping[str, Any]) -> None:
+    """Clip the long values of the title and the operator intro (for tight budgets)."""
+    document.title = _title(snapshot, compact=True)
+    for index, section in enumerate(document.sections):
+        if section.key == "operator_instructions" and document.facts is not None:
+            document.sections[index] = operator_section(snapshot, document.facts, compact=True)
+
+
+def build(snapshot: Mapping[str, Any], since: Mapping[str, Any] | None = None) -> Document:
+    """Every section of the document, before any budget cut; empty ones left out."""
     now = _parse_time(snapshot.get("captured_at") or snapshot.get("created_at"))
     markers = snapshot.get("markers") or []
     questions, todos, code_notes = split_markers(markers)
     asked = sum(1 for n in snapshot.get("notes") or [] if n.get("kind") == "question")
     facts = snapshot_facts(snapshot, len(questions) + asked, markers)
     built = {
-        "operator_instructions": operator_section(snapshot, facts, compact),
+        "operator_instructions": operator_section(snapshot, facts, compact=False),
         "recent_progress": progress_section(snapshot, now),
         "current_changes": changes_section(snapshot),
         "development_velocity": velocity_section(snapshot),
@@ -732,6 +761,6 @@ def build(
         if key in built and (built[key].groups or built[key].intro)
     ]
     thread = snapshot.get("thread") or {}
-    goal = str(thread.get("goal") or thread.get("id") or "snapshot")
-    title = m.fmt("# Rehydrate: {}", clip(goal, SHORT_ITEM_TOKENS) if compact else goal)
-    return Document(front_matter(snapshot), title, sections)
+    plain = f"Rehydrate: {thread.get('goal') or thread.get('id') or 'snapshot'}"
+    title = _title(snapshot, False)
+    return Document(front_matter(snapshot), title, sections, facts=facts, plain_title=plain)

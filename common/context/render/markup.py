@@ -41,11 +41,12 @@ EMPTY = Md("")
 
 # Control characters (C0, DEL, C1) and the Unicode line/paragraph separators: folded.
 _FOLD = re.compile(r"[\x00-\x20\x7f-\x9f\u2028\u2029]+")
+_NEEDS_FOLD = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]|  ")
 _SURROGATES = re.compile(r"[\ud800-\udfff]")
 _ALWAYS = str.maketrans({c: "\\" + c for c in "\\`*<[|~"})
 # `_` opens or closes emphasis only at a word edge (CommonMark's intraword rule).
 _EDGE_UNDERSCORE = re.compile(r"(?<![^\W_])_|_(?![^\W_])")
-_ORDERED_START = re.compile(r"(\d{1,9})([.)])")
+_ORDERED_START = re.compile(r"^(\d{1,9})([.)])")
 _BLOCK_OPENERS = frozenset("#>+-=")
 _BACKTICK_RUNS = re.compile(r"`+")
 _CODE_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
@@ -66,10 +67,15 @@ def _has_surrogate(text: str) -> bool:
 
 def escape_inline(value: Any) -> str:
     """The inline-escaping rule (see the module docstring)."""
-    text = _FOLD.sub(" ", _clean(str(value))).strip(" ")
+    text = _clean(value if isinstance(value, str) else str(value))
+    if _NEEDS_FOLD.search(text):  # most values have nothing to fold: skip the rewrite
+        text = _FOLD.sub(" ", text)
+    text = text.strip(" ")
     if not text:
         return ""
-    text = _EDGE_UNDERSCORE.sub(r"\\_", text.translate(_ALWAYS))
+    text = text.translate(_ALWAYS)
+    if "_" in text:
+        text = _EDGE_UNDERSCORE.sub(r"\\_", text)
     if text[0] in _BLOCK_OPENERS:
         text = "\\" + text
     else:
@@ -81,6 +87,11 @@ def escape_inline(value: Any) -> str:
 
 def inline(value: Any) -> Md:
     return Md(escape_inline(value))
+
+
+def is_blank(value: Any) -> bool:
+    """True when the value folds to nothing (spaces and control characters only)."""
+    return not _FOLD.sub("", str(value))
 
 
 def code(value: Any) -> Md:
@@ -140,21 +151,17 @@ _YAML_NAMED = {
     "\u2028": "\\L",
     "\u2029": "\\P",
 }
-# What YAML 1.2 cannot hold raw (outside its printable set: C0, DEL, C1, surrogates,
-# U+FFFE/U+FFFF) and what a reader cannot see (format characters: BOM, zero-width and
-# bidi controls, noncharacters): all escaped.
-_YAML_ESCAPE = re.compile(
-    '["\\\\\x00-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2028\u2029'
-    "\u2060-\u206f\ufdd0-\ufdef\ufeff\ufff9-\ufffb\ufffe\uffff\ud800-\udfff"
-    "\U0001fffe\U0001ffff\U000e0000-\U000e007f\U000ffffe\U000fffff\U0010fffe\U0010ffff]"
-)
 
 
-def _yaml_escape(found: re.Match[str]) -> str:
-    char = found.group()
+def _yaml_char(char: str) -> str:
     named = _YAML_NAMED.get(char)
     if named is not None:
         return named
+    if char == " " or char.isprintable():
+        return char
+    # Not printable: what YAML 1.2 cannot hold raw (C0, DEL, C1, surrogates, U+FFFE)
+    # and what a reader cannot see (format characters such as the BOM, zero-width and
+    # bidi controls; separators other than the space; unassigned code points).
     code_point = ord(char)
     if code_point <= 0xFF:
         return f"\\x{code_point:02X}"
@@ -172,4 +179,7 @@ def yaml_scalar(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, int):
         return str(value)
-    return '"' + _YAML_ESCAPE.sub(_yaml_escape, str(value)) + '"'
+    text = str(value)
+    if text.isprintable() and '"' not in text and "\\" not in text:
+        return f'"{text}"'  # the common case, without a pass per character
+    return '"' + "".join(_yaml_char(c) for c in text) + '"'

@@ -36,9 +36,11 @@ from common.context.render.document import (
     build,
     clip,
     counted,
+    make_compact,
     more_line,
+    more_line_of,
 )
-from common.context.render.markup import yaml_scalar
+from common.context.render.markup import Md, yaml_scalar
 from common.context.render.tokens import estimate_tokens, line_tokens
 
 MIN_TOKENS, MAX_TOKENS = 200, 200_000
@@ -77,7 +79,18 @@ def _group_lines(group: Group) -> list[str]:
 def section_markdown(section: Section) -> str:
     lines: list[str] = [f"## {section.title}", ""]
     lines.extend(section.intro)
-    for group in section.groups:
+    pending: list[tuple[int, str]] = []  # groups cut to nothing: one line says it for all
+    for group in [*section.groups, None]:
+        if group is not None and not group.kept_texts():
+            pending.append((group.omitted(), group.noun))
+            continue
+        if pending:
+            if lines[-1] != "":
+                lines.append("")
+            lines.append(more_line_of(pending))
+            pending = []
+        if group is None:
+            break
         if lines[-1] != "":
             lines.append("")  # a blank line before each group
         lines.extend(_group_lines(group))
@@ -131,7 +144,17 @@ def document_tokens(document: Document) -> int:
     return estimate_tokens(to_markdown(document))
 
 
+def _fits(text: str, max_tokens: int) -> bool:
+    # No piece costs less than a token per 5 characters (" abcd"): a text longer than
+    # that is over budget without estimating it (saves ~0.1 s on a 500 kB document).
+    return len(text) <= 5 * max_tokens and estimate_tokens(text) <= max_tokens
+
+
 # --- the budget -----------------------------------------------------------------------
+
+
+def _compact(item: Item) -> Md:
+    return item.short() if item.short is not None else item.text
 
 
 def _item_cost(text: str) -> int:
@@ -139,6 +162,13 @@ def _item_cost(text: str) -> int:
     (The group's "... and N more" line only gets shorter as N falls.)"""
     lines = text.split("\n")
     return sum(line_tokens(line) for line in lines) + len(lines)
+
+
+def _first_entry_cost(group: Group) -> int:
+    """About what a group's compact first entry costs with its heading and cut line."""
+    heading = line_tokens(group.heading) + 1 if group.heading is not None else 0
+    cut = line_tokens(more_line(max(1, len(group.items) - 1), group.noun)) + 2
+    return _item_cost(_compact(group.items[0])) + heading + cut
 
 
 @dataclass
@@ -151,24 +181,43 @@ class _Lane:
 
 
 class _Planner:
-    def __init__(self, document: Document, budget: int) -> None:
-        self.remaining = budget
+    """Shares the budget out.  A group's first entry changes more than its own lines
+    (its heading appears, the line that spoke for the empty groups splits), so openings
+    are checked against the real estimate of the document; later entries cost exactly
+    their lines (the group's "... and N more" line only shortens), counted as added."""
+
+    def __init__(self, document: Document, max_tokens: int) -> None:
+        self.document = document
+        self.max_tokens = max_tokens
+        self.used = document_tokens(document)
         self.added: list[Group] = []  # in order, to undo if the final check disagrees
         by_key = {s.key: s for s in document.sections}
         self.lanes = [_Lane(by_key[key]) for key in VALUE_ORDER if key in by_key]
 
-    def _take(self, group: Group, item: Item, allow_short: bool) -> bool:
+    def _try(self, group: Group, text: Md, reserve: int = 0) -> bool:
         assert group.kept is not None
-        for text in (item.text, item.short if allow_short else None):
-            if text is None:
-                continue
+        if group.kept:
             cost = _item_cost(text)
-            if cost <= self.remaining:
-                group.kept.append(text)
-                self.remaining -= cost
-                self.added.append(group)
-                return True
-        return False
+            if self.used + cost + reserve > self.max_tokens:
+                return False
+            group.kept.append(text)
+            self.used += cost
+        else:
+            if self.used + _item_cost(text) + reserve > self.max_tokens:
+                return False  # cannot fit even before its heading: no need to render
+            group.kept.append(text)
+            total = document_tokens(self.document)
+            if total + reserve > self.max_tokens:
+                group.kept.pop()
+                return False
+            self.used = total
+        self.added.append(group)
+        return True
+
+    def _take(self, group: Group, item: Item, allow_short: bool, reserve: int = 0) -> bool:
+        if self._try(group, item.text, reserve):
+            return True
+        return allow_short and item.short is not None and self._try(group, item.short(), reserve)
 
     def _next(self, lane: _Lane) -> bool:
         """Add the next entry of the lane's groups, taking turns; False when none fits."""
@@ -189,11 +238,20 @@ class _Planner:
         return False
 
     def run(self) -> None:
-        for lane in self.lanes:  # everyone's first entry, most valuable section first
-            first = lane.section.groups[0] if lane.section.groups else None
-            if first is None or not first.items or first.kept is None or first.kept:
-                continue
-            if self._take(first, first.items[0], allow_short=True):
+        firsts = [
+            (lane, lane.section.groups[0])
+            for lane in self.lanes
+            if lane.section.groups and lane.section.groups[0].items
+        ]
+        # Everyone's first entry, most valuable section first; an entry is taken in full
+        # only if that still leaves room for the compact first entries of those after it.
+        reserve = [_first_entry_cost(group) for _, group in firsts]
+        for index, (lane, group) in enumerate(firsts):
+            item = group.items[0]
+            compact = item.short() if item.short is not None else None
+            if self._try(group, item.text, sum(reserve[index + 1 :])) or (
+                compact is not None and self._try(group, compact)
+            ):
                 lane.turn = 1
         active = [lane for lane in self.lanes if lane.section.groups]
         while active:
@@ -227,33 +285,52 @@ def _fit_front_matter(document: Document, max_tokens: int) -> None:
         document.front_matter["shortened"] = list(document.shortened)
 
 
+def _first_entries(document: Document) -> int:
+    """What the compact first entry of every section costs."""
+    return sum(
+        _first_entry_cost(section.groups[0])
+        for section in document.sections
+        if section.groups and section.groups[0].items
+    )
+
+
+def _leave_out(document: Document, key: str, total: int) -> int:
+    dropped = next((s for s in document.sections if s.key == key), None)
+    if dropped is None:
+        return total
+    document.sections.remove(dropped)
+    document.left_out.append((dropped, dropped.item_count()))
+    return document_tokens(document)
+
+
 def fit(snapshot: Mapping[str, Any], since: Mapping[str, Any] | None, max_tokens: int) -> Document:
     """The document cut to fit `max_tokens` (see the module docstring)."""
     document = build(snapshot, since)
     document.max_tokens = max_tokens
-    if document_tokens(document) <= max_tokens:
+    if _fits(to_markdown(document), max_tokens):
         return document
-    document = build(snapshot, since, compact=True)
-    document.max_tokens = max_tokens
+    make_compact(document, snapshot)
     _fit_front_matter(document, max_tokens)
     for section in document.sections:
         for group in section.groups:
             group.kept = []
     total = document_tokens(document)
-    for key in reversed(VALUE_ORDER):  # the skeleton must fit: least valuable goes first
+    # Sections go, least valuable first, until the skeleton and a first entry for each
+    # section left fit: a few sections with an entry say more than many bare counts.
+    for key in reversed(VALUE_ORDER):
+        if total + _first_entries(document) <= max_tokens or len(document.sections) <= 1:
+            break
+        total = _leave_out(document, key, total)
+    for key in reversed(VALUE_ORDER):  # the skeleton alone must fit
         if total <= max_tokens:
             break
-        dropped = next((s for s in document.sections if s.key == key), None)
-        if dropped is not None:
-            document.sections.remove(dropped)
-            document.left_out.append((dropped, dropped.item_count()))
-            total = document_tokens(document)
+        total = _leave_out(document, key, total)
     if total > max_tokens:
         document.truncated = True
         return document
-    planner = _Planner(document, max_tokens - total)
+    planner = _Planner(document, max_tokens)
     planner.run()
-    while document_tokens(document) > max_tokens and planner.added:  # pragma: no cover
+    while document_tokens(document) > max_tokens and planner.added:
         planner.undo()  # the plan is an upper bound; this only guards against a slip
     return document
 
@@ -275,7 +352,7 @@ def _section_json(section: Section) -> dict[str, Any]:
 def to_json(document: Document) -> dict[str, Any]:
     return {
         "front_matter": document.front_matter,
-        "title": str(document.title)[2:],  # without the "# "
+        "title": document.plain_title,  # the goal as given, not markdown-escaped
         "sections": [_section_json(s) for s in document.sections],
         "left_out": [
             {"key": s.key, "title": str(s.title), "items": count} for s, count in document.left_out
