@@ -8,9 +8,10 @@ Two columns per function, in one run, runs interleaved across functions and colu
   (fresh mtimes, as Lambda's extraction gives), the tree made read-only, Python 3.12
   (the runtime's version, found as `make package` finds it) started with `-S -B` and
   PYTHONDONTWRITEBYTECODE=1, so no bytecode cache can be written: what the zips ship
-  is all there is.  The layer's compiled extensions (pydantic-core, bcrypt: built for
-  linux arm64) are swapped for this host's wheels of the same versions (downloaded once
-  into build/bench/wheels); every pure-Python file and its bytecode is exactly as shipped.
+  is all there is (-B is what guarantees it for root, who ignores the modes).  The
+  layer's compiled extensions (pydantic-core, bcrypt: built for linux arm64) are
+  swapped for this host's wheels of the same versions (downloaded once into
+  build/bench/wheels); every pure-Python file and its bytecode is exactly as shipped.
   The baseline (bench/baseline, FastAPI + Mangum) is packaged the usual way,
   `pip install --target` with Python 3.12 (which compiles), and measured in place,
   read-only: its timestamp .pyc still validate there, the most favourable case for it
@@ -108,7 +109,7 @@ def targets(function_handlers: dict[str, str], permissions: dict[str, Any]) -> l
     return found
 
 
-FLOOR = "floor: pydantic + botocore client"
+FLOOR = "floor: pydantic + client"
 # What every function needs whatever dockhand's own code does: pydantic (the request
 # models) and one botocore DynamoDB client (its import, service model and endpoint
 # rules).  Measured like a function, so the remaining gap to a target is visible.

@@ -29,6 +29,9 @@ def describe() -> dict[str, Any]:
         "cores": os.cpu_count(),
         "memory_gib": memory_gib,
         "python": platform.python_version(),
+        # 1-minute load average at the start: figures from a busy machine (other jobs
+        # on the same cores) are slower and noisier, so they are never quoted without it.
+        "load_average_1m": round(os.getloadavg()[0], 2),
         "implementation": sys.implementation.name,
         "os": f"{platform.system()} {platform.release()}",
         "date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),

@@ -1,4 +1,4 @@
-"""Server-side redaction cost (common/redact.py): a 5 MiB snapshot through the validated
+"""Server-side redaction cost (common/context/redact.py): a 5 MiB snapshot through the validated
 model, pathological near-matches at 100 KiB vs 1 MiB (linear: the ratio stays near 10),
 and the import cost the module adds to a cold start."""
 
@@ -13,6 +13,7 @@ from typing import Any
 from bench.stats import median
 
 TARGET_MIB = 5
+TARGET_MS = 100.0  # issue #17: the scan of 5 MiB
 NEAR_MATCHES = ("eyJ", 'password="a', "AKIA", "ghp_", "-----BEGIN RSA PRIVATE KEY-----", "://a:b")
 _IMPORT_PROBE = (
     "import time, pydantic; t = time.perf_counter(); import common.context.redact; "
@@ -38,9 +39,14 @@ def measure() -> dict[str, Any]:
     from common.context import redact
 
     model, size = _five_mib_snapshot()
-    started = time.perf_counter()
-    found = redact.redact_model(model)
-    snapshot_ms = (time.perf_counter() - started) * 1000
+    timings = []
+    found: dict[str, int] = {}
+    for _ in range(5):  # a fresh model each time: redaction rewrites it in place
+        fresh = model.model_copy(deep=True)
+        started = time.perf_counter()
+        found = redact.redact_model(fresh)
+        timings.append((time.perf_counter() - started) * 1000)
+    snapshot_ms = median(timings)
     rows = []
     for unit in NEAR_MATCHES:
         times = {}
@@ -65,6 +71,8 @@ def measure() -> dict[str, Any]:
         "available": True,
         "snapshot_bytes": size,
         "snapshot_ms": round(snapshot_ms, 1),
+        "snapshot_runs": len(timings),
+        "meets_target": snapshot_ms <= TARGET_MS,
         "found": found,
         "near_matches": rows,
         "import_ms_median": round(median(imports), 2),
@@ -72,13 +80,15 @@ def measure() -> dict[str, Any]:
 
 
 def format_lines(result: dict[str, Any]) -> list[str]:
-    lines = ["", "7. Server-side redaction (common/redact.py)"]
+    lines = ["", "7. Server-side redaction (common/context/redact.py)"]
     if not result.get("available"):
         return [*lines, f"   {result.get('note', 'not available')}"]
     mib = result["snapshot_bytes"] / 1048576
     lines.append(
-        f"   {mib:.1f} MiB snapshot model: {result['snapshot_ms']:.0f} ms (target well under"
-        f" 1000); import adds {result['import_ms_median']:.1f} ms to a cold start"
+        f"   {mib:.1f} MiB snapshot model: {result['snapshot_ms']:.0f} ms, median of"
+        f" {result.get('snapshot_runs', 1)} (target <= {TARGET_MS:.0f}:"
+        f" {'met' if result.get('meets_target') else 'NOT met'}); import adds"
+        f" {result['import_ms_median']:.1f} ms to a cold start"
     )
     for row in result["near_matches"]:
         lines.append(

@@ -89,9 +89,10 @@ def rerun_cold_start(sizes: Sizes, previous: dict[str, Any]) -> dict[str, Any]:
 
 
 def _machine_line(m: dict[str, Any]) -> str:
+    load = f", load {m['load_average_1m']}" if "load_average_1m" in m else ""
     return (
         f"Machine: {m['cpu_model']}, {m['cores']} cores, {m['memory_gib']} GiB, "
-        f"Python {m['python']}, {m['date']}"
+        f"Python {m['python']}, {m['date']}{load}"
     )
 
 

@@ -16,6 +16,7 @@ from bench.stats import percentile
 Invocation = tuple[Callable[[dict[str, Any], Any], dict[str, Any]], dict[str, Any]]
 Scenario = Callable[[str, int], Invocation]  # (key, iteration) -> (handler, event)
 TARGET_P99_MS = 2.0
+HYDRATE_TARGET_P50_MS = 6.0  # issue #17: 100 KB POST /hydrate outside AWS calls
 
 
 def _post_events(key: str, i: int) -> Invocation:
@@ -143,9 +144,15 @@ def measure(calls: int) -> dict[str, Any]:
     events = results.get("POST /events", {})
     if events.get("available"):
         events["meets_target"] = events["overhead_p99_ms"] < TARGET_P99_MS
+    hydrate = results.get("POST /hydrate (100 KB)", {})
+    if hydrate.get("available"):
+        hydrate["meets_target"] = hydrate["overhead_p50_ms"] <= HYDRATE_TARGET_P50_MS
     return {
         "calls_per_route": calls,
-        "target": f"POST /events overhead p99 < {TARGET_P99_MS} ms with a cached key",
+        "target": (
+            f"POST /events overhead p99 < {TARGET_P99_MS} ms with a cached key; "
+            f"POST /hydrate (100 KB) p50 <= {HYDRATE_TARGET_P50_MS} ms"
+        ),
         "bcrypt_rounds": "4 for setup; production 12 (~240 ms) runs only on a key-cache miss",
         "routes": results,
     }

@@ -223,7 +223,7 @@ def redact_text(text: str, found: Counter[str] | None = None) -> str:
         return text
     lowered = text.lower()
     if _ANY_GATE_WORD.search(lowered) is None or _ANY_ANCHOR.search(lowered) is None:
-        return text
+        return text  # _cannot_match is the first half of this, inlined in the model walk
     for kind in PATTERNS:
         if any(anchor in lowered for anchor in kind.anchors):
             text = _apply(kind, text, found)
@@ -361,22 +361,37 @@ def _redact_model_fields(model: BaseModel, counts: Counter[str]) -> None:
     # The instance __dict__ holds exactly the validated fields (extras and private
     # attributes live elsewhere); reading it directly instead of `model_fields` + getattr
     # is a third of the walk over the 29,000 models of the 5 MiB snapshot.
+    # The common cases inline (a string the gate lets through, a number, None): ~20% of
+    # the walk is the calls they would cost.
     values = model.__dict__
     for name, current in list(values.items()):
+        kind = type(current)
+        if kind in _SCALARS or (kind is str and _cannot_match(current)):
+            continue
         updated = _redact_field(current, counts)
         if updated is not current:
             values[name] = updated
 
 
+_SCALARS = frozenset({int, float, bool, type(None)})
+
+
+def _cannot_match(text: str) -> bool:
+    """True when no pattern can apply to `text`: it holds no anchor (redact_text's gate)."""
+    return not text or _ANY_GATE_WORD.search(text.lower()) is None
+
+
 def _redact_field(value: Any, counts: Counter[str]) -> Any:
     if isinstance(value, str):
+        if _cannot_match(value):
+            return value
         cleaned = redact_text(value, counts)
         return value if cleaned == value else cleaned
+    if isinstance(value, list):
+        return [_redact_field(item, counts) for item in value]
     if isinstance(value, BaseModel):
         _redact_model_fields(value, counts)
         return value
-    if isinstance(value, list):
-        return [_redact_field(item, counts) for item in value]
     if isinstance(value, dict):
         return {k: _redact_field(v, counts) for k, v in value.items()}
     return value

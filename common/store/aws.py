@@ -100,6 +100,8 @@ def _direct_loader(session: Any) -> Any:
 
     class DirectLoader(Loader):  # type: ignore[misc]
         def list_available_services(self, type_name: str) -> Any:
+            if not hasattr(self, "_potential_locations"):  # another botocore: the stock scan
+                return super().list_available_services(type_name)
             return ServiceNames(self, type_name)
 
     data_path = session.get_config_variable("data_path")
