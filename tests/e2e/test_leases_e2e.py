@@ -37,13 +37,8 @@ def _create(gateway: Gateway, key: str, count: int) -> list[str]:
     return created
 
 
-# The emulator's moto server runs transactions without a lock and rolls a cancelled
-# one back by restoring a copy of the table, which can erase another thread's committed
-# write (docs/triggers.md, "Testing notes"): under 16 concurrent leasers a lease record
-# or claim can vanish.  The same property holds in tests/unit/test_leases.py with moto's
-# writes serialised (as DynamoDB serialises transactions).  Not strict: it passes once
-# `make run` serialises moto's writes.
-@pytest.mark.xfail(reason="moto server transactions are not atomic across threads", strict=False)
+# `make run` serialises the emulator's DynamoDB requests and applies transactions
+# atomically (tools/local/emulator.py), as DynamoDB does: the property holds end to end.
 def test_concurrent_leasers_never_hold_the_same_event(gateway: Gateway) -> None:
     key = _tenant_key(gateway)
     created = set(_create(gateway, key, 48))
