@@ -97,22 +97,6 @@ REDACTIONS: Schema = {
 # Hand-written: the handlers build these dicts directly (no response models at run
 # time).  tests/unit/test_openapi.py validates real handler responses against them.
 
-_EVENT_CREATED = {
-    "event_id": ID,
-    "event_type": {"type": "string"},
-    "source": nullable({"type": "string"}),
-    "received_at": TIME,
-    "status": {"const": "pending"},
-    "duplicate": {"type": "boolean"},
-}
-_INBOX_ITEM = {
-    "event_id": ID,
-    "event_type": {"type": "string"},
-    "payload": {"type": "object"},
-    "source": nullable({"type": "string"}),
-    "occurred_at": nullable(TIME),
-    "received_at": TIME,
-}
 _FIGURES = {"type": "object", "additionalProperties": True}
 _AGENT = {
     "agent_id": ID,
@@ -182,51 +166,17 @@ RESPONSE_SCHEMAS: dict[str, Schema | type] = {
         },
         "Every error has this shape; nothing else (no stack traces, no AWS text).",
     ),
-    "EventCreated": obj(_EVENT_CREATED),
-    "Event": obj(
-        {
-            **_INBOX_ITEM,
-            "status": {"enum": ["pending", "delivered", "quarantined"]},
-            "delivered_at": nullable(TIME),
-        }
-    ),
-    "InboxItem": obj(
-        {
-            **_INBOX_ITEM,
-            "attempts": COUNT,
-            "leased_until": nullable(TIME),
-        }
-    ),
+    "EventCreated": events.EventCreatedView,
+    "Event": events.EventView,
+    "InboxItem": events.InboxItemView,
     "InboxPage": page_of("InboxItem"),
-    "AckResult": obj(
-        {
-            "acknowledged": {"type": "array", "items": ID},
-            "lease_lost": {"type": "array", "items": ID},
-            "not_found": {"type": "array", "items": {"type": "string"}},
-        }
-    ),
-    "Lease": obj(
-        {
-            "lease_id": {"type": "string", "description": "Opaque; names this lease"},
-            "expires_at": TIME,
-            "items": {"type": "array", "items": ref("LeasedItem")},
-        }
-    ),
-    "LeasedItem": obj({**_INBOX_ITEM, "attempts": {"type": "integer", "minimum": 1}}),
-    "ReleaseResult": obj(
-        {
-            "released": {"type": "array", "items": ID},
-            "not_found": {"type": "array", "items": {"type": "string"}},
-        }
-    ),
-    "QuarantinedItem": obj({**_INBOX_ITEM, "attempts": COUNT, "quarantined_at": TIME}),
+    "AckResult": inbox.AckResultView,
+    "Lease": inbox.LeaseView,
+    "LeasedItem": inbox.LeasedItem,
+    "ReleaseResult": inbox.ReleaseResultView,
+    "QuarantinedItem": inbox.QuarantinedItemView,
     "QuarantinePage": page_of("QuarantinedItem"),
-    "RequeueResult": obj(
-        {
-            "requeued": {"type": "array", "items": ID},
-            "not_found": {"type": "array", "items": {"type": "string"}},
-        }
-    ),
+    "RequeueResult": inbox.RequeueResultView,
     "Note": notes.NoteView,
     "NoteCreated": notes.NoteCreatedView,
     "NotePage": page_of("Note"),
