@@ -28,7 +28,7 @@ from typing import Any
 from pydantic import BaseModel, TypeAdapter
 
 from common import __version__
-from common.agents import heartbeats, history
+from common.agents import heartbeats, history, layout
 from common.agents import registry as agents
 from common.api import Route
 from common.context import notes, snapshots, threads
@@ -97,18 +97,6 @@ REDACTIONS: Schema = {
 # Hand-written: the handlers build these dicts directly (no response models at run
 # time).  tests/unit/test_openapi.py validates real handler responses against them.
 
-_FIGURES = {"type": "object", "additionalProperties": True}
-_AGENT = {
-    "agent_id": ID,
-    "name": {"type": "string"},
-    "region": nullable({"type": "string"}),
-    "labels": {"type": "object", "additionalProperties": {"type": "string"}},
-    "status": {"enum": ["healthy", "unhealthy", "dead"]},
-    "heartbeat_interval_seconds": {"type": "integer", "minimum": 1},
-    "created_at": TIME,
-    "last_heartbeat_at": nullable(TIME),
-    "last_heartbeat": nullable(_FIGURES),
-}
 _NULLABLE_COUNT = nullable(COUNT)
 _WHSEC: Schema = {"type": "string", "pattern": "^whsec_[A-Za-z0-9+/]{43}=$"}
 _SUBSCRIPTION = {
@@ -122,8 +110,6 @@ _SUBSCRIPTION = {
     "last_failure_at": nullable(TIME),
     "consecutive_failures": COUNT,
 }
-# The registration answer is the contract's list: no status or heartbeat yet.
-_REGISTERED = ("agent_id", "name", "region", "labels", "heartbeat_interval_seconds", "created_at")
 
 # A response is a hand-written schema or a TypedDict view (turned into a schema with
 # pydantic's TypeAdapter below): views are the types the domain functions return.
@@ -190,17 +176,10 @@ RESPONSE_SCHEMAS: dict[str, Schema | type] = {
         "type": "object",
         "description": "The markdown document's sections as structured data (format=json).",
     },
-    "Agent": obj(_AGENT),
-    "AgentCreated": obj(
-        {
-            **{k: v for k, v in _AGENT.items() if k in _REGISTERED},
-            "secret": {"type": "string", "description": "Shown once, never again."},
-        }
-    ),
+    "Agent": layout.AgentView,
+    "AgentCreated": agents.AgentCreatedView,
     "AgentPage": page_of("Agent"),
-    "HeartbeatAccepted": obj(
-        {"status": {"const": "healthy"}, "next_check_interval": {"type": "integer"}}
-    ),
+    "HeartbeatAccepted": heartbeats.HeartbeatAcceptedView,
     "Status": obj({"status": {"const": "ok"}, "version": {"type": "string"}}),
     "DayFigures": obj(
         {
@@ -226,21 +205,9 @@ RESPONSE_SCHEMAS: dict[str, Schema | type] = {
         }
     ),
     "OpenApiDocument": {"type": "object", "description": "This document."},
-    "AgentHistoryEntry": obj(
-        {
-            "status": {"enum": ["healthy", "unhealthy", "dead"]},
-            "previous_status": {"enum": ["healthy", "unhealthy", "dead"]},
-            "at": TIME,
-            "cause": {"enum": ["sweeper", "heartbeat"]},
-        }
-    ),
+    "AgentHistoryEntry": history.HistoryEntryView,
     "AgentHistoryPage": page_of("AgentHistoryEntry"),
-    "SecretRotated": obj(
-        {
-            "secret": {"type": "string", "description": "Shown once, never again."},
-            "previous_valid_until": TIME,
-        }
-    ),
+    "SecretRotated": agents.SecretRotatedView,
     "StatsRange": obj(
         {
             "items": {"type": "array", "items": ref("RangeDay")},
