@@ -36,8 +36,10 @@ from common.mcp import protocol as mcp_protocol
 from common.runtime.http import MAX_LIMIT
 from common.runtime.models import QueryModel
 from common.runtime.slug import SLUG_PATTERN
+from common.stats import ranges, rollup
 from common.triggers import events, inbox
 from common.triggers import subscriptions as subs
+from handlers import status as status_handler
 from handlers.subscriptions import ListQuery as SubscriptionListQuery
 
 DOCUMENT_PATH = Path(__file__).resolve().parents[2] / "common" / "openapi.json"
@@ -97,7 +99,6 @@ REDACTIONS: Schema = {
 # Hand-written: the handlers build these dicts directly (no response models at run
 # time).  tests/unit/test_openapi.py validates real handler responses against them.
 
-_NULLABLE_COUNT = nullable(COUNT)
 _WHSEC: Schema = {"type": "string", "pattern": "^whsec_[A-Za-z0-9+/]{43}=$"}
 _SUBSCRIPTION = {
     "subscription_id": ID,
@@ -180,47 +181,14 @@ RESPONSE_SCHEMAS: dict[str, Schema | type] = {
     "AgentCreated": agents.AgentCreatedView,
     "AgentPage": page_of("Agent"),
     "HeartbeatAccepted": heartbeats.HeartbeatAcceptedView,
-    "Status": obj({"status": {"const": "ok"}, "version": {"type": "string"}}),
-    "DayFigures": obj(
-        {
-            "day": {"type": "string", "format": "date"},
-            "events_received": _NULLABLE_COUNT,
-            "events_duplicate": _NULLABLE_COUNT,
-            "events_delivered": _NULLABLE_COUNT,
-            "events_leased": _NULLABLE_COUNT,
-            "events_released": _NULLABLE_COUNT,
-            "events_quarantined": _NULLABLE_COUNT,
-            "notes_created": _NULLABLE_COUNT,
-            "snapshots_created": _NULLABLE_COUNT,
-            "heartbeats": _NULLABLE_COUNT,
-            "deliveries_succeeded": _NULLABLE_COUNT,
-            "deliveries_failed": _NULLABLE_COUNT,
-            "deliveries_exhausted": _NULLABLE_COUNT,
-            "inbox_pending": _NULLABLE_COUNT,
-            "inbox_oldest_pending_age_seconds": nullable({"type": "number", "minimum": 0}),
-            "inbox_leased": _NULLABLE_COUNT,
-            "agents": nullable({"type": "object", "additionalProperties": COUNT}),
-            "computed_at": nullable(TIME),
-            "final": {"type": "boolean"},
-        }
-    ),
+    "Status": status_handler.StatusView,
+    "DayFigures": rollup.DayFiguresView,
     "OpenApiDocument": {"type": "object", "description": "This document."},
     "AgentHistoryEntry": history.HistoryEntryView,
     "AgentHistoryPage": page_of("AgentHistoryEntry"),
     "SecretRotated": agents.SecretRotatedView,
-    "StatsRange": obj(
-        {
-            "items": {"type": "array", "items": ref("RangeDay")},
-            "totals": {"type": "object", "additionalProperties": COUNT},
-        },
-        "One item per day from `from` to `to`, oldest first; days without data are zeros.",
-    ),
-    "RangeDay": {
-        "type": "object",
-        "properties": {"day": {"type": "string", "format": "date"}},
-        "required": ["day"],
-        "additionalProperties": True,
-    },
+    "StatsRange": ranges.StatsRangeView,
+    "RangeDay": ranges.RangeDay,
     "StatsAnswer": {"anyOf": [ref("DayFigures"), ref("StatsRange")]},
     # POST /mcp speaks JSON-RPC 2.0: its answers are JSON-RPC messages, not the envelope.
     "JsonRpcReply": {
