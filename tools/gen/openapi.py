@@ -6,8 +6,12 @@ Generated, never edited by hand:
   keeps equal to `infra/functions.tf`);
 - request bodies from the pydantic models the handlers validate with
   (`model_json_schema()`), so a documented body is exactly what the code accepts;
-- responses, query parameters and summaries from `OPERATIONS` below, one entry per
-  route key (a unit test fails when a route has no entry or an entry has no route).
+- response bodies from the TypedDict views the domain functions are annotated to
+  return (pydantic's TypeAdapter here, at build time; mypy checks the dicts the code
+  builds against the same views), except the few schemas still written below;
+- which response each route gives, query parameters and summaries from `OPERATIONS`
+  below, one entry per route key (a unit test fails when a route has no entry or an
+  entry has no route).
 
 The document is written as a package-data file rather than built at request time so
 a cold start never pays for pydantic schema generation.  `--check` exits 1 when the
@@ -33,6 +37,7 @@ from common.agents import registry as agents
 from common.api import Route
 from common.context import notes, snapshots, threads
 from common.mcp import protocol as mcp_protocol
+from common.runtime import http
 from common.runtime.http import MAX_LIMIT
 from common.runtime.models import QueryModel
 from common.runtime.slug import SLUG_PATTERN
@@ -89,15 +94,13 @@ def page_of(item: str) -> Schema:
 TIME: Schema = {"type": "string", "description": "RFC 3339 UTC, millisecond precision, Z"}
 ID: Schema = {"type": "string", "description": "Opaque id; sorts in creation order"}
 COUNT: Schema = {"type": "integer", "minimum": 0}
-REDACTIONS: Schema = {
-    "type": "object",
-    "additionalProperties": COUNT,
-    "description": "Secrets the server redacted before storing, counted by kind.",
-}
 
 # --------------------------------------------------------------------------- responses
-# Hand-written: the handlers build these dicts directly (no response models at run
-# time).  tests/unit/test_openapi.py validates real handler responses against them.
+# The handlers build plain dicts (no response models at run time); tests/unit/
+# test_openapi.py validates real handler responses against these schemas.  Still
+# hand-written: the subscription and delivery answers (common/triggers/subscriptions.py
+# and delivery.py have no views yet), the JSON-RPC messages of POST /mcp, and the
+# documents answered as a whole (rehydrate's JSON form, this document).
 
 _WHSEC: Schema = {"type": "string", "pattern": "^whsec_[A-Za-z0-9+/]{43}=$"}
 _SUBSCRIPTION = {
@@ -115,44 +118,7 @@ _SUBSCRIPTION = {
 # A response is a hand-written schema or a TypedDict view (turned into a schema with
 # pydantic's TypeAdapter below): views are the types the domain functions return.
 RESPONSE_SCHEMAS: dict[str, Schema | type] = {
-    "Error": obj(
-        {
-            "error": obj(
-                {
-                    "code": {
-                        "enum": [
-                            "invalid_json",
-                            "validation_error",
-                            "invalid_cursor",
-                            "unauthorized",
-                            "forbidden",
-                            "not_found",
-                            "conflict",
-                            "payload_too_large",
-                            "unsupported_media_type",
-                            "rate_limited",
-                            "service_unavailable",
-                            "internal_error",
-                        ]
-                    },
-                    "message": {"type": "string"},
-                    "details": {
-                        "type": "array",
-                        "items": {
-                            "type": "object",
-                            "properties": {
-                                "field": {"type": "string"},
-                                "message": {"type": "string"},
-                            },
-                            "required": ["field", "message"],
-                        },
-                    },
-                    "request_id": {"type": "string"},
-                }
-            )
-        },
-        "Every error has this shape; nothing else (no stack traces, no AWS text).",
-    ),
+    "Error": http.ErrorView,
     "EventCreated": events.EventCreatedView,
     "Event": events.EventView,
     "InboxItem": events.InboxItemView,
