@@ -32,8 +32,7 @@ def accept_heartbeat(request: Request) -> Response:
     )
     agent = heartbeats.authenticate(signed)
     figures = request.json_model(heartbeats.HeartbeatFigures)
-    accepted = heartbeats.record(signed, agent, figures)
-    return json_response(200, {"status": "healthy", "next_check_interval": accepted.interval})
+    return json_response(200, heartbeats.record(signed, agent, figures))
 
 
 def list_agents(request: Request) -> Response:

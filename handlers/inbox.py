@@ -20,9 +20,7 @@ def get_inbox(request: Request) -> Response:
 def lease(request: Request) -> Response:
     body = request.json_model(inbox.LeaseRequest)
     held = inbox.lease(request.tenant, body.limit, body.lease_seconds, body.event_type)
-    return json_response(
-        200, {"lease_id": held.lease_id, "expires_at": held.expires_at, "items": held.items}
-    )
+    return json_response(200, held)
 
 
 def ack(request: Request) -> Response:
@@ -33,22 +31,13 @@ def ack(request: Request) -> Response:
         outcome = inbox.acknowledge_many(request.tenant, body.event_ids)
     else:
         raise field_error("event_ids", "Field required (or give a lease_id)")
-    return json_response(
-        200,
-        {
-            "acknowledged": outcome.acknowledged,
-            "lease_lost": outcome.lease_lost,
-            "not_found": outcome.not_found,
-        },
-    )
+    return json_response(200, outcome)
 
 
 def release(request: Request) -> Response:
     body = request.json_model(inbox.ReleaseRequest)
-    released, not_found = inbox.release(
-        request.tenant, body.lease_id, body.event_ids, body.delay_seconds
-    )
-    return json_response(200, {"released": released, "not_found": not_found})
+    released = inbox.release(request.tenant, body.lease_id, body.event_ids, body.delay_seconds)
+    return json_response(200, released)
 
 
 def get_quarantine(request: Request) -> Response:
@@ -59,8 +48,7 @@ def get_quarantine(request: Request) -> Response:
 
 def requeue(request: Request) -> Response:
     body = request.json_model(inbox.RequeueRequest)
-    requeued, not_found = inbox.requeue(request.tenant, body.event_ids)
-    return json_response(200, {"requeued": requeued, "not_found": not_found})
+    return json_response(200, inbox.requeue(request.tenant, body.event_ids))
 
 
 ROUTES: dict[str, Route] = {

@@ -9,6 +9,12 @@ import re
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
+from typing import Literal
+
+from pydantic import ConfigDict, with_config
+
+# typing_extensions: pydantic reads TypedDicts from it on Python < 3.12 (a pydantic dependency).
+from typing_extensions import TypedDict
 
 from common.api import Response, Route, http_handler
 from common.runtime.config import settings
@@ -61,8 +67,18 @@ def get_page(request: Request) -> Response:
     return {"statusCode": 200, "headers": dict(headers), "body": page, "isBase64Encoded": False}
 
 
+@with_config(ConfigDict(extra="forbid", title="Status"))
+class StatusView(TypedDict):
+    status: Literal["ok"]
+    version: str
+
+
+def status_view() -> StatusView:
+    return {"status": "ok", "version": settings().version}
+
+
 def get_status(request: Request) -> Response:
-    return json_response(200, {"status": "ok", "version": settings().version})
+    return json_response(200, status_view())
 
 
 @lru_cache(maxsize=1)

@@ -12,10 +12,12 @@ read and the write (a sweep, a rotation, another heartbeat) the heartbeat reads 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, with_config
+
+# typing_extensions: pydantic reads TypedDicts from it on Python < 3.12 (a pydantic dependency).
+from typing_extensions import TypedDict
 
 from common.agents import history, layout
 from common.agents.signing import SignedHeartbeat, refuse
@@ -44,10 +46,10 @@ class HeartbeatFigures(BaseModel):
     version: str | None = Field(default=None, max_length=128)
 
 
-@dataclass(frozen=True)
-class Accepted:
-    interval: int  # the agent's heartbeat interval: the response's next_check_interval
-    recovered: bool
+@with_config(ConfigDict(extra="forbid", title="HeartbeatAccepted"))
+class HeartbeatAcceptedView(TypedDict):
+    status: Literal["healthy"]
+    next_check_interval: int  # the agent's heartbeat interval, in seconds
 
 
 def _read(signed: SignedHeartbeat) -> dict[str, Any]:
@@ -78,7 +80,7 @@ def authenticate(signed: SignedHeartbeat) -> dict[str, Any]:
 
 def record(
     signed: SignedHeartbeat, agent: Mapping[str, Any], figures: HeartbeatFigures
-) -> Accepted:
+) -> HeartbeatAcceptedView:
     """Store the heartbeat; 401 for a replay (a timestamp not newer than the last one)."""
     from common.runtime import catalogue as metrics
 
@@ -94,7 +96,7 @@ def record(
             metrics.count("heartbeats_accepted")
             if previous != "healthy":
                 metrics.count("agents_recovered")
-            return Accepted(layout.interval_of(agent), recovered=previous != "healthy")
+            return {"status": "healthy", "next_check_interval": layout.interval_of(agent)}
         if not transact.failed_condition(reasons[0]):
             raise ServiceUnavailable(retry_after=1)
     raise ServiceUnavailable(retry_after=1)

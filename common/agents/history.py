@@ -13,16 +13,22 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Literal
 
+from pydantic import ConfigDict, with_config
+
+# typing_extensions: pydantic reads TypedDicts from it on Python < 3.12 (a pydantic dependency).
+from typing_extensions import TypedDict
+
 from common.agents import layout
 from common.agents.layout import Status
 from common.runtime import clock, ids
 from common.runtime.config import settings
 from common.runtime.errors import NotFound
-from common.runtime.models import PageQuery
+from common.runtime.models import PageQuery, Time
 from common.store import cursor, dynamo
 from common.store.tables import PK, SK, TTL_ATTRIBUTE
 
 Cause = Literal["sweeper", "heartbeat"]
+CAUSES: tuple[Cause, ...] = ("sweeper", "heartbeat")
 EVENT_SOURCE = "dockhand.agents"
 EVENT_TYPES: dict[Status, str] = {
     "unhealthy": "agent.unhealthy",
@@ -72,13 +78,38 @@ def change_ops(
     ]
 
 
+@with_config(ConfigDict(extra="forbid", title="AgentHistoryEntry"))
+class HistoryEntryView(TypedDict):
+    status: Status
+    previous_status: Status
+    at: Time
+    cause: Cause
+
+
+def _cause(value: str) -> Cause:
+    """A stored cause as the Cause type (entries only ever hold the two values)."""
+    for known in CAUSES:
+        if value == known:
+            return known
+    raise ValueError(f"unknown history cause {value!r}")
+
+
+def public_entry(item: Mapping[str, Any]) -> HistoryEntryView:
+    return {
+        "status": layout.status(str(item["status"])),
+        "previous_status": layout.status(str(item["previous_status"])),
+        "at": str(item["at"]),
+        "cause": _cause(str(item["cause"])),
+    }
+
+
 class HistoryQuery(PageQuery):
     """GET /agents/{agent_id}/history: limit and cursor."""
 
 
 def list_history(
     tenant: str, agent_id: str, limit: int, token: str | None
-) -> tuple[list[dict[str, Any]], str | None]:
+) -> tuple[list[HistoryEntryView], str | None]:
     """The agent's status changes, newest first; 404 for an unknown or foreign agent."""
     from common.agents.signing import tenant_of
 
@@ -99,7 +130,7 @@ def list_history(
         forward=False,
     )
     items = page.items[:limit]
-    view = [{k: i[k] for k in ("status", "previous_status", "at", "cause")} for i in items]
+    view = [public_entry(i) for i in items]
     if len(page.items) > limit:
         return view, cursor.encode(tenant, bound, {PK: items[-1][PK], SK: items[-1][SK]})
     if page.last_key is not None:  # expired entries were skipped: more may follow

@@ -17,9 +17,15 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
+
+from pydantic import ConfigDict, Field, with_config
+
+# typing_extensions: pydantic reads TypedDicts from it on Python < 3.12 (a pydantic dependency).
+from typing_extensions import TypedDict
 
 from common.runtime.config import settings
+from common.runtime.models import Id, Time
 from common.store.tables import PK, SK
 
 Status = Literal["healthy", "unhealthy", "dead"]
@@ -77,16 +83,42 @@ def due_ms(status: Status, last_heartbeat_ms: int, interval: int) -> int:
     return last_heartbeat_ms + intervals * interval * 1000
 
 
-def public_view(item: Mapping[str, Any]) -> dict[str, Any]:
+@with_config(ConfigDict(extra="forbid"))
+class AgentRegistration(TypedDict):
+    """What registration fixed: every view of an agent has it (not a response of its own)."""
+
+    agent_id: Id
+    name: str
+    region: str | None
+    labels: dict[str, str]
+    heartbeat_interval_seconds: Annotated[int, Field(ge=1)]
+    created_at: Time
+
+
+@with_config(ConfigDict(extra="forbid", title="Agent"))
+class AgentView(AgentRegistration):
+    status: Status
+    last_heartbeat_at: Time | None
+    # The figures of the last heartbeat as the agent sent them (HeartbeatFigures).
+    last_heartbeat: dict[str, Any] | None
+
+
+def registration(item: Mapping[str, Any]) -> AgentRegistration:
+    return {
+        "agent_id": str(item["agent_id"]),
+        "name": str(item["name"]),
+        "region": item.get("region"),
+        "labels": dict(item.get("labels") or {}),
+        "heartbeat_interval_seconds": interval_of(item),
+        "created_at": str(item["created_at"]),
+    }
+
+
+def public_view(item: Mapping[str, Any]) -> AgentView:
     """What clients see of an agent: never the secret (which is not stored anyway)."""
     return {
-        "agent_id": item["agent_id"],
-        "name": item["name"],
-        "region": item.get("region"),
-        "labels": item.get("labels") or {},
-        "status": item["status"],
-        "heartbeat_interval_seconds": interval_of(item),
-        "created_at": item["created_at"],
+        **registration(item),
+        "status": status(str(item["status"])),
         "last_heartbeat_at": item.get("last_heartbeat_at"),
         "last_heartbeat": item.get("figures"),
     }

@@ -9,7 +9,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, with_config
+
+# typing_extensions: pydantic reads TypedDicts from it on Python < 3.12 (a pydantic dependency).
+from typing_extensions import TypedDict
 
 from common.agents import layout
 from common.agents.signing import (  # noqa: F401 - the agent API callers and tests use
@@ -23,7 +26,7 @@ from common.runtime import catalogue as metrics
 from common.runtime import clock
 from common.runtime.config import settings
 from common.runtime.errors import Conflict, NotFound, ServiceUnavailable
-from common.runtime.models import INTEGRAL, PageQuery, query_choice, query_text
+from common.runtime.models import INTEGRAL, PageQuery, Time, query_choice, query_text
 from common.runtime.slug import SLUG_PATTERN
 from common.store import cursor, dynamo, transact
 from common.store.tables import GSI1, GSI1_PK, GSI1_SK, GSI2_PK, GSI2_SK, PK, SK
@@ -50,10 +53,28 @@ class RegisterAgent(BaseModel):
     ) = None
 
 
+# ---------------------------------------------------------------- response views
+
+OnceSecret = Annotated[str, Field(description="Shown once, never again.")]
+
+
+@with_config(ConfigDict(extra="forbid", title="AgentCreated"))
+class AgentCreatedView(layout.AgentRegistration):
+    """The contract's registration answer: no status or heartbeat yet."""
+
+    secret: OnceSecret
+
+
+@with_config(ConfigDict(extra="forbid", title="SecretRotated"))
+class SecretRotatedView(TypedDict):
+    secret: OnceSecret
+    previous_valid_until: Time
+
+
 # ---------------------------------------------------------------- registration
 
 
-def register(tenant: str, body: RegisterAgent) -> dict[str, Any]:
+def register(tenant: str, body: RegisterAgent) -> AgentCreatedView:
     """Store a new agent and claim its name in one transaction; 409 if the name is taken."""
     agent_id = new_agent_id(tenant)
     now = clock.now()
@@ -88,9 +109,7 @@ def register(tenant: str, body: RegisterAgent) -> dict[str, Any]:
     ]
     if _transact(items) is not None:
         raise Conflict(f"An agent named {body.name!r} already exists.")
-    view = layout.public_view(agent)
-    del view["status"], view["last_heartbeat_at"], view["last_heartbeat"]
-    return {**view, "secret": agent_secret(agent_id)}
+    return {**layout.registration(agent), "secret": agent_secret(agent_id)}
 
 
 def _transact(items: list[dict[str, Any]]) -> int | None:
@@ -140,7 +159,7 @@ def delete_agent(tenant: str, agent_id: str) -> None:
     metrics.count("agents_deleted")
 
 
-def rotate_secret(tenant: str, agent_id: str) -> dict[str, Any]:
+def rotate_secret(tenant: str, agent_id: str) -> SecretRotatedView:
     """A new secret generation; the previous one stays valid for 10 minutes."""
     agent = _own_agent(tenant, agent_id)
     now = clock.now()
@@ -172,7 +191,7 @@ def rotate_secret(tenant: str, agent_id: str) -> dict[str, Any]:
 # ---------------------------------------------------------------- reads
 
 
-def get_agent(tenant: str, agent_id: str) -> dict[str, Any]:
+def get_agent(tenant: str, agent_id: str) -> layout.AgentView:
     """The tenant's agent; another tenant's id answers exactly like an unknown one."""
     return layout.public_view(_own_agent(tenant, agent_id))
 
@@ -189,7 +208,7 @@ class AgentQuery(PageQuery):
 MAX_EXAMINED_PER_PAGE = 1000
 
 
-def list_agents(tenant: str, query: AgentQuery) -> tuple[list[dict[str, Any]], str | None]:
+def list_agents(tenant: str, query: AgentQuery) -> tuple[list[layout.AgentView], str | None]:
     """A page of the tenant's agents by name, optionally filtered; (items, next_cursor)."""
     limit = query.limit
     bound = {"list": "agents", "status": query.status, "region": query.region}

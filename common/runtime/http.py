@@ -11,10 +11,15 @@ from collections.abc import Mapping, Set
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, with_config
+
+# typing_extensions: pydantic reads TypedDicts from it on Python < 3.12 (a pydantic dependency).
+from typing_extensions import TypedDict
 
 from common.runtime.errors import (
     ApiError,
+    ErrorCode,
+    ErrorDetail,
     InvalidJson,
     PayloadTooLarge,
     UnsupportedMediaType,
@@ -166,8 +171,8 @@ def _is_slug_rule(err: Mapping[str, Any]) -> bool:
     return bool((err.get("ctx") or {}).get("pattern") == SLUG_PATTERN)
 
 
-def validation_details(exc: ValidationError) -> list[dict[str, Any]]:
-    details = []
+def validation_details(exc: ValidationError) -> list[ErrorDetail]:
+    details: list[ErrorDetail] = []
     for err in exc.errors(include_url=False, include_input=False):
         loc = ".".join(str(part) for part in err["loc"]) or "body"
         message = "unknown field" if err["type"] == "extra_forbidden" else err["msg"]
@@ -274,8 +279,23 @@ def empty_response(status: int = 204) -> dict[str, Any]:
     return {"statusCode": status, "headers": {}, "body": "", "isBase64Encoded": False}
 
 
+@with_config(ConfigDict(extra="forbid"))
+class ErrorBody(TypedDict):
+    code: ErrorCode
+    message: str
+    details: list[ErrorDetail]
+    request_id: str
+
+
+@with_config(ConfigDict(extra="forbid", title="Error"))
+class ErrorView(TypedDict):
+    """Every error has this shape; nothing else (no stack traces, no AWS text)."""
+
+    error: ErrorBody
+
+
 def error_response(error: ApiError, request_id: str) -> dict[str, Any]:
-    body = {
+    body: ErrorView = {
         "error": {
             "code": error.code,
             "message": error.message,

@@ -15,13 +15,48 @@ from collections.abc import Mapping, Sequence
 from datetime import date, timedelta
 from typing import Any
 
+from pydantic import ConfigDict, with_config
+
+# typing_extensions: pydantic reads TypedDicts from it on Python < 3.12 (a pydantic dependency).
+from typing_extensions import TypedDict
+
 from common.runtime.config import settings
+from common.runtime.models import Count
 from common.stats import rollup
 from common.store import counters, dynamo
 from common.store.tables import PK, SK
 
 MAX_RANGE_DAYS = 92
 CSV_COLUMNS = ("day", *rollup.COUNTED)
+
+
+# Named as its component: pydantic names a nested view's schema after its class, and
+# StatsRangeView refers to this one.  The counted fields are COUNTED's names (see
+# rollup.DayFiguresView).
+@with_config(ConfigDict(extra="forbid"))
+class RangeDay(TypedDict):
+    day: rollup.Day
+    events_received: Count
+    events_duplicate: Count
+    events_delivered: Count
+    events_leased: Count
+    events_released: Count
+    events_quarantined: Count
+    notes_created: Count
+    snapshots_created: Count
+    heartbeats: Count
+    deliveries_succeeded: Count
+    deliveries_failed: Count
+    deliveries_exhausted: Count
+    final: bool
+
+
+@with_config(ConfigDict(extra="forbid", title="StatsRange"))
+class StatsRangeView(TypedDict):
+    """One item per day from `from` to `to`, oldest first; days without data are zeros."""
+
+    items: list[RangeDay]
+    totals: dict[str, Count]
 
 
 class RangeError(ValueError):
@@ -61,23 +96,40 @@ def _stored_rollups(tenant: str, first: str, last: str) -> dict[str, dict[str, A
     return {str(item["day"]): item for item in page_items}
 
 
-def range_figures(tenant: str, days: Sequence[str]) -> dict[str, Any]:
-    """{"items": one per day, oldest first, zeros included; "totals": the sums}."""
+def range_figures(tenant: str, days: Sequence[str]) -> StatsRangeView:
+    """Every day's figures, oldest first, zeros included, and their sums."""
     stored = _stored_rollups(tenant, days[0], days[-1])
     today = rollup.today()
     missing = [d for d in days if d not in stored and d <= today]
     counted = counters.read_days(tenant, missing) if missing else {}
-    items = [_day(day, stored.get(day), counted.get(day)) for day in days]
-    totals = {name: sum(int(item[name]) for item in items) for name in rollup.COUNTED}
+    counts = {day: _counts(stored.get(day), counted.get(day)) for day in days}
+    totals = {name: sum(c[name] for c in counts.values()) for name in rollup.COUNTED}
+    items = [_day(day, counts[day], final=day in stored) for day in days]
     return {"items": items, "totals": totals}
 
 
-def _day(
-    day: str, stored: Mapping[str, Any] | None, counted: Mapping[str, int] | None
-) -> dict[str, Any]:
+def _counts(stored: Mapping[str, Any] | None, counted: Mapping[str, int] | None) -> dict[str, int]:
     source: Mapping[str, Any] = stored if stored is not None else (counted or {})
-    figures = {name: int(source.get(name) or 0) for name in rollup.COUNTED}
-    return {"day": day, **figures, "final": stored is not None}
+    return {name: int(source.get(name) or 0) for name in rollup.COUNTED}
+
+
+def _day(day: str, counts: Mapping[str, int], *, final: bool) -> RangeDay:
+    return {
+        "day": day,
+        "events_received": counts["events_received"],
+        "events_duplicate": counts["events_duplicate"],
+        "events_delivered": counts["events_delivered"],
+        "events_leased": counts["events_leased"],
+        "events_released": counts["events_released"],
+        "events_quarantined": counts["events_quarantined"],
+        "notes_created": counts["notes_created"],
+        "snapshots_created": counts["snapshots_created"],
+        "heartbeats": counts["heartbeats"],
+        "deliveries_succeeded": counts["deliveries_succeeded"],
+        "deliveries_failed": counts["deliveries_failed"],
+        "deliveries_exhausted": counts["deliveries_exhausted"],
+        "final": final,
+    }
 
 
 def as_csv(figures: Mapping[str, Any]) -> str:

@@ -72,7 +72,7 @@ class StoredResponse:
     """The answer an idempotency key was first given: its kind and its body."""
 
     kind: str  # CREATED | DUPLICATE
-    body: dict[str, Any]
+    body: Mapping[str, Any]
     request_fingerprint: str
 
 

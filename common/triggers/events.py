@@ -23,14 +23,17 @@ import random
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator, with_config
+
+# typing_extensions: pydantic reads TypedDicts from it on Python < 3.12 (a pydantic dependency).
+from typing_extensions import TypedDict
 
 from common.runtime import catalogue, clock, ids
 from common.runtime.config import settings
 from common.runtime.errors import Conflict, NotFound, ServiceUnavailable
-from common.runtime.models import PageQuery, query_text
+from common.runtime.models import Count, Id, PageQuery, Time, query_text
 from common.runtime.observability import logger
 from common.store import counters, dynamo, transact
 from common.store import cursor as cursors
@@ -51,7 +54,15 @@ from common.store.tables import (
 from common.triggers import dedup
 
 EVENT_SK = "E"
-PENDING, DELIVERED, QUARANTINED = "pending", "delivered", "quarantined"
+EventStatus = Literal["pending", "delivered", "quarantined"]
+PENDING: Literal["pending"] = "pending"
+DELIVERED: Literal["delivered"] = "delivered"
+QUARANTINED: Literal["quarantined"] = "quarantined"
+_STATUSES: dict[str, EventStatus] = {
+    PENDING: PENDING,
+    DELIVERED: DELIVERED,
+    QUARANTINED: QUARANTINED,
+}
 MAX_ACK_IDS = 100
 # Where a pending event lives in the inbox indexes, kept on the item so that a
 # requeue can put a quarantined event back without reading it first.
@@ -116,13 +127,52 @@ class InboxQuery(PageQuery):
     event_type: Annotated[str, query_text(255)] | None = None
 
 
+# ---------------------------------------------------------------- response views
+
+
+@with_config(ConfigDict(extra="forbid", title="EventCreated"))
+class EventCreatedView(TypedDict):
+    """POST /events: the stored event (or, for a duplicate, the original one)."""
+
+    event_id: Id
+    event_type: str
+    source: str | None
+    received_at: Time
+    status: Literal["pending"]
+    duplicate: bool
+
+
+@with_config(ConfigDict(extra="forbid"))
+class PublicEvent(TypedDict):
+    """The fields every view of an event shares (not a response of its own)."""
+
+    event_id: Id
+    event_type: str
+    payload: dict[str, Any]
+    source: str | None
+    occurred_at: Time | None
+    received_at: Time
+
+
+@with_config(ConfigDict(extra="forbid", title="Event"))
+class EventView(PublicEvent):
+    status: EventStatus
+    delivered_at: Time | None
+
+
+@with_config(ConfigDict(extra="forbid", title="InboxItem"))
+class InboxItemView(PublicEvent):
+    attempts: Count
+    leased_until: Time | None
+
+
 @dataclass(frozen=True)
 class Outcome:
     """What `POST /events` did (`kind`) and the body it answers with.  For a replay,
     `replayed` is the kind of the first answer (CREATED or DUPLICATE)."""
 
     kind: str
-    body: dict[str, Any]
+    body: EventCreatedView
     replayed: str | None = None
 
 
@@ -223,7 +273,7 @@ def create_event(tenant: str, new: NewEvent, idempotency_key: str | None) -> Out
     raise ServiceUnavailable(retry_after=1)
 
 
-def _created_body(event_id: str, new: NewEvent, received_at: str) -> dict[str, Any]:
+def _created_body(event_id: str, new: NewEvent, received_at: str) -> EventCreatedView:
     return {
         "event_id": event_id,
         "event_type": new.event_type,
@@ -301,7 +351,19 @@ def _replay(tenant: str, stored: dedup.StoredResponse, request_fingerprint: str)
     counters.increment(tenant, {"events_duplicate": 1})
     catalogue.count("idempotent_replays")
     catalogue.count("events_duplicate")
-    return Outcome(REPLAY, {**stored.body, "duplicate": True}, replayed=stored.kind)
+    return Outcome(REPLAY, _replayed_body(stored.body), replayed=stored.kind)
+
+
+def _replayed_body(stored: Mapping[str, Any]) -> EventCreatedView:
+    """The stored first answer (JSON read back from the idempotency record), as a duplicate."""
+    return {
+        "event_id": str(stored["event_id"]),
+        "event_type": str(stored["event_type"]),
+        "source": None if stored.get("source") is None else str(stored["source"]),
+        "received_at": str(stored["received_at"]),
+        "status": PENDING,
+        "duplicate": True,
+    }
 
 
 def _duplicate(
@@ -314,10 +376,8 @@ def _duplicate(
     now: float,
 ) -> Outcome:
     """The original event's creation response, marked as a duplicate."""
-    body = {
-        **_created_body(str(original["event_id"]), new, str(original["received_at"])),
-        "duplicate": True,
-    }
+    body = _created_body(str(original["event_id"]), new, str(original["received_at"]))
+    body["duplicate"] = True
     catalogue.count("dedup_hits")
     catalogue.count("events_duplicate")
     if idempotency_key is None:
@@ -339,7 +399,7 @@ def _duplicate(
 # ---------------------------------------------------------------- read
 
 
-def get_event(tenant: str, event_id: str) -> dict[str, Any]:
+def get_event(tenant: str, event_id: str) -> EventView:
     """The event's public record; 404 for unknown, malformed, expired or foreign ids."""
     if not ids.is_valid_id(event_id):
         raise NotFound("No such event.")
@@ -353,11 +413,11 @@ def get_event(tenant: str, event_id: str) -> dict[str, Any]:
     }
 
 
-def effective_status(item: Mapping[str, Any], now: float) -> str:
+def effective_status(item: Mapping[str, Any], now: float) -> EventStatus:
     """The status a client sees.  An event on its last lease (filed in the quarantine,
     gsi5) is quarantined from the moment that lease expires, before the next lease
     call moves it (common.triggers.inbox): no job has to run at expiry."""
-    status = str(item["status"])
+    status = _STATUSES[str(item["status"])]
     if status == PENDING and last_lease_expired(item, now):
         return QUARANTINED
     return status
@@ -375,7 +435,7 @@ def leased_until(item: Mapping[str, Any], now: float) -> str | None:
     return str(item[LEASED_UNTIL])
 
 
-def public_item(item: Mapping[str, Any]) -> dict[str, Any]:
+def public_item(item: Mapping[str, Any]) -> PublicEvent:
     return {
         "event_id": item["event_id"],
         "event_type": item["event_type"],
@@ -391,7 +451,7 @@ def public_item(item: Mapping[str, Any]) -> dict[str, Any]:
 
 def inbox_page(
     tenant: str, limit: int, cursor: str | None, event_type: str | None
-) -> tuple[list[dict[str, Any]], str | None]:
+) -> tuple[list[InboxItemView], str | None]:
     """Pending events oldest first (leased or not), one Query per shard whatever the backlog.
 
     Items carry `attempts` and `leased_until`.  An event whose last lease has expired is

@@ -37,12 +37,15 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, StrictStr, with_config
+
+# typing_extensions: pydantic reads TypedDicts from it on Python < 3.12 (a pydantic dependency).
+from typing_extensions import TypedDict
 
 from common.runtime import catalogue, clock, ids
 from common.runtime.config import settings
 from common.runtime.errors import NotFound, ServiceUnavailable
-from common.runtime.models import INTEGRAL, PageQuery
+from common.runtime.models import INTEGRAL, Count, Id, PageQuery, Time
 from common.store import counters, dynamo, transact
 from common.store.secrets import derived_key
 from common.store.tables import (
@@ -141,17 +144,47 @@ class QuarantineQuery(PageQuery):
     """GET /inbox/quarantine: `limit` and `cursor`."""
 
 
-@dataclass(frozen=True)
-class Lease:
-    lease_id: str
-    expires_at: str
-    items: list[dict[str, Any]]
+# ---------------------------------------------------------------- response views
+# Ids a request named that are not found are echoed as given (any string), so
+# `not_found` lists plain strings, not ids.
 
 
-@dataclass(frozen=True)
-class AckOutcome:
-    acknowledged: list[str]
-    lease_lost: list[str]
+# Named as its component: pydantic names a nested view's schema after its class, and
+# LeaseView refers to this one.
+@with_config(ConfigDict(extra="forbid"))
+class LeasedItem(events.PublicEvent):
+    attempts: Annotated[int, Field(ge=1)]
+
+
+@with_config(ConfigDict(extra="forbid", title="Lease"))
+class LeaseView(TypedDict):
+    lease_id: Annotated[str, Field(description="Opaque; names this lease")]
+    expires_at: Time
+    items: list[LeasedItem]
+
+
+@with_config(ConfigDict(extra="forbid", title="AckResult"))
+class AckResultView(TypedDict):
+    acknowledged: list[Id]
+    lease_lost: list[Id]
+    not_found: list[str]
+
+
+@with_config(ConfigDict(extra="forbid", title="ReleaseResult"))
+class ReleaseResultView(TypedDict):
+    released: list[Id]
+    not_found: list[str]
+
+
+@with_config(ConfigDict(extra="forbid", title="QuarantinedItem"))
+class QuarantinedItemView(events.PublicEvent):
+    attempts: Count
+    quarantined_at: Time
+
+
+@with_config(ConfigDict(extra="forbid", title="RequeueResult"))
+class RequeueResultView(TypedDict):
+    requeued: list[Id]
     not_found: list[str]
 
 
@@ -310,7 +343,7 @@ _REMOVE_INBOX = "#g1pk, #g1sk, #g2pk, #g2sk, #vsk, #lid, #lexp, #luntil"
 # ---------------------------------------------------------------- lease
 
 
-def lease(tenant: str, limit: int, lease_seconds: int, event_type: str | None) -> Lease:
+def lease(tenant: str, limit: int, lease_seconds: int, event_type: str | None) -> LeaseView:
     """Up to `limit` of the oldest available events, held until `lease_seconds` from now.
 
     Round trips: one Query per inbox shard and one transaction; another round (at most
@@ -322,7 +355,7 @@ def lease(tenant: str, limit: int, lease_seconds: int, event_type: str | None) -
     lease_id = new_lease_id(tenant)
     ulid = lease_id[:26]
     claim = _Claim(tenant, lease_id, until_ms, clock.iso(until_ms / 1000), now)
-    leased: list[dict[str, Any]] = []
+    leased: list[LeasedItem] = []
     quarantined = 0
     for _ in range(LEASE_ROUNDS):
         want = limit - len(leased)
@@ -340,10 +373,10 @@ def lease(tenant: str, limit: int, lease_seconds: int, event_type: str | None) -
         if len(candidates) < want or all(r == LEASED for r in results.values()):
             break
     _count_lease(leased, quarantined, now)
-    return Lease(lease_id, claim.until_iso, leased)
+    return {"lease_id": lease_id, "expires_at": claim.until_iso, "items": leased}
 
 
-def _count_lease(leased: list[dict[str, Any]], quarantined: int, now: float) -> None:
+def _count_lease(leased: Sequence[LeasedItem], quarantined: int, now: float) -> None:
     if leased:
         catalogue.count("events_leased", len(leased))
         oldest = clock.parse_iso(str(leased[0]["received_at"])).timestamp()
@@ -537,11 +570,11 @@ def _ack_in_lease(tenant: str, event_id: str, lease_id: str, now: float) -> Chan
 
 def acknowledge(tenant: str, event_id: str) -> None:
     """DELETE /events/{id}: delivered from any state (idempotent); NotFound otherwise."""
-    if not acknowledge_many(tenant, [event_id]).acknowledged:
+    if not acknowledge_many(tenant, [event_id])["acknowledged"]:
         raise NotFound("No such event.")
 
 
-def acknowledge_many(tenant: str, event_ids: Sequence[str]) -> AckOutcome:
+def acknowledge_many(tenant: str, event_ids: Sequence[str]) -> AckResultView:
     """Acknowledge events whatever holds them: pending (leased or not) or quarantined
     are delivered, already delivered ones are acknowledged again (not counted again),
     the rest are not found.  One transaction per 96 ids when all are pending."""
@@ -561,7 +594,7 @@ def acknowledge_many(tenant: str, event_ids: Sequence[str]) -> AckOutcome:
     return _ack_outcome(tenant, unique, changes, decide, now)
 
 
-def acknowledge_lease(tenant: str, lease_id: str, event_ids: Sequence[str] | None) -> AckOutcome:
+def acknowledge_lease(tenant: str, lease_id: str, event_ids: Sequence[str] | None) -> AckResultView:
     """Acknowledge the events of a lease (all of them, or those named).
 
     An event another live lease now holds is `lease_lost`; one whose lease expired but
@@ -590,17 +623,17 @@ def acknowledge_lease(tenant: str, lease_id: str, event_ids: Sequence[str] | Non
 
 def _ack_outcome(
     tenant: str, unique: list[str], changes: Mapping[str, Change], decide: Decide, now: float
-) -> AckOutcome:
+) -> AckResultView:
     results, committed = _apply(tenant, changes, decide, now)
     delivered = sum(1 for change in committed if change.result == ACKNOWLEDGED)
     if delivered:
         catalogue.count("events_delivered", delivered)
     outcome = {event_id: results.get(event_id, NOT_FOUND) for event_id in unique}
-    return AckOutcome(
-        acknowledged=[i for i in unique if outcome[i] == ACKNOWLEDGED],
-        lease_lost=[i for i in unique if outcome[i] == LEASE_LOST],
-        not_found=[i for i in unique if outcome[i] == NOT_FOUND],
-    )
+    return {
+        "acknowledged": [i for i in unique if outcome[i] == ACKNOWLEDGED],
+        "lease_lost": [i for i in unique if outcome[i] == LEASE_LOST],
+        "not_found": [i for i in unique if outcome[i] == NOT_FOUND],
+    }
 
 
 # ---------------------------------------------------------------- release
@@ -608,9 +641,9 @@ def _ack_outcome(
 
 def release(
     tenant: str, lease_id: str, event_ids: Sequence[str] | None, delay_seconds: int
-) -> tuple[list[str], list[str]]:
-    """(released, not_found): events this lease still holds become available again after
-    `delay_seconds`, attempts kept; one on its last attempt is quarantined instead (its
+) -> ReleaseResultView:
+    """Events this lease still holds become available again after `delay_seconds`,
+    attempts kept; one on its last attempt is quarantined instead (its
     last lease has ended).  Events the lease no longer holds are not found."""
     ulid = lease_ulid(tenant, lease_id)
     now = clock.now()
@@ -657,9 +690,10 @@ def release(
     if quarantined:
         catalogue.count("events_quarantined", quarantined)
     outcome = {event_id: results.get(event_id, NOT_FOUND) for event_id in unique}
-    return [i for i in unique if outcome[i] == RELEASED], [
-        i for i in unique if outcome[i] == NOT_FOUND
-    ]
+    return {
+        "released": [i for i in unique if outcome[i] == RELEASED],
+        "not_found": [i for i in unique if outcome[i] == NOT_FOUND],
+    }
 
 
 # ---------------------------------------------------------------- quarantine
@@ -667,7 +701,7 @@ def release(
 
 def quarantine_page(
     tenant: str, limit: int, cursor: str | None
-) -> tuple[list[dict[str, Any]], str | None]:
+) -> tuple[list[QuarantinedItemView], str | None]:
     """Quarantined events, oldest quarantine first: one Query per shard of the
     quarantine index (gsi5) up to now, so a last lease shows from its expiry on."""
     now = clock.now()
@@ -694,7 +728,7 @@ def quarantine_page(
     return [_quarantined_item(item) for item in page], next_cursor
 
 
-def _quarantined_item(item: Mapping[str, Any]) -> dict[str, Any]:
+def _quarantined_item(item: Mapping[str, Any]) -> QuarantinedItemView:
     quarantined_at = item.get("quarantined_at")
     if quarantined_at is None:  # a last lease that expired: quarantined at its expiry
         quarantined_at = clock.iso(int(item[LEASE_EXPIRES_MS]) / 1000)
@@ -705,8 +739,8 @@ def _quarantined_item(item: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def requeue(tenant: str, event_ids: Sequence[str]) -> tuple[list[str], list[str]]:
-    """(requeued, not_found): quarantined events become pending again, attempts 0."""
+def requeue(tenant: str, event_ids: Sequence[str]) -> RequeueResultView:
+    """Quarantined events become pending again, attempts 0."""
     now = clock.now()
     now_ms = events.millis(now)
 
@@ -765,7 +799,7 @@ def requeue(tenant: str, event_ids: Sequence[str]) -> tuple[list[str], list[str]
     unique, valid = _unique_valid(event_ids)
     results, _ = _apply(tenant, {i: stored(i) for i in valid}, decide, now)
     requeued = [i for i in unique if results.get(i) == REQUEUED]
-    return requeued, [i for i in unique if i not in requeued]
+    return {"requeued": requeued, "not_found": [i for i in unique if i not in requeued]}
 
 
 # ---------------------------------------------------------------- figures

@@ -6,8 +6,12 @@ Generated, never edited by hand:
   keeps equal to `infra/functions.tf`);
 - request bodies from the pydantic models the handlers validate with
   (`model_json_schema()`), so a documented body is exactly what the code accepts;
-- responses, query parameters and summaries from `OPERATIONS` below, one entry per
-  route key (a unit test fails when a route has no entry or an entry has no route).
+- response bodies from the TypedDict views the domain functions are annotated to
+  return (pydantic's TypeAdapter here, at build time; mypy checks the dicts the code
+  builds against the same views), except the few schemas still written below;
+- which response each route gives, query parameters and summaries from `OPERATIONS`
+  below, one entry per route key (a unit test fails when a route has no entry or an
+  entry has no route).
 
 The document is written as a package-data file rather than built at request time so
 a cold start never pays for pydantic schema generation.  `--check` exits 1 when the
@@ -28,16 +32,19 @@ from typing import Any
 from pydantic import BaseModel, TypeAdapter
 
 from common import __version__
-from common.agents import heartbeats, history
+from common.agents import heartbeats, history, layout
 from common.agents import registry as agents
 from common.api import Route
 from common.context import notes, rehydrate, snapshots, threads
 from common.mcp import protocol as mcp_protocol
+from common.runtime import http
 from common.runtime.http import MAX_LIMIT
 from common.runtime.models import QueryModel
 from common.runtime.slug import SLUG_PATTERN
+from common.stats import ranges, rollup
 from common.triggers import events, inbox
 from common.triggers import subscriptions as subs
+from handlers import status as status_handler
 from handlers.subscriptions import ListQuery as SubscriptionListQuery
 
 DOCUMENT_PATH = Path(__file__).resolve().parents[2] / "common" / "openapi.json"
@@ -87,45 +94,14 @@ def page_of(item: str) -> Schema:
 TIME: Schema = {"type": "string", "description": "RFC 3339 UTC, millisecond precision, Z"}
 ID: Schema = {"type": "string", "description": "Opaque id; sorts in creation order"}
 COUNT: Schema = {"type": "integer", "minimum": 0}
-REDACTIONS: Schema = {
-    "type": "object",
-    "additionalProperties": COUNT,
-    "description": "Secrets the server redacted before storing, counted by kind.",
-}
 
 # --------------------------------------------------------------------------- responses
-# Hand-written: the handlers build these dicts directly (no response models at run
-# time).  tests/unit/test_openapi.py validates real handler responses against them.
+# The handlers build plain dicts (no response models at run time); tests/unit/
+# test_openapi.py validates real handler responses against these schemas.  Still
+# hand-written: the subscription and delivery answers (common/triggers/subscriptions.py
+# and delivery.py have no views yet), the JSON-RPC messages of POST /mcp, and the
+# documents answered as a whole (rehydrate's JSON form, this document).
 
-_EVENT_CREATED = {
-    "event_id": ID,
-    "event_type": {"type": "string"},
-    "source": nullable({"type": "string"}),
-    "received_at": TIME,
-    "status": {"const": "pending"},
-    "duplicate": {"type": "boolean"},
-}
-_INBOX_ITEM = {
-    "event_id": ID,
-    "event_type": {"type": "string"},
-    "payload": {"type": "object"},
-    "source": nullable({"type": "string"}),
-    "occurred_at": nullable(TIME),
-    "received_at": TIME,
-}
-_FIGURES = {"type": "object", "additionalProperties": True}
-_AGENT = {
-    "agent_id": ID,
-    "name": {"type": "string"},
-    "region": nullable({"type": "string"}),
-    "labels": {"type": "object", "additionalProperties": {"type": "string"}},
-    "status": {"enum": ["healthy", "unhealthy", "dead"]},
-    "heartbeat_interval_seconds": {"type": "integer", "minimum": 1},
-    "created_at": TIME,
-    "last_heartbeat_at": nullable(TIME),
-    "last_heartbeat": nullable(_FIGURES),
-}
-_NULLABLE_COUNT = nullable(COUNT)
 _WHSEC: Schema = {"type": "string", "pattern": "^whsec_[A-Za-z0-9+/]{43}=$"}
 _SUBSCRIPTION = {
     "subscription_id": ID,
@@ -138,95 +114,22 @@ _SUBSCRIPTION = {
     "last_failure_at": nullable(TIME),
     "consecutive_failures": COUNT,
 }
-# The registration answer is the contract's list: no status or heartbeat yet.
-_REGISTERED = ("agent_id", "name", "region", "labels", "heartbeat_interval_seconds", "created_at")
 
 # A response is a hand-written schema or a TypedDict view (turned into a schema with
 # pydantic's TypeAdapter below): views are the types the domain functions return.
 RESPONSE_SCHEMAS: dict[str, Schema | type] = {
-    "Error": obj(
-        {
-            "error": obj(
-                {
-                    "code": {
-                        "enum": [
-                            "invalid_json",
-                            "validation_error",
-                            "invalid_cursor",
-                            "unauthorized",
-                            "forbidden",
-                            "not_found",
-                            "conflict",
-                            "payload_too_large",
-                            "unsupported_media_type",
-                            "rate_limited",
-                            "service_unavailable",
-                            "internal_error",
-                        ]
-                    },
-                    "message": {"type": "string"},
-                    "details": {
-                        "type": "array",
-                        "items": {
-                            "type": "object",
-                            "properties": {
-                                "field": {"type": "string"},
-                                "message": {"type": "string"},
-                            },
-                            "required": ["field", "message"],
-                        },
-                    },
-                    "request_id": {"type": "string"},
-                }
-            )
-        },
-        "Every error has this shape; nothing else (no stack traces, no AWS text).",
-    ),
-    "EventCreated": obj(_EVENT_CREATED),
-    "Event": obj(
-        {
-            **_INBOX_ITEM,
-            "status": {"enum": ["pending", "delivered", "quarantined"]},
-            "delivered_at": nullable(TIME),
-        }
-    ),
-    "InboxItem": obj(
-        {
-            **_INBOX_ITEM,
-            "attempts": COUNT,
-            "leased_until": nullable(TIME),
-        }
-    ),
+    "Error": http.ErrorView,
+    "EventCreated": events.EventCreatedView,
+    "Event": events.EventView,
+    "InboxItem": events.InboxItemView,
     "InboxPage": page_of("InboxItem"),
-    "AckResult": obj(
-        {
-            "acknowledged": {"type": "array", "items": ID},
-            "lease_lost": {"type": "array", "items": ID},
-            "not_found": {"type": "array", "items": {"type": "string"}},
-        }
-    ),
-    "Lease": obj(
-        {
-            "lease_id": {"type": "string", "description": "Opaque; names this lease"},
-            "expires_at": TIME,
-            "items": {"type": "array", "items": ref("LeasedItem")},
-        }
-    ),
-    "LeasedItem": obj({**_INBOX_ITEM, "attempts": {"type": "integer", "minimum": 1}}),
-    "ReleaseResult": obj(
-        {
-            "released": {"type": "array", "items": ID},
-            "not_found": {"type": "array", "items": {"type": "string"}},
-        }
-    ),
-    "QuarantinedItem": obj({**_INBOX_ITEM, "attempts": COUNT, "quarantined_at": TIME}),
+    "AckResult": inbox.AckResultView,
+    "Lease": inbox.LeaseView,
+    "LeasedItem": inbox.LeasedItem,
+    "ReleaseResult": inbox.ReleaseResultView,
+    "QuarantinedItem": inbox.QuarantinedItemView,
     "QuarantinePage": page_of("QuarantinedItem"),
-    "RequeueResult": obj(
-        {
-            "requeued": {"type": "array", "items": ID},
-            "not_found": {"type": "array", "items": {"type": "string"}},
-        }
-    ),
+    "RequeueResult": inbox.RequeueResultView,
     "Note": notes.NoteView,
     "NoteCreated": notes.NoteCreatedView,
     "NotePage": page_of("Note"),
@@ -240,70 +143,18 @@ RESPONSE_SCHEMAS: dict[str, Schema | type] = {
         "type": "object",
         "description": "The markdown document's sections as structured data (format=json).",
     },
-    "Agent": obj(_AGENT),
-    "AgentCreated": obj(
-        {
-            **{k: v for k, v in _AGENT.items() if k in _REGISTERED},
-            "secret": {"type": "string", "description": "Shown once, never again."},
-        }
-    ),
+    "Agent": layout.AgentView,
+    "AgentCreated": agents.AgentCreatedView,
     "AgentPage": page_of("Agent"),
-    "HeartbeatAccepted": obj(
-        {"status": {"const": "healthy"}, "next_check_interval": {"type": "integer"}}
-    ),
-    "Status": obj({"status": {"const": "ok"}, "version": {"type": "string"}}),
-    "DayFigures": obj(
-        {
-            "day": {"type": "string", "format": "date"},
-            "events_received": _NULLABLE_COUNT,
-            "events_duplicate": _NULLABLE_COUNT,
-            "events_delivered": _NULLABLE_COUNT,
-            "events_leased": _NULLABLE_COUNT,
-            "events_released": _NULLABLE_COUNT,
-            "events_quarantined": _NULLABLE_COUNT,
-            "notes_created": _NULLABLE_COUNT,
-            "snapshots_created": _NULLABLE_COUNT,
-            "heartbeats": _NULLABLE_COUNT,
-            "deliveries_succeeded": _NULLABLE_COUNT,
-            "deliveries_failed": _NULLABLE_COUNT,
-            "deliveries_exhausted": _NULLABLE_COUNT,
-            "inbox_pending": _NULLABLE_COUNT,
-            "inbox_oldest_pending_age_seconds": nullable({"type": "number", "minimum": 0}),
-            "inbox_leased": _NULLABLE_COUNT,
-            "agents": nullable({"type": "object", "additionalProperties": COUNT}),
-            "computed_at": nullable(TIME),
-            "final": {"type": "boolean"},
-        }
-    ),
+    "HeartbeatAccepted": heartbeats.HeartbeatAcceptedView,
+    "Status": status_handler.StatusView,
+    "DayFigures": rollup.DayFiguresView,
     "OpenApiDocument": {"type": "object", "description": "This document."},
-    "AgentHistoryEntry": obj(
-        {
-            "status": {"enum": ["healthy", "unhealthy", "dead"]},
-            "previous_status": {"enum": ["healthy", "unhealthy", "dead"]},
-            "at": TIME,
-            "cause": {"enum": ["sweeper", "heartbeat"]},
-        }
-    ),
+    "AgentHistoryEntry": history.HistoryEntryView,
     "AgentHistoryPage": page_of("AgentHistoryEntry"),
-    "SecretRotated": obj(
-        {
-            "secret": {"type": "string", "description": "Shown once, never again."},
-            "previous_valid_until": TIME,
-        }
-    ),
-    "StatsRange": obj(
-        {
-            "items": {"type": "array", "items": ref("RangeDay")},
-            "totals": {"type": "object", "additionalProperties": COUNT},
-        },
-        "One item per day from `from` to `to`, oldest first; days without data are zeros.",
-    ),
-    "RangeDay": {
-        "type": "object",
-        "properties": {"day": {"type": "string", "format": "date"}},
-        "required": ["day"],
-        "additionalProperties": True,
-    },
+    "SecretRotated": agents.SecretRotatedView,
+    "StatsRange": ranges.StatsRangeView,
+    "RangeDay": ranges.RangeDay,
     "StatsAnswer": {"anyOf": [ref("DayFigures"), ref("StatsRange")]},
     # POST /mcp speaks JSON-RPC 2.0: its answers are JSON-RPC messages, not the envelope.
     "JsonRpcReply": {
