@@ -34,7 +34,7 @@ from typing import Any
 
 from common.runtime import catalogue, clock, ids
 from common.runtime.config import settings
-from common.runtime.errors import NotFound
+from common.runtime.errors import NotFound, ServiceUnavailable
 from common.runtime.observability import logger, metrics
 from common.store import aws, counters, ddb, dynamo, transact
 from common.store.tables import GSI1, GSI1_PK, GSI1_SK, PK, SK, TIMELINE, TIMELINE_PK, TIMELINE_SK
@@ -124,7 +124,10 @@ def send(bodies: Sequence[tuple[str, int]]) -> None:
         result = sqs.send_message_batch(QueueUrl=_queue_url(), Entries=entries)
         if result.get("Failed"):
             codes = sorted({str(f.get("Code")) for f in result["Failed"]})
-            raise RuntimeError(f"SQS refused {len(result['Failed'])} messages: {codes}")
+            logger.warning(
+                "SQS refused messages", extra={"failed": len(result["Failed"]), "codes": codes}
+            )
+            raise ServiceUnavailable(retry_after=1)
 
 
 # ---------------------------------------------------------------- dispatch (stream)
