@@ -78,6 +78,7 @@ API_WRITES: tuple[tuple[str, Send, int], ...] = (
 @pytest.mark.parametrize(("name", "send", "ok"), API_WRITES, ids=[w[0] for w in API_WRITES])
 @pytest.mark.parametrize("fault", DDB_FAULTS[:2], ids=lambda f: f.name)
 def test_api_write_under_fault_changes_nothing_and_succeeds_after(
+    *,
     api: ApiClient,
     keys: Keys,
     pipeline: Pipeline,
@@ -119,6 +120,7 @@ def test_replay_when_the_queue_refuses_is_503(
 
 @pytest.mark.parametrize("fault", DDB_FAULTS, ids=lambda f: f.name)
 def test_recording_under_fault_fails_the_message_and_it_is_delivered_again(
+    *,
     api: ApiClient,
     keys: Keys,
     pipeline: Pipeline,
@@ -166,6 +168,7 @@ def test_dispatch_under_a_queue_fault_reports_the_record_for_a_retry(
 
 @pytest.mark.parametrize("fault", DDB_FAULTS[:2], ids=lambda f: f.name)
 def test_retry_function_under_fault_raises_and_sends_nothing(
+    *,
     api: ApiClient,
     keys: Keys,
     pipeline: Pipeline,
