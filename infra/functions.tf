@@ -20,11 +20,11 @@ locals {
       schedule    = null
     }
     inbox = {
-      description = "The tenant inbox: GET /inbox, POST /inbox/ack"
+      description = "The tenant inbox: listing, leases, acknowledgements, the quarantine"
       handler     = "handlers.inbox.handler"
       memory      = 1024
       timeout     = 10
-      routes      = ["GET /inbox", "POST /inbox/ack"]
+      routes      = ["GET /inbox", "POST /inbox/lease", "POST /inbox/ack", "POST /inbox/release", "GET /inbox/quarantine", "POST /inbox/quarantine/requeue"]
       schedule    = null
     }
     notes = {

@@ -41,8 +41,10 @@ locals {
     inbox = {
       dynamodb = {
         keys = local.api_key_access
-        # Pages come from the sparse inbox indexes; ack removes the index keys.
-        events = { actions = ["dynamodb:Query", "dynamodb:UpdateItem"], indexes = ["gsi1", "gsi2"] }
+        # Pages come from the sparse inbox indexes (gsi1/gsi2), leases from their
+        # availability twins (gsi3/gsi4), the quarantine from gsi5; every change is a
+        # conditional update in a transaction; GetItem reads a lease record.
+        events = { actions = ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem"], indexes = ["gsi1", "gsi2", "gsi3", "gsi4", "gsi5"] }
         stats  = { actions = ["dynamodb:GetItem", "dynamodb:UpdateItem"], indexes = [] }
       }
       s3         = []
@@ -114,7 +116,7 @@ locals {
         keys = local.api_key_access
         # GET /stats: counters and rollups, plus today's live inbox and agent figures.
         stats  = { actions = ["dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:Query"], indexes = [] }
-        events = { actions = [], indexes = ["gsi1"] }
+        events = { actions = [], indexes = ["gsi1", "gsi3"] }
         agents = { actions = [], indexes = ["gsi1"] }
       }
       s3         = []
@@ -193,7 +195,7 @@ locals {
     rollup = {
       dynamodb = {
         stats  = { actions = ["dynamodb:BatchGetItem", "dynamodb:PutItem", "dynamodb:Query"], indexes = [] }
-        events = { actions = [], indexes = ["gsi1"] }
+        events = { actions = [], indexes = ["gsi1", "gsi3"] }
         agents = { actions = [], indexes = ["gsi1"] }
       }
       s3         = []

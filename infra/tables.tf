@@ -82,6 +82,18 @@ resource "aws_dynamodb_table" "events" {
     name = "gsi2sk"
     type = "S"
   }
+  attribute {
+    name = "gsi3sk"
+    type = "S"
+  }
+  attribute {
+    name = "gsi5pk"
+    type = "S"
+  }
+  attribute {
+    name = "gsi5sk"
+    type = "S"
+  }
 
   # The inbox: only pending events carry gsi1pk/gsi1sk.
   global_secondary_index {
@@ -97,6 +109,31 @@ resource "aws_dynamodb_table" "events" {
     range_key       = "gsi2sk"
     projection_type = "ALL"
   }
+  # Leases: the inbox partitions again, sorted by availability time
+  # (gsi3sk = "<visible_at_ms>#<event_id>"), so a lease is one Query of
+  # "visible_at <= now", oldest first, and an expired lease frees its events by time.
+  global_secondary_index {
+    name            = "gsi3"
+    hash_key        = "gsi1pk"
+    range_key       = "gsi3sk"
+    projection_type = "ALL"
+  }
+  # Leases of one event type.
+  global_secondary_index {
+    name            = "gsi4"
+    hash_key        = "gsi2pk"
+    range_key       = "gsi3sk"
+    projection_type = "ALL"
+  }
+  # The quarantine: events leased max_attempts times and not acknowledged
+  # (gsi5sk = "<quarantined_at_ms>#<event_id>"; a last lease is filed at its expiry).
+  global_secondary_index {
+    name            = "gsi5"
+    hash_key        = "gsi5pk"
+    range_key       = "gsi5sk"
+    projection_type = "ALL"
+  }
+
   # Push delivery (docs/triggers.md): every retained event of a tenant by receipt
   # time, for replays of a window. Keys only plus what a replay filters on.
   attribute {

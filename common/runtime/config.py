@@ -60,6 +60,7 @@ class Settings:
     allow_loopback_targets: bool = False
     retry_divisor: int = 1
     due_shards: int = 4
+    max_attempts: int = 5
 
 
 def load_settings() -> Settings:
@@ -101,6 +102,8 @@ def load_settings() -> Settings:
         retry_divisor=_int("DOCKHAND_RETRY_DIVISOR", 1, 1, 10_000_000),
         # Partitions of the due-time index of retries (hooks gsi1).
         due_shards=_int("DOCKHAND_DUE_SHARDS", 4, 1, 64),
+        # Leases of one event before it is quarantined (common/triggers/leases.py).
+        max_attempts=_int("DOCKHAND_MAX_ATTEMPTS", 5, 1, 100),
     )
 
 

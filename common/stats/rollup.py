@@ -31,6 +31,9 @@ COUNTED = (
     "events_received",
     "events_duplicate",
     "events_delivered",
+    "events_leased",
+    "events_released",
+    "events_quarantined",
     "notes_created",
     "snapshots_created",
     "heartbeats",
@@ -49,6 +52,12 @@ def _inbox_summary(tenant: str) -> tuple[int, str | None]:
     from common.triggers import events  # the triggers area owns the inbox gauge
 
     return events.inbox_summary(tenant)
+
+
+def _inbox_leased(tenant: str) -> int:
+    from common.triggers import inbox  # the triggers area owns leases
+
+    return inbox.leased_count(tenant)
 
 
 def parse_day(text: str) -> date:
@@ -83,6 +92,7 @@ def live_figures(
         **{name: int(counted.get(name, 0)) for name in COUNTED},
         "inbox_pending": pending,
         "inbox_oldest_pending_age_seconds": oldest_age,
+        "inbox_leased": _inbox_leased(tenant),
         "agents": agents.count_by_status(tenant),
         "computed_at": clock.iso(now),
     }
@@ -195,6 +205,7 @@ def _view(figures: Mapping[str, Any], final: bool) -> dict[str, Any]:
         *COUNTED,
         "inbox_pending",
         "inbox_oldest_pending_age_seconds",
+        "inbox_leased",
         "agents",
         "computed_at",
     )

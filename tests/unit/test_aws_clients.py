@@ -48,7 +48,7 @@ def test_no_function_imports_boto3_up_to_handler_ready() -> None:
         script = (
             "import importlib, sys\n"
             f"getattr(importlib.import_module({module!r}), {attr!r})\n"
-            "from common import aws\n"
+            "from common.store import aws\n"
             "aws.dynamodb(); aws.s3()\n"
             "roots = ('boto3', 's3transfer')\n"
             "loaded = sorted(m for m in sys.modules if m.split('.')[0] in roots)\n"

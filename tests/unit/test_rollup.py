@@ -72,6 +72,9 @@ def test_rollup_stores_each_tenants_figures() -> None:
         "events_received": 5,
         "events_duplicate": 2,
         "events_delivered": 3,
+        "events_leased": 0,
+        "events_released": 0,
+        "events_quarantined": 0,
         "notes_created": 4,
         "snapshots_created": 1,
         "heartbeats": 7,
@@ -80,6 +83,7 @@ def test_rollup_stores_each_tenants_figures() -> None:
         "deliveries_exhausted": 0,
         "inbox_pending": 3,
         "inbox_oldest_pending_age_seconds": 3600,
+        "inbox_leased": 0,
         "agents": {"healthy": 1, "unhealthy": 0, "dead": 1},
         "computed_at": "2026-09-22T00:05:00.000Z",
     }

@@ -1,4 +1,4 @@
-"""The `dockhand` command line: keys, snapshots, stats, agents.
+"""The `dockhand` command line: keys, snapshots, stats, agents, inbox consumers.
 
 Each command family lives in its own module exposing `register(subparsers)`."""
 
@@ -9,7 +9,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-COMMAND_MODULES = ("tools.cli.keys", "tools.cli.snapshot", "tools.cli.ops")
+COMMAND_MODULES = ("tools.cli.keys", "tools.cli.snapshot", "tools.cli.ops", "tools.cli.inbox")
 
 
 def build_parser() -> argparse.ArgumentParser:

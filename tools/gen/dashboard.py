@@ -59,6 +59,12 @@ PANELS: tuple[tuple[str, tuple[str, ...], str], ...] = (
     ("Triggers: events", ("events_received", "events_duplicate", "events_delivered"), "Sum"),
     ("Triggers: dedup and idempotency", ("dedup_hits", "idempotent_replays"), "Sum"),
     (
+        "Triggers: leases",
+        ("events_leased", "events_released", "events_quarantined"),
+        "Sum",
+    ),
+    ("Triggers: age of the oldest leased event, s (p99)", ("lease_event_age",), "p99"),
+    (
         "Auth: bcrypt verifications vs cache hits",
         ("auth_bcrypt_verifications", "auth_cache_hits"),
         "Sum",

@@ -32,9 +32,9 @@ from common.agents import registry as agents
 from common.api import Route
 from common.context import notes, snapshots
 from common.runtime.http import MAX_LIMIT
-from common.triggers import events
+from common.triggers import events, inbox
 from common.triggers import subscriptions as subs
-from handlers.inbox import InboxQuery
+from handlers.inbox import InboxQuery, QuarantineQuery
 from handlers.subscriptions import ListQuery as SubscriptionListQuery
 
 DOCUMENT_PATH = Path(__file__).resolve().parents[2] / "common" / "openapi.json"
@@ -194,15 +194,44 @@ RESPONSE_SCHEMAS: dict[str, Schema] = {
     "Event": obj(
         {
             **_INBOX_ITEM,
-            "status": {"enum": ["pending", "delivered"]},
+            "status": {"enum": ["pending", "delivered", "quarantined"]},
             "delivered_at": nullable(TIME),
         }
     ),
-    "InboxItem": obj(_INBOX_ITEM),
+    "InboxItem": obj(
+        {
+            **_INBOX_ITEM,
+            "attempts": COUNT,
+            "leased_until": nullable(TIME),
+        }
+    ),
     "InboxPage": page_of("InboxItem"),
     "AckResult": obj(
         {
             "acknowledged": {"type": "array", "items": ID},
+            "lease_lost": {"type": "array", "items": ID},
+            "not_found": {"type": "array", "items": {"type": "string"}},
+        }
+    ),
+    "Lease": obj(
+        {
+            "lease_id": {"type": "string", "description": "Opaque; names this lease"},
+            "expires_at": TIME,
+            "items": {"type": "array", "items": ref("LeasedItem")},
+        }
+    ),
+    "LeasedItem": obj({**_INBOX_ITEM, "attempts": {"type": "integer", "minimum": 1}}),
+    "ReleaseResult": obj(
+        {
+            "released": {"type": "array", "items": ID},
+            "not_found": {"type": "array", "items": {"type": "string"}},
+        }
+    ),
+    "QuarantinedItem": obj({**_INBOX_ITEM, "attempts": COUNT, "quarantined_at": TIME}),
+    "QuarantinePage": page_of("QuarantinedItem"),
+    "RequeueResult": obj(
+        {
+            "requeued": {"type": "array", "items": ID},
             "not_found": {"type": "array", "items": {"type": "string"}},
         }
     ),
@@ -256,6 +285,9 @@ RESPONSE_SCHEMAS: dict[str, Schema] = {
             "events_received": _NULLABLE_COUNT,
             "events_duplicate": _NULLABLE_COUNT,
             "events_delivered": _NULLABLE_COUNT,
+            "events_leased": _NULLABLE_COUNT,
+            "events_released": _NULLABLE_COUNT,
+            "events_quarantined": _NULLABLE_COUNT,
             "notes_created": _NULLABLE_COUNT,
             "snapshots_created": _NULLABLE_COUNT,
             "heartbeats": _NULLABLE_COUNT,
@@ -264,6 +296,7 @@ RESPONSE_SCHEMAS: dict[str, Schema] = {
             "deliveries_exhausted": _NULLABLE_COUNT,
             "inbox_pending": _NULLABLE_COUNT,
             "inbox_oldest_pending_age_seconds": nullable({"type": "number", "minimum": 0}),
+            "inbox_leased": _NULLABLE_COUNT,
             "agents": nullable({"type": "object", "additionalProperties": COUNT}),
             "computed_at": nullable(TIME),
             "final": {"type": "boolean"},
@@ -367,8 +400,37 @@ OPERATIONS: dict[str, Operation] = {
         params=(LIMIT, CURSOR, Param("event_type", {"type": "string", "minLength": 1})),
         query_model=InboxQuery,
     ),
+    "POST /inbox/lease": Operation(
+        "Lease the oldest available events (exactly one holder at a time)",
+        {200: "Lease"},
+        body=inbox.LeaseRequest,
+        description="An empty body takes the defaults. An empty `items` list is a lease "
+        "that holds nothing.",
+    ),
     "POST /inbox/ack": Operation(
-        "Acknowledge up to 100 events", {200: "AckResult"}, body=events.AckRequest
+        "Acknowledge up to 100 events, or the events of a lease",
+        {200: "AckResult"},
+        body=inbox.AckRequest,
+        errors=(404,),
+        description="`event_ids`, or `lease_id` with optional `event_ids` (default: all of "
+        "the lease). 404 for an unknown lease id.",
+    ),
+    "POST /inbox/release": Operation(
+        "Give leased events back, available again after `delay_seconds`",
+        {200: "ReleaseResult"},
+        body=inbox.ReleaseRequest,
+        errors=(404,),
+    ),
+    "GET /inbox/quarantine": Operation(
+        "Events leased max_attempts times and not acknowledged, oldest quarantine first",
+        {200: "QuarantinePage"},
+        params=(LIMIT, CURSOR),
+        query_model=QuarantineQuery,
+    ),
+    "POST /inbox/quarantine/requeue": Operation(
+        "Make quarantined events pending again with attempts 0",
+        {200: "RequeueResult"},
+        body=inbox.RequeueRequest,
     ),
     "POST /notes": Operation(
         "Add a note to a thread",
