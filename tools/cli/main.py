@@ -9,7 +9,13 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-COMMAND_MODULES = ("tools.cli.keys", "tools.cli.snapshot", "tools.cli.ops", "tools.cli.inbox")
+COMMAND_MODULES = (
+    "tools.cli.keys",
+    "tools.cli.snapshot",
+    "tools.cli.ops",
+    "tools.cli.inbox",
+    "tools.cli.listen",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
