@@ -129,8 +129,8 @@ def make_pipeline(monkeypatch: pytest.MonkeyPatch) -> Pipeline:
     monkeypatch.setenv("DOCKHAND_RATE_LIMIT_REQUESTS", "100000")
     monkeypatch.setenv("DOCKHAND_ALLOW_LOOPBACK_TARGETS", "true")
     monkeypatch.setenv("DOCKHAND_RETRY_DIVISOR", "3600")
+    monkeypatch.delenv("DOCKHAND_DELIVERY_QUEUE_URL", raising=False)  # restored: unset
     url, arn = pumps.configure(allow_loopback=True)
-    monkeypatch.setenv("DOCKHAND_DELIVERY_QUEUE_URL", url)
     settings.cache_clear()
     stream = pumps.StreamPump(invoke, settings().events_table, start_at="TRIM_HORIZON")
     stream.open()
