@@ -537,3 +537,38 @@ def test_deliver_reports_a_message_it_could_not_handle(
     garbage = dict(good, body="not json")
     assert deliver.handler({"Records": [garbage]}, None) == {"batchItemFailures": []}
     assert clients.client("sqs") is not None
+
+
+def test_retries_of_a_disabled_subscription_leave_the_due_index(
+    api: ApiClient, keys: Keys, receiver: Receiver, pipeline: Pipeline
+) -> None:
+    """A retry that arrives for a disabled subscription is dropped, and its due-time
+    entry goes too: the retry function does not send it again and again."""
+    from common.store import dynamo
+    from common.store.tables import GSI1, GSI1_PK
+    from common.triggers import subscriptions as subs
+
+    receiver.answer = lambda path, n: (500, 0.0)
+    sub = subscribe(api, keys.creator, receiver.url())
+    post_event(api, keys.creator)
+    pipeline.drain(until=lambda: len(receiver.received) == 1)
+    dynamo.update(
+        settings().hooks_table,
+        subs.subscription_key("acme", sub["subscription_id"]),
+        "SET #s = :d",
+        names={"#s": "status"},
+        values={":d": "disabled"},
+    )
+    pipeline.drain()
+    assert len(receiver.received) == 1
+    due = [
+        dynamo.query(
+            settings().hooks_table,
+            "#pk = :pk",
+            names={"#pk": GSI1_PK},
+            values={":pk": f"DUE#{shard}"},
+            index=GSI1,
+        ).items
+        for shard in range(settings().due_shards)
+    ]
+    assert [item for items in due for item in items] == []
