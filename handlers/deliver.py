@@ -34,17 +34,22 @@ def _handle(record: dict[str, Any]) -> bool:
     except ValueError:
         logger.error("delivery message is not JSON; dropped", extra={"id": record.get("messageId")})
         return True
-    try:
-        if body.get("kind") == "replay":
+    if isinstance(body, dict) and body.get("kind") == "replay":
+        try:
             sent = delivery.replay_page(body)
-            logger.info("replay page", extra={"replay_id": body.get("replay_id"), "sent": sent})
-            return True
-        target = delivery.parse_delivery(body)
-        sent_at = (record.get("attributes") or {}).get("SentTimestamp")
-        outcome = delivery.deliver_message(target, sent_at_ms=int(sent_at) if sent_at else None)
-    except (KeyError, ValueError, TypeError):
-        logger.exception("malformed delivery message; dropped")
+        except Exception:
+            logger.exception("replay page failed; the queue hands it out again")
+            return False
+        logger.info("replay page", extra={"replay_id": body.get("replay_id"), "sent": sent})
         return True
+    try:
+        target = delivery.parse_delivery(body)
+    except (KeyError, ValueError, TypeError, AttributeError):
+        logger.error("malformed delivery message; dropped", extra={"id": record.get("messageId")})
+        return True
+    sent_at = (record.get("attributes") or {}).get("SentTimestamp")
+    try:
+        outcome = delivery.deliver_message(target, sent_at_ms=int(sent_at) if sent_at else None)
     except Exception:
         logger.exception("delivery failed; the queue hands it out again")
         return False

@@ -9,7 +9,7 @@ import re
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import ConfigDict, with_config
 
@@ -19,7 +19,8 @@ from typing_extensions import TypedDict
 from common.api import Response, Route, http_handler
 from common.runtime.config import settings
 from common.runtime.errors import NotFound, field_error
-from common.runtime.http import Request, json_response, reject_unknown_query, text_response
+from common.runtime.http import Request, json_response, text_response
+from common.runtime.models import QueryModel, query_int
 
 # GET /stats is this function's data route: load it with the handler.
 from common.stats import ranges, rollup
@@ -60,9 +61,13 @@ def _status_page() -> tuple[str, dict[str, str]]:
     return page, headers
 
 
+class PageOptions(QueryModel):
+    refresh: Annotated[int, query_int(1, 3600)] | None = None
+
+
 def get_page(request: Request) -> Response:
     """GET /: the operator's status page (it asks for an API key itself)."""
-    reject_unknown_query(request.query, {"refresh"})
+    request.query_model(PageOptions)  # only ?refresh=N (tests shorten the 10 s refresh)
     page, headers = _status_page()
     return {"statusCode": 200, "headers": dict(headers), "body": page, "isBase64Encoded": False}
 
@@ -92,18 +97,12 @@ def get_openapi(request: Request) -> Response:
 
 
 def get_stats(request: Request) -> Response:
-    query = request.query
-    reject_unknown_query(query, {"day", "from", "to", "format"})
-    output = query.get("format", "json")
-    if output not in ("json", "csv"):
-        raise field_error("format", "must be json or csv")
-    if "from" in query or "to" in query:
-        return _range(request, output)
-    if output == "csv":
+    query = request.query_model(ranges.StatsQuery)
+    if query.start is not None or query.end is not None:
+        return _range(request, query)
+    if query.format == "csv":
         raise field_error("format", "csv needs a range: from and to")
-    day = request.query.get("day")
-    if day is None:  # absent means today; an empty value is invalid like any other
-        day = rollup.today()
+    day = query.day or rollup.today()  # absent means today
     try:
         rollup.parse_day(day)
     except ValueError:
@@ -114,19 +113,17 @@ def get_stats(request: Request) -> Response:
     return json_response(200, figures)
 
 
-def _range(request: Request, output: str) -> Response:
-    query = request.query
-    if "day" in query:
+def _range(request: Request, query: ranges.StatsQuery) -> Response:
+    if query.day is not None:
         raise field_error("day", "give either day, or from and to")
-    for bound in ("from", "to"):
-        if bound not in query:
-            raise field_error(bound, "a range needs both from and to")
+    if query.start is None or query.end is None:
+        raise field_error("from" if query.start is None else "to", "a range needs both from and to")
     try:
-        days = ranges.parse_range(query["from"], query["to"])
+        days = ranges.parse_range(query.start, query.end)
     except ranges.RangeError as error:
         raise field_error(error.field, str(error)) from None
     figures = ranges.range_figures(request.tenant, days)
-    if output == "csv":
+    if query.format == "csv":
         return text_response(200, ranges.as_csv(figures), "text/csv; charset=utf-8")
     return json_response(200, figures)
 

@@ -3,21 +3,11 @@ rotation and replays (docs/triggers.md, "Push delivery")."""
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from pydantic import BaseModel, ConfigDict, Field, StrictStr
-
 from common.api import Response, Route, http_handler
-from common.runtime.http import Request, empty_response, json_response, page, parse_limit
+from common.runtime.http import Request, empty_response, json_response, page
+from common.runtime.models import PageQuery
 from common.triggers import delivery
 from common.triggers import subscriptions as subs
-
-
-class ListQuery(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    limit: str | None = None  # checked by parse_limit, the shared rule
-    cursor: Annotated[StrictStr, Field(min_length=1, max_length=4096)] | None = None
 
 
 def _no_body(request: Request) -> None:
@@ -35,8 +25,8 @@ def create(request: Request) -> Response:
 
 
 def list_subscriptions(request: Request) -> Response:
-    query = request.query_model(ListQuery)
-    items, next_cursor = subs.list_page(request.tenant, parse_limit(request.query), query.cursor)
+    query = request.query_model(PageQuery)
+    items, next_cursor = subs.list_page(request.tenant, query.limit, query.cursor)
     return json_response(200, page(items, next_cursor))
 
 
@@ -60,9 +50,10 @@ def rotate_subscription_secret(request: Request) -> Response:
 
 
 def deliveries(request: Request) -> Response:
-    query = request.query_model(ListQuery)
-    limit = parse_limit(request.query)
-    items, next_cursor = subs.deliveries_page(request.tenant, _id(request), limit, query.cursor)
+    query = request.query_model(PageQuery)
+    items, next_cursor = subs.deliveries_page(
+        request.tenant, _id(request), query.limit, query.cursor
+    )
     return json_response(200, page(items, next_cursor))
 
 

@@ -198,8 +198,9 @@ locals {
     # Queue consumer: the subscription and its delivery state (hooks), the event
     # (GetItem) and replay pages (timeline); one transaction records the attempt,
     # the day counters and, on auto-disable, the subscription.disabled event
-    # (PutItem on events, the pending gauge on stats). SQS: the event source
-    # mapping's receive/delete, plus sends of retries and replay pages.
+    # (PutItem on events, the pending gauge on stats). SQS: what the event source
+    # mapping needs (receive, delete, queue attributes), plus sends of retries and
+    # replay pages.
     deliver = {
       dynamodb = {
         hooks = {
@@ -209,7 +210,7 @@ locals {
         events = { actions = ["dynamodb:GetItem", "dynamodb:PutItem"], indexes = ["timeline"] }
         stats  = { actions = ["dynamodb:UpdateItem"], indexes = [] }
       }
-      sqs        = { deliveries = ["sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage", "sqs:SendMessage"] }
+      sqs        = { deliveries = ["sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage", "sqs:SendMessage"] }
       s3         = []
       master_key = true
     }

@@ -98,7 +98,9 @@ def query_text(max_length: int, description: str = "", pattern: str | None = Non
 
     def parse(raw: Any) -> str:
         if not isinstance(raw, str) or not 1 <= len(raw) <= max_length:
-            raise invalid(f"must be 1-{max_length} characters")
+            # A value with a shape (a date, say) has one rule to state, whatever is wrong.
+            rule = description if compiled is not None and description else None
+            raise invalid(rule or f"must be 1-{max_length} characters")
         if compiled is not None and not compiled.fullmatch(raw):
             raise invalid(description or f"must match {pattern}")
         return raw

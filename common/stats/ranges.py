@@ -13,15 +13,15 @@ import csv
 import io
 from collections.abc import Mapping, Sequence
 from datetime import date, timedelta
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import ConfigDict, with_config
+from pydantic import ConfigDict, Field, with_config
 
 # typing_extensions: pydantic reads TypedDicts from it on Python < 3.12 (a pydantic dependency).
 from typing_extensions import TypedDict
 
 from common.runtime.config import settings
-from common.runtime.models import Count
+from common.runtime.models import Count, QueryModel, query_choice, query_text
 from common.stats import rollup
 from common.store import counters, dynamo
 from common.store.tables import PK, SK
@@ -33,6 +33,25 @@ CSV_COLUMNS = ("day", *rollup.COUNTED)
 # Named as its component: pydantic names a nested view's schema after its class, and
 # StatsRangeView refers to this one.  The counted fields are COUNTED's names (see
 # rollup.DayFiguresView).
+
+_DATE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
+_DATE_RULE = "must be a date, YYYY-MM-DD"
+
+
+class StatsQuery(QueryModel):
+    """GET /stats: one `day` (default today), or a range `from`..`to`; `format=csv` for
+    ranges.  Which parameters go together is checked by the route (OpenAPI cannot say)."""
+
+    day: Annotated[str, query_text(10, _DATE_RULE, pattern=_DATE)] | None = None
+    start: Annotated[str, query_text(10, _DATE_RULE, pattern=_DATE)] | None = Field(
+        default=None, alias="from"
+    )
+    end: Annotated[str, query_text(10, _DATE_RULE, pattern=_DATE)] | None = Field(
+        default=None, alias="to"
+    )
+    format: Annotated[str, query_choice(("json", "csv"))] = "json"
+
+
 @with_config(ConfigDict(extra="forbid"))
 class RangeDay(TypedDict):
     day: rollup.Day

@@ -25,6 +25,7 @@ it by moving its index entry 15 min on, so a lost message comes back again.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import time
@@ -34,7 +35,7 @@ from typing import Any
 
 from common.runtime import catalogue, clock, ids
 from common.runtime.config import settings
-from common.runtime.errors import NotFound
+from common.runtime.errors import NotFound, ServiceUnavailable
 from common.runtime.observability import logger, metrics
 from common.store import aws, counters, ddb, dynamo, transact
 from common.store.tables import GSI1, GSI1_PK, GSI1_SK, PK, SK, TIMELINE, TIMELINE_PK, TIMELINE_SK
@@ -50,7 +51,7 @@ DISABLE_AFTER_EXHAUSTED = 5
 DISABLE_AFTER_FAILING_SECONDS = 5 * 86_400
 REPLAY_PAGE = 100
 LIVE = "live"
-RETRYING, SUCCEEDED, EXHAUSTED = "retrying", "succeeded", "exhausted"
+RETRYING, SUCCEEDED, EXHAUSTED, ABANDONED = "retrying", "succeeded", "exhausted", "abandoned"
 EVENT_SK = "E"
 
 
@@ -124,7 +125,10 @@ def send(bodies: Sequence[tuple[str, int]]) -> None:
         result = sqs.send_message_batch(QueueUrl=_queue_url(), Entries=entries)
         if result.get("Failed"):
             codes = sorted({str(f.get("Code")) for f in result["Failed"]})
-            raise RuntimeError(f"SQS refused {len(result['Failed'])} messages: {codes}")
+            logger.warning(
+                "SQS refused messages", extra={"failed": len(result["Failed"]), "codes": codes}
+            )
+            raise ServiceUnavailable(retry_after=1)
 
 
 # ---------------------------------------------------------------- dispatch (stream)
@@ -208,15 +212,15 @@ def deliver_message(delivery: Delivery, *, sent_at_ms: int | None = None) -> Att
         catalogue.record("delivery_queue_age", max(0, now * 1000 - sent_at_ms))
     subscription = subs.load(delivery.tenant, delivery.subscription_id)
     if subscription is None:
-        return AttemptOutcome("gone")
+        return _abandon(delivery, "gone")
     if subscription.status != subs.ACTIVE:
-        return AttemptOutcome("disabled")
+        return _abandon(delivery, "disabled")
     if not _expected(delivery):
         return AttemptOutcome("duplicate")
     try:
         event = events.get_event(delivery.tenant, delivery.event_id)
     except NotFound:
-        return AttemptOutcome("gone")
+        return _abandon(delivery, "gone")
     body = webhooks.delivery_body(event)
     timestamp = int(clock.now())
     headers = webhooks.headers(
@@ -231,6 +235,23 @@ def deliver_message(delivery: Delivery, *, sent_at_ms: int | None = None) -> Att
     _observe(result, event)
     recorded = record_attempt(delivery, subscription, result)
     return AttemptOutcome("sent" if recorded else "duplicate", result)
+
+
+def _abandon(delivery: Delivery, why: str) -> AttemptOutcome:
+    """Nothing to send (subscription deleted or disabled, event expired): take a
+    scheduled retry out of the due-time index so the retry function stops sending it."""
+    if delivery.attempt > 1:
+        # ConditionFailed: already attempted or abandoned through another message.
+        with contextlib.suppress(dynamo.ConditionFailed):
+            dynamo.update(
+                settings().hooks_table,
+                delivery.state_key,
+                "SET #status = :abandoned REMOVE #due_pk, #due_sk",
+                condition="#status = :retrying AND next_attempt = :n",
+                names={"#status": "status", "#due_pk": GSI1_PK, "#due_sk": GSI1_SK},
+                values={":abandoned": ABANDONED, ":retrying": RETRYING, ":n": delivery.attempt},
+            )
+    return AttemptOutcome(why)
 
 
 def _expected(delivery: Delivery) -> bool:

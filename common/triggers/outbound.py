@@ -52,7 +52,7 @@ def deliver(
     body: bytes,
     headers: Mapping[str, str],
     *,
-    resolver: ssrf.Resolver = ssrf.system_resolver,
+    resolver: ssrf.Resolver | None = None,
     allow_loopback: bool = False,
     timeout: float = TOTAL_TIMEOUT_SECONDS,
 ) -> Result:

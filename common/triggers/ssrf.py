@@ -203,9 +203,7 @@ def _host_literal(host: str, netloc: str) -> IPAddress | None:
     return None
 
 
-def check(
-    url: str, *, resolver: Resolver = system_resolver, allow_loopback: bool = False
-) -> Target:
+def check(url: str, *, resolver: Resolver | None = None, allow_loopback: bool = False) -> Target:
     """The checked target of `url`, resolving its host once; Refused otherwise."""
     parsed = parse_url(url, allow_loopback=allow_loopback)
     if parsed.literal is not None:
@@ -213,7 +211,7 @@ def check(
         loopback_allowed = allow_loopback and parsed.host in LOOPBACK_HOSTS
     else:
         try:
-            addresses = resolver(parsed.host, parsed.port)
+            addresses = (resolver or system_resolver)(parsed.host, parsed.port)
         except (OSError, UnicodeError):
             raise Refused("host does not resolve") from None
         loopback_allowed = False

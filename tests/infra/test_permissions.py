@@ -36,7 +36,6 @@ EXPECTED_SQS = {
     "dispatch": {"deliveries": {"sqs:SendMessage"}, "deliveries_dlq": {"sqs:SendMessage"}},
     "deliver": {
         "deliveries": {
-            "sqs:ChangeMessageVisibility",
             "sqs:DeleteMessage",
             "sqs:GetQueueAttributes",
             "sqs:ReceiveMessage",

@@ -46,7 +46,7 @@ def _valid_value(schema: dict[str, Any]) -> str:
     if schema.get("type") == "integer":
         return str(schema.get("minimum", 1))
     if "pattern" in schema:
-        return "th"
+        return "2026-01-01" if "[0-9]{4}-" in schema["pattern"] else "th"
     return "x"
 
 
@@ -88,6 +88,8 @@ def test_a_documented_valid_value_is_accepted(
         pytest.skip("opaque: only a server-issued cursor is valid (declared in the document)")
     if "{" in path:
         pytest.skip("needs an item to exist; the same query rule is checked on the plain lists")
+    if path == "/stats" and name in ("from", "to"):
+        pytest.skip("from and to go together (OpenAPI cannot say so; schemathesis.toml)")
     query = {**_required_others(path, name), name: _valid_value(schema)}
     result = api.get(path, key=keys.creator, query=query)
     assert result.status != 400, result.text  # 404 (nothing there yet) is not a refusal

@@ -38,14 +38,11 @@ from common.api import Route
 from common.context import notes, rehydrate, snapshots, threads
 from common.mcp import protocol as mcp_protocol
 from common.runtime import http
-from common.runtime.http import MAX_LIMIT
-from common.runtime.models import QueryModel
-from common.runtime.slug import SLUG_PATTERN
+from common.runtime.models import PageQuery, QueryModel
 from common.stats import ranges, rollup
 from common.triggers import events, inbox
 from common.triggers import subscriptions as subs
 from handlers import status as status_handler
-from handlers.subscriptions import ListQuery as SubscriptionListQuery
 
 DOCUMENT_PATH = Path(__file__).resolve().parents[2] / "common" / "openapi.json"
 # The same bytes beside the API reference (docs/api.md links to it), for readers of a clone.
@@ -226,10 +223,6 @@ class Param:
     description: str = ""
 
 
-LIMIT = Param("limit", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": 50})
-CURSOR = Param("cursor", {"type": "string"}, description="From `next_cursor`")
-SLUG: Schema = {"type": "string", "pattern": SLUG_PATTERN}
-THREAD_ID = Param("thread_id", SLUG, required=True)
 AGENT_SIGNATURE = (
     Param(
         "X-Agent-Timestamp",
@@ -262,7 +255,6 @@ class Operation:
     csv: bool = False  # 200 may also be text/csv
     html: bool = False  # 200 is an HTML document (no JSON)
     description: str = ""
-    query_model: type[BaseModel] | None = None  # its fields must equal `params`' names
     query: type[QueryModel] | None = None  # the query parameters, derived from the model
     raw_body: Schema | None = None  # a body no pydantic model describes (JSON-RPC)
     # status → (schema, description) of error answers that are not the Error envelope
@@ -442,12 +434,7 @@ OPERATIONS: dict[str, Operation] = {
     "GET /stats": Operation(
         "The tenant's figures for a day (today's are live), or for a range of days",
         {200: "StatsAnswer"},
-        params=(
-            Param("day", {"type": "string", "format": "date"}),
-            Param("from", {"type": "string", "format": "date"}, description="First day"),
-            Param("to", {"type": "string", "format": "date"}, description="Last day (≤ 92)"),
-            Param("format", {"enum": ["json", "csv"], "default": "json"}),
-        ),
+        query=ranges.StatsQuery,
         errors=(404,),
         csv=True,
         description="`day` (default today) answers one day, 404 when it has no data; "
@@ -457,6 +444,7 @@ OPERATIONS: dict[str, Operation] = {
     "GET /": Operation(
         "The operator's status page (one HTML document; it asks for an API key)",
         {200: "StatusPage"},
+        query=status_handler.PageOptions,
         html=True,
     ),
     "GET /openapi.json": Operation("This document", {200: "OpenApiDocument"}),
@@ -471,8 +459,7 @@ OPERATIONS: dict[str, Operation] = {
     "GET /subscriptions": Operation(
         "The tenant's subscriptions",
         {200: "SubscriptionPage"},
-        params=(LIMIT, CURSOR),
-        query_model=SubscriptionListQuery,
+        query=PageQuery,
     ),
     "GET /subscriptions/{subscription_id}": Operation(
         "One subscription (never its secret)", {200: "Subscription"}
@@ -488,8 +475,7 @@ OPERATIONS: dict[str, Operation] = {
     "GET /subscriptions/{subscription_id}/deliveries": Operation(
         "Delivery attempts, newest first",
         {200: "DeliveryPage"},
-        params=(LIMIT, CURSOR),
-        query_model=SubscriptionListQuery,
+        query=PageQuery,
     ),
     "POST /subscriptions/{subscription_id}/replay": Operation(
         "Re-send the retained events of a time window (202: sent in the background)",

@@ -492,7 +492,11 @@ def banner(
     if pumps is not None:
         lines += pumps.banner_lines()
     else:
-        lines.append("  delivery   off (DOCKHAND_DELIVERY=off or real AWS)")
+        lines.append(
+            "  delivery   by the event source mappings (real AWS)"
+            if backend.mode == "aws"
+            else "  delivery   off (DOCKHAND_DELIVERY=off)"
+        )
     lines.append(f"  state      {localstate.state_path(api_url)} (the dockhand CLI uses it)")
     if key:
         lines += [
