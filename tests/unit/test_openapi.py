@@ -226,3 +226,21 @@ def test_stats_with_an_empty_day_is_a_validation_error(api: ApiClient, keys: Key
         {"field": "day", "message": "must be a date, YYYY-MM-DD"}
     ]
     assert api.get("/stats", key=keys.viewer).status == 200  # absent still means today
+
+
+def test_make_openapi_writes_a_starter_sample_for_a_route_without_one(tmp_path: Path) -> None:
+    """The fourth place a new route would need (tests/events) is generated, not typed."""
+    routes = openapi.route_table()
+    (tmp_path / "status_get.json").write_text(json.dumps({"routeKey": "GET /status"}))
+    written = {
+        p.name: json.loads(p.read_text()) for p in openapi.write_missing_samples(tmp_path, routes)
+    }
+    assert len(written) == len(routes) - 1  # GET /status has one already
+    lease = written["inbox_lease_post.json"]
+    assert lease["routeKey"] == "POST /inbox/lease"
+    assert lease["body"] == "{}"
+    assert lease["headers"]["authorization"] == "Bearer $DOCKHAND_API_KEY"
+    one = written["events_one_get.json"]
+    assert one["pathParameters"] == {"event_id": "example"}
+    assert one["rawPath"] == "/events/example"
+    assert openapi.write_missing_samples(tmp_path, routes) == []  # nothing twice

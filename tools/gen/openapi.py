@@ -47,6 +47,7 @@ from handlers import status as status_handler
 DOCUMENT_PATH = Path(__file__).resolve().parents[2] / "common" / "openapi.json"
 # The same bytes beside the API reference (docs/api.md links to it), for readers of a clone.
 DOCS_COPY_PATH = DOCUMENT_PATH.parents[1] / "docs" / "openapi.json"
+EVENTS_DIR = DOCUMENT_PATH.parents[1] / "tests" / "events"
 REF = "#/components/schemas/{model}"
 JSON = "application/json"
 MARKDOWN = "text/markdown; charset=utf-8"
@@ -719,6 +720,45 @@ def render(document: Schema) -> str:
     return json.dumps(document, indent=2, ensure_ascii=False, sort_keys=False) + "\n"
 
 
+def sample_name(route_key: str) -> str:
+    """`POST /inbox/lease` → `inbox_lease_post.json` (the tests/events naming)."""
+    method, path = route_key.split(" ", 1)
+    words = [w for w in path.split("/") if w and not w.startswith("{")]
+    stem = "_".join(w.replace("-", "_").replace(".", "_") for w in words) or "root"
+    one = "_one" if path.endswith("}") and method == "GET" else ""
+    return f"{stem}{one}_{method.lower()}.json"
+
+
+def write_missing_samples(
+    events_dir: Path, routes: Mapping[str, Route] | None = None
+) -> list[Path]:
+    """A starter sample event (for `make invoke`) for every route that has none, so a new
+    route needs no hand-made file; edit the body to something meaningful afterwards."""
+    from tools.local import apigw
+
+    routes = route_table() if routes is None else routes
+    covered = {json.loads(p.read_text("utf-8")).get("routeKey") for p in events_dir.glob("*.json")}
+    written = []
+    for route_key in sorted(set(routes) - covered):
+        method, path = route_key.split(" ", 1)
+        params = dict.fromkeys(_path_params(path), "example")
+        concrete = path
+        for name, value in params.items():
+            concrete = concrete.replace("{" + name + "}", value)
+        headers = {"authorization": "Bearer $DOCKHAND_API_KEY"}
+        body = None
+        if OPERATIONS[route_key].body is not None:
+            body = "{}"
+            headers |= {"content-type": "application/json", "content-length": "2"}
+        event = apigw.build_event(
+            method, concrete, route_key=route_key, path_params=params, headers=headers, body=body
+        )
+        target = events_dir / sample_name(route_key)
+        target.write_text(json.dumps(event, indent=2, ensure_ascii=False) + "\n", "utf-8")
+        written.append(target)
+    return written
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--check", action="store_true", help="exit 1 if the file is stale")
@@ -734,6 +774,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if current != text:
             path.write_text(text, "utf-8")
         print(f"wrote {path} ({len(build_document()['paths'])} paths)")
+    if not args.check:
+        for sample in write_missing_samples(EVENTS_DIR):
+            print(f"wrote {sample} (a starter sample event for make invoke: edit its body)")
     return 0
 
 
