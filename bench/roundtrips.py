@@ -2,7 +2,7 @@
 
 Counted on a warm container with the key already cached (a cache miss adds one
 GetItem for the key, plus bcrypt). The rate limiter leases tokens in batches (see
-common/ratelimit.py), so it costs one UpdateItem per lease, not per request: the
+common/access/ratelimit.py), so it costs one UpdateItem per lease, not per request: the
 harness leases before counting, and the minimums count data calls only."""
 
 from __future__ import annotations

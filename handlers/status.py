@@ -88,7 +88,7 @@ def get_status(request: Request) -> Response:
 
 @lru_cache(maxsize=1)
 def _openapi_text() -> str:
-    # Written by tools/openapi.py and shipped as package data: no schema generation here.
+    # Written by tools/gen/openapi.py and shipped as package data: no schema generation here.
     return resources.files("common").joinpath("openapi.json").read_text("utf-8")
 
 

@@ -1,5 +1,5 @@
 # Third-party dependencies (requirements.txt) as one layer, built by
-# tools/package.py for linux arm64 / CPython 3.12 to match local.runtime.
+# tools/gen/package.py for linux arm64 / CPython 3.12 to match local.runtime.
 
 resource "aws_lambda_layer_version" "dependencies" {
   layer_name               = "${local.name}-dependencies"

@@ -5,7 +5,7 @@ locals {
   # Every resource name starts with this; the tables are "<name>-<table>".
   name = "${var.project}-${var.environment}"
 
-  # Must match the interpreter the layer is built for (tools/package.py).
+  # Must match the interpreter the layer is built for (tools/gen/package.py).
   runtime      = "python3.12"
   architecture = "arm64"
 
@@ -88,7 +88,7 @@ locals {
     )
   }
 
-  # Settings every function reads (common/config.py); names of resources are not secret.
+  # Settings every function reads (common/runtime/config.py); names of resources are not secret.
   common_environment = {
     DOCKHAND_TABLE_PREFIX              = local.name
     DOCKHAND_KEYS_TABLE                = aws_dynamodb_table.keys.name

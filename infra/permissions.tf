@@ -82,7 +82,7 @@ locals {
         keys = local.api_key_access
         # Snapshot metadata, the thread's notes frozen into it, thread activity;
         # gsi2 = GET /threads; DeleteItem and BatchWriteItem = deleting snapshots
-        # and threads (common/threads.py).
+        # and threads (common/context/threads.py).
         context = {
           actions = ["dynamodb:BatchWriteItem", "dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"]
           indexes = ["gsi1", "gsi2"]

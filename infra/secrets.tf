@@ -1,5 +1,5 @@
 # The agent master key: cursor-signing keys and agent secrets are HMACs of it
-# (common/secrets.py), so nothing secret is stored per agent or per cursor.
+# (common/store/secrets.py), so nothing secret is stored per agent or per cursor.
 # Generated here once; its value is in Terraform state, so keep state in an
 # encrypted, access-controlled backend (docs/deploy.md).
 

@@ -1,6 +1,6 @@
 # DynamoDB tables. This file is the single definition: `make run` and the tests
-# create their emulated tables from it (tools/infra_model.py parses it), and
-# tests/infra checks the code's key layout (common/tables.py) against it.
+# create their emulated tables from it (tools/local/infra_model.py parses it), and
+# tests/infra checks the code's key layout (common/store/tables.py) against it.
 #
 # Every table: pk/sk strings, TTL on expires_at, on-demand billing, PITR, SSE
 # with the AWS-managed KMS key. GSIs are sparse: only items carrying their key

@@ -3,7 +3,7 @@
 `count`/`record` refuse names the catalogue lacks, and
 tests/unit/test_metrics_catalogue.py fails when code emits a name the catalogue
 lacks or the catalogue lists one nothing emits.  docs/operations.md explains each
-metric; tools/dashboard.py draws the dashboard from this table.
+metric; tools/gen/dashboard.py draws the dashboard from this table.
 
 Dimensions: powertools writes one EMF blob per flush with one dimension set for all
 its metrics.  Metrics counted while serving a request share `(service, route)`

@@ -79,7 +79,7 @@ def load_settings() -> Settings:
         snapshots_bucket=_str("DOCKHAND_SNAPSHOTS_BUCKET", f"{prefix}-snapshots"),
         rate_limit_requests=_int("DOCKHAND_RATE_LIMIT_REQUESTS", 600, 1, 1_000_000),
         rate_limit_window_seconds=_int("DOCKHAND_RATE_LIMIT_WINDOW_SECONDS", 60, 1, 3600),
-        # Tokens a container leases per DynamoDB update (see common/ratelimit.py).
+        # Tokens a container leases per DynamoDB update (see common/access/ratelimit.py).
         rate_limit_lease_max=_int("DOCKHAND_RATE_LIMIT_LEASE_MAX", 20, 1, 1000),
         # The cache bounds how long a revoked key keeps working: the contract says 60 s.
         key_cache_seconds=_int("DOCKHAND_KEY_CACHE_SECONDS", 60, 0, 60),

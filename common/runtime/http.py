@@ -106,6 +106,7 @@ _NON_FINITE_MESSAGE = (
     "The request body is not valid JSON: numbers must be finite "
     "(NaN, Infinity and values beyond a double's range are not JSON)."
 )
+_DUPLICATE_MESSAGE = "The request body is not valid JSON here: a name appears twice in one object."
 # Integer literals longer than this may exceed a double; only those are compared.
 _DOUBLE_DIGITS = len(str(int(sys.float_info.max)))
 
@@ -132,6 +133,20 @@ def _finite_int(text: str) -> int:
     return value
 
 
+class _DuplicateName(ValueError):
+    pass
+
+
+def _unique_names(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # {"role":"viewer","role":"creator"}: parsers disagree on which one wins (Python keeps
+    # the last, others the first), so a checker and a consumer could read different
+    # bodies.  RFC 8259 leaves it open; refusing it is the only reading all agree on.
+    found = dict(pairs)
+    if len(found) != len(pairs):
+        raise _DuplicateName
+    return found
+
+
 def loads_strict(data: bytes | str) -> Any:
     """RFC 8259 JSON with finite numbers only; `InvalidJson` otherwise.
 
@@ -146,7 +161,10 @@ def loads_strict(data: bytes | str) -> Any:
             parse_constant=_refuse_constant,
             parse_float=_finite_float,
             parse_int=_finite_int,
+            object_pairs_hook=_unique_names,
         )
+    except _DuplicateName:
+        raise InvalidJson(_DUPLICATE_MESSAGE) from None
     except _NonFinite:
         raise InvalidJson(_NON_FINITE_MESSAGE) from None
     except (ValueError, RecursionError):  # syntax, bad UTF-8, over-long int, nesting

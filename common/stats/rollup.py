@@ -141,7 +141,7 @@ class RollupSummary:
     tenants: int = 0
     failed: list[str] = field(default_factory=list)
     # Over the tenants rolled up, as they were at rollup time: the dashboard's gauges
-    # (handlers/rollup.py publishes them; common/metrics.py lists them).
+    # (handlers/rollup.py publishes them; common/runtime/catalogue.py lists them).
     inbox_pending: int = 0
     inbox_oldest_pending_age_seconds: int = 0
     agents: dict[str, int] = field(default_factory=dict)

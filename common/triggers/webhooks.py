@@ -1,7 +1,8 @@
 """Standard Webhooks signing (pure): secrets, message ids, bodies and headers.
 
 Per the Standard Webhooks specification:
-* a secret is `whsec_` + base64 of 32 bytes; the signing key is those bytes;
+* a secret is `whsec_` + base64 of the key (the spec allows 24 to 64 bytes; dockhand
+  makes 32-byte ones); the signing key is those bytes;
 * `webhook-signature` is `v1,<base64 HMAC-SHA256(key, "{id}.{timestamp}.{body}")>`,
   several space-separated during a secret rotation (the receiver accepts any);
 * `webhook-timestamp` is the send time in unix seconds (receivers refuse messages
@@ -19,7 +20,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 SECRET_PREFIX = "whsec_"  # noqa: S105 - the format's prefix, not a secret
-KEY_BYTES = 32
+KEY_BYTES = 32  # what dockhand generates
+ACCEPTED_KEY_BYTES = range(24, 65)  # what the specification allows (`dockhand listen --secret`)
 
 
 def format_secret(key: bytes) -> str:
@@ -36,8 +38,8 @@ def parse_secret(secret: str) -> bytes:
         key = base64.b64decode(secret[len(SECRET_PREFIX) :], validate=True)
     except ValueError:
         raise ValueError("a webhook secret is base64 after whsec_") from None
-    if len(key) != KEY_BYTES:
-        raise ValueError("a webhook secret holds 32 bytes")
+    if len(key) not in ACCEPTED_KEY_BYTES:
+        raise ValueError("a webhook secret holds 24 to 64 bytes")
     return key
 
 

@@ -17,7 +17,7 @@ from tools.local.infra_model import table_specs
 ROOT = Path(__file__).resolve().parents[2]
 
 
-# --- Tables ↔ common/tables.py -------------------------------------------------
+# --- Tables ↔ common/store/tables.py -------------------------------------------------
 
 
 def test_tables_are_the_ones_the_code_knows() -> None:

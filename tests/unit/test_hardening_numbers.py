@@ -287,3 +287,16 @@ def test_a_route_that_builds_a_non_finite_answer_gets_a_strict_500() -> None:
     assert response["statusCode"] == 500
     body = json.loads(response["body"], parse_constant=_refuse)
     assert body["error"]["code"] == "internal_error"
+
+
+def test_a_name_twice_in_one_object_is_invalid_json(sender: Sender) -> None:
+    """Parsers disagree on which duplicate wins: no body may mean two things."""
+    for text in (
+        '{"event_type":"a","event_type":"b","payload":{}}',
+        '{"event_type":"a","payload":{"x":1,"x":2}}',
+        '{"event_type":"a","payload":{"deep":[{"k":1,"k":1}]}}',
+    ):
+        result = sender.send("POST /events", text)
+        assert (result.status, result.error_code) == (400, "invalid_json"), text
+    same_name_apart = '{"event_type":"a","payload":{"x":{"k":1},"y":{"k":2}}}'
+    assert sender.send("POST /events", same_name_apart).status == 201

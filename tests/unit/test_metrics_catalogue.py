@@ -1,4 +1,4 @@
-"""The metric catalogue (common/metrics.py) and the code agree, both ways.
+"""The metric catalogue (common/runtime/catalogue.py) and the code agree, both ways.
 
 Emissions are found statically: an AST walk of common/ and handlers/ for calls to
 `count("name")` / `record("name", v)` through `common.runtime.catalogue` (however it is

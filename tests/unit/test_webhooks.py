@@ -36,6 +36,16 @@ def test_secret_is_whsec_and_32_bytes_round_trip() -> None:
         webhooks.format_secret(b"x" * 31)
 
 
+def test_secrets_of_the_lengths_the_specification_allows_parse() -> None:
+    for size, ok in ((23, False), (24, True), (64, True), (65, False)):
+        secret = "whsec_" + base64.b64encode(b"k" * size).decode()
+        if ok:
+            assert webhooks.parse_secret(secret) == b"k" * size
+        else:
+            with pytest.raises(ValueError, match="24 to 64 bytes"):
+                webhooks.parse_secret(secret)
+
+
 def test_the_reference_library_verifies_a_delivery_unchanged() -> None:
     key = os.urandom(32)
     body = webhooks.delivery_body(EVENT)

@@ -391,7 +391,7 @@ def collect(
     excludes: Sequence[str] = (),
 ) -> dict[str, Any]:
     """The `POST /hydrate` body for the repository containing `repo_dir` (not yet
-    scanned for secrets: see tools/secretscan.py)."""
+    scanned for secrets: see tools/cli/secretscan.py)."""
     repo = repo_root(repo_dir)
     paths = PathFilter(repo, excludes)
     thread: dict[str, str] = {"id": thread_id or slugify(repo.name)}

@@ -6,7 +6,7 @@ fails; Ctrl-C (SIGINT) or SIGTERM stops the loop and releases what it still hold
 At-least-once: an event whose acknowledgement did not arrive comes back when its
 lease expires, so CMD should be idempotent (dedup on `event_id`).
 
-Talks to `DOCKHAND_URL` with `DOCKHAND_API_KEY` (the helper of tools.cli.snapshot).
+Talks to `DOCKHAND_URL` with `DOCKHAND_API_KEY`, or to the running `make run` of this directory.
 """
 
 from __future__ import annotations

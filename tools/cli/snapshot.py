@@ -162,7 +162,7 @@ def _snapshot(args: argparse.Namespace) -> int:
         print(json.dumps(created, indent=2, ensure_ascii=False))
     else:
         print(created["snapshot_id"])
-        counts = ", ".join(f"{v} {k}" for k, v in created["counts"].items())
+        counts = ", ".join(_counted(v, k) for k, v in created["counts"].items())
         print(f"thread {created['thread_id']}: {counts}", file=sys.stderr)
     return 0
 
@@ -191,3 +191,8 @@ def _rehydrate(args: argparse.Namespace) -> int:
     sys.stdout.buffer.write(text.encode("utf-8"))  # byte-exact, whatever the locale
     sys.stdout.buffer.flush()
     return 0
+
+
+def _counted(count: int, plural: str) -> str:
+    """ "1 change", "2 changes" (the counts' keys are plural nouns)."""
+    return f"{count} {plural.removesuffix('s') if count == 1 else plural}"

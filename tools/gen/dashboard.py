@@ -1,5 +1,5 @@
 """Generate infra/dashboard.json, the CloudWatch dashboard, from what already defines it:
-the metric catalogue (common/metrics.py) and Terraform (functions, routes, tables,
+the metric catalogue (common/runtime/catalogue.py) and Terraform (functions, routes, tables,
 alarms, via tools.local.infra_model).  Nothing is written twice, so the dashboard cannot
 name a metric, function or table that does not exist.
 

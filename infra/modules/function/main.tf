@@ -96,7 +96,7 @@ resource "aws_lambda_function" "this" {
   #checkov:skip=CKV_AWS_116:HTTP functions are invoked synchronously (the client sees the error); scheduled ones have an on-failure destination and EventBridge DLQ below, which is what a function DLQ would do.
   #checkov:skip=CKV_AWS_117:The functions only call AWS APIs over TLS with IAM auth; a VPC would add NAT or endpoint cost and cold-start latency without protecting anything.
   #checkov:skip=CKV_AWS_173:Environment variables hold only resource names and limits, never secret values (the master key is fetched from Secrets Manager); Lambda encrypts them with its service key.
-  #checkov:skip=CKV_AWS_272:Code signing needs an AWS Signer profile per account; the zip is built reproducibly from the repository (tools/package.py) instead.
+  #checkov:skip=CKV_AWS_272:Code signing needs an AWS Signer profile per account; the zip is built reproducibly from the repository (tools/gen/package.py) instead.
   #checkov:skip=CKV_AWS_115:reserved_concurrent_executions is set from var.reserved_concurrency; -1 (the account pool) is the default so a small account is not starved.
   function_name = var.name
   description   = var.description

@@ -42,7 +42,7 @@ variable "reserved_concurrency" {
 }
 
 variable "filename" {
-  description = "Path of the built zip (tools/package.py)."
+  description = "Path of the built zip (tools/gen/package.py)."
   type        = string
 }
 
