@@ -7,20 +7,24 @@ STAMP := $(VENV)/.installed-stamp
 PORT ?= 3000
 export TF_CLI_CONFIG_FILE := /dev/null
 
-.PHONY: help install run test test-unit test-e2e lint fmt invoke package check-infra bench clean dashboard openapi fuzz load
+.PHONY: help install run test test-unit test-e2e lint fmt invoke package check-infra check-deploy bench clean dashboard openapi fuzz load browser-deps
 
 help:
 	@echo "make run      serve the whole API on http://127.0.0.1:$(PORT) (in-memory AWS emulator)"
 	@echo "make test     install and run the whole test suite"
 	@echo "make invoke FN=<function> EVENT=<file.json>   run one handler on one event"
-	@echo "make lint | fmt | package | check-infra | bench [QUICK=1] [ONLY=cold_start] | dashboard"
+	@echo "make lint | fmt | package | check-infra | check-deploy | bench [QUICK=1] [ONLY=cold_start] | dashboard"
 	@echo "make openapi | fuzz (schemathesis vs the local gateway) | load (bounded local load run)"
 
-$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
+# pip's own progress, one line per package it fetches and the final summary, without
+# the noise (per-requirement "already satisfied", this machine's "WARNING: Location").
+PIP_PROGRESS := grep --line-buffered -E "^(Collecting|Processing|Installing collected|Successfully installed|ERROR)" | sed -u -e "s/^/  /" || true
+
+$(STAMP): requirements.txt requirements-dev.txt requirements-cli.txt pyproject.toml
 	@$(PY) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "dockhand needs Python 3.11+")'
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
-	@echo "Installing dependencies into $(VENV) ..."
-	@$(BIN)/python -m pip install -q --disable-pip-version-check -r requirements-dev.txt 2>&1 | grep -v "^WARNING: Location" || true
+	@echo "Installing dependencies into $(VENV) (about 90 s the first time) ..."
+	@$(BIN)/python -m pip install --disable-pip-version-check --progress-bar off -r requirements-dev.txt 2>&1 | $(PIP_PROGRESS)
 	@$(BIN)/python -m pip install -q --disable-pip-version-check --no-deps -e . 2>&1 | grep -v "^WARNING: Location" || true
 	@$(BIN)/python -c "import moto, aws_lambda_powertools, pydantic, bcrypt, hcl2" # fail loudly if an install failed
 	@touch $(STAMP)
@@ -30,8 +34,20 @@ install: $(STAMP)
 run: install
 	@PORT=$(PORT) $(BIN)/python -m tools.local.gateway
 
-test: install
-	$(BIN)/python -m pytest --cov --cov-report=term
+# tests/deploy is `make check-deploy` (a Terraform apply, ~3 min), not part of this.
+test: install browser-deps
+	$(BIN)/python -m pytest --cov --cov-report=term --ignore=tests/deploy
+
+# The browser tests (tests/browser) drive Debian's Chromium with Playwright; Playwright
+# never downloads a browser here.  Instant when /usr/bin/chromium exists; without
+# apt-get (or root) the browser tests skip and say why.
+browser-deps:
+	@if [ -x /usr/bin/chromium ]; then :; \
+	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	  echo "Installing Chromium from Debian's packages (browser tests) ..."; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=300 chromium >/dev/null \
+	  || { echo "browser-deps: apt-get install chromium failed"; exit 1; }; \
+	else echo "browser-deps: no apt-get as root here: the browser tests will be skipped"; fi
 
 test-unit: install
 	$(BIN)/python -m pytest tests/unit
@@ -74,8 +90,10 @@ load: install
 # (requirements.txt from PyPI for linux arm64 / CPython 3.12), both with bytecode compiled
 # by a local Python 3.12 (found via PATH or pyenv; DOCKHAND_LAMBDA_PYTHON to choose one).
 # See docs/deploy.md and docs/performance.md.
+# pip's "WARNING: Location ... is ignored" lines come from this machine's pip config
+# (index locations that do not exist), not from the build: filtered out.
 package: install
-	$(BIN)/python -m tools.gen.package
+	@$(BIN)/python -m tools.gen.package 2>&1 | grep --line-buffered -v "^WARNING: Location"; exit $${PIPESTATUS[0]}
 
 # Offline infra checks. checkov pins its own boto3, so it lives in its own venv.
 CHECKOV_VENV := .checkov-venv
@@ -93,6 +111,12 @@ check-infra: install $(CHECKOV_STAMP)
 	terraform fmt -check -recursive infra
 	$(BIN)/python -m pytest tests/infra
 	$(CHECKOV_VENV)/bin/checkov --skip-download --quiet --compact -d infra --framework terraform
+
+# Terraform apply of infra/ (real hashicorp/aws provider from the local mirror) to an
+# embedded moto server, an empty second plan, and the deployed routes, functions,
+# tables and schedules read back and compared with the code. See docs/deploy.md.
+check-deploy: install
+	$(BIN)/python -m pytest -p no:cacheprovider -rs tests/deploy
 
 # The benchmark and its FastAPI + Mangum baseline get their own venv: those
 # packages must never reach .venv or the Lambda layer. QUICK=1 for smaller sizes.

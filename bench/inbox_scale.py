@@ -1,9 +1,11 @@
-"""Inbox page cost by backlog size: AWS calls and items read per page must stay flat
-whether 100 or 100,000 events are pending, and after 99% are acknowledged.
+"""Inbox page and lease cost by backlog size: AWS calls and items read per page and
+per lease must stay flat whether 100 or 100,000 events are pending, after 99% are
+acknowledged, and (leases) with the oldest half of them leased.
 
 The backlog is written straight to the table with BatchWriteItem (the handler
 path would take far too long in an emulator): one event is created through
-POST /events and one through POST /events + DELETE, their stored items serve as
+POST /events, one through POST /events + DELETE and one through POST /events +
+POST /inbox/lease (an hour's lease); their stored items serve as
 templates (the documented layout in docs/conventions.md, exactly as the events
 code writes it), and copies get fresh ULIDs."""
 
@@ -28,13 +30,27 @@ def _raw_item(event_id: str) -> dict[str, Any]:
     return item
 
 
-def _templates(key: str) -> tuple[str, dict[str, Any], str, dict[str, Any]]:
+Templates = tuple[str, dict[str, Any], str, dict[str, Any], str, dict[str, Any]]
+
+
+def _templates(key: str) -> Templates:
+    # The leased template first: while it is the only event, the lease takes it.
+    body = {"event_type": "bench.scale", "payload": {"n": -2}}
+    leased_id = world.body_of(world.call("POST", "/events", key=key, json_body=body))["event_id"]
+    world.call("POST", "/inbox/lease", key=key, json_body={"limit": 1, "lease_seconds": 3600})
     body = {"event_type": "bench.scale", "payload": {"n": 0}}
     pending_id = world.body_of(world.call("POST", "/events", key=key, json_body=body))["event_id"]
     body = {"event_type": "bench.scale", "payload": {"n": -1}}
     done_id = world.body_of(world.call("POST", "/events", key=key, json_body=body))["event_id"]
     world.call("DELETE", f"/events/{done_id}", key=key)
-    return pending_id, _raw_item(pending_id), done_id, _raw_item(done_id)
+    return (
+        pending_id,
+        _raw_item(pending_id),
+        done_id,
+        _raw_item(done_id),
+        leased_id,
+        _raw_item(leased_id),
+    )
 
 
 def _copy(template: dict[str, Any], old_id: str, new_id: str) -> dict[str, Any]:
@@ -90,12 +106,31 @@ def _page_cost(key: str) -> dict[str, Any]:
     return {"first_page": pages[0], "next_page": pages[1] if len(pages) > 1 else None}
 
 
+def _lease_cost(key: str) -> dict[str, Any]:
+    """Calls and items read by one POST /inbox/lease of 10 (what a consumer polls)."""
+    with recording() as recorder:
+        recorder.reset()
+        started = time.perf_counter_ns()
+        response = world.call("POST", "/inbox/lease", key=key, json_body={"limit": 10})
+        elapsed_ms = round((time.perf_counter_ns() - started) / 1e6, 1)
+        body = world.body_of(response)
+        return {
+            "status": response["statusCode"],
+            "aws_calls": recorder.total_calls,
+            "by_operation": dict(sorted(recorder.calls.items())),
+            "scanned_count": sum(r.get("ScannedCount", 0) for _, r in recorder.reads),
+            "count": sum(r.get("Count", 0) for _, r in recorder.reads),
+            "items_returned": len(body.get("items", [])),
+            "handler_ms_with_moto": elapsed_ms,
+        }
+
+
 def measure(sizes: tuple[int, ...]) -> dict[str, Any]:
     from common.runtime import ids
 
     try:
         with world.aws_world() as key:
-            pending_id, pending, done_id, delivered = _templates(key)
+            pending_id, pending, done_id, delivered, leased_id, leased = _templates(key)
             event_ids = [pending_id]
             rows = []
             note = None
@@ -121,6 +156,17 @@ def measure(sizes: tuple[int, ...]) -> dict[str, Any]:
                 row["after_ack_99pct"] = {"pending": len(event_ids) - len(acked), **_page_cost(key)}
                 # Restore them as pending for the next, larger size.
                 _write([_copy(pending, pending_id, event_id) for event_id in acked])
+                # Lease the oldest half (the worst case for a lease that would skip held
+                # events), then measure a lease and a page; then give them back.
+                held = event_ids[: len(event_ids) // 2]
+                _write([_copy(leased, leased_id, event_id) for event_id in held])
+                row["half_leased"] = {
+                    "pending": len(event_ids),
+                    "leased": len(held),
+                    "lease": _lease_cost(key),
+                    **_page_cost(key),
+                }
+                _write([_copy(pending, pending_id, event_id) for event_id in held])
                 rows.append(row)
                 if note:
                     break

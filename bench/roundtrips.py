@@ -23,7 +23,33 @@ MINIMUMS: dict[str, tuple[int, str]] = {
         "one transaction (mark delivered, drop inbox keys, counter)",
     ),
     "GET /inbox": (1, "one Query on the sparse inbox index (per shard)"),
-    "POST /inbox/ack": (1, "one TransactWriteItems when all ids exist (≤ 100 items)"),
+    "POST /inbox/ack": (1, "one TransactWriteItems when all ids exist (≤ 96 ids)"),
+    "POST /inbox/lease": (
+        2,
+        "one Query of the lease index (gsi3sk <= now, Limit = limit) per shard + one "
+        "TransactWriteItems (conditional claims + lease record + counter); the claims "
+        "must be conditional writes and the counter must share their transaction, and "
+        "nothing else reads. An empty lease is the Query alone",
+    ),
+    "POST /inbox/ack (lease_id + event_ids)": (
+        1,
+        "one TransactWriteItems; the lease id is signed (HMAC of tenant and ULID), so an "
+        "unknown or foreign id is refused without reading",
+    ),
+    "POST /inbox/ack (lease_id: all of it)": (
+        2,
+        "GetItem of the lease record (which ids) + one TransactWriteItems",
+    ),
+    "POST /inbox/release": (
+        2,
+        "GetItem of the lease record + one TransactWriteItems (1 with event_ids); a last "
+        "attempt's quarantine is one more transaction (its condition differs)",
+    ),
+    "GET /inbox/quarantine": (1, "one Query of the quarantine index (gsi5) per shard"),
+    "POST /inbox/quarantine/requeue": (
+        1,
+        "one TransactWriteItems (the inbox keys are copied from the item itself)",
+    ),
     "POST /notes": (1, "one transaction (note + thread activity + counter)"),
     "GET /notes": (1, "one Query on the thread's notes index"),
     "GET /notes/{note_id}": (1, "one GetItem"),
@@ -43,8 +69,8 @@ MINIMUMS: dict[str, tuple[int, str]] = {
     "GET /agents": (1, "one Query on the tenant's agents index"),
     "GET /agents/{agent_id}": (1, "one GetItem"),
     "POST /agents/{agent_id}/heartbeat": (
-        1,
-        "one conditional UpdateItem/transaction (replay check + figures); no key",
+        2,
+        "GetItem (secret generation, interval, status) + one conditional transaction; no key",
     ),
     "GET /status": (0, "answers from configuration"),
     "GET /stats": (1, "one BatchGetItem of the day's counter shards, or GetItem of a rollup"),
@@ -76,6 +102,39 @@ def _steps() -> list[tuple[str, Step]]:
             lambda k, ids: world.call("GET", f"/events/{ids['event_id']}", key=k),
         ),
         ("GET /inbox", lambda k, ids: world.call("GET", "/inbox", key=k)),
+        ("POST /inbox/lease", _lease),
+        (
+            "POST /inbox/release",
+            lambda k, ids: world.call(
+                "POST", "/inbox/release", key=k, json_body={"lease_id": ids["lease_id"]}
+            ),
+        ),
+        ("POST /inbox/lease", _lease),
+        (
+            "POST /inbox/ack (lease_id + event_ids)",
+            lambda k, ids: world.call(
+                "POST",
+                "/inbox/ack",
+                key=k,
+                json_body={"lease_id": ids["lease_id"], "event_ids": [ids["event_id"]]},
+            ),
+        ),
+        (
+            "POST /inbox/ack (lease_id: all of it)",
+            lambda k, ids: world.call(
+                "POST", "/inbox/ack", key=k, json_body={"lease_id": ids["lease_id"]}
+            ),
+        ),
+        ("GET /inbox/quarantine", lambda k, ids: world.call("GET", "/inbox/quarantine", key=k)),
+        (
+            "POST /inbox/quarantine/requeue",
+            lambda k, ids: world.call(
+                "POST",
+                "/inbox/quarantine/requeue",
+                key=k,
+                json_body={"event_ids": [ids["event_id"]]},
+            ),
+        ),
         (
             "POST /inbox/ack",
             lambda k, ids: world.call(
@@ -147,6 +206,13 @@ def _steps() -> list[tuple[str, Step]]:
         ("GET /status", lambda k, ids: world.call("GET", "/status")),
         ("GET /stats", lambda k, ids: world.call("GET", "/stats", key=k, query={"day": _today()})),
     ]
+
+
+def _lease(key: str, ids: dict[str, str]) -> dict[str, Any]:
+    response = world.call("POST", "/inbox/lease", key=key, json_body={"limit": 1})
+    if response["statusCode"] < 300:
+        ids["lease_id"] = str(world.body_of(response)["lease_id"])
+    return response
 
 
 def _today() -> str:

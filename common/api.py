@@ -76,7 +76,7 @@ def _dispatch(route: Route | None, event: Mapping[str, Any], request_id: str) ->
 
 
 def _authorize(request: Request, role: Auth) -> None:
-    principal = auth.authenticate(request.header("authorization"))
+    principal = auth.authenticate(request.header("authorization"), client=request.source_ip)
     request.principal = principal
     add_log_keys(tenant=principal.tenant, key_id=principal.key_id)
     if role == "creator":

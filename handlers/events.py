@@ -5,7 +5,7 @@ from __future__ import annotations
 from common.api import Response, Route, http_handler
 from common.runtime.errors import field_error
 from common.runtime.http import Request, empty_response, json_response
-from common.triggers import dedup, events
+from common.triggers import dedup, events, inbox
 
 
 def post_event(request: Request) -> Response:
@@ -14,7 +14,17 @@ def post_event(request: Request) -> Response:
     if idempotency_key is not None and not dedup.valid_idempotency_key(idempotency_key):
         raise field_error("Idempotency-Key", "must be 1 to 255 characters")
     outcome = events.create_event(request.tenant, new, idempotency_key)
-    return json_response(outcome.status, outcome.body)
+    return json_response(_status_of(outcome), outcome.body)
+
+
+# A new event is 201; a content duplicate answers 200 with the original; a replay
+# answers with the status of the answer it replays.
+_STATUS = {events.CREATED: 201, events.DUPLICATE: 200}
+
+
+def _status_of(outcome: events.Outcome) -> int:
+    kind = outcome.replayed if outcome.kind == events.REPLAY else outcome.kind
+    return _STATUS[str(kind)]
 
 
 def get_event(request: Request) -> Response:
@@ -22,7 +32,7 @@ def get_event(request: Request) -> Response:
 
 
 def delete_event(request: Request) -> Response:
-    events.acknowledge(request.tenant, request.path_param("event_id"))
+    inbox.acknowledge(request.tenant, request.path_param("event_id"))
     return empty_response(204)
 
 

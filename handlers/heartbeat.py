@@ -1,10 +1,18 @@
-"""Function `heartbeat`: agent registration, signed heartbeats and agent listing."""
+"""Function `heartbeat`: agent registration, signed heartbeats, listing, history,
+deletion and secret rotation."""
 
 from __future__ import annotations
 
+from common.agents import heartbeats, history, signing
 from common.agents import registry as agents
 from common.api import Response, Route, http_handler
-from common.runtime.http import KIB, Request, json_response, page, parse_limit
+from common.runtime.http import (
+    KIB,
+    Request,
+    empty_response,
+    json_response,
+    page,
+)
 
 
 def register_agent(request: Request) -> Response:
@@ -15,23 +23,21 @@ def register_agent(request: Request) -> Response:
 def accept_heartbeat(request: Request) -> Response:
     # The signature is the authentication: check it before reading the body, so an
     # unauthenticated caller learns nothing about what a valid body looks like.
-    verified = agents.verify_signature(
+    signed = signing.check_headers(
         request.path_param("agent_id"),
         request.method,
         request.header("x-agent-timestamp"),
         request.header("x-agent-signature"),
         request.body,
     )
-    figures = request.json_model(agents.HeartbeatFigures)
-    agents.record_heartbeat(verified, figures)
-    return json_response(
-        200, {"status": "healthy", "next_check_interval": agents.interval_seconds()}
-    )
+    agent = heartbeats.authenticate(signed)
+    figures = request.json_model(heartbeats.HeartbeatFigures)
+    return json_response(200, heartbeats.record(signed, agent, figures))
 
 
 def list_agents(request: Request) -> Response:
     query = request.query_model(agents.AgentQuery)
-    items, next_cursor = agents.list_agents(request.tenant, query, parse_limit(request.query))
+    items, next_cursor = agents.list_agents(request.tenant, query)
     return json_response(200, page(items, next_cursor))
 
 
@@ -39,10 +45,31 @@ def get_agent(request: Request) -> Response:
     return json_response(200, agents.get_agent(request.tenant, request.path_param("agent_id")))
 
 
+def get_history(request: Request) -> Response:
+    query = request.query_model(history.HistoryQuery)
+    items, next_cursor = history.list_history(
+        request.tenant, request.path_param("agent_id"), query.limit, query.cursor
+    )
+    return json_response(200, page(items, next_cursor))
+
+
+def delete_agent(request: Request) -> Response:
+    agents.delete_agent(request.tenant, request.path_param("agent_id"))
+    return empty_response(204)
+
+
+def rotate_agent_secret(request: Request) -> Response:
+    rotated = agents.rotate_secret(request.tenant, request.path_param("agent_id"))
+    return json_response(200, rotated)
+
+
 ROUTES: dict[str, Route] = {
     "POST /agents": Route(register_agent, auth="creator"),
     "GET /agents": Route(list_agents, auth="viewer"),
     "GET /agents/{agent_id}": Route(get_agent, auth="viewer"),
+    "DELETE /agents/{agent_id}": Route(delete_agent, auth="creator"),
+    "GET /agents/{agent_id}/history": Route(get_history, auth="viewer"),
+    "POST /agents/{agent_id}/rotate-secret": Route(rotate_agent_secret, auth="creator"),
     # No API key: the agent's HMAC signature authenticates it.  Heartbeats are small.
     "POST /agents/{agent_id}/heartbeat": Route(accept_heartbeat, auth="none", max_body=16 * KIB),
 }

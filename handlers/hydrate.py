@@ -8,15 +8,13 @@ function already holds the S3 permissions, and its 20 s timeout fits the deletio
 from __future__ import annotations
 
 from common.api import Response, Route, http_handler
-from common.context import notes, redact, snapshots, threads
+from common.context import redact, snapshots, threads
 from common.runtime.http import (
     MIB,
     Request,
     empty_response,
     json_response,
     page,
-    parse_limit,
-    reject_unknown_query,
 )
 
 MAX_SNAPSHOT_BODY = 5 * MIB
@@ -29,10 +27,9 @@ def post_hydrate(request: Request) -> Response:
 
 
 def list_snapshots(request: Request) -> Response:
-    reject_unknown_query(request.query, {"thread_id", "limit", "cursor"})
-    thread_id = notes.require_thread_id(request.query.get("thread_id"))
+    query = request.query_model(snapshots.SnapshotsQuery)
     items, next_cursor = snapshots.list_meta(
-        request.tenant, thread_id, parse_limit(request.query), request.query.get("cursor")
+        request.tenant, query.thread_id, query.limit, query.cursor
     )
     return json_response(200, page(items, next_cursor))
 
@@ -48,10 +45,8 @@ def delete_snapshot(request: Request) -> Response:
 
 
 def list_threads(request: Request) -> Response:
-    reject_unknown_query(request.query, {"limit", "cursor"})
-    items, next_cursor = threads.list_threads(
-        request.tenant, parse_limit(request.query), request.query.get("cursor")
-    )
+    query = request.query_model(threads.ThreadsQuery)
+    items, next_cursor = threads.list_threads(request.tenant, query.limit, query.cursor)
     return json_response(200, page(items, next_cursor))
 
 

@@ -4,14 +4,7 @@ from __future__ import annotations
 
 from common.api import Response, Route, http_handler
 from common.context import notes, redact
-from common.runtime.http import (
-    Request,
-    empty_response,
-    json_response,
-    page,
-    parse_limit,
-    reject_unknown_query,
-)
+from common.runtime.http import Request, empty_response, json_response, page
 
 
 def post_note(request: Request) -> Response:
@@ -21,11 +14,9 @@ def post_note(request: Request) -> Response:
 
 
 def list_notes(request: Request) -> Response:
-    reject_unknown_query(request.query, {"thread_id", "kind", "limit", "cursor"})
-    thread_id = notes.require_thread_id(request.query.get("thread_id"))
-    kind = notes.parse_kind(request.query.get("kind"))
+    query = request.query_model(notes.NotesQuery)
     items, next_cursor = notes.list_notes(
-        request.tenant, thread_id, kind, parse_limit(request.query), request.query.get("cursor")
+        request.tenant, query.thread_id, query.kind, query.limit, query.cursor
     )
     return json_response(200, page(items, next_cursor))
 

@@ -2,82 +2,44 @@
 
 One metadata read (GetItem, or a Limit-1 Query for the thread's newest), one S3
 GetObject with its SHA-256 checked, then the pure renderer.  `since` adds one more
-metadata read and object fetch.
+metadata read and object fetch.  Markdown responses carry `X-Token-Estimate` (the
+renderer's estimate, the one `max_tokens` is held to); `format=json` reports it as
+`token_estimate`.
 """
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from common.api import Response, Route, http_handler
-from common.context import notes, render, snapshots
-from common.runtime import catalogue
-from common.runtime.errors import NotFound, field_error
-from common.runtime.http import Request, json_response, reject_unknown_query, text_response
+from common.context import rehydrate, snapshots
+from common.runtime.http import Request, json_response, text_response
 
 MARKDOWN = "text/markdown; charset=utf-8"
-_PARAMS = frozenset({"format", "max_tokens", "since"})
 
 
-def _max_tokens(raw: str | None) -> int | None:
-    if raw is None:
-        return None
-    # isascii: str.isdigit() also accepts "²" (int() then raises: a 500) and other scripts' digits.
-    digits = raw.isascii() and raw.isdigit()
-    if not digits or not render.MIN_TOKENS <= int(raw) <= render.MAX_TOKENS:
-        raise field_error(
-            "max_tokens", f"must be an integer from {render.MIN_TOKENS} to {render.MAX_TOKENS}"
-        )
-    return int(raw)
-
-
-def _format(raw: str | None) -> str:
-    value = raw or "markdown"
-    if value not in ("markdown", "json"):
-        raise field_error("format", "must be markdown or json")
-    return value
-
-
-def _since_document(request: Request, meta: dict[str, Any]) -> dict[str, Any] | None:
-    """The earlier snapshot to compare with: 404 if unknown here, 400 if another thread's."""
-    since_id = request.query.get("since")
-    if since_id is None:
-        return None
-    try:
-        earlier = snapshots.get_meta(request.tenant, since_id)
-    except NotFound:
-        raise NotFound("No such snapshot for since.") from None
-    if earlier["thread_id"] != meta["thread_id"]:
-        raise field_error("since", "must be a snapshot of the same thread")
-    return snapshots.load_document(earlier)
-
-
-def _render(request: Request, meta: dict[str, Any]) -> Response:
-    output = _format(request.query.get("format"))
-    max_tokens = _max_tokens(request.query.get("max_tokens"))
-    since = _since_document(request, meta)
-    document = snapshots.load_document(meta)
-    started = time.perf_counter()
-    if output == "json":
-        response = json_response(200, render.render_json(document, since, max_tokens))
-    else:
-        text = render.render_markdown(document, since, max_tokens)
-        response = text_response(200, text, MARKDOWN)
-    catalogue.record("rehydrate_render", (time.perf_counter() - started) * 1000)
+def _render(request: Request, meta: dict[str, Any], query: rehydrate.RenderQuery) -> Response:
+    # The rules live in common.context.rehydrate: the MCP `rehydrate` tool shares them.
+    rendered = rehydrate.render_meta(
+        request.tenant, meta, query.format, query.max_tokens, query.since
+    )
+    estimate = {"X-Token-Estimate": str(rendered.token_estimate)}
+    if isinstance(rendered.body, dict):
+        return json_response(200, rendered.body, headers=estimate)
+    response = text_response(200, rendered.body, MARKDOWN)
+    response["headers"].update(estimate)
     return response
 
 
 def rehydrate_snapshot(request: Request) -> Response:
-    reject_unknown_query(request.query, _PARAMS)
+    query = request.query_model(rehydrate.RenderQuery)
     meta = snapshots.get_meta(request.tenant, request.path_param("snapshot_id"))
-    return _render(request, meta)
+    return _render(request, meta, query)
 
 
 def rehydrate_thread(request: Request) -> Response:
-    reject_unknown_query(request.query, _PARAMS | {"thread_id"})
-    thread_id = notes.require_thread_id(request.query.get("thread_id"))
-    return _render(request, snapshots.newest_meta(request.tenant, thread_id))
+    query = request.query_model(rehydrate.ThreadRenderQuery)
+    return _render(request, snapshots.newest_meta(request.tenant, query.thread_id), query)
 
 
 ROUTES: dict[str, Route] = {

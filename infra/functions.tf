@@ -6,6 +6,9 @@
 # memory. HTTP functions get 1 GB because bcrypt is CPU-bound and Lambda CPU
 # scales with memory; API Gateway gives up after 30 s, so they stay well below.
 # The sweeper must finish inside its one-minute period.
+# trigger (optional): the event source of a function with neither routes nor a
+# schedule, "stream:<table>" or "queue:<queue>" (delivery.tf wires it; make run's
+# tools/local/pumps.py feeds it the same event shapes).
 locals {
   functions = {
     events = {
@@ -17,11 +20,11 @@ locals {
       schedule    = null
     }
     inbox = {
-      description = "The tenant inbox: GET /inbox, POST /inbox/ack"
+      description = "The tenant inbox: listing, leases, acknowledgements, the quarantine"
       handler     = "handlers.inbox.handler"
       memory      = 1024
       timeout     = 10
-      routes      = ["GET /inbox", "POST /inbox/ack"]
+      routes      = ["GET /inbox", "POST /inbox/lease", "POST /inbox/ack", "POST /inbox/release", "GET /inbox/quarantine", "POST /inbox/quarantine/requeue"]
       schedule    = null
     }
     notes = {
@@ -48,20 +51,28 @@ locals {
       routes      = ["GET /rehydrate", "GET /rehydrate/{snapshot_id}"]
       schedule    = null
     }
+    mcp = {
+      description = "Model Context Protocol for assistants: POST /mcp (GET and DELETE answer 405)"
+      handler     = "handlers.mcp.handler"
+      memory      = 1024
+      timeout     = 15
+      routes      = ["POST /mcp", "GET /mcp", "DELETE /mcp"]
+      schedule    = null
+    }
     heartbeat = {
-      description = "Agent registration, signed heartbeats and agent listing"
+      description = "Agent registration, signed heartbeats, listing, history, deletion and rotation"
       handler     = "handlers.heartbeat.handler"
       memory      = 1024
       timeout     = 10
-      routes      = ["POST /agents", "GET /agents", "GET /agents/{agent_id}", "POST /agents/{agent_id}/heartbeat"]
+      routes      = ["POST /agents", "GET /agents", "GET /agents/{agent_id}", "DELETE /agents/{agent_id}", "GET /agents/{agent_id}/history", "POST /agents/{agent_id}/rotate-secret", "POST /agents/{agent_id}/heartbeat"]
       schedule    = null
     }
     status = {
-      description = "GET /status, GET /stats and GET /openapi.json"
+      description = "The status page (GET /), GET /status, GET /stats and GET /openapi.json"
       handler     = "handlers.status.handler"
       memory      = 1024
       timeout     = 10
-      routes      = ["GET /status", "GET /stats", "GET /openapi.json"]
+      routes      = ["GET /", "GET /status", "GET /stats", "GET /openapi.json"]
       schedule    = null
     }
     sweeper = {
@@ -79,6 +90,43 @@ locals {
       timeout     = 300
       routes      = []
       schedule    = "cron(5 0 * * ? *)"
+    }
+    subscriptions = {
+      description = "Push delivery: subscriptions, their delivery log, secret rotation and replays"
+      handler     = "handlers.subscriptions.handler"
+      memory      = 1024
+      timeout     = 10
+      routes      = ["POST /subscriptions", "GET /subscriptions", "GET /subscriptions/{subscription_id}", "DELETE /subscriptions/{subscription_id}", "POST /subscriptions/{subscription_id}/enable", "POST /subscriptions/{subscription_id}/rotate-secret", "GET /subscriptions/{subscription_id}/deliveries", "POST /subscriptions/{subscription_id}/replay"]
+      schedule    = null
+    }
+    # Stream consumer: one Query of the tenant's subscriptions per batch, then SQS sends.
+    dispatch = {
+      description = "Events table stream -> one delivery message per matching subscription"
+      handler     = "handlers.dispatch.handler"
+      memory      = 512
+      timeout     = 30
+      routes      = []
+      schedule    = null
+      trigger     = "stream:events"
+    }
+    # Up to 5 messages a batch, each at most 15 s of HTTP: 75 s, under the 90 s timeout.
+    deliver = {
+      description = "Signs and POSTs one event to one subscriber, records the attempt, schedules the retry"
+      handler     = "handlers.deliver.handler"
+      memory      = 512
+      timeout     = 90
+      routes      = []
+      schedule    = null
+      trigger     = "queue:deliveries"
+    }
+    # Retries due beyond SQS's 15-minute delay limit, from the due-time index.
+    retry = {
+      description = "Every minute: enqueues delivery retries whose due time has come"
+      handler     = "handlers.retry.handler"
+      memory      = 512
+      timeout     = 50
+      routes      = []
+      schedule    = "rate(1 minute)"
     }
   }
 }

@@ -15,6 +15,16 @@ locals {
     context = aws_dynamodb_table.context
     agents  = aws_dynamodb_table.agents
     stats   = aws_dynamodb_table.stats
+    hooks   = aws_dynamodb_table.hooks
+  }
+
+  # Push delivery (delivery.tf): queues and streams a function may use, by name.
+  queues = {
+    deliveries     = aws_sqs_queue.deliveries
+    deliveries_dlq = aws_sqs_queue.deliveries_dlq
+  }
+  streams = {
+    events = aws_dynamodb_table.events.stream_arn
   }
 
   # permissions.tf as IAM statements, one map per function.
@@ -25,6 +35,17 @@ locals {
           actions   = grant.actions
           resources = [local.tables[table].arn]
         } if length(grant.actions) > 0
+      },
+      {
+        for table, grant in access.dynamodb : "dynamodb_${table}_leading_keys" => {
+          actions   = grant.leading_key_writes.actions
+          resources = [local.tables[table].arn]
+          # Only items whose partition key matches (a missing key never matches).
+          conditions = [
+            { test = "ForAllValues:StringLike", variable = "dynamodb:LeadingKeys", values = grant.leading_key_writes.leading_keys },
+            { test = "Null", variable = "dynamodb:LeadingKeys", values = ["false"] },
+          ]
+        } if try(grant.leading_key_writes, null) != null
       },
       {
         for table, grant in access.dynamodb : "dynamodb_${table}_indexes" => {
@@ -47,6 +68,18 @@ locals {
         } if length(actions) > 0
       },
       {
+        for queue, actions in try(access.sqs, {}) : "sqs_${queue}" => {
+          actions   = actions
+          resources = [local.queues[queue].arn]
+        } if length(actions) > 0
+      },
+      {
+        for stream, actions in try(access.streams, {}) : "stream_${stream}" => {
+          actions   = actions
+          resources = [local.streams[stream]]
+        } if length(actions) > 0
+      },
+      {
         for key, granted in { master_key = access.master_key } : key => {
           actions                        = ["secretsmanager:GetSecretValue"]
           resources                      = [aws_secretsmanager_secret.master_key.arn]
@@ -63,6 +96,8 @@ locals {
     DOCKHAND_CONTEXT_TABLE             = aws_dynamodb_table.context.name
     DOCKHAND_AGENTS_TABLE              = aws_dynamodb_table.agents.name
     DOCKHAND_STATS_TABLE               = aws_dynamodb_table.stats.name
+    DOCKHAND_HOOKS_TABLE               = aws_dynamodb_table.hooks.name
+    DOCKHAND_DELIVERY_QUEUE_URL        = aws_sqs_queue.deliveries.url
     DOCKHAND_SNAPSHOTS_BUCKET          = aws_s3_bucket.snapshots.bucket
     DOCKHAND_RATE_LIMIT_REQUESTS       = tostring(var.rate_limit_requests)
     DOCKHAND_RATE_LIMIT_WINDOW_SECONDS = tostring(var.rate_limit_window_seconds)

@@ -3,7 +3,10 @@
 # main.tf turns it into one IAM policy per function.
 #
 # dynamodb.<table>.actions apply to the table's ARN; dynamodb.<table>.indexes
-# are the GSIs the function queries (dynamodb:Query on "<table ARN>/index/<name>").
+# are the GSIs the function queries (dynamodb:Query on "<table ARN>/index/<name>");
+# dynamodb.<table>.leading_key_writes (optional) grants its actions on the table
+# only for items whose partition key matches one of leading_keys
+# (dynamodb:LeadingKeys, ForAllValues:StringLike).
 # TransactWriteItems has no action of its own: IAM checks the per-item actions
 # (PutItem, UpdateItem, DeleteItem, ConditionCheckItem) of every item in it.
 # The grants below follow the calls common/*.py makes (checked against the code).
@@ -16,10 +19,18 @@
 # When code starts making a new AWS call, add it here: nothing else grants it.
 locals {
   # Every function behind an API key reads the key (GetItem) and counts the
-  # request in the key's rate-limit window (UpdateItem with ADD).
+  # request in the key's rate-limit window (UpdateItem with ADD). UpdateItem is
+  # narrowed to the rate-limit items by their partition key: RL#<key id> (per-key
+  # windows, common/access/ratelimit.py) and AF#... (failed-authentication guard:
+  # AF#K#<key id> bcrypt slot and verified-key record, AF#C#<client> budget,
+  # common/access/authguard.py). Key items (KEY#...) stay read-only to the API.
   api_key_access = {
-    actions = ["dynamodb:GetItem", "dynamodb:UpdateItem"]
+    actions = ["dynamodb:GetItem"]
     indexes = []
+    leading_key_writes = {
+      actions      = ["dynamodb:UpdateItem"]
+      leading_keys = ["RL#*", "AF#*"]
+    }
   }
 
   permissions = {
@@ -41,8 +52,10 @@ locals {
     inbox = {
       dynamodb = {
         keys = local.api_key_access
-        # Pages come from the sparse inbox indexes; ack removes the index keys.
-        events = { actions = ["dynamodb:Query", "dynamodb:UpdateItem"], indexes = ["gsi1", "gsi2"] }
+        # Pages come from the sparse inbox indexes (gsi1/gsi2), leases from their
+        # availability twins (gsi3/gsi4), the quarantine from gsi5; every change is a
+        # conditional update in a transaction; GetItem reads a lease record.
+        events = { actions = ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem"], indexes = ["gsi1", "gsi2", "gsi3", "gsi4", "gsi5"] }
         stats  = { actions = ["dynamodb:GetItem", "dynamodb:UpdateItem"], indexes = [] }
       }
       s3         = []
@@ -95,15 +108,35 @@ locals {
       master_key = false
     }
 
+    # The MCP tools: rehydrate (snapshot metadata + object, as rehydrate), the thread,
+    # snapshot and note lists (gsi2 = threads and notes by kind, gsi1 = a thread's notes
+    # and snapshots), add_note (one transaction: note put, thread update, day counter).
+    # No deletes: no tool removes anything.
+    mcp = {
+      dynamodb = {
+        keys = local.api_key_access
+        context = {
+          actions = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"]
+          indexes = ["gsi1", "gsi2"]
+        }
+        stats = { actions = ["dynamodb:UpdateItem"], indexes = [] }
+      }
+      s3         = ["s3:GetObject"]
+      master_key = true
+    }
+
     heartbeat = {
       dynamodb = {
         keys = local.api_key_access
-        # Agent and name claim (one transaction), conditional heartbeat updates.
+        # Agent and name claim (one transaction), conditional heartbeat updates,
+        # history entries (Put; GET .../history is a Query of the table), deletion.
         agents = {
-          actions = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"]
+          actions = ["dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"]
           indexes = ["gsi1"]
         }
-        stats = { actions = ["dynamodb:UpdateItem"], indexes = [] }
+        # A recovery puts its agent.recovered event in the inbox (same transaction).
+        events = { actions = ["dynamodb:PutItem"], indexes = [] }
+        stats  = { actions = ["dynamodb:UpdateItem"], indexes = [] }
       }
       s3         = []
       master_key = true
@@ -114,18 +147,81 @@ locals {
         keys = local.api_key_access
         # GET /stats: counters and rollups, plus today's live inbox and agent figures.
         stats  = { actions = ["dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:Query"], indexes = [] }
-        events = { actions = [], indexes = ["gsi1"] }
+        events = { actions = [], indexes = ["gsi1", "gsi3"] }
         agents = { actions = [], indexes = ["gsi1"] }
       }
       s3         = []
       master_key = false
     }
 
-    # Scheduled: live agents by status, oldest heartbeat first; state changes.
+    # Scheduled: live agents by due time; each state change is one transaction of
+    # the agent update, its history entry, its inbox event, counter and gauge.
     sweeper = {
       dynamodb = {
-        agents = { actions = ["dynamodb:UpdateItem"], indexes = ["gsi2"] }
+        agents = { actions = ["dynamodb:PutItem", "dynamodb:UpdateItem"], indexes = ["gsi2"] }
+        events = { actions = ["dynamodb:PutItem"], indexes = [] }
+        stats  = { actions = ["dynamodb:UpdateItem"], indexes = [] }
       }
+      s3         = []
+      master_key = false
+    }
+
+    # Push delivery API: subscriptions and their log (hooks), the replay window
+    # counted on the events timeline index, replays handed to the delivery queue.
+    subscriptions = {
+      dynamodb = {
+        keys = local.api_key_access
+        hooks = {
+          actions = ["dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"]
+          indexes = []
+        }
+        events = { actions = [], indexes = ["timeline"] }
+      }
+      sqs        = { deliveries = ["sqs:SendMessage"] }
+      s3         = []
+      master_key = true
+    }
+
+    # Stream consumer: reads the events stream, the tenant's subscriptions, and
+    # sends delivery messages.
+    dispatch = {
+      dynamodb = {
+        hooks = { actions = ["dynamodb:Query"], indexes = [] }
+      }
+      streams = { events = ["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:ListStreams"] }
+      # deliveries_dlq: the event source mapping's on-failure destination.
+      sqs        = { deliveries = ["sqs:SendMessage"], deliveries_dlq = ["sqs:SendMessage"] }
+      s3         = []
+      master_key = false
+    }
+
+    # Queue consumer: the subscription and its delivery state (hooks), the event
+    # (GetItem) and replay pages (timeline); one transaction records the attempt,
+    # the day counters and, on auto-disable, the subscription.disabled event
+    # (PutItem on events, the pending gauge on stats). SQS: what the event source
+    # mapping needs (receive, delete, queue attributes), plus sends of retries and
+    # replay pages.
+    deliver = {
+      dynamodb = {
+        hooks = {
+          actions = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"]
+          indexes = []
+        }
+        events = { actions = ["dynamodb:GetItem", "dynamodb:PutItem"], indexes = ["timeline"] }
+        stats  = { actions = ["dynamodb:UpdateItem"], indexes = [] }
+      }
+      sqs        = { deliveries = ["sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage", "sqs:SendMessage"] }
+      s3         = []
+      master_key = true
+    }
+
+    # Scheduled: due retries from the due-time index, claimed by a conditional
+    # update, then sent to the delivery queue.
+    retry = {
+      dynamodb = {
+        hooks = { actions = ["dynamodb:UpdateItem"], indexes = ["gsi1"] }
+      }
+      sqs        = { deliveries = ["sqs:SendMessage"] }
       s3         = []
       master_key = false
     }
@@ -134,7 +230,7 @@ locals {
     rollup = {
       dynamodb = {
         stats  = { actions = ["dynamodb:BatchGetItem", "dynamodb:PutItem", "dynamodb:Query"], indexes = [] }
-        events = { actions = [], indexes = ["gsi1"] }
+        events = { actions = [], indexes = ["gsi1", "gsi3"] }
         agents = { actions = [], indexes = ["gsi1"] }
       }
       s3         = []

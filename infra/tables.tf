@@ -82,6 +82,18 @@ resource "aws_dynamodb_table" "events" {
     name = "gsi2sk"
     type = "S"
   }
+  attribute {
+    name = "gsi3sk"
+    type = "S"
+  }
+  attribute {
+    name = "gsi5pk"
+    type = "S"
+  }
+  attribute {
+    name = "gsi5sk"
+    type = "S"
+  }
 
   # The inbox: only pending events carry gsi1pk/gsi1sk.
   global_secondary_index {
@@ -97,6 +109,52 @@ resource "aws_dynamodb_table" "events" {
     range_key       = "gsi2sk"
     projection_type = "ALL"
   }
+  # Leases: the inbox partitions again, sorted by availability time
+  # (gsi3sk = "<visible_at_ms>#<event_id>"), so a lease is one Query of
+  # "visible_at <= now", oldest first, and an expired lease frees its events by time.
+  global_secondary_index {
+    name            = "gsi3"
+    hash_key        = "gsi1pk"
+    range_key       = "gsi3sk"
+    projection_type = "ALL"
+  }
+  # Leases of one event type.
+  global_secondary_index {
+    name            = "gsi4"
+    hash_key        = "gsi2pk"
+    range_key       = "gsi3sk"
+    projection_type = "ALL"
+  }
+  # The quarantine: events leased max_attempts times and not acknowledged
+  # (gsi5sk = "<quarantined_at_ms>#<event_id>"; a last lease is filed at its expiry).
+  global_secondary_index {
+    name            = "gsi5"
+    hash_key        = "gsi5pk"
+    range_key       = "gsi5sk"
+    projection_type = "ALL"
+  }
+
+  # Push delivery (docs/triggers.md): every retained event of a tenant by receipt
+  # time, for replays of a window. Keys only plus what a replay filters on.
+  attribute {
+    name = "tlpk"
+    type = "S"
+  }
+  attribute {
+    name = "tlsk"
+    type = "S"
+  }
+  global_secondary_index {
+    name               = "timeline"
+    hash_key           = "tlpk"
+    range_key          = "tlsk"
+    projection_type    = "INCLUDE"
+    non_key_attributes = ["event_type", "expires_at"]
+  }
+
+  # The change stream feeds the dispatch function (push delivery): new images only.
+  stream_enabled   = true
+  stream_view_type = "NEW_IMAGE"
 
   ttl {
     attribute_name = "expires_at"
@@ -210,7 +268,8 @@ resource "aws_dynamodb_table" "agents" {
     range_key       = "gsi1sk"
     projection_type = "ALL"
   }
-  # The sweeper's view: live agents by status, oldest heartbeat first.
+  # The sweeper's view: agents not dead, by the moment their next liveness change
+  # falls due (per-agent intervals share one index); history items use neither.
   global_secondary_index {
     name            = "gsi2"
     hash_key        = "gsi2pk"
@@ -245,6 +304,53 @@ resource "aws_dynamodb_table" "stats" {
   attribute {
     name = "sk"
     type = "S"
+  }
+
+  ttl {
+    attribute_name = "expires_at"
+    enabled        = true
+  }
+  point_in_time_recovery {
+    enabled = true
+  }
+  server_side_encryption {
+    enabled = true
+  }
+}
+
+# Push delivery (common/triggers/subscriptions.py, delivery.py): subscriptions of a
+# tenant, the delivery state of each (subscription, event), the delivery log, and
+# gsi1 = the due-time index of retries (sparse: only scheduled retries carry it).
+resource "aws_dynamodb_table" "hooks" {
+  #checkov:skip=CKV_AWS_119:Encrypted with the AWS-managed aws/dynamodb KMS key (server_side_encryption below); a CMK would add a key policy, kms grants for every function role and per-request KMS cost for no gain while only our own roles can read the tables.
+  name                        = "${local.name}-hooks"
+  billing_mode                = "PAY_PER_REQUEST"
+  hash_key                    = "pk"
+  range_key                   = "sk"
+  deletion_protection_enabled = var.deletion_protection
+
+  attribute {
+    name = "pk"
+    type = "S"
+  }
+  attribute {
+    name = "sk"
+    type = "S"
+  }
+  attribute {
+    name = "gsi1pk"
+    type = "S"
+  }
+  attribute {
+    name = "gsi1sk"
+    type = "S"
+  }
+
+  global_secondary_index {
+    name            = "gsi1"
+    hash_key        = "gsi1pk"
+    range_key       = "gsi1sk"
+    projection_type = "ALL"
   }
 
   ttl {

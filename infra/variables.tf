@@ -172,3 +172,9 @@ variable "schedule_max_retry_attempts" {
   type        = number
   default     = 4
 }
+
+variable "delivery_max_concurrency" {
+  description = "Most deliver functions running at once (SQS event source scaling); bounds the load on receivers and on the account's concurrency."
+  type        = number
+  default     = 50
+}

@@ -12,6 +12,9 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+# moto adds its botocore hook to sessions created after its import: import it before any
+# test can create the process's botocore session (common.store.aws caches one).
+import moto  # noqa: F401
 import pytest
 
 from tools.local.coldstate import reset_runtime

@@ -19,20 +19,22 @@ from typing import Any
 
 import bcrypt  # a cold container's first request always verifies (the cache is empty)
 
-from common.runtime import clock
+from common.access import authguard
+from common.runtime import clock, ids
 from common.runtime.config import settings
 from common.runtime.errors import Forbidden, NotFound, Unauthorized, ValidationFailed
 from common.runtime.http import Principal
 from common.runtime.observability import logger
-from common.store import aws, ddb
+from common.runtime.slug import SLUG_MESSAGE, is_slug
+from common.store import dynamo
 from common.store.tables import GSI1, GSI1_PK, GSI1_SK, PK, SK
 
 ROLES = ("viewer", "creator")
 KEY_PREFIX = "dk_"
-_KEY_ID = re.compile(r"[a-z0-9]{16}")
+# Lower-case ULIDs (26 characters), so ids sort in creation order like every other id;
+# 16 random characters for keys made before that.
+_KEY_ID = re.compile(r"[a-z0-9]{16}(?:[a-z0-9]{10})?")
 _SECRET = re.compile(r"[A-Za-z0-9_-]{43}")
-_TENANT = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
-_ALNUM = "abcdefghijklmnopqrstuvwxyz0123456789"
 
 
 @dataclass(frozen=True)
@@ -53,7 +55,7 @@ def _key_pk(key_id: str) -> str:
 
 
 def valid_tenant(tenant: str) -> bool:
-    return bool(_TENANT.fullmatch(tenant))
+    return is_slug(tenant)
 
 
 def split_key(api_key: str) -> tuple[str, str] | None:
@@ -69,10 +71,10 @@ def split_key(api_key: str) -> tuple[str, str] | None:
 def create_key(tenant: str, role: str, label: str = "") -> dict[str, Any]:
     """Store a new key and return its record with the full key (shown only once)."""
     if not valid_tenant(tenant):
-        raise ValidationFailed(details=[{"field": "tenant", "message": "must be a slug"}])
+        raise ValidationFailed(details=[{"field": "tenant", "message": SLUG_MESSAGE}])
     if role not in ROLES:
         raise ValidationFailed(details=[{"field": "role", "message": "viewer or creator"}])
-    key_id = "".join(secrets.choice(_ALNUM) for _ in range(16))
+    key_id = ids.new_id().lower()  # Crockford base32 sorts the same in lower case
     secret = secrets.token_urlsafe(32)  # 43 chars: well under bcrypt's 72-byte limit
     secret_hash = bcrypt_hash(secret)
     created_at = clock.iso(clock.now())
@@ -88,11 +90,7 @@ def create_key(tenant: str, role: str, label: str = "") -> dict[str, Any]:
         "secret_hash": secret_hash,
         "created_at": created_at,
     }
-    aws.dynamodb().put_item(
-        TableName=settings().keys_table,
-        Item=ddb.serialize(item),
-        ConditionExpression="attribute_not_exists(pk)",
-    )
+    dynamo.put(settings().keys_table, item, condition="attribute_not_exists(pk)")
     return {
         "key_id": key_id,
         "tenant": tenant,
@@ -109,46 +107,29 @@ def bcrypt_hash(secret: str) -> str:
 
 def list_keys(tenant: str) -> list[dict[str, Any]]:
     """A tenant's keys, without their hashes."""
-    items: list[dict[str, Any]] = []
-    kwargs: dict[str, Any] = {
-        "TableName": settings().keys_table,
-        "IndexName": GSI1,
-        "KeyConditionExpression": "#pk = :pk",
-        "ExpressionAttributeNames": {"#pk": GSI1_PK},
-        "ExpressionAttributeValues": {":pk": ddb.value(f"T#{tenant}")},
-    }
-    while True:
-        result = aws.dynamodb().query(**kwargs)
-        for raw in result.get("Items", []):
-            record = ddb.deserialize(raw)
-            items.append(
-                {
-                    k: record.get(k)
-                    for k in ("key_id", "tenant", "role", "label", "created_at", "revoked_at")
-                }
-            )
-        if "LastEvaluatedKey" not in result:
-            return items
-        kwargs["ExclusiveStartKey"] = result["LastEvaluatedKey"]
+    records = dynamo.query_all(
+        settings().keys_table,
+        "#pk = :pk",
+        index=GSI1,
+        names={"#pk": GSI1_PK},
+        values={":pk": f"T#{tenant}"},
+    )
+    fields = ("key_id", "tenant", "role", "label", "created_at", "revoked_at")
+    return [{k: record.get(k) for k in fields} for record in records]
 
 
 def revoke_key(key_id: str) -> dict[str, Any]:
-    from botocore.exceptions import ClientError
-
     try:
-        result = aws.dynamodb().update_item(
-            TableName=settings().keys_table,
-            Key=ddb.serialize({PK: _key_pk(key_id), SK: "KEY"}),
-            UpdateExpression="SET revoked_at = if_not_exists(revoked_at, :now)",
-            ConditionExpression="attribute_exists(pk)",
-            ExpressionAttributeValues={":now": ddb.value(clock.iso(clock.now()))},
-            ReturnValues="ALL_NEW",
+        record = dynamo.update(
+            settings().keys_table,
+            {PK: _key_pk(key_id), SK: "KEY"},
+            "SET revoked_at = if_not_exists(revoked_at, :now)",
+            condition="attribute_exists(pk)",
+            values={":now": clock.iso(clock.now())},
+            returns="ALL_NEW",
         )
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-            raise NotFound("No such key.") from None
-        raise
-    record = ddb.deserialize(result["Attributes"])
+    except dynamo.ConditionFailed:
+        raise NotFound("No such key.") from None
     with _cache_lock:
         for digest, cached in list(_cache.items()):
             if cached.principal.key_id == key_id:
@@ -165,8 +146,11 @@ def bearer_token(authorization: str | None) -> str | None:
     return token.strip()
 
 
-def authenticate(authorization: str | None) -> Principal:
-    """The principal of a valid, unrevoked key; 401 otherwise (never says why)."""
+def authenticate(authorization: str | None, client: str | None = None) -> Principal:
+    """The principal of a valid, unrevoked key; 401 otherwise (never says why).
+
+    `client` (the source IP) is charged for bcrypt checks; over budget, or when the
+    key id's one bcrypt check of this second is spent, 429 (common.access.authguard)."""
     token = bearer_token(authorization)
     parts = split_key(token) if token else None
     if token is None or parts is None:
@@ -176,34 +160,71 @@ def authenticate(authorization: str | None) -> Principal:
     if cached is not None and cached.expires > monotonic():
         _metric("auth_cache_hits")
         return cached.principal
-    principal = _verify(*parts)
-    ttl = settings().key_cache_seconds
-    if ttl > 0:
-        with _cache_lock:
-            _cache[digest] = CachedKey(principal, monotonic() + ttl)
-    return principal
+    key_id, secret = parts
+
+    def verify_and_cache() -> Principal:
+        principal = _verify(key_id, secret, token=token, client=client or "unknown")
+        ttl = settings().key_cache_seconds
+        if ttl > 0:
+            with _cache_lock:
+                _cache[digest] = CachedKey(principal, monotonic() + ttl)
+        return principal
+
+    # Concurrent misses for the same key share one verification (and its answer).
+    result: Principal = authguard.single_flight().run(digest, verify_and_cache)
+    return result
 
 
-def _verify(key_id: str, secret: str) -> Principal:
+def _dummy_hash(rounds: int) -> bytes:
+    """A well-formed bcrypt hash nothing matches: checking it costs what a real one does,
+    so an unknown key id takes as long as a wrong secret (tests/unit/test_hardening_auth_abuse.py
+    measures both)."""
+    return f"$2b${rounds:02d}${'.' * 53}".encode()
+
+
+def _verify(key_id: str, secret: str, *, token: str = "", client: str = "unknown") -> Principal:
+    """Unknown ids and wrong secrets take the same path: key read, bcrypt slot, client
+    budget, one bcrypt check (against a dummy hash when there is no key), 401."""
     global verification_count
-    result = aws.dynamodb().get_item(
-        TableName=settings().keys_table,
-        Key=ddb.serialize({PK: _key_pk(key_id), SK: "KEY"}),
-        ConsistentRead=True,
-    )
-    raw = result.get("Item")
-    if raw is None:
-        logger.info("api key rejected", extra={"reason": "unknown_key", "key_id": key_id})
-        raise Unauthorized()
-    record = ddb.deserialize(raw)
+    guard = authguard.guard()
+    proof = authguard.verified_digest(token)
+    known = guard.known_verified(key_id, proof)
+    if not known:
+        guard.precheck(key_id, client)  # no AWS call for what is known to be over budget
+    record = dynamo.get(settings().keys_table, {PK: _key_pk(key_id), SK: "KEY"})
+    if known:
+        return _vouched(key_id, record)
+    claim = guard.claim(key_id, proof)
+    if claim.verified_match:
+        return _vouched(key_id, record)
+    guard.reserve_client(client)
     verification_count += 1
     _metric("auth_bcrypt_verifications")
-    if not bcrypt.checkpw(secret.encode(), str(record["secret_hash"]).encode()):
+    stored = str(record["secret_hash"]).encode() if record else None
+    matched = bcrypt.checkpw(secret.encode(), stored or _dummy_hash(settings().bcrypt_rounds))
+    if record is None:
+        logger.info("api key rejected", extra={"reason": "unknown_key", "key_id": key_id})
+        raise Unauthorized()
+    if not matched:
         logger.info("api key rejected", extra={"reason": "bad_secret", "key_id": key_id})
         raise Unauthorized()
     if record.get("revoked_at"):
         logger.info("api key rejected", extra={"reason": "revoked", "key_id": key_id})
         raise Unauthorized()
+    guard.succeeded(key_id, claim, proof, client)
+    return _principal(key_id, record)
+
+
+def _vouched(key_id: str, record: dict[str, Any] | None) -> Principal:
+    """A recent bcrypt check (here or in another container) vouches for this very key:
+    no bcrypt.  The key item was read just now, so revocation still counts."""
+    if record is None or record.get("revoked_at"):
+        logger.info("api key rejected", extra={"reason": "revoked", "key_id": key_id})
+        raise Unauthorized()
+    return _principal(key_id, record)
+
+
+def _principal(key_id: str, record: dict[str, Any]) -> Principal:
     return Principal(tenant=str(record["tenant"]), role=str(record["role"]), key_id=key_id)
 
 

@@ -22,13 +22,12 @@ from __future__ import annotations
 import math
 import threading
 from dataclasses import dataclass
-from typing import Any
 
 from common.runtime import catalogue, clock
 from common.runtime.config import settings
 from common.runtime.errors import RateLimited
 from common.runtime.http import Principal
-from common.store import aws, ddb
+from common.store import dynamo
 from common.store.tables import PK, SK, TTL_ATTRIBUTE
 
 
@@ -85,29 +84,20 @@ class RateLimiter:
         self, key_id: str, window_start: int, window: int, limit: int, n: int
     ) -> tuple[bool, int | None]:
         """(granted, tokens used so far when refused)."""
-        from botocore.exceptions import ClientError
-
         self.lease_calls += 1
         try:
-            aws.dynamodb().update_item(
-                TableName=settings().keys_table,
-                Key=ddb.serialize({PK: f"RL#{key_id}", SK: f"W#{window_start}"}),
-                UpdateExpression="ADD used :n SET #exp = :exp",
-                ConditionExpression="attribute_not_exists(used) OR used <= :most",
-                ExpressionAttributeNames={"#exp": TTL_ATTRIBUTE},
-                ExpressionAttributeValues={
-                    ":n": ddb.value(n),
-                    ":most": ddb.value(limit - n),
-                    ":exp": ddb.value(window_start + 2 * window),
-                },
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            dynamo.update(
+                settings().keys_table,
+                {PK: f"RL#{key_id}", SK: f"W#{window_start}"},
+                "ADD used :n SET #exp = :exp",
+                condition="attribute_not_exists(used) OR used <= :most",
+                names={"#exp": TTL_ATTRIBUTE},
+                values={":n": n, ":most": limit - n, ":exp": window_start + 2 * window},
+                return_old_on_failure=True,
             )
             return True, None
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
-                raise
-            old: dict[str, Any] = exc.response.get("Item") or {}
-            used = ddb.deserialize(old).get("used") if old else None
+        except dynamo.ConditionFailed as failed:
+            used = (failed.item or {}).get("used")
             return False, int(used) if isinstance(used, int) else None
 
 

@@ -1,58 +1,38 @@
-"""Machine agents: registration, signed heartbeats, listing, and the liveness sweep.
+"""Machine agents: registration, reads, deletion and secret rotation (function `heartbeat`).
 
-Identity without a stored secret: an agent's id is `<ULID>.<tenant>` and its
-secret is `HMAC(derived_key("agent"), agent_id)`.  The id alone therefore names
-the tenant (the heartbeat carries no API key) and the tenant part cannot be
-forged, because the signature check needs the secret derived from the whole id.
-A heartbeat is verified in memory first and then costs exactly one DynamoDB
-round trip: a TransactWriteItems of the agent update (conditional on the agent
-existing and on `last_ts < :ts`, which refuses replays without a read) and the
-tenant's daily `heartbeats` counter.
-
-Liveness lives in the sparse index gsi2: a live agent carries
-`ST#<status>#<shard>` / `<last heartbeat epoch ms, 15 digits>#<tenant>#<agent_id>`,
-so the sweeper asks each shard only for agents whose last heartbeat is older than a
-cutoff; dead agents leave the index and cost the sweeper nothing.
+Signatures live in `signing`, heartbeats in `heartbeats`, the liveness sweep in
+`sweep`, status history and alerts in `history`, the item layout in `layout`.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import re
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, with_config
 
-from common.runtime import clock, ids
+# typing_extensions: pydantic reads TypedDicts from it on Python < 3.12 (a pydantic dependency).
+from typing_extensions import TypedDict
+
+from common.agents import layout
+from common.agents.signing import (  # noqa: F401 - the agent API callers and tests use
+    agent_secret,
+    heartbeat_path,
+    new_agent_id,
+    sign,
+    tenant_of,
+)
+from common.runtime import catalogue as metrics
+from common.runtime import clock
 from common.runtime.config import settings
-from common.runtime.errors import Conflict, NotFound, ServiceUnavailable, Unauthorized
-from common.runtime.observability import logger
-from common.store import aws, counters, cursor, ddb, transact
-from common.store.secrets import derived_key
-from common.store.tables import GSI1, GSI1_PK, GSI1_SK, GSI2, GSI2_PK, GSI2_SK, PK, SK
+from common.runtime.errors import Conflict, NotFound, ServiceUnavailable
+from common.runtime.models import INTEGRAL, PageQuery, Time, query_choice, query_text
+from common.runtime.slug import SLUG_PATTERN
+from common.store import cursor, dynamo, transact
+from common.store.tables import GSI1, GSI1_PK, GSI1_SK, GSI2_PK, GSI2_SK, PK, SK
 
-Status = Literal["healthy", "unhealthy", "dead"]
-STATUSES: tuple[Status, ...] = ("healthy", "unhealthy", "dead")
-UNHEALTHY_AFTER_INTERVALS = 3
-DEAD_AFTER_SECONDS = 600
-TIMESTAMP_TOLERANCE_SECONDS = 300
-SIGNATURE_VERSION = "v1"
-SLUG_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,63}$"
+ROTATION_OVERLAP_SECONDS = 600  # heartbeats signed with the previous secret, after a rotation
 
-_ULID_LENGTH = 26
-_TIMESTAMP = re.compile(r"[0-9]{1,12}")
-_SIGNATURE = re.compile(r"v1=([0-9a-fA-F]{64})")
-_TENANT = re.compile(SLUG_PATTERN)
-_MS_DIGITS = 15  # epoch milliseconds stay 13 digits until the year 2286; 15 leaves room
-
-
-# ---------------------------------------------------------------- request bodies
-
-Percent = Annotated[float, Field(ge=0, le=100, strict=True, allow_inf_nan=False)]
-Count = Annotated[int, Field(ge=0, le=10**15, strict=True)]
 LabelKey = Annotated[str, Field(min_length=1, max_length=64)]
 LabelValue = Annotated[str, Field(max_length=256)]
 
@@ -63,199 +43,78 @@ class RegisterAgent(BaseModel):
     name: str = Field(pattern=SLUG_PATTERN)
     region: str | None = Field(default=None, min_length=1, max_length=64)
     labels: dict[LabelKey, LabelValue] = Field(default_factory=dict, max_length=50)
+    heartbeat_interval_seconds: (
+        Annotated[
+            int,
+            Field(ge=layout.MIN_INTERVAL_SECONDS, le=layout.MAX_INTERVAL_SECONDS, strict=True),
+            INTEGRAL,
+        ]
+        | None
+    ) = None
 
 
-class HeartbeatFigures(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+# ---------------------------------------------------------------- response views
 
-    cpu_percent: Percent
-    memory_percent: Percent
-    disk_percent: Percent
-    jobs_queued: Count
-    jobs_completed: Count
-    uptime_seconds: Count
-    version: str | None = Field(default=None, max_length=128)
+OnceSecret = Annotated[str, Field(description="Shown once, never again.")]
 
 
-# ---------------------------------------------------------------- ids, secrets, signatures
+@with_config(ConfigDict(extra="forbid", title="AgentCreated"))
+class AgentCreatedView(layout.AgentRegistration):
+    """The contract's registration answer: no status or heartbeat yet."""
+
+    secret: OnceSecret
 
 
-def new_agent_id(tenant: str) -> str:
-    """`<ULID>.<tenant>`: sorts by creation time and names its tenant."""
-    return f"{ids.new_id()}.{tenant}"
-
-
-def tenant_of(agent_id: str) -> str | None:
-    """The tenant an agent id names, or None if it is not a well-formed agent id."""
-    if len(agent_id) <= _ULID_LENGTH + 1 or agent_id[_ULID_LENGTH] != ".":
-        return None
-    if not ids.is_valid_id(agent_id[:_ULID_LENGTH]):
-        return None
-    tenant = agent_id[_ULID_LENGTH + 1 :]
-    return tenant if _TENANT.fullmatch(tenant) else None
-
-
-def agent_secret(agent_id: str) -> str:
-    """The agent's signing secret, derived (never stored): hex HMAC of the id."""
-    return hmac.new(derived_key("agent"), agent_id.encode(), hashlib.sha256).hexdigest()
-
-
-def heartbeat_path(agent_id: str) -> str:
-    return f"/agents/{agent_id}/heartbeat"
-
-
-def sign(secret: str, timestamp: str, method: str, path: str, body: bytes) -> str:
-    """The `X-Agent-Signature` value for one request."""
-    body_hash = hashlib.sha256(body).hexdigest()
-    message = f"{timestamp}\n{method.upper()}\n{path}\n{body_hash}"
-    digest = hmac.new(secret.encode(), message.encode(), hashlib.sha256).hexdigest()
-    return f"{SIGNATURE_VERSION}={digest}"
-
-
-@dataclass(frozen=True)
-class VerifiedHeartbeat:
-    agent_id: str
-    tenant: str
-    timestamp: int
-
-
-def _refuse(reason: str, agent_id: str) -> Unauthorized:
-    """The one 401 every failed check gives; only the log says which check failed."""
-    from common.runtime import catalogue as metrics
-
-    metrics.count("heartbeats_refused")
-    logger.info("heartbeat refused", extra={"reason": reason, "agent_id": agent_id[:80]})
-    return Unauthorized()
-
-
-def verify_signature(
-    agent_id: str,
-    method: str,
-    timestamp_header: str | None,
-    signature_header: str | None,
-    body: bytes,
-) -> VerifiedHeartbeat:
-    """Check headers, clock skew and signature in memory; 401 on any failure."""
-    if timestamp_header is None or not _TIMESTAMP.fullmatch(timestamp_header.strip()):
-        raise _refuse("bad_timestamp_header", agent_id)
-    signature = _SIGNATURE.fullmatch((signature_header or "").strip())
-    if signature is None:
-        raise _refuse("bad_signature_header", agent_id)
-    timestamp = int(timestamp_header.strip())
-    if abs(clock.now() - timestamp) > TIMESTAMP_TOLERANCE_SECONDS:
-        raise _refuse("timestamp_out_of_window", agent_id)
-    tenant = tenant_of(agent_id)
-    if tenant is None:
-        raise _refuse("malformed_agent_id", agent_id)
-    path = heartbeat_path(agent_id)
-    expected = sign(agent_secret(agent_id), timestamp_header.strip(), method, path, body)
-    offered = f"{SIGNATURE_VERSION}={signature.group(1).lower()}"
-    if not hmac.compare_digest(expected.encode(), offered.encode()):
-        raise _refuse("bad_signature", agent_id)
-    return VerifiedHeartbeat(agent_id=agent_id, tenant=tenant, timestamp=timestamp)
-
-
-# ---------------------------------------------------------------- keys and views
-
-
-def _agent_key(tenant: str, agent_id: str) -> dict[str, Any]:
-    return ddb.serialize({PK: f"T#{tenant}#A#{agent_id}", SK: "A"})
-
-
-def _list_pk(tenant: str) -> str:
-    return f"T#{tenant}#AGENTS"
-
-
-def shard_of(agent_id: str) -> int:
-    digest = hashlib.sha256(agent_id.encode()).digest()
-    return int.from_bytes(digest[:4], "big") % settings().agent_shards
-
-
-def liveness_pk(status: Status, shard: int | str) -> str:
-    return f"ST#{status}#{shard}"
-
-
-def liveness_sk(heartbeat_ms: int, tenant: str, agent_id: str) -> str:
-    return f"{heartbeat_ms:0{_MS_DIGITS}d}#{tenant}#{agent_id}"
-
-
-def _cutoff_sk(cutoff_ms: int) -> str:
-    # Every key "<ms>#..." with ms < cutoff_ms sorts before the bare padded cutoff.
-    return f"{cutoff_ms:0{_MS_DIGITS}d}"
-
-
-def public_view(item: Mapping[str, Any]) -> dict[str, Any]:
-    """What clients see of an agent: never the secret (which is not stored anyway)."""
-    return {
-        "agent_id": item["agent_id"],
-        "name": item["name"],
-        "region": item.get("region"),
-        "labels": item.get("labels") or {},
-        "status": item["status"],
-        "heartbeat_interval_seconds": settings().heartbeat_interval_seconds,
-        "created_at": item["created_at"],
-        "last_heartbeat_at": item.get("last_heartbeat_at"),
-        "last_heartbeat": item.get("figures"),
-    }
+@with_config(ConfigDict(extra="forbid", title="SecretRotated"))
+class SecretRotatedView(TypedDict):
+    secret: OnceSecret
+    previous_valid_until: Time
 
 
 # ---------------------------------------------------------------- registration
 
 
-def register(tenant: str, body: RegisterAgent) -> dict[str, Any]:
+def register(tenant: str, body: RegisterAgent) -> AgentCreatedView:
     """Store a new agent and claim its name in one transaction; 409 if the name is taken."""
     agent_id = new_agent_id(tenant)
     now = clock.now()
     now_ms = int(now * 1000)
-    created_at = clock.iso(now)
-    shard = shard_of(agent_id)
+    interval = body.heartbeat_interval_seconds or settings().heartbeat_interval_seconds
+    due = layout.due_ms("healthy", now_ms, interval)
     # A new agent is healthy, and its liveness clock starts at registration: it has
     # the same 3 intervals to send its first heartbeat as any agent has between two.
     agent = {
-        PK: f"T#{tenant}#A#{agent_id}",
-        SK: "A",
-        GSI1_PK: _list_pk(tenant),
+        **layout.agent_key(tenant, agent_id),
+        GSI1_PK: layout.list_pk(tenant),
         GSI1_SK: body.name,
-        GSI2_PK: liveness_pk("healthy", shard),
-        GSI2_SK: liveness_sk(now_ms, tenant, agent_id),
+        GSI2_PK: layout.liveness_pk(layout.shard_of(agent_id)),
+        GSI2_SK: layout.liveness_sk(due, tenant, agent_id),
         "agent_id": agent_id,
         "tenant": tenant,
         "name": body.name,
         "region": body.region,
         "labels": body.labels,
         "status": "healthy",
-        "created_at": created_at,
+        "interval": interval,
+        "generation": 0,
+        "created_at": clock.iso(now),
         "last_ts": 0,
         "last_heartbeat_ms": now_ms,
     }
-    claim = {PK: f"T#{tenant}#AN#{body.name}", SK: "AN", "agent_id": agent_id}
+    claim = {**layout.name_key(tenant, body.name), "agent_id": agent_id}
     table = settings().agents_table
     items = [
-        {
-            "Put": {
-                "TableName": table,
-                "Item": ddb.serialize(agent),
-                "ConditionExpression": "attribute_not_exists(pk)",
-            }
-        },
-        {
-            "Put": {
-                "TableName": table,
-                "Item": ddb.serialize(claim),
-                "ConditionExpression": "attribute_not_exists(pk)",
-            }
-        },
+        dynamo.put_op(table, agent, condition="attribute_not_exists(pk)"),
+        dynamo.put_op(table, claim, condition="attribute_not_exists(pk)"),
     ]
     if _transact(items) is not None:
         raise Conflict(f"An agent named {body.name!r} already exists.")
-    view = public_view(agent)
-    del view["status"], view["last_heartbeat_at"], view["last_heartbeat"]
-    return {**view, "secret": agent_secret(agent_id)}
+    return {**layout.registration(agent), "secret": agent_secret(agent_id)}
 
 
 def _transact(items: list[dict[str, Any]]) -> int | None:
     """Run a transaction (common.store.transact); the index of the item whose condition
-    failed, else None.  The loser of two racing heartbeats fails its condition cleanly."""
+    failed, else None."""
     reasons = transact.run(items)
     if reasons is None:
         return None
@@ -265,67 +124,83 @@ def _transact(items: list[dict[str, Any]]) -> int | None:
     return failed[0]
 
 
-# ---------------------------------------------------------------- heartbeats
+# ---------------------------------------------------------------- deletion and rotation
 
 
-def record_heartbeat(verified: VerifiedHeartbeat, figures: HeartbeatFigures) -> None:
-    """One round trip: update the agent (replay-safe) and count the heartbeat; 401 if refused."""
-    from common.runtime import catalogue as metrics
+def _own_agent(tenant: str, agent_id: str) -> dict[str, Any]:
+    """The tenant's agent item; another tenant's id answers exactly like an unknown one."""
+    if tenant_of(agent_id) != tenant:
+        raise NotFound("No such agent.")
+    item = dynamo.get(settings().agents_table, layout.agent_key(tenant, agent_id))
+    if item is None:
+        raise NotFound("No such agent.")
+    return item
 
+
+def delete_agent(tenant: str, agent_id: str) -> None:
+    """Remove the agent and free its name: its heartbeats are refused from now on (they
+    are conditional on the agent item), and it leaves the sweeper's index with it.
+    History entries stay until their 90-day TTL; no route shows them any more."""
+    agent = _own_agent(tenant, agent_id)
+    table = settings().agents_table
+    items = [
+        dynamo.delete_op(
+            table, layout.agent_key(tenant, agent_id), condition="attribute_exists(pk)"
+        ),
+        dynamo.delete_op(
+            table,
+            layout.name_key(tenant, str(agent["name"])),
+            condition="agent_id = :id",
+            values={":id": agent_id},
+        ),
+    ]
+    if _transact(items) is not None:
+        raise NotFound("No such agent.")  # deleted by a concurrent request
+    metrics.count("agents_deleted")
+
+
+def rotate_secret(tenant: str, agent_id: str) -> SecretRotatedView:
+    """A new secret generation; the previous one stays valid for 10 minutes."""
+    agent = _own_agent(tenant, agent_id)
     now = clock.now()
-    now_ms = int(now * 1000)
-    tenant, agent_id = verified.tenant, verified.agent_id
-    update = {
-        "Update": {
-            "TableName": settings().agents_table,
-            "Key": _agent_key(tenant, agent_id),
-            "UpdateExpression": (
-                "SET #status = :healthy, last_ts = :ts, last_heartbeat_ms = :ms, "
-                "last_heartbeat_at = :at, figures = :figures, #g2pk = :g2pk, #g2sk = :g2sk"
-            ),
-            # Unknown agents fail attribute_exists; replays fail last_ts < :ts.  Both in
-            # the write itself, so two racing copies of one heartbeat store one.
-            "ConditionExpression": "attribute_exists(pk) AND last_ts < :ts",
-            "ExpressionAttributeNames": {"#status": "status", "#g2pk": GSI2_PK, "#g2sk": GSI2_SK},
-            "ExpressionAttributeValues": {
-                ":healthy": ddb.value("healthy"),
-                ":ts": ddb.value(verified.timestamp),
-                ":ms": ddb.value(now_ms),
-                ":at": ddb.value(clock.iso(now)),
-                ":figures": ddb.value(figures.model_dump(exclude_none=True)),
-                ":g2pk": ddb.value(liveness_pk("healthy", shard_of(agent_id))),
-                ":g2sk": ddb.value(liveness_sk(now_ms, tenant, agent_id)),
-            },
-        }
+    current = int(agent.get("generation") or 0)
+    valid_until_ms = int(now * 1000) + ROTATION_OVERLAP_SECONDS * 1000
+    names = {"#gen": "generation"}
+    values: dict[str, Any] = {":next": current + 1, ":current": current, ":until": valid_until_ms}
+    unchanged = "#gen = :current" if "generation" in agent else "attribute_not_exists(#gen)"
+    try:
+        dynamo.update(
+            settings().agents_table,
+            layout.agent_key(tenant, agent_id),
+            "SET #gen = :next, previous_generation = :current, previous_valid_until_ms = :until",
+            condition=f"attribute_exists(pk) AND {unchanged}",
+            names=names,
+            values=values,
+        )
+    except dynamo.ConditionFailed:
+        raise Conflict(
+            "The secret was rotated or the agent deleted meanwhile; try again."
+        ) from None
+    metrics.count("agent_secrets_rotated")
+    return {
+        "secret": agent_secret(agent_id, current + 1),
+        "previous_valid_until": clock.iso(valid_until_ms / 1000),
     }
-    counted = counters.update_item(tenant, {"heartbeats": 1}, now)
-    if _transact([update, counted]) is not None:
-        raise _refuse("unknown_agent_or_replay", agent_id)
-    metrics.count("heartbeats_accepted")
 
 
 # ---------------------------------------------------------------- reads
 
 
-def get_agent(tenant: str, agent_id: str) -> dict[str, Any]:
+def get_agent(tenant: str, agent_id: str) -> layout.AgentView:
     """The tenant's agent; another tenant's id answers exactly like an unknown one."""
-    if tenant_of(agent_id) != tenant:
-        raise NotFound("No such agent.")
-    result = aws.dynamodb().get_item(
-        TableName=settings().agents_table, Key=_agent_key(tenant, agent_id), ConsistentRead=True
-    )
-    if "Item" not in result:
-        raise NotFound("No such agent.")
-    return public_view(ddb.deserialize(result["Item"]))
+    return layout.public_view(_own_agent(tenant, agent_id))
 
 
-class AgentQuery(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class AgentQuery(PageQuery):
+    """GET /agents: optionally only one status, or one region."""
 
-    status: Status | None = None
-    region: str | None = Field(default=None, min_length=1, max_length=64)
-    limit: str | None = None
-    cursor: str | None = None
+    status: Annotated[str, query_choice(layout.STATUSES)] | None = None
+    region: Annotated[str, query_text(64)] | None = None
 
 
 # One list page reads at most this many agents before it answers (with a cursor),
@@ -333,55 +208,57 @@ class AgentQuery(BaseModel):
 MAX_EXAMINED_PER_PAGE = 1000
 
 
-def list_agents(
-    tenant: str, query: AgentQuery, limit: int
-) -> tuple[list[dict[str, Any]], str | None]:
+def list_agents(tenant: str, query: AgentQuery) -> tuple[list[layout.AgentView], str | None]:
     """A page of the tenant's agents by name, optionally filtered; (items, next_cursor)."""
+    limit = query.limit
     bound = {"list": "agents", "status": query.status, "region": query.region}
-    kwargs: dict[str, Any] = {
-        "TableName": settings().agents_table,
-        "IndexName": GSI1,
-        "KeyConditionExpression": "#pk = :pk",
-        "ExpressionAttributeNames": {"#pk": GSI1_PK},
-        "ExpressionAttributeValues": {":pk": ddb.value(_list_pk(tenant))},
-    }
-    _add_filters(kwargs, query)
-    if query.cursor:
-        position = cursor.decode(query.cursor, tenant, bound)
-        kwargs["ExclusiveStartKey"] = ddb.serialize(position)
+    names = {"#pk": GSI1_PK}
+    values: dict[str, Any] = {":pk": layout.list_pk(tenant)}
+    filters = _filters(query, names, values)
+    start = cursor.decode(query.cursor, tenant, bound) if query.cursor else None
     found: list[dict[str, Any]] = []
     examined = 0
     while True:
-        # Ask for one more than needed: a full page then knows whether more exist.
-        kwargs["Limit"] = limit + 1 - len(found)
-        result = aws.dynamodb().query(**kwargs)
-        examined += int(result.get("ScannedCount", 0))
-        found.extend(ddb.deserialize(raw) for raw in result.get("Items", []))
-        last = result.get("LastEvaluatedKey")
+        # Ask for one more than needed: a full page then knows whether more exist.  Limit
+        # caps the items a Query evaluates before filtering, so `examined` counts them.
+        request_limit = limit + 1 - len(found)
+        page = dynamo.query(
+            settings().agents_table,
+            "#pk = :pk",
+            index=GSI1,
+            names=names,
+            values=values,
+            limit=request_limit,
+            start=start,
+            filter_expression=filters,
+        )
+        examined += request_limit
+        found.extend(page.items)
         if len(found) > limit:
-            page = found[:limit]
-            return [public_view(i) for i in page], cursor.encode(tenant, bound, _position(page[-1]))
-        if last is None:
-            return [public_view(i) for i in found], None
-        kwargs["ExclusiveStartKey"] = last
+            kept = found[:limit]
+            return [layout.public_view(i) for i in kept], cursor.encode(
+                tenant, bound, _position(kept[-1])
+            )
+        if page.last_key is None:
+            return [layout.public_view(i) for i in found], None
+        start = page.last_key
         if examined >= MAX_EXAMINED_PER_PAGE:
-            return [public_view(i) for i in found], cursor.encode(
-                tenant, bound, ddb.deserialize(last)
+            return [layout.public_view(i) for i in found], cursor.encode(
+                tenant, bound, page.last_key
             )
 
 
-def _add_filters(kwargs: dict[str, Any], query: AgentQuery) -> None:
+def _filters(query: AgentQuery, names: dict[str, str], values: dict[str, Any]) -> str | None:
     conditions = []
     if query.status:
-        kwargs["ExpressionAttributeNames"]["#status"] = "status"
-        kwargs["ExpressionAttributeValues"][":status"] = ddb.value(query.status)
+        names["#status"] = "status"
+        values[":status"] = query.status
         conditions.append("#status = :status")
     if query.region:
-        kwargs["ExpressionAttributeNames"]["#region"] = "region"
-        kwargs["ExpressionAttributeValues"][":region"] = ddb.value(query.region)
+        names["#region"] = "region"
+        values[":region"] = query.region
         conditions.append("#region = :region")
-    if conditions:
-        kwargs["FilterExpression"] = " AND ".join(conditions)
+    return " AND ".join(conditions) or None
 
 
 def _position(item: Mapping[str, Any]) -> dict[str, Any]:
@@ -390,136 +267,16 @@ def _position(item: Mapping[str, Any]) -> dict[str, Any]:
 
 def count_by_status(tenant: str) -> dict[str, int]:
     """The tenant's agents per status: one Query page per ~10,000 agents (status only)."""
-    totals: dict[str, int] = dict.fromkeys(STATUSES, 0)
-    kwargs: dict[str, Any] = {
-        "TableName": settings().agents_table,
-        "IndexName": GSI1,
-        "KeyConditionExpression": "#pk = :pk",
-        "ProjectionExpression": "#status",
-        "ExpressionAttributeNames": {"#pk": GSI1_PK, "#status": "status"},
-        "ExpressionAttributeValues": {":pk": ddb.value(_list_pk(tenant))},
-    }
-    while True:
-        result = aws.dynamodb().query(**kwargs)
-        for raw in result.get("Items", []):
-            status = str(ddb.deserialize(raw).get("status"))
-            if status in totals:
-                totals[status] += 1
-        if "LastEvaluatedKey" not in result:
-            return totals
-        kwargs["ExclusiveStartKey"] = result["LastEvaluatedKey"]
-
-
-# ---------------------------------------------------------------- the sweeper
-
-
-@dataclass
-class SweepSummary:
-    marked_unhealthy: int = 0
-    marked_dead: int = 0
-    lost_races: int = 0  # a heartbeat (or another sweep) changed the agent first
-    examined: int = 0
-
-    def as_dict(self) -> dict[str, int]:
-        return {
-            "marked_unhealthy": self.marked_unhealthy,
-            "marked_dead": self.marked_dead,
-            "lost_races": self.lost_races,
-            "examined": self.examined,
-        }
-
-
-def sweep(now: float | None = None) -> SweepSummary:
-    """Mark silent agents unhealthy (3 intervals) or dead (10 minutes).
-
-    Reads only agents past a cutoff, per shard and status, so the cost follows the
-    agents that change state.  Each change is conditional on the status and last
-    heartbeat the sweep saw: a heartbeat racing the sweep wins, and a retried sweep
-    finds nothing left to do.
-    """
-    now_ms = int((clock.now() if now is None else now) * 1000)
-    unhealthy_cutoff = (
-        now_ms - UNHEALTHY_AFTER_INTERVALS * settings().heartbeat_interval_seconds * 1000
-    )
-    dead_cutoff = now_ms - DEAD_AFTER_SECONDS * 1000
-    summary = SweepSummary()
-    for shard in range(settings().agent_shards):
-        for item in _stale(liveness_pk("healthy", shard), unhealthy_cutoff):
-            summary.examined += 1
-            silent_too_long = int(item["last_heartbeat_ms"]) < dead_cutoff
-            _transition(item, "dead" if silent_too_long else "unhealthy", summary)
-        for item in _stale(liveness_pk("unhealthy", shard), dead_cutoff):
-            summary.examined += 1
-            _transition(item, "dead", summary)
-    return summary
-
-
-def _stale(partition: str, cutoff_ms: int) -> list[dict[str, Any]]:
-    kwargs: dict[str, Any] = {
-        "TableName": settings().agents_table,
-        "IndexName": GSI2,
-        "KeyConditionExpression": "#pk = :pk AND #sk < :cutoff",
-        "ExpressionAttributeNames": {"#pk": GSI2_PK, "#sk": GSI2_SK},
-        "ExpressionAttributeValues": {
-            ":pk": ddb.value(partition),
-            ":cutoff": ddb.value(_cutoff_sk(cutoff_ms)),
-        },
-    }
-    items: list[dict[str, Any]] = []
-    while True:
-        result = aws.dynamodb().query(**kwargs)
-        items.extend(ddb.deserialize(raw) for raw in result.get("Items", []))
-        if "LastEvaluatedKey" not in result:
-            return items
-        kwargs["ExclusiveStartKey"] = result["LastEvaluatedKey"]
-
-
-def _transition(item: Mapping[str, Any], target: Status, summary: SweepSummary) -> None:
-    from botocore.exceptions import ClientError
-
-    from common.runtime import catalogue as metrics
-
-    tenant, agent_id = str(item["tenant"]), str(item["agent_id"])
-    values = {
-        ":from": ddb.value(item["status"]),
-        ":to": ddb.value(target),
-        ":seen": ddb.value(item["last_heartbeat_ms"]),
-    }
-    names = {"#status": "status", "#g2pk": GSI2_PK}
-    if target == "dead":
-        # Dead agents leave the sweeper's index: they cost it nothing from now on.
-        expression = "SET #status = :to REMOVE #g2pk, #g2sk"
-        names["#g2sk"] = GSI2_SK
-    else:
-        # Same shard and sort key, other status: only the partition of the index moves.
-        expression = "SET #status = :to, #g2pk = :g2pk"
-        shard = str(item[GSI2_PK]).rsplit("#", 1)[1]
-        values[":g2pk"] = ddb.value(liveness_pk(target, shard))
-    try:
-        aws.dynamodb().update_item(
-            TableName=settings().agents_table,
-            Key=_agent_key(tenant, agent_id),
-            UpdateExpression=expression,
-            ConditionExpression="#status = :from AND last_heartbeat_ms = :seen",
-            ExpressionAttributeNames=names,
-            ExpressionAttributeValues=values,
-        )
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
-            raise
-        summary.lost_races += 1
-        return
-    if target == "dead":
-        summary.marked_dead += 1
-        metrics.count("agents_marked_dead")
-    else:
-        summary.marked_unhealthy += 1
-        metrics.count("agents_marked_unhealthy")
-    logger.info(
-        "agent liveness changed",
-        extra={"tenant": tenant, "agent_id": agent_id, "from": item["status"], "to": target},
-    )
-
-
-def interval_seconds() -> int:
-    return settings().heartbeat_interval_seconds
+    totals: dict[str, int] = dict.fromkeys(layout.STATUSES, 0)
+    for item in dynamo.query_all(
+        settings().agents_table,
+        "#pk = :pk",
+        index=GSI1,
+        projection="#status",
+        names={"#pk": GSI1_PK, "#status": "status"},
+        values={":pk": layout.list_pk(tenant)},
+    ):
+        status = str(item.get("status"))
+        if status in totals:
+            totals[status] += 1
+    return totals

@@ -20,14 +20,19 @@ import json
 from collections import Counter
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, with_config
 
-from common.context import notes, redact
+# typing_extensions: pydantic reads TypedDicts from it on Python < 3.12 (a pydantic dependency).
+from typing_extensions import TypedDict
+
+from common.context import notes, redact, thread_item
 from common.runtime import catalogue, clock, ids
 from common.runtime.config import settings
 from common.runtime.errors import Conflict, InternalError, NotFound, ServiceUnavailable
+from common.runtime.models import INTEGRAL, Count, Id, PageQuery, Redactions, SlugParam, Time
 from common.runtime.observability import logger
-from common.store import aws, cursor, ddb
+from common.runtime.slug import Slug
+from common.store import cursor, dynamo, objects
 from common.store.tables import GSI1, GSI1_PK, GSI1_SK, PK, SK
 
 SCHEMA_VERSION = 1
@@ -40,7 +45,7 @@ class _Strict(BaseModel):
 
 
 class ThreadIn(_Strict):
-    id: notes.Slug
+    id: Slug
     goal: Short = ""
     persona: Annotated[str, StringConstraints(max_length=64)] = "generalist"
     focus: Short = ""
@@ -74,7 +79,7 @@ class ChangeIn(_Strict):
 
 class MarkerIn(_Strict):
     path: Annotated[str, StringConstraints(min_length=1, max_length=4096)]
-    line: Annotated[int, Field(ge=1)]
+    line: Annotated[int, Field(ge=1), INTEGRAL]
     kind: Literal["TODO", "FIXME", "NOTE", "QUESTION", "HACK"]
     text: Text
     context: Text | None = None
@@ -83,6 +88,12 @@ class MarkerIn(_Strict):
 class TaskIn(_Strict):
     title: Annotated[str, StringConstraints(min_length=1, max_length=1024)]
     status: Literal["done", "in_progress", "todo"]
+
+
+class SnapshotsQuery(PageQuery):
+    """GET /snapshots: a thread's snapshot metadata."""
+
+    thread_id: SlugParam
 
 
 class SnapshotIn(_Strict):
@@ -156,27 +167,57 @@ def build_document(
     }
 
 
+@with_config(ConfigDict(extra="forbid"))
+class SnapshotCounts(TypedDict):
+    commits: Count
+    changes: Count
+    markers: Count
+    notes: Count
+    tasks: Count
+
+
+@with_config(ConfigDict(extra="forbid"))
+class SnapshotMetaView(TypedDict):
+    snapshot_id: Id
+    thread_id: str
+    created_at: Time
+    sha256: Annotated[str, Field(pattern="^[0-9a-f]{64}$")]
+    size_bytes: Count
+    counts: SnapshotCounts
+
+
+class SnapshotCreatedView(SnapshotMetaView):
+    redactions: Redactions
+
+
 def counts_of(document: dict[str, Any]) -> dict[str, int]:
     return {
         name: len(document[name]) for name in ("commits", "changes", "markers", "notes", "tasks")
     }
 
 
-def public_meta(item: dict[str, Any]) -> dict[str, Any]:
+def public_meta(item: dict[str, Any]) -> SnapshotMetaView:
+    counts = {k: int(v) for k, v in item["counts"].items()}
     return {
         "snapshot_id": item["snapshot_id"],
         "thread_id": item["thread_id"],
         "created_at": item["created_at"],
         "sha256": item["sha256"],
         "size_bytes": item["size_bytes"],
-        "counts": {k: int(v) for k, v in item["counts"].items()},
+        "counts": SnapshotCounts(
+            commits=counts["commits"],
+            changes=counts["changes"],
+            markers=counts["markers"],
+            notes=counts["notes"],
+            tasks=counts["tasks"],
+        ),
     }
 
 
 # --- hydrate ----------------------------------------------------------------------------
 
 
-def hydrate(tenant: str, snapshot: SnapshotIn) -> dict[str, Any]:
+def hydrate(tenant: str, snapshot: SnapshotIn) -> SnapshotMetaView:
     """Freeze the thread's notes, store the document in S3, then its metadata in DynamoDB."""
     moment = clock.now()
     snapshot_id = ids.new_id()
@@ -214,7 +255,7 @@ def hydrate(tenant: str, snapshot: SnapshotIn) -> dict[str, Any]:
         "newest_snapshot_at": created_at,
     }
     try:
-        notes.put_in_thread(
+        thread_item.put_in_thread(
             tenant, thread_id, item, moment, counter="snapshots_created", snapshot=thread_fields
         )
     except Exception as exc:
@@ -232,30 +273,21 @@ def hydrate(tenant: str, snapshot: SnapshotIn) -> dict[str, Any]:
 
 
 def _put_object(key: str, body: bytes, digest: str) -> str | None:
-    try:
-        result = aws.s3().put_object(
-            Bucket=settings().snapshots_bucket,
-            Key=key,
-            Body=body,
-            ContentType="application/json",
-            ContentEncoding="gzip",
-            ServerSideEncryption="aws:kms",  # the bucket default (SSE-KMS, AWS-managed key)
-            Metadata={"sha256": digest},
-        )
-    except Exception as exc:
-        logger.warning("snapshot object write failed", extra={"cause": type(exc).__name__})
-        raise ServiceUnavailable(retry_after=1) from None
-    version = result.get("VersionId")
-    return str(version) if version and version != "null" else None
+    return objects.put(
+        settings().snapshots_bucket,
+        key,
+        body,
+        metadata={"sha256": digest},
+        ContentType="application/json",
+        ContentEncoding="gzip",
+        ServerSideEncryption="aws:kms",  # the bucket default (SSE-KMS, AWS-managed key)
+    )
 
 
 def _delete_object(key: str, version_id: str | None) -> None:
     """Best effort: a leftover object without metadata is unreachable, not harmful."""
-    kwargs: dict[str, Any] = {"Bucket": settings().snapshots_bucket, "Key": key}
-    if version_id:
-        kwargs["VersionId"] = version_id  # remove the version itself, not just hide it
     try:
-        aws.s3().delete_object(**kwargs)
+        objects.delete(settings().snapshots_bucket, key, version_id)
         catalogue.count("snapshot_orphans_removed")
     except Exception as exc:
         logger.error(
@@ -273,59 +305,54 @@ def get_meta(tenant: str, snapshot_id: str) -> dict[str, Any]:
     meta = raw_meta(tenant, snapshot_id)
     if meta is None:
         raise NotFound("No such snapshot.")
-    if "deleting_at" in meta or notes.thread_deleting(tenant, str(meta["thread_id"])):
+    if "deleting_at" in meta or thread_item.thread_deleting(tenant, str(meta["thread_id"])):
         raise NotFound("No such snapshot.")  # being deleted: already invisible
     return meta
 
 
 def raw_meta(tenant: str, snapshot_id: str) -> dict[str, Any] | None:
     """The metadata item as stored, half-deleted ones included, or None."""
-    return notes.get_context_item(meta_pk(tenant, snapshot_id), "S")
+    return thread_item.get_item(meta_pk(tenant, snapshot_id), "S")
 
 
 def newest_meta(tenant: str, thread_id: str) -> dict[str, Any]:
     """The thread's newest snapshot's metadata: one Query (newest first, Limit 1), or 404."""
-    if notes.thread_deleting(tenant, thread_id):
+    if thread_item.thread_deleting(tenant, thread_id):
         raise NotFound("This thread has no snapshots.")
-    result = aws.dynamodb().query(
-        TableName=settings().context_table,
-        IndexName=GSI1,
-        KeyConditionExpression="#pk = :pk",
-        ExpressionAttributeNames={"#pk": GSI1_PK},
-        ExpressionAttributeValues={":pk": ddb.value(thread_snapshots_pk(tenant, thread_id))},
-        ScanIndexForward=False,
-        Limit=1,
-    )
-    items = result.get("Items", [])
+    items = _query_thread_snapshots(tenant, thread_id, limit=1).items
     if not items:
         raise NotFound("This thread has no snapshots.")
-    return ddb.deserialize(items[0])
+    return items[0]
 
 
 def list_meta(
     tenant: str, thread_id: str, limit: int, token: str | None
-) -> tuple[list[dict[str, Any]], str | None]:
+) -> tuple[list[SnapshotMetaView], str | None]:
     """One page of a thread's snapshots, newest first."""
     query = {"route": "snapshots", "thread_id": thread_id}
     # Decoded first: a bad cursor is a 400 whatever the thread.
     position = cursor.decode(token, tenant, query) if token else None
-    if notes.thread_deleting(tenant, thread_id):
+    if thread_item.thread_deleting(tenant, thread_id):
         return [], None
-    kwargs: dict[str, Any] = {
-        "TableName": settings().context_table,
-        "IndexName": GSI1,
-        "KeyConditionExpression": "#pk = :pk",
-        "ExpressionAttributeNames": {"#pk": GSI1_PK},
-        "ExpressionAttributeValues": {":pk": ddb.value(thread_snapshots_pk(tenant, thread_id))},
-        "ScanIndexForward": False,
-        "Limit": limit,
-    }
-    if position is not None:
-        kwargs["ExclusiveStartKey"] = ddb.serialize(position)
-    result = aws.dynamodb().query(**kwargs)
-    items = [public_meta(ddb.deserialize(raw)) for raw in result.get("Items", [])]
-    last = result.get("LastEvaluatedKey")
-    return items, cursor.encode(tenant, query, ddb.deserialize(last)) if last else None
+    page = _query_thread_snapshots(tenant, thread_id, limit=limit, start=position)
+    items = [public_meta(item) for item in page.items]
+    return items, cursor.encode(tenant, query, page.last_key) if page.last_key else None
+
+
+def _query_thread_snapshots(
+    tenant: str, thread_id: str, *, limit: int, start: Any = None
+) -> dynamo.Page:
+    """A page of the thread's snapshot metadata, newest first (one Query on gsi1)."""
+    return dynamo.query(
+        settings().context_table,
+        "#pk = :pk",
+        index=GSI1,
+        names={"#pk": GSI1_PK},
+        values={":pk": thread_snapshots_pk(tenant, thread_id)},
+        forward=False,
+        limit=limit,
+        start=start,
+    )
 
 
 class ChecksumMismatch(InternalError):
@@ -334,8 +361,7 @@ class ChecksumMismatch(InternalError):
 
 def load_document(meta: dict[str, Any]) -> dict[str, Any]:
     """Fetch, decompress and verify the snapshot document; any mismatch is a 500."""
-    result = aws.s3().get_object(Bucket=settings().snapshots_bucket, Key=meta["s3_key"])
-    compressed = result["Body"].read()
+    compressed = objects.get(settings().snapshots_bucket, str(meta["s3_key"]))
     try:
         raw = gzip.decompress(compressed)
     except (OSError, EOFError) as exc:

@@ -18,23 +18,60 @@ work can resume after any failure or timeout:
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, Literal
 
-from common.context import notes, snapshots
+from pydantic import ConfigDict, with_config
+
+# typing_extensions: pydantic reads TypedDicts from it on Python < 3.12 (a pydantic dependency).
+from typing_extensions import TypedDict
+
+from common.context import notes, snapshots, thread_item
 from common.runtime import clock, ids
 from common.runtime.config import settings
 from common.runtime.errors import NotFound, ServiceUnavailable
-from common.runtime.observability import logger
-from common.store import aws, cursor, ddb
-from common.store.aws import aws_error_code
+from common.runtime.models import Count, Id, PageQuery, Time
+from common.store import cursor, dynamo, objects, transact
 from common.store.tables import GSI1, GSI1_PK, GSI2, GSI2_PK, GSI2_SK, PK, SK
 
 BATCH = 25  # BatchWriteItem's limit
-_EXISTS_NOT_DELETING = "attribute_exists(#pk) AND attribute_not_exists(#del)"
-_WRITE_ATTEMPTS = 5
 
 
-def public_thread(item: dict[str, Any]) -> dict[str, Any]:
+class ThreadsQuery(PageQuery):
+    """GET /threads: the tenant's threads, newest activity first."""
+
+
+_EXISTS_NOT_DELETING = thread_item.EXISTS_NOT_DELETING
+
+
+@with_config(ConfigDict(extra="forbid"))
+class ThreadView(TypedDict):
+    thread_id: str
+    goal: str
+    persona: str
+    notes_count: Count
+    snapshots_count: Count
+    newest_snapshot_id: Id | None
+    newest_snapshot_at: Time | None
+    created_at: Time | None
+    last_activity_at: Time | None
+
+
+@with_config(ConfigDict(extra="forbid"))
+class Remaining(TypedDict):
+    notes: Count
+    snapshots: Count
+
+
+@with_config(ConfigDict(extra="forbid", title="ThreadDeletion"))
+class ThreadDeletionView(TypedDict):
+    """The deletion ran out of its time budget; DELETE again to continue."""
+
+    thread_id: str
+    status: Literal["deleting"]
+    remaining: Remaining
+
+
+def public_thread(item: dict[str, Any]) -> ThreadView:
     return {
         "thread_id": item["thread_id"],
         "goal": item.get("goal") or "",
@@ -48,27 +85,23 @@ def public_thread(item: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def list_threads(
-    tenant: str, limit: int, token: str | None
-) -> tuple[list[dict[str, Any]], str | None]:
+def list_threads(tenant: str, limit: int, token: str | None) -> tuple[list[ThreadView], str | None]:
     """One page of the tenant's threads, newest activity first (deleting ones have left
     the index)."""
     query = {"route": "threads"}
-    kwargs: dict[str, Any] = {
-        "TableName": settings().context_table,
-        "IndexName": GSI2,
-        "KeyConditionExpression": "#pk = :pk",
-        "ExpressionAttributeNames": {"#pk": GSI2_PK},
-        "ExpressionAttributeValues": {":pk": ddb.value(notes.threads_index_pk(tenant))},
-        "ScanIndexForward": False,
-        "Limit": limit,
-    }
-    if token:
-        kwargs["ExclusiveStartKey"] = ddb.serialize(cursor.decode(token, tenant, query))
-    result = aws.dynamodb().query(**kwargs)
-    items = [public_thread(ddb.deserialize(raw)) for raw in result.get("Items", [])]
-    last = result.get("LastEvaluatedKey")
-    return items, cursor.encode(tenant, query, ddb.deserialize(last)) if last else None
+    position = cursor.decode(token, tenant, query) if token else None
+    page = dynamo.query(
+        settings().context_table,
+        "#pk = :pk",
+        index=GSI2,
+        names={"#pk": GSI2_PK},
+        values={":pk": thread_item.threads_index_pk(tenant)},
+        forward=False,
+        limit=limit,
+        start=position,
+    )
+    items = [public_thread(item) for item in page.items]
+    return items, cursor.encode(tenant, query, page.last_key) if page.last_key else None
 
 
 # --- one snapshot -----------------------------------------------------------------------
@@ -83,7 +116,7 @@ def delete_snapshot(tenant: str, snapshot_id: str) -> None:
     if not ids.is_valid_id(snapshot_id):
         raise NotFound("No such snapshot.")
     meta = snapshots.raw_meta(tenant, snapshot_id)
-    if meta is None or notes.thread_deleting(tenant, str(meta["thread_id"])):
+    if meta is None or thread_item.thread_deleting(tenant, str(meta["thread_id"])):
         raise NotFound("No such snapshot.")
     if "deleting_at" in meta:  # an earlier DELETE stopped half-way: finish it, still 404
         _purge_snapshots(tenant, [meta])
@@ -95,95 +128,61 @@ def delete_snapshot(tenant: str, snapshot_id: str) -> None:
 def _mark_snapshot(tenant: str, meta: dict[str, Any]) -> None:
     thread_id, snapshot_id = str(meta["thread_id"]), str(meta["snapshot_id"])
     table = settings().context_table
-    try:
-        aws.dynamodb().transact_write_items(
-            TransactItems=[
-                {
-                    "Update": {
-                        "TableName": table,
-                        "Key": ddb.serialize({PK: snapshots.meta_pk(tenant, snapshot_id), SK: "S"}),
-                        "UpdateExpression": "SET #del = :now, #g1pk = :sx",
-                        "ConditionExpression": _EXISTS_NOT_DELETING,
-                        "ExpressionAttributeNames": {
-                            "#pk": PK,
-                            "#del": "deleting_at",
-                            "#g1pk": GSI1_PK,
-                        },
-                        "ExpressionAttributeValues": {
-                            ":now": ddb.value(clock.iso(clock.now())),
-                            ":sx": ddb.value(deleting_snapshots_pk(tenant, thread_id)),
-                        },
-                    }
+    names = {"#pk": PK, "#deleting": "deleting_at"}
+    reasons = transact.run(
+        [
+            dynamo.update_op(
+                table,
+                {PK: snapshots.meta_pk(tenant, snapshot_id), SK: "S"},
+                "SET #deleting = :now, #g1pk = :sx",
+                condition=_EXISTS_NOT_DELETING,
+                names={**names, "#g1pk": GSI1_PK},
+                values={
+                    ":now": clock.iso(clock.now()),
+                    ":sx": deleting_snapshots_pk(tenant, thread_id),
                 },
-                {
-                    "Update": {
-                        "TableName": table,
-                        "Key": ddb.serialize({PK: notes.thread_pk(tenant, thread_id), SK: "TH"}),
-                        "UpdateExpression": "ADD #snaps :minus",
-                        "ConditionExpression": _EXISTS_NOT_DELETING,
-                        "ExpressionAttributeNames": {
-                            "#pk": PK,
-                            "#del": "deleting_at",
-                            "#snaps": "snapshots_count",
-                        },
-                        "ExpressionAttributeValues": {":minus": ddb.value(-1)},
-                    }
-                },
-            ]
-        )
-    except Exception as exc:
-        if notes.condition_failed(exc):  # a concurrent DELETE won, or the thread is going
-            raise NotFound("No such snapshot.") from None
-        raise
+            ),
+            dynamo.update_op(
+                table,
+                thread_item.thread_key(tenant, thread_id),
+                "ADD #snaps :minus",
+                condition=_EXISTS_NOT_DELETING,
+                names={**names, "#snaps": "snapshots_count"},
+                values={":minus": -1},
+            ),
+        ]
+    )
+    if reasons is not None:
+        if any(transact.failed_condition(reason) for reason in reasons):
+            raise NotFound("No such snapshot.")  # a concurrent DELETE won, or the thread is going
+        raise ServiceUnavailable(retry_after=1)
     _replace_newest(tenant, thread_id, snapshot_id)
 
 
 def _replace_newest(tenant: str, thread_id: str, removed_id: str) -> None:
     """If the removed snapshot was the thread's newest, the next one becomes it (only if
     no newer snapshot arrived meanwhile: a conditional update)."""
-    result = aws.dynamodb().query(
-        TableName=settings().context_table,
-        IndexName=GSI1,
-        KeyConditionExpression="#pk = :pk",
-        ExpressionAttributeNames={"#pk": GSI1_PK},
-        ExpressionAttributeValues={
-            ":pk": ddb.value(snapshots.thread_snapshots_pk(tenant, thread_id))
-        },
-        ScanIndexForward=False,
-        Limit=2,  # the index may still show the removed one for a moment
-    )
-    candidates = [ddb.deserialize(raw) for raw in result.get("Items", [])]
+    candidates = dynamo.query(
+        settings().context_table,
+        "#pk = :pk",
+        index=GSI1,
+        names={"#pk": GSI1_PK},
+        values={":pk": snapshots.thread_snapshots_pk(tenant, thread_id)},
+        forward=False,
+        limit=2,  # the index may still show the removed one for a moment
+    ).items
     newest = next((c for c in candidates if c["snapshot_id"] != removed_id), None)
     names = {"#id": "newest_snapshot_id", "#at": "newest_snapshot_at"}
-    values: dict[str, Any] = {":removed": ddb.value(removed_id)}
+    values: dict[str, Any] = {":removed": removed_id}
     if newest is None:
         update = "REMOVE #id, #at"
     else:
         update = "SET #id = :id, #at = :at"
-        values[":id"] = ddb.value(newest["snapshot_id"])
-        values[":at"] = ddb.value(newest["created_at"])
-    _update_thread_if(
-        tenant,
-        thread_id,
-        UpdateExpression=update,
-        ConditionExpression="#id = :removed",
-        ExpressionAttributeNames=names,
-        ExpressionAttributeValues=values,
+        values[":id"] = newest["snapshot_id"]
+        values[":at"] = newest["created_at"]
+    thread_item.update_thread_if(
+        tenant, thread_id, update, condition="#id = :removed", names=names, values=values
     )
-
-
-def _update_thread_if(tenant: str, thread_id: str, **update: Any) -> None:
-    """UpdateItem on the thread item under a condition; a failed condition means a
-    concurrent request already moved the thread on, so there is nothing left to do."""
-    try:
-        aws.dynamodb().update_item(
-            TableName=settings().context_table,
-            Key=ddb.serialize({PK: notes.thread_pk(tenant, thread_id), SK: "TH"}),
-            **update,
-        )
-    except Exception as exc:
-        if aws_error_code(exc) != "ConditionalCheckFailedException":
-            raise
 
 
 def _purge_snapshots(tenant: str, metas: list[dict[str, Any]]) -> None:
@@ -197,68 +196,38 @@ def _purge_snapshots(tenant: str, metas: list[dict[str, Any]]) -> None:
 
 
 def _object_versions(key: str) -> list[dict[str, str]]:
-    """Every version and delete marker of exactly `key` (the prefix may match longer keys)."""
-    found: list[dict[str, str]] = []
-    kwargs: dict[str, Any] = {"Bucket": settings().snapshots_bucket, "Prefix": key}
-    while True:
-        page = aws.s3().list_object_versions(**kwargs)
-        for entry in [*page.get("Versions", []), *page.get("DeleteMarkers", [])]:
-            if entry["Key"] == key:
-                found.append({"Key": key, "VersionId": str(entry["VersionId"])})
-        if not page.get("IsTruncated"):
-            return found
-        kwargs["KeyMarker"] = page["NextKeyMarker"]
-        kwargs["VersionIdMarker"] = page["NextVersionIdMarker"]
+    return objects.versions(settings().snapshots_bucket, key)
 
 
 def _delete_versions(versions: list[dict[str, str]]) -> None:
-    for start in range(0, len(versions), 1000):  # DeleteObjects takes up to 1,000
-        result = aws.s3().delete_objects(
-            Bucket=settings().snapshots_bucket,
-            Delete={"Objects": versions[start : start + 1000], "Quiet": True},
-        )
-        if result.get("Errors"):
-            codes = sorted({str(e.get("Code")) for e in result["Errors"]})
-            logger.warning("snapshot object versions not deleted", extra={"codes": codes})
-            raise ServiceUnavailable(retry_after=1)
+    if not objects.delete_versions(settings().snapshots_bucket, versions):
+        raise ServiceUnavailable(retry_after=1)
 
 
 def _batch_delete(keys: list[dict[str, Any]]) -> None:
-    table = settings().context_table
-    for start in range(0, len(keys), BATCH):
-        requests = [
-            {"DeleteRequest": {"Key": ddb.serialize(k)}} for k in keys[start : start + BATCH]
-        ]
-        pending: dict[str, Any] = {table: requests}
-        for _ in range(_WRITE_ATTEMPTS):
-            result = aws.dynamodb().batch_write_item(RequestItems=pending)
-            pending = result.get("UnprocessedItems") or {}
-            if not pending:
-                break
-        if pending:
-            raise ServiceUnavailable(retry_after=1)
+    dynamo.batch_delete(settings().context_table, keys)
 
 
 # --- a whole thread ---------------------------------------------------------------------
 
 
-def delete_thread(tenant: str, thread_id: str) -> dict[str, Any] | None:
+def delete_thread(tenant: str, thread_id: str) -> ThreadDeletionView | None:
     """Delete the thread's notes, snapshots and objects within the time budget.
 
     None when everything is gone (204); otherwise the progress to answer with 202.
     """
     if not notes.valid_slug(thread_id):
         raise NotFound("No such thread.")
-    thread = notes.get_thread(tenant, thread_id)
+    thread = thread_item.get_thread(tenant, thread_id)
     if thread is None:
         raise NotFound("No such thread.")
     if "deleting_at" not in thread:
         _mark_thread(tenant, thread_id)
     deadline = time.monotonic() + settings().thread_delete_budget_seconds
-    remaining = {
-        "notes": max(0, int(thread.get("notes_count") or 0)),
-        "snapshots": max(0, int(thread.get("snapshots_count") or 0)),
-    }
+    remaining = Remaining(
+        notes=max(0, int(thread.get("notes_count") or 0)),
+        snapshots=max(0, int(thread.get("snapshots_count") or 0)),
+    )
     while True:  # at least one batch per call, so every call makes progress
         removed_notes = _delete_note_batch(tenant, thread_id)
         removed_snapshots = 0 if removed_notes else _delete_snapshot_batch(tenant, thread_id)
@@ -274,31 +243,25 @@ def delete_thread(tenant: str, thread_id: str) -> dict[str, Any] | None:
 
 def _mark_thread(tenant: str, thread_id: str) -> None:
     # A failed condition: a concurrent DELETE marked it first (or removed it): carry on.
-    _update_thread_if(
+    thread_item.update_thread_if(
         tenant,
         thread_id,
-        UpdateExpression="SET #del = :now REMOVE #g2pk, #g2sk",
-        ConditionExpression=_EXISTS_NOT_DELETING,
-        ExpressionAttributeNames={
-            "#pk": PK,
-            "#del": "deleting_at",
-            "#g2pk": GSI2_PK,
-            "#g2sk": GSI2_SK,
-        },
-        ExpressionAttributeValues={":now": ddb.value(clock.iso(clock.now()))},
+        "SET #deleting = :now REMOVE #g2pk, #g2sk",
+        condition=_EXISTS_NOT_DELETING,
+        names={"#pk": PK, "#deleting": "deleting_at", "#g2pk": GSI2_PK, "#g2sk": GSI2_SK},
+        values={":now": clock.iso(clock.now())},
     )
 
 
 def _query_keys(partition: str, limit: int = BATCH) -> list[dict[str, Any]]:
-    result = aws.dynamodb().query(
-        TableName=settings().context_table,
-        IndexName=GSI1,
-        KeyConditionExpression="#pk = :pk",
-        ExpressionAttributeNames={"#pk": GSI1_PK},
-        ExpressionAttributeValues={":pk": ddb.value(partition)},
-        Limit=limit,
-    )
-    return [ddb.deserialize(raw) for raw in result.get("Items", [])]
+    return dynamo.query(
+        settings().context_table,
+        "#pk = :pk",
+        index=GSI1,
+        names={"#pk": GSI1_PK},
+        values={":pk": partition},
+        limit=limit,
+    ).items
 
 
 def _delete_note_batch(tenant: str, thread_id: str) -> int:
@@ -317,31 +280,23 @@ def _delete_snapshot_batch(tenant: str, thread_id: str) -> int:
 
 def _count_removed(tenant: str, thread_id: str, removed_notes: int, removed_snapshots: int) -> None:
     """Progress on the thread item; conditional, so a finished deletion is not revived."""
-    _update_thread_if(
+    thread_item.update_thread_if(
         tenant,
         thread_id,
-        UpdateExpression="ADD #notes :n, #snaps :s",
-        ConditionExpression="attribute_exists(#del)",
-        ExpressionAttributeNames={
-            "#notes": "notes_count",
-            "#snaps": "snapshots_count",
-            "#del": "deleting_at",
-        },
-        ExpressionAttributeValues={
-            ":n": ddb.value(-removed_notes),
-            ":s": ddb.value(-removed_snapshots),
-        },
+        "ADD #notes :n, #snaps :s",
+        condition="attribute_exists(#deleting)",
+        names={"#notes": "notes_count", "#snaps": "snapshots_count", "#deleting": "deleting_at"},
+        values={":n": -removed_notes, ":s": -removed_snapshots},
     )
 
 
 def _remove_thread_item(tenant: str, thread_id: str) -> None:
     try:
-        aws.dynamodb().delete_item(
-            TableName=settings().context_table,
-            Key=ddb.serialize({PK: notes.thread_pk(tenant, thread_id), SK: "TH"}),
-            ConditionExpression="attribute_exists(#del)",
-            ExpressionAttributeNames={"#del": "deleting_at"},
+        dynamo.delete(
+            settings().context_table,
+            thread_item.thread_key(tenant, thread_id),
+            condition="attribute_exists(#deleting)",
+            names={"#deleting": "deleting_at"},
         )
-    except Exception as exc:
-        if aws_error_code(exc) != "ConditionalCheckFailedException":
-            raise
+    except dynamo.ConditionFailed:
+        return  # a concurrent DELETE finished first

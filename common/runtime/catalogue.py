@@ -24,6 +24,7 @@ from common.runtime.observability import metrics
 REQUEST = ("service", "route")
 SCHEDULED = ("service",)
 BY_CODE = ("service", "code")
+BY_FAILURE = ("service", "failure_class")
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,14 @@ CATALOGUE: dict[str, MetricSpec] = {
         MetricSpec("events_received", MetricUnit.Count, "new events stored"),
         MetricSpec("events_duplicate", MetricUnit.Count, "posts answered as duplicates"),
         MetricSpec("events_delivered", MetricUnit.Count, "events acknowledged (first time)"),
+        MetricSpec("events_leased", MetricUnit.Count, "events handed out by leases"),
+        MetricSpec("events_released", MetricUnit.Count, "leased events given back"),
+        MetricSpec("events_quarantined", MetricUnit.Count, "events quarantined after max leases"),
+        MetricSpec(
+            "lease_event_age",
+            MetricUnit.Seconds,
+            "age of the oldest event a lease handed out (how far consumers lag)",
+        ),
         MetricSpec("dedup_hits", MetricUnit.Count, "posts matching content within 5 min"),
         MetricSpec("idempotent_replays", MetricUnit.Count, "Idempotency-Key replays"),
         MetricSpec("rate_limited", MetricUnit.Count, "requests refused with 429"),
@@ -74,6 +83,9 @@ CATALOGUE: dict[str, MetricSpec] = {
             "agents_marked_unhealthy", MetricUnit.Count, "sweeper: healthy → unhealthy", SCHEDULED
         ),
         MetricSpec("agents_marked_dead", MetricUnit.Count, "sweeper: → dead", SCHEDULED),
+        MetricSpec("agents_recovered", MetricUnit.Count, "heartbeats that made an agent healthy"),
+        MetricSpec("agents_deleted", MetricUnit.Count, "agents removed with DELETE /agents/{id}"),
+        MetricSpec("agent_secrets_rotated", MetricUnit.Count, "agent secret rotations"),
         MetricSpec(
             "rollup_duration", MetricUnit.Milliseconds, "time of one daily rollup run", SCHEDULED
         ),
@@ -89,6 +101,45 @@ CATALOGUE: dict[str, MetricSpec] = {
         MetricSpec("agents_healthy", MetricUnit.Count, "agents healthy at rollup", SCHEDULED),
         MetricSpec("agents_unhealthy", MetricUnit.Count, "agents unhealthy at rollup", SCHEDULED),
         MetricSpec("agents_dead", MetricUnit.Count, "agents dead at rollup", SCHEDULED),
+        # Push delivery (dispatch, deliver, retry functions; docs/triggers.md).
+        MetricSpec(
+            "deliveries_dispatched",
+            MetricUnit.Count,
+            "delivery messages queued for new events",
+            SCHEDULED,
+        ),
+        MetricSpec("delivery_attempts", MetricUnit.Count, "HTTP delivery attempts", SCHEDULED),
+        MetricSpec(
+            "delivery_latency",
+            MetricUnit.Milliseconds,
+            "event received → receiver's 2xx (successful attempts)",
+            SCHEDULED,
+        ),
+        MetricSpec(
+            "delivery_duration", MetricUnit.Milliseconds, "time of one HTTP attempt", SCHEDULED
+        ),
+        MetricSpec(
+            "delivery_failures",
+            MetricUnit.Count,
+            "failed attempts by class (http_status, timeout, connect_error, tls_error, "
+            "ssrf_refused)",
+            BY_FAILURE,
+        ),
+        MetricSpec(
+            "delivery_queue_age",
+            MetricUnit.Milliseconds,
+            "time a delivery message waited in the queue",
+            SCHEDULED,
+        ),
+        MetricSpec(
+            "delivery_retries_enqueued",
+            MetricUnit.Count,
+            "retries sent from the due-time index",
+            SCHEDULED,
+        ),
+        MetricSpec(
+            "subscriptions_disabled", MetricUnit.Count, "subscriptions auto-disabled", SCHEDULED
+        ),
     )
 }
 

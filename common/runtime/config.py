@@ -46,6 +46,8 @@ class Settings:
     rate_limit_window_seconds: int
     rate_limit_lease_max: int
     key_cache_seconds: int
+    auth_client_budget: int
+    auth_client_window_seconds: int
     bcrypt_rounds: int
     dedup_window_seconds: int
     idempotency_ttl_seconds: int
@@ -55,6 +57,13 @@ class Settings:
     heartbeat_interval_seconds: int
     agent_shards: int
     thread_delete_budget_seconds: int
+    hooks_table: str = "dockhand-hooks"
+    delivery_queue_url: str = ""
+    allow_loopback_targets: bool = False
+    retry_divisor: int = 1
+    due_shards: int = 4
+    max_attempts: int = 5
+    mcp_allowed_origins: frozenset[str] = frozenset()
 
 
 def load_settings() -> Settings:
@@ -74,6 +83,9 @@ def load_settings() -> Settings:
         rate_limit_lease_max=_int("DOCKHAND_RATE_LIMIT_LEASE_MAX", 20, 1, 1000),
         # The cache bounds how long a revoked key keeps working: the contract says 60 s.
         key_cache_seconds=_int("DOCKHAND_KEY_CACHE_SECONDS", 60, 0, 60),
+        # bcrypt checks one client (source IP) may cause per window: common/access/authguard.py.
+        auth_client_budget=_int("DOCKHAND_AUTH_CLIENT_BUDGET", 20, 1, 100_000),
+        auth_client_window_seconds=_int("DOCKHAND_AUTH_CLIENT_WINDOW_SECONDS", 60, 1, 3600),
         bcrypt_rounds=_int("DOCKHAND_BCRYPT_ROUNDS", 12, 4, 16),
         dedup_window_seconds=_int("DOCKHAND_DEDUP_WINDOW_SECONDS", 300, 1, 86_400),
         idempotency_ttl_seconds=_int("DOCKHAND_IDEMPOTENCY_TTL_SECONDS", 86_400, 60, 604_800),
@@ -86,6 +98,22 @@ def load_settings() -> Settings:
         # DELETE /threads works this long, then answers 202 and continues on the next call
         # (the hydrate function's timeout is 20 s; API Gateway gives up at 30 s).
         thread_delete_budget_seconds=_int("DOCKHAND_THREAD_DELETE_BUDGET_SECONDS", 10, 0, 25),
+        # Push delivery (docs/triggers.md): subscriptions, delivery state and log.
+        hooks_table=_str("DOCKHAND_HOOKS_TABLE", f"{prefix}-hooks"),
+        delivery_queue_url=_str("DOCKHAND_DELIVERY_QUEUE_URL", ""),
+        # `make run` alone sets this: http(s)://127.0.0.1 and localhost receivers.
+        allow_loopback_targets=_str("DOCKHAND_ALLOW_LOOPBACK_TARGETS", "").lower()
+        in {"1", "true", "yes", "on"},
+        # Retry delays are divided by this (locally 3600 makes 10 h take 10 s).
+        retry_divisor=_int("DOCKHAND_RETRY_DIVISOR", 1, 1, 10_000_000),
+        # Partitions of the due-time index of retries (hooks gsi1).
+        due_shards=_int("DOCKHAND_DUE_SHARDS", 4, 1, 64),
+        # Leases of one event before it is quarantined (common/triggers/leases.py).
+        max_attempts=_int("DOCKHAND_MAX_ATTEMPTS", 5, 1, 100),
+        # Browser origins POST /mcp accepts (comma-separated); MCP clients send no Origin.
+        mcp_allowed_origins=frozenset(
+            o.strip() for o in _str("DOCKHAND_MCP_ALLOWED_ORIGINS", "").split(",") if o.strip()
+        ),
     )
 
 

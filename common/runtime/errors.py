@@ -2,20 +2,49 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Literal
+
+from pydantic import ConfigDict, with_config
+
+# typing_extensions: pydantic reads TypedDicts from it on Python < 3.12 (a pydantic dependency).
+from typing_extensions import TypedDict
+
+# The contract's error codes: the document's enum (tools/gen/openapi.py reads this type).
+ErrorCode = Literal[
+    "invalid_json",
+    "validation_error",
+    "invalid_cursor",
+    "unauthorized",
+    "forbidden",
+    "not_found",
+    "conflict",
+    "payload_too_large",
+    "unsupported_media_type",
+    "rate_limited",
+    "service_unavailable",
+    "internal_error",
+]
+
+
+@with_config(ConfigDict(extra="forbid"))
+class ErrorDetail(TypedDict):
+    """What is wrong with one field (a body path like `labels.env`, or a parameter)."""
+
+    field: str
+    message: str
 
 
 class ApiError(Exception):
     """An error the client may see: a code, a status and a safe message."""
 
     status = 500
-    code = "internal_error"
+    code: ErrorCode = "internal_error"
     default_message = "Internal error."
 
     def __init__(
         self,
         message: str | None = None,
-        details: list[dict[str, Any]] | None = None,
+        details: list[ErrorDetail] | None = None,
         headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(message or self.default_message)

@@ -18,24 +18,65 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import ConfigDict, Field, with_config
+
+# typing_extensions: pydantic reads TypedDicts from it on Python < 3.12 (a pydantic dependency).
+from typing_extensions import TypedDict
 
 from common.agents import registry as agents
 from common.runtime import clock
 from common.runtime.config import settings
+from common.runtime.models import Count, Time
 from common.runtime.observability import logger
-from common.store import aws, counters, ddb
+from common.store import counters, dynamo
 from common.store.tables import PK, SK
 
 COUNTED = (
     "events_received",
     "events_duplicate",
     "events_delivered",
+    "events_leased",
+    "events_released",
+    "events_quarantined",
     "notes_created",
     "snapshots_created",
     "heartbeats",
+    # Push delivery (common/triggers/delivery.py): attempts, by outcome.
+    "deliveries_succeeded",
+    "deliveries_failed",
+    "deliveries_exhausted",
 )
 _DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+Day = Annotated[str, Field(json_schema_extra={"format": "date"})]
+
+
+# The counted fields are COUNTED's names, written out so mypy checks every dict built
+# here (tests/unit/test_stats_views.py keeps the two lists equal).  A figure is null in
+# a rollup stored before it was counted.
+@with_config(ConfigDict(extra="forbid", title="DayFigures"))
+class DayFiguresView(TypedDict):
+    day: Day
+    events_received: Count | None
+    events_duplicate: Count | None
+    events_delivered: Count | None
+    events_leased: Count | None
+    events_released: Count | None
+    events_quarantined: Count | None
+    notes_created: Count | None
+    snapshots_created: Count | None
+    heartbeats: Count | None
+    deliveries_succeeded: Count | None
+    deliveries_failed: Count | None
+    deliveries_exhausted: Count | None
+    inbox_pending: Count | None
+    inbox_oldest_pending_age_seconds: Annotated[float, Field(ge=0)] | None
+    inbox_leased: Count | None
+    agents: dict[str, Count] | None
+    computed_at: Time | None
+    final: bool
+
 
 # (pending events, received_at of the oldest pending one | None) of a tenant.
 InboxSummary = Callable[[str], tuple[int, str | None]]
@@ -45,6 +86,12 @@ def _inbox_summary(tenant: str) -> tuple[int, str | None]:
     from common.triggers import events  # the triggers area owns the inbox gauge
 
     return events.inbox_summary(tenant)
+
+
+def _inbox_leased(tenant: str) -> int:
+    from common.triggers import inbox  # the triggers area owns leases
+
+    return inbox.leased_count(tenant)
 
 
 def parse_day(text: str) -> date:
@@ -79,6 +126,7 @@ def live_figures(
         **{name: int(counted.get(name, 0)) for name in COUNTED},
         "inbox_pending": pending,
         "inbox_oldest_pending_age_seconds": oldest_age,
+        "inbox_leased": _inbox_leased(tenant),
         "agents": agents.count_by_status(tenant),
         "computed_at": clock.iso(now),
     }
@@ -154,23 +202,17 @@ def run(day: str, inbox_summary: InboxSummary | None = None) -> RollupSummary:
 def _store(tenant: str, figures: Mapping[str, Any]) -> None:
     # PutItem overwrites: a re-run or backfill replaces the day, never adds to it.
     item = {**_rollup_key(tenant, figures["day"]), "tenant": tenant, **figures}
-    aws.dynamodb().put_item(TableName=settings().stats_table, Item=ddb.serialize(item))
+    dynamo.put(settings().stats_table, item)
 
 
 # ---------------------------------------------------------------- GET /stats
 
 
 def stored(tenant: str, day: str) -> dict[str, Any] | None:
-    result = aws.dynamodb().get_item(
-        TableName=settings().stats_table,
-        Key=ddb.serialize(_rollup_key(tenant, day)),
-        ConsistentRead=True,
-    )
-    raw = result.get("Item")
-    return ddb.deserialize(raw) if raw else None
+    return dynamo.get(settings().stats_table, _rollup_key(tenant, day))
 
 
-def figures_for(tenant: str, day: str) -> dict[str, Any] | None:
+def figures_for(tenant: str, day: str) -> DayFiguresView | None:
     """The tenant's figures for `day`: the stored rollup (final), else live figures for
     today or for a past day whose rollup has not run yet; None when there is no data."""
     item = stored(tenant, day)
@@ -185,13 +227,25 @@ def figures_for(tenant: str, day: str) -> dict[str, Any] | None:
     return _view(live_figures(tenant, day, day_counters), final=False)
 
 
-def _view(figures: Mapping[str, Any], final: bool) -> dict[str, Any]:
-    keys = (
-        "day",
-        *COUNTED,
-        "inbox_pending",
-        "inbox_oldest_pending_age_seconds",
-        "agents",
-        "computed_at",
-    )
-    return {**{k: figures.get(k) for k in keys}, "final": final}
+def _view(figures: Mapping[str, Any], final: bool) -> DayFiguresView:
+    return {
+        "day": figures["day"],
+        "events_received": figures.get("events_received"),
+        "events_duplicate": figures.get("events_duplicate"),
+        "events_delivered": figures.get("events_delivered"),
+        "events_leased": figures.get("events_leased"),
+        "events_released": figures.get("events_released"),
+        "events_quarantined": figures.get("events_quarantined"),
+        "notes_created": figures.get("notes_created"),
+        "snapshots_created": figures.get("snapshots_created"),
+        "heartbeats": figures.get("heartbeats"),
+        "deliveries_succeeded": figures.get("deliveries_succeeded"),
+        "deliveries_failed": figures.get("deliveries_failed"),
+        "deliveries_exhausted": figures.get("deliveries_exhausted"),
+        "inbox_pending": figures.get("inbox_pending"),
+        "inbox_oldest_pending_age_seconds": figures.get("inbox_oldest_pending_age_seconds"),
+        "inbox_leased": figures.get("inbox_leased"),
+        "agents": figures.get("agents"),
+        "computed_at": figures.get("computed_at"),
+        "final": final,
+    }

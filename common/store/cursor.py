@@ -3,6 +3,11 @@
 A cursor is `base64url(json(position)).base64url(mac)`, where the MAC covers the
 tenant, a fingerprint of the query that made it, and the position.  Altered
 bytes, another tenant or another query all fail the MAC → `invalid_cursor`.
+
+Only the exact string the server issued is accepted: base64 decoders forgive a lot
+(padding, the standard alphabet's `+/`, whitespace and other skipped characters,
+non-zero unused bits), so a cursor is decoded, re-encoded and compared with what
+it was.  Any other spelling of the same bytes is `invalid_cursor` too.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ import base64
 import hashlib
 import hmac
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -18,6 +24,8 @@ from common.runtime.errors import InvalidCursor
 from common.store.secrets import derived_key
 
 _MAC_BYTES = 16
+# Unpadded base64url, two parts: what `encode` writes and nothing else.
+_SHAPE = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
 
 
 def _b64(data: bytes) -> str:
@@ -46,11 +54,17 @@ def encode(tenant: str, query: Mapping[str, Any], position: Mapping[str, Any]) -
 
 def decode(token: str, tenant: str, query: Mapping[str, Any]) -> dict[str, Any]:
     """The position inside `token`, or `invalid_cursor` if it was not made for this query."""
+    if not _SHAPE.fullmatch(token):
+        raise InvalidCursor()
+    payload_part, mac_part = token.split(".", 1)
     try:
-        payload_part, mac_part = token.split(".", 1)
         payload, mac = _unb64(payload_part), _unb64(mac_part)
-    except ValueError:
+    except ValueError:  # a length no base64 encoding has (4n + 1)
         raise InvalidCursor() from None
+    # Canonical form: re-encoding gives back the very characters (no padding, no
+    # stray bits in the last character).  Not secret-dependent, so a plain compare.
+    if f"{_b64(payload)}.{_b64(mac)}" != token:
+        raise InvalidCursor()
     if not hmac.compare_digest(mac, _mac(tenant, query, payload)):
         raise InvalidCursor()
     try:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from common.runtime.config import settings
-from common.store import ddb
+from common.store import dynamo
 from common.store.tables import PK, SK, TTL_ATTRIBUTE
 
 DEDUP_SK = "D"
@@ -61,27 +61,31 @@ def valid_idempotency_key(value: str) -> bool:
     return 1 <= len(value) <= MAX_IDEMPOTENCY_KEY
 
 
+# What the first answer to a request was: a new event, or a content duplicate.
+CREATED, DUPLICATE = "created", "duplicate"
+# Records written before the kind was stored kept the HTTP status instead.
+_LEGACY_STATUS_KINDS = {201: CREATED, 200: DUPLICATE}
+
+
 @dataclass(frozen=True)
 class StoredResponse:
-    """The response an idempotency key was first answered with."""
+    """The answer an idempotency key was first given: its kind and its body."""
 
-    status: int
-    body: dict[str, Any]
+    kind: str  # CREATED | DUPLICATE
+    body: Mapping[str, Any]
     request_fingerprint: str
 
 
 def conditional_put(table: str, item: Mapping[str, Any], now: float) -> dict[str, Any]:
     """A transaction `Put` that succeeds only when no live record has this key."""
-    return {
-        "Put": {
-            "TableName": table,
-            "Item": ddb.serialize(item),
-            "ConditionExpression": _ABSENT_OR_EXPIRED,
-            "ExpressionAttributeNames": {"#pk": PK, "#exp": TTL_ATTRIBUTE},
-            "ExpressionAttributeValues": {":now": ddb.value(int(now))},
-            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-        }
-    }
+    return dynamo.put_op(
+        table,
+        item,
+        condition=_ABSENT_OR_EXPIRED,
+        names={"#pk": PK, "#exp": TTL_ATTRIBUTE},
+        values={":now": int(now)},
+        return_old_on_failure=True,
+    )
 
 
 def dedup_put(
@@ -105,7 +109,7 @@ def idempotency_put(
         PK: idempotency_pk(tenant, idempotency_key),
         SK: IDEMPOTENCY_SK,
         "request_fingerprint": response.request_fingerprint,
-        "response_status": response.status,
+        "response_kind": response.kind,
         "response_body": canonical_json(response.body),
         TTL_ATTRIBUTE: int(now) + settings().idempotency_ttl_seconds,
     }
@@ -114,8 +118,11 @@ def idempotency_put(
 
 def stored_response(item: Mapping[str, Any]) -> StoredResponse:
     """An idempotency record (deserialised) back as the response it stored."""
+    kind = item.get("response_kind")
+    if kind is None:
+        kind = _LEGACY_STATUS_KINDS[int(item["response_status"])]
     return StoredResponse(
-        status=int(item["response_status"]),
+        kind=str(kind),
         body=json.loads(str(item["response_body"])),
         request_fingerprint=str(item["request_fingerprint"]),
     )

@@ -21,17 +21,21 @@ from __future__ import annotations
 import json
 import random
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator, with_config
+
+# typing_extensions: pydantic reads TypedDicts from it on Python < 3.12 (a pydantic dependency).
+from typing_extensions import TypedDict
 
 from common.runtime import catalogue, clock, ids
 from common.runtime.config import settings
 from common.runtime.errors import Conflict, NotFound, ServiceUnavailable
+from common.runtime.models import Count, Id, PageQuery, Time, query_text
 from common.runtime.observability import logger
-from common.store import aws, counters, ddb, transact
+from common.store import counters, dynamo, transact
 from common.store import cursor as cursors
 from common.store.tables import (
     GSI1,
@@ -40,17 +44,36 @@ from common.store.tables import (
     GSI2,
     GSI2_PK,
     GSI2_SK,
+    GSI3_SK,
+    GSI5_PK,
     PK,
     SK,
-    TTL_ATTRIBUTE,
+    TIMELINE_PK,
+    TIMELINE_SK,
 )
 from common.triggers import dedup
 
 EVENT_SK = "E"
-PENDING, DELIVERED = "pending", "delivered"
+EventStatus = Literal["pending", "delivered", "quarantined"]
+PENDING: Literal["pending"] = "pending"
+DELIVERED: Literal["delivered"] = "delivered"
+QUARANTINED: Literal["quarantined"] = "quarantined"
+_STATUSES: dict[str, EventStatus] = {
+    PENDING: PENDING,
+    DELIVERED: DELIVERED,
+    QUARANTINED: QUARANTINED,
+}
 MAX_ACK_IDS = 100
-_TRANSACTION_LIMIT = 100
-_ACKS_PER_TRANSACTION = _TRANSACTION_LIMIT - 2  # room for the counter and gauge updates
+# Where a pending event lives in the inbox indexes, kept on the item so that a
+# requeue can put a quarantined event back without reading it first.
+HOME_PK, HOME_TYPE_PK = "home_pk", "home_type_pk"
+# Lease state on the event item (common.triggers.inbox).
+ATTEMPTS, LEASE_ID, LEASE_EXPIRES_MS, LEASED_UNTIL = (
+    "attempts",
+    "lease_id",
+    "lease_expires_ms",
+    "leased_until",
+)
 _RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})")
 # Cancellation reasons meaning "busy": the client should retry (503), nothing was written.
 
@@ -93,12 +116,64 @@ class AckRequest(BaseModel):
     ]
 
 
+# What `create_event` did: stored a new event, found a content duplicate, or replayed
+# the first answer to an Idempotency-Key.  The handler picks the HTTP status.
+CREATED, DUPLICATE, REPLAY = dedup.CREATED, dedup.DUPLICATE, "replay"
+
+
+class InboxQuery(PageQuery):
+    """GET /inbox: `limit`, `cursor`, and an optional exact `event_type`."""
+
+    event_type: Annotated[str, query_text(255)] | None = None
+
+
+# ---------------------------------------------------------------- response views
+
+
+@with_config(ConfigDict(extra="forbid", title="EventCreated"))
+class EventCreatedView(TypedDict):
+    """POST /events: the stored event (or, for a duplicate, the original one)."""
+
+    event_id: Id
+    event_type: str
+    source: str | None
+    received_at: Time
+    status: Literal["pending"]
+    duplicate: bool
+
+
+@with_config(ConfigDict(extra="forbid"))
+class PublicEvent(TypedDict):
+    """The fields every view of an event shares (not a response of its own)."""
+
+    event_id: Id
+    event_type: str
+    payload: dict[str, Any]
+    source: str | None
+    occurred_at: Time | None
+    received_at: Time
+
+
+@with_config(ConfigDict(extra="forbid", title="Event"))
+class EventView(PublicEvent):
+    status: EventStatus
+    delivered_at: Time | None
+
+
+@with_config(ConfigDict(extra="forbid", title="InboxItem"))
+class InboxItemView(PublicEvent):
+    attempts: Count
+    leased_until: Time | None
+
+
 @dataclass(frozen=True)
 class Outcome:
-    """What `POST /events` answers: a status and a body."""
+    """What `POST /events` did (`kind`) and the body it answers with.  For a replay,
+    `replayed` is the kind of the first answer (CREATED or DUPLICATE)."""
 
-    status: int
-    body: dict[str, Any]
+    kind: str
+    body: EventCreatedView
+    replayed: str | None = None
 
 
 # ---------------------------------------------------------------- keys
@@ -116,12 +191,34 @@ def type_inbox_pk(tenant: str, event_type: str, shard: int) -> str:
     return f"T#{tenant}#TY#{event_type}#S{shard}"
 
 
+def timeline_pk(tenant: str, shard: int) -> str:
+    return f"T#{tenant}#TL#S{shard}"
+
+
 def gauge_pk(tenant: str) -> str:
     return f"T#{tenant}#GAUGE"
 
 
+def quarantine_pk(tenant: str, shard: int) -> str:
+    return f"T#{tenant}#Q#S{shard}"
+
+
+def millis(moment: float) -> int:
+    return int(moment * 1000)
+
+
+def time_key(moment_ms: int, event_id: str) -> str:
+    """`<epoch ms, 15 digits>#<event_id>`: sorts by time, then by id (all one length)."""
+    return f"{moment_ms:015d}#{event_id}"
+
+
+def shard_of(pool_pk: str) -> int:
+    """The shard number at the end of an inbox partition key (`...#S<n>`)."""
+    return int(pool_pk.rsplit("#S", 1)[1])
+
+
 def _event_key(tenant: str, event_id: str) -> dict[str, Any]:
-    return ddb.serialize({PK: event_pk(tenant, event_id), SK: EVENT_SK})
+    return {PK: event_pk(tenant, event_id), SK: EVENT_SK}
 
 
 # ---------------------------------------------------------------- create
@@ -140,19 +237,19 @@ def create_event(tenant: str, new: NewEvent, idempotency_key: str | None) -> Out
     fingerprint = dedup.content_fingerprint(new.event_type, new.payload, new.source)
     request_fingerprint = dedup.sha256_hex(dedup.canonical_json(new.model_dump()))
     items = [
-        _event_put(tenant, event_id, new, received_at),
+        _event_put(tenant, event_id, new, now),
         dedup.dedup_put(tenant, fingerprint, body, now),
     ]
     if idempotency_key is not None:
-        stored = dedup.StoredResponse(201, body, request_fingerprint)
+        stored = dedup.StoredResponse(CREATED, body, request_fingerprint)
         items.append(dedup.idempotency_put(tenant, idempotency_key, stored, now))
     items.append(counters.update_item(tenant, {"events_received": 1}, now))
-    items.append(_gauge_update(tenant, +1))
+    items.append(gauge_update(tenant, +1))
 
     reasons = transact.run(items)
     if reasons is None:
         catalogue.count("events_received")
-        return Outcome(201, body)
+        return Outcome(CREATED, body)
     if idempotency_key is not None and transact.failed_condition(reasons[2]):
         record = _record(
             reasons[2], dedup.idempotency_pk(tenant, idempotency_key), dedup.IDEMPOTENCY_SK
@@ -176,7 +273,7 @@ def create_event(tenant: str, new: NewEvent, idempotency_key: str | None) -> Out
     raise ServiceUnavailable(retry_after=1)
 
 
-def _created_body(event_id: str, new: NewEvent, received_at: str) -> dict[str, Any]:
+def _created_body(event_id: str, new: NewEvent, received_at: str) -> EventCreatedView:
     return {
         "event_id": event_id,
         "event_type": new.event_type,
@@ -187,15 +284,24 @@ def _created_body(event_id: str, new: NewEvent, received_at: str) -> dict[str, A
     }
 
 
-def _event_put(tenant: str, event_id: str, new: NewEvent, received_at: str) -> dict[str, Any]:
+def _event_put(tenant: str, event_id: str, new: NewEvent, now: float) -> dict[str, Any]:
     shard = random.randrange(settings().inbox_shards)  # noqa: S311 - spreading load
+    home, home_type = inbox_pk(tenant, shard), type_inbox_pk(tenant, new.event_type, shard)
+    received_at = clock.iso(now)
     item = {
         PK: event_pk(tenant, event_id),
         SK: EVENT_SK,
-        GSI1_PK: inbox_pk(tenant, shard),
+        GSI1_PK: home,
         GSI1_SK: event_id,
-        GSI2_PK: type_inbox_pk(tenant, new.event_type, shard),
+        GSI2_PK: home_type,
         GSI2_SK: event_id,
+        # Every retained event by receipt time, pending or not (push delivery replays).
+        TIMELINE_PK: timeline_pk(tenant, shard),
+        TIMELINE_SK: f"{received_at}#{event_id}",
+        GSI3_SK: time_key(millis(now), event_id),  # available from now on
+        HOME_PK: home,
+        HOME_TYPE_PK: home_type,
+        ATTEMPTS: 0,
         "event_id": event_id,
         "tenant": tenant,
         "event_type": new.event_type,
@@ -205,14 +311,38 @@ def _event_put(tenant: str, event_id: str, new: NewEvent, received_at: str) -> d
         "received_at": received_at,
         "status": PENDING,
     }
-    return {
-        "Put": {
-            "TableName": settings().events_table,
-            "Item": ddb.serialize(item),
-            "ConditionExpression": "attribute_not_exists(#pk)",
-            "ExpressionAttributeNames": {"#pk": PK},
-        }
-    }
+    return dynamo.put_op(
+        settings().events_table,
+        item,
+        condition="attribute_not_exists(#pk)",
+        names={"#pk": PK},
+    )
+
+
+def system_event_ops(
+    tenant: str,
+    event_type: str,
+    source: str,
+    payload: dict[str, Any],
+    now: float,
+    *,
+    also_count: Mapping[str, int] | None = None,
+) -> tuple[str, list[dict[str, Any]]]:
+    """(event_id, transaction items) that put a new pending event in the tenant's inbox.
+
+    The one way another domain publishes an event (agent alerts, subscription.disabled):
+    the caller adds these items to the transaction that makes the change, so the change
+    and its event are stored together or not at all.  No dedup record: each change is
+    its own event.  `also_count` adds the caller's own day counters to the same counter
+    update (one transaction may not update the counter item twice).
+    """
+    event_id = ids.new_id()
+    new = NewEvent(event_type=event_type, payload=payload, source=source)
+    return event_id, [
+        _event_put(tenant, event_id, new, now),
+        counters.update_item(tenant, {**(also_count or {}), "events_received": 1}, now),
+        gauge_update(tenant, +1),
+    ]
 
 
 def _replay(tenant: str, stored: dedup.StoredResponse, request_fingerprint: str) -> Outcome:
@@ -221,7 +351,19 @@ def _replay(tenant: str, stored: dedup.StoredResponse, request_fingerprint: str)
     counters.increment(tenant, {"events_duplicate": 1})
     catalogue.count("idempotent_replays")
     catalogue.count("events_duplicate")
-    return Outcome(stored.status, {**stored.body, "duplicate": True})
+    return Outcome(REPLAY, _replayed_body(stored.body), replayed=stored.kind)
+
+
+def _replayed_body(stored: Mapping[str, Any]) -> EventCreatedView:
+    """The stored first answer (JSON read back from the idempotency record), as a duplicate."""
+    return {
+        "event_id": str(stored["event_id"]),
+        "event_type": str(stored["event_type"]),
+        "source": None if stored.get("source") is None else str(stored["source"]),
+        "received_at": str(stored["received_at"]),
+        "status": PENDING,
+        "duplicate": True,
+    }
 
 
 def _duplicate(
@@ -234,18 +376,16 @@ def _duplicate(
     now: float,
 ) -> Outcome:
     """The original event's creation response, marked as a duplicate."""
-    body = {
-        **_created_body(str(original["event_id"]), new, str(original["received_at"])),
-        "duplicate": True,
-    }
+    body = _created_body(str(original["event_id"]), new, str(original["received_at"]))
+    body["duplicate"] = True
     catalogue.count("dedup_hits")
     catalogue.count("events_duplicate")
-    count = counters.update_item(tenant, {"events_duplicate": 1}, now)
     if idempotency_key is None:
-        aws.dynamodb().update_item(**count["Update"])
-        return Outcome(200, body)
+        counters.increment(tenant, {"events_duplicate": 1}, now)
+        return Outcome(DUPLICATE, body)
     # The key must replay this answer for 24 h, even after the 5-minute dedup window.
-    stored = dedup.StoredResponse(200, body, request_fingerprint)
+    count = counters.update_item(tenant, {"events_duplicate": 1}, now)
+    stored = dedup.StoredResponse(DUPLICATE, body, request_fingerprint)
     reasons = transact.run([dedup.idempotency_put(tenant, idempotency_key, stored, now), count])
     if reasons is not None and transact.failed_condition(reasons[0]):
         record = _record(
@@ -253,33 +393,49 @@ def _duplicate(
         )
         if record is not None:  # a concurrent twin with the same key answered first
             return _replay(tenant, dedup.stored_response(record), request_fingerprint)
-    return Outcome(200, body)
+    return Outcome(DUPLICATE, body)
 
 
 # ---------------------------------------------------------------- read
 
 
-def get_event(tenant: str, event_id: str) -> dict[str, Any]:
+def get_event(tenant: str, event_id: str) -> EventView:
     """The event's public record; 404 for unknown, malformed, expired or foreign ids."""
     if not ids.is_valid_id(event_id):
         raise NotFound("No such event.")
-    result = aws.dynamodb().get_item(
-        TableName=settings().events_table,
-        Key=_event_key(tenant, event_id),
-        ConsistentRead=True,
-    )
-    raw = result.get("Item")
-    item = ddb.deserialize(raw) if raw else None
-    if item is None or _expired(item, clock.now()):
+    item = dynamo.get(settings().events_table, _event_key(tenant, event_id))
+    if item is None:
         raise NotFound("No such event.")
     return {
-        **_inbox_item(item),
-        "status": item["status"],
+        **public_item(item),
+        "status": effective_status(item, clock.now()),
         "delivered_at": item.get("delivered_at"),
     }
 
 
-def _inbox_item(item: Mapping[str, Any]) -> dict[str, Any]:
+def effective_status(item: Mapping[str, Any], now: float) -> EventStatus:
+    """The status a client sees.  An event on its last lease (filed in the quarantine,
+    gsi5) is quarantined from the moment that lease expires, before the next lease
+    call moves it (common.triggers.inbox): no job has to run at expiry."""
+    status = _STATUSES[str(item["status"])]
+    if status == PENDING and last_lease_expired(item, now):
+        return QUARANTINED
+    return status
+
+
+def last_lease_expired(item: Mapping[str, Any], now: float) -> bool:
+    return GSI5_PK in item and int(item.get(LEASE_EXPIRES_MS, 0)) <= millis(now)
+
+
+def leased_until(item: Mapping[str, Any], now: float) -> str | None:
+    """When the event's live lease ends, or None when no lease holds it."""
+    expires = item.get(LEASE_EXPIRES_MS)
+    if item.get("status") != PENDING or expires is None or int(expires) <= millis(now):
+        return None
+    return str(item[LEASED_UNTIL])
+
+
+def public_item(item: Mapping[str, Any]) -> PublicEvent:
     return {
         "event_id": item["event_id"],
         "event_type": item["event_type"],
@@ -290,131 +446,73 @@ def _inbox_item(item: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def _expired(item: Mapping[str, Any], now: float) -> bool:
-    expires_at = item.get(TTL_ATTRIBUTE)
-    return isinstance(expires_at, int) and expires_at < now
-
-
-# ---------------------------------------------------------------- acknowledge
-
-
-def acknowledge(tenant: str, event_id: str) -> None:
-    """Mark one event delivered (idempotent); 404 if it is not the tenant's live event."""
-    acknowledged, _ = acknowledge_many(tenant, [event_id])
-    if not acknowledged:
-        raise NotFound("No such event.")
-
-
-def acknowledge_many(tenant: str, event_ids: Sequence[str]) -> tuple[list[str], list[str]]:
-    """(acknowledged, not_found), each in request order without repeats.
-
-    Pending events are delivered by one transaction per 98 ids that also adds to
-    `events_delivered` and takes them off the pending gauge, so only a first
-    acknowledgement counts.  A cancelled transaction's ALL_OLD reasons say which ids
-    were already delivered (acknowledged again) or absent (not found); the rest are
-    retried without them.
-    """
-    unique = list(dict.fromkeys(event_ids))
-    outcome: dict[str, bool] = {i: False for i in unique if not ids.is_valid_id(i)}
-    candidates = [i for i in unique if i not in outcome]
-    for start in range(0, len(candidates), _ACKS_PER_TRANSACTION):
-        outcome.update(
-            _acknowledge_chunk(tenant, candidates[start : start + _ACKS_PER_TRANSACTION])
-        )
-    acknowledged = [i for i in unique if outcome[i]]
-    return acknowledged, [i for i in unique if not outcome[i]]
-
-
-def _acknowledge_chunk(tenant: str, event_ids: list[str]) -> dict[str, bool]:
-    outcome: dict[str, bool] = {}
-    pending = list(event_ids)
-    while pending:
-        now = clock.now()
-        items = [_deliver_update(tenant, event_id, now) for event_id in pending]
-        items.append(counters.update_item(tenant, {"events_delivered": len(pending)}, now))
-        items.append(_gauge_update(tenant, -len(pending)))
-        reasons = transact.run(items)
-        if reasons is None:
-            outcome.update(dict.fromkeys(pending, True))
-            catalogue.count("events_delivered", len(pending))
-            return outcome
-        still_pending = []
-        for event_id, reason in zip(pending, reasons, strict=False):
-            if transact.failed_condition(reason):
-                old = reason.get("Item")
-                outcome[event_id] = old is not None and _delivered_and_live(
-                    ddb.deserialize(old), now
-                )
-            else:
-                still_pending.append(event_id)
-        if len(still_pending) == len(pending):  # pragma: no cover - cancelled for no stated reason
-            raise ServiceUnavailable(retry_after=1)
-        pending = still_pending
-    return outcome
-
-
-def _deliver_update(tenant: str, event_id: str, now: float) -> dict[str, Any]:
-    expires_at = int(now) + settings().delivered_retention_days * 86_400
-    return {
-        "Update": {
-            "TableName": settings().events_table,
-            "Key": _event_key(tenant, event_id),
-            "UpdateExpression": "SET #status = :delivered, delivered_at = :now_iso, #exp = :exp "
-            "REMOVE #g1pk, #g1sk, #g2pk, #g2sk",
-            "ConditionExpression": "attribute_exists(#pk) AND #status = :pending",
-            "ExpressionAttributeNames": {
-                "#pk": PK,
-                "#status": "status",
-                "#exp": TTL_ATTRIBUTE,
-                "#g1pk": GSI1_PK,
-                "#g1sk": GSI1_SK,
-                "#g2pk": GSI2_PK,
-                "#g2sk": GSI2_SK,
-            },
-            "ExpressionAttributeValues": {
-                ":delivered": ddb.value(DELIVERED),
-                ":pending": ddb.value(PENDING),
-                ":now_iso": ddb.value(clock.iso(now)),
-                ":exp": ddb.value(expires_at),
-            },
-            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-        }
-    }
-
-
-def _delivered_and_live(item: Mapping[str, Any], now: float) -> bool:
-    return item.get("status") == DELIVERED and not _expired(item, now)
-
-
 # ---------------------------------------------------------------- inbox
 
 
 def inbox_page(
     tenant: str, limit: int, cursor: str | None, event_type: str | None
-) -> tuple[list[dict[str, Any]], str | None]:
-    """Pending events oldest first, one Query per shard whatever the backlog.
+) -> tuple[list[InboxItemView], str | None]:
+    """Pending events oldest first (leased or not), one Query per shard whatever the backlog.
 
-    Each shard is read after its own position (`gsi_sk > last id`), `limit + 1` items
-    at most, and the shards are merged by event id (ids sort by creation time).  The
-    cursor records every shard's position and is bound to tenant and `event_type`.
+    Items carry `attempts` and `leased_until`.  An event whose last lease has expired is
+    quarantined (see `effective_status`) and left out; it stays in the index only until
+    the next lease call of the tenant moves it (docs/triggers.md bounds how many).
     """
-    query = {"event_type": event_type}
+    now = clock.now()
+
+    def read(shard: int, after: str | None, count: int) -> list[dict[str, Any]]:
+        return _query_shard(tenant, shard, event_type, after, count)
+
+    page, next_cursor = merged_page(
+        tenant,
+        {"event_type": event_type},
+        cursor,
+        limit,
+        read=read,
+        position=lambda item: item["event_id"],
+    )
+    return [
+        {**public_item(item), "attempts": int(item.get(ATTEMPTS, 0)), "leased_until": leased}
+        for item in page
+        if not last_lease_expired(item, now)
+        for leased in [leased_until(item, now)]
+    ], next_cursor
+
+
+ShardReader = Callable[[int, str | None, int], list[dict[str, Any]]]
+
+
+def merged_page(
+    tenant: str,
+    query: Mapping[str, Any],
+    cursor: str | None,
+    limit: int,
+    *,
+    read: ShardReader,
+    position: Callable[[Mapping[str, Any]], Any],
+) -> tuple[list[dict[str, Any]], str | None]:
+    """One page over every inbox shard, merged by `position` (the index's sort key).
+
+    Each shard is read after its own position, `limit + 1` items at most, so a page
+    never reads more than shards x (limit + 1) items.  The cursor records every
+    shard's position and is bound to tenant and `query`.
+    """
     positions: dict[str, Any] = cursors.decode(cursor, tenant, query) if cursor else {}
     fetched: list[tuple[int, dict[str, Any]]] = []
     more_in_shard: set[int] = set()
     for shard in range(settings().inbox_shards):
         after = positions.get(str(shard))
-        items = _query_shard(tenant, shard, event_type, str(after) if after else None, limit + 1)
+        items = read(shard, str(after) if after else None, limit + 1)
         if len(items) > limit:
             more_in_shard.add(shard)
         fetched.extend((shard, item) for item in items[:limit])
-    fetched.sort(key=lambda pair: str(pair[1]["event_id"]))
+    fetched.sort(key=lambda pair: str(position(pair[1])))
     page, rest = fetched[:limit], fetched[limit:]
     for shard, item in page:
-        positions[str(shard)] = item["event_id"]
+        positions[str(shard)] = position(item)
     has_more = bool(rest) or bool(more_in_shard)
     next_cursor = cursors.encode(tenant, query, positions) if has_more else None
-    return [_inbox_item(item) for _, item in page], next_cursor
+    return [item for _, item in page], next_cursor
 
 
 def _query_shard(
@@ -426,19 +524,15 @@ def _query_shard(
         index, pk_name, sk_name = GSI2, GSI2_PK, GSI2_SK
         pk = type_inbox_pk(tenant, event_type, shard)
     condition = "#pk = :pk" + (" AND #sk > :after" if after else "")
-    values = {":pk": ddb.value(pk)}
-    if after:
-        values[":after"] = ddb.value(after)
-    result = aws.dynamodb().query(
-        TableName=settings().events_table,
-        IndexName=index,
-        KeyConditionExpression=condition,
-        ExpressionAttributeNames={"#pk": pk_name, **({"#sk": sk_name} if after else {})},
-        ExpressionAttributeValues=values,
-        ScanIndexForward=True,
-        Limit=limit,
-    )
-    return [ddb.deserialize(raw) for raw in result.get("Items", [])]
+    values = {":pk": pk, **({":after": after} if after else {})}
+    return dynamo.query(
+        settings().events_table,
+        condition,
+        names={"#pk": pk_name, **({"#sk": sk_name} if after else {})},
+        values=values,
+        index=index,
+        limit=limit,
+    ).items
 
 
 def inbox_summary(tenant: str) -> tuple[int, str | None]:
@@ -446,14 +540,14 @@ def inbox_summary(tenant: str) -> tuple[int, str | None]:
 
     One Query on the gauge items plus one `Limit=1` Query per inbox shard.
     """
-    result = aws.dynamodb().query(
-        TableName=settings().stats_table,
-        KeyConditionExpression="#pk = :pk",
-        ExpressionAttributeNames={"#pk": PK},
-        ExpressionAttributeValues={":pk": ddb.value(gauge_pk(tenant))},
-        ConsistentRead=True,
+    gauges = dynamo.query(
+        settings().stats_table,
+        "#pk = :pk",
+        names={"#pk": PK},
+        values={":pk": gauge_pk(tenant)},
+        consistent=True,
     )
-    pending = sum(int(ddb.deserialize(raw).get("pending", 0)) for raw in result.get("Items", []))
+    pending = sum(int(item.get("pending", 0)) for item in gauges.items)
     oldest = [
         items[0]
         for shard in range(settings().inbox_shards)
@@ -463,36 +557,19 @@ def inbox_summary(tenant: str) -> tuple[int, str | None]:
     return max(pending, 0), (str(oldest[0]["received_at"]) if oldest else None)
 
 
-def _gauge_update(tenant: str, delta: int) -> dict[str, Any]:
+def gauge_update(tenant: str, delta: int) -> dict[str, Any]:
     shard = random.randrange(settings().inbox_shards)  # noqa: S311 - spreading load
-    return {
-        "Update": {
-            "TableName": settings().stats_table,
-            "Key": ddb.serialize({PK: gauge_pk(tenant), SK: f"inbox#{shard}"}),
-            "UpdateExpression": "SET #tenant = :tenant ADD pending :delta",
-            "ExpressionAttributeNames": {"#tenant": "tenant"},
-            "ExpressionAttributeValues": {
-                ":tenant": ddb.value(tenant),
-                ":delta": ddb.value(delta),
-            },
-        }
-    }
+    return dynamo.update_op(
+        settings().stats_table,
+        {PK: gauge_pk(tenant), SK: f"inbox#{shard}"},
+        "SET #tenant = :tenant ADD pending :delta",
+        names={"#tenant": "tenant"},
+        values={":tenant": tenant, ":delta": delta},
+    )
 
 
 def _record(reason: Mapping[str, Any], pk: str, sk: str) -> dict[str, Any] | None:
     """The live record a failed conditional put ran into: from ALL_OLD, else one read."""
-    raw = reason.get("Item")
-    if raw is None:
-        raw = (
-            aws.dynamodb()
-            .get_item(
-                TableName=settings().events_table,
-                Key=ddb.serialize({PK: pk, SK: sk}),
-                ConsistentRead=True,
-            )
-            .get("Item")
-        )
-    item = ddb.deserialize(raw) if raw else None
-    if item is None or _expired(item, clock.now()):
-        return None
-    return item
+    if reason.get("Item") is None:
+        return dynamo.get(settings().events_table, {PK: pk, SK: sk})
+    return dynamo.live(reason["Item"])

@@ -170,9 +170,9 @@ def wait_until_serving(url: str, process: subprocess.Popen[bytes], log_path: Pat
     )
 
 
-def start_gateway(state_dir: Path) -> Gateway:
+def start_gateway(state_dir: Path, extra_env: Mapping[str, str] | None = None) -> Gateway:
     port = free_port()
-    env = gateway_env(port, state_dir)
+    env = {**gateway_env(port, state_dir), **(extra_env or {})}
     log_path = state_dir / "gateway.log"
     with log_path.open("wb") as log_file:
         process = subprocess.Popen(
@@ -184,7 +184,7 @@ def start_gateway(state_dir: Path) -> Gateway:
         )
     url = f"http://127.0.0.1:{port}"
     wait_until_serving(url, process, log_path)
-    state = jsonlib.loads((state_dir / "local.json").read_text())
+    state = jsonlib.loads((state_dir / f"local-{port}.json").read_text())
     cli_env = {
         **env,
         **state["env"],

@@ -38,7 +38,7 @@ def test_status_answers_over_http(gateway: Gateway) -> None:
 @pytest.mark.e2e
 @pytest.mark.parametrize(
     ("method", "path"),
-    [("GET", "/nope"), ("PUT", "/status"), ("GET", "/status/extra"), ("GET", "/")],
+    [("GET", "/nope"), ("PUT", "/status"), ("GET", "/status/extra"), ("POST", "/")],
 )
 def test_unknown_route_is_404_with_the_error_envelope(
     gateway: Gateway, method: str, path: str
@@ -162,7 +162,7 @@ def test_gateway_never_logs_keys_or_bodies(gateway: Gateway) -> None:
 @pytest.mark.e2e
 def test_sigterm_stops_cleanly_and_removes_the_state_file(tmp_path: Path) -> None:
     running = start_gateway(tmp_path)
-    state_file = tmp_path / "local.json"
+    state_file = tmp_path / f"local-{running.url.rsplit(':', 1)[1]}.json"
     state = json.loads(state_file.read_text())
     assert state["api_url"] == running.url
     assert state["bootstrap_key"] == running.key
@@ -180,7 +180,7 @@ def test_ctrl_c_stops_cleanly(tmp_path: Path) -> None:
     running = start_gateway(tmp_path)
 
     assert stop_gateway(running) == 0
-    assert not (tmp_path / "local.json").exists()
+    assert not list(tmp_path.glob("local*.json"))
     # The port is free again: nothing keeps serving after exit.
     with pytest.raises(urllib.error.URLError, match="refused"):
         running.http("GET", "/status")

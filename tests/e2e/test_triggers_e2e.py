@@ -55,12 +55,16 @@ def test_trigger_walk_through(gateway: Gateway) -> None:
 
     assert gateway.http("POST", "/events", viewer, event).status == 403
     other = gateway.http("POST", "/inbox/ack", outsider, {"event_ids": [event_id]})
-    assert other.json == {"acknowledged": [], "not_found": [event_id]}
+    assert other.json == {"acknowledged": [], "lease_lost": [], "not_found": [event_id]}
 
     assert gateway.http("DELETE", f"/events/{event_id}", creator).status == 204
     assert gateway.http("DELETE", f"/events/{event_id}", creator).status == 204
     ack = gateway.http("POST", "/inbox/ack", creator, {"event_ids": [first.json["event_id"]]})
-    assert ack.json == {"acknowledged": [first.json["event_id"]], "not_found": []}
+    assert ack.json == {
+        "acknowledged": [first.json["event_id"]],
+        "lease_lost": [],
+        "not_found": [],
+    }
     empty = gateway.http("GET", "/inbox", viewer)
     assert empty.json == {"items": [], "next_cursor": None, "has_more": False}
     assert gateway.http("GET", f"/events/{event_id}", viewer).json["status"] == "delivered"

@@ -126,6 +126,8 @@ def test_every_alarm_terraform_defines_is_on_the_alarm_widget(body: dict[str, An
     arns = widget["properties"]["alarms"]
     assert "${alarm_arn_prefix}${name}-api-5xx" in arns
     assert "${alarm_arn_prefix}${name}-schedule-dlq-not-empty" in arns
+    assert "${alarm_arn_prefix}${name}-deliveries-dlq-not-empty" in arns
+    assert "${alarm_arn_prefix}${name}-subscriptions-disabled" in arns
     for fn in infra_model.functions():
         assert f"${{alarm_arn_prefix}}${{functions.{fn}}}-errors" in arns
         assert f"${{alarm_arn_prefix}}${{functions.{fn}}}-throttles" in arns

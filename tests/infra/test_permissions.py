@@ -3,6 +3,7 @@ one IAM policy per function) and every policy document in infra/."""
 
 from __future__ import annotations
 
+import fnmatch
 import importlib
 import re
 from typing import Any
@@ -19,17 +20,48 @@ EXPECTED_TABLES = {
     "notes": {"keys", "context", "stats"},
     "hydrate": {"keys", "context", "stats"},
     "rehydrate": {"keys", "context"},
-    "heartbeat": {"keys", "agents", "stats"},
+    "mcp": {"keys", "context", "stats"},
+    "heartbeat": {"keys", "agents", "events", "stats"},  # + agent.recovered events
     "status": {"keys", "stats", "events", "agents"},
-    "sweeper": {"agents"},
+    "sweeper": {"agents", "events", "stats"},  # agent.* events in the inbox
     "rollup": {"stats", "events", "agents"},
+    "subscriptions": {"keys", "hooks", "events"},
+    "dispatch": {"hooks"},
+    "deliver": {"hooks", "events", "stats"},
+    "retry": {"hooks"},
+}
+# Push delivery: who may send to, or consume, the delivery queue (infra/delivery.tf).
+EXPECTED_SQS = {
+    "subscriptions": {"deliveries": {"sqs:SendMessage"}},
+    "dispatch": {"deliveries": {"sqs:SendMessage"}, "deliveries_dlq": {"sqs:SendMessage"}},
+    "deliver": {
+        "deliveries": {
+            "sqs:DeleteMessage",
+            "sqs:GetQueueAttributes",
+            "sqs:ReceiveMessage",
+            "sqs:SendMessage",
+        }
+    },
+    "retry": {"deliveries": {"sqs:SendMessage"}},
+}
+EXPECTED_STREAMS = {
+    "dispatch": {
+        "events": {
+            "dynamodb:DescribeStream",
+            "dynamodb:GetRecords",
+            "dynamodb:GetShardIterator",
+            "dynamodb:ListStreams",
+        }
+    }
 }
 EXPECTED_S3 = {
     "hydrate": {"s3:PutObject", "s3:GetObject", "s3:DeleteObject", "s3:DeleteObjectVersion"},
     "rehydrate": {"s3:GetObject"},
+    "mcp": {"s3:GetObject"},
 }
 # Cursor signing (every function with a list route) and agent secrets (heartbeat).
-EXPECTED_MASTER_KEY = {"inbox", "notes", "hydrate", "heartbeat"}
+# Webhook secrets are derived too (subscriptions shows them, deliver signs with them).
+EXPECTED_MASTER_KEY = {"inbox", "notes", "hydrate", "heartbeat", "mcp", "subscriptions", "deliver"}
 # Write actions only the functions that own the data may have.
 WRITES = {
     "dynamodb:PutItem",
@@ -37,7 +69,7 @@ WRITES = {
     "dynamodb:DeleteItem",
     "dynamodb:BatchWriteItem",
 }
-ACTION = re.compile(r"^(dynamodb|s3|secretsmanager):[A-Z][A-Za-z]+$")
+ACTION = re.compile(r"^(dynamodb|s3|secretsmanager|sqs):[A-Z][A-Za-z]+$")
 
 PERMISSIONS = tf.permissions()
 
@@ -88,9 +120,74 @@ def test_api_key_functions_read_keys_and_count_requests(name: str) -> None:
     keys = PERMISSIONS[name]["dynamodb"].get("keys")
     if _needs_api_key(name):
         assert keys is not None
-        assert {"dynamodb:GetItem", "dynamodb:UpdateItem"} <= set(keys["actions"])
+        # Reads any key item; writes nothing unconditioned on the keys table.
+        assert keys["actions"] == ["dynamodb:GetItem"], name
+        assert keys["leading_key_writes"]["actions"] == ["dynamodb:UpdateItem"], name
     else:
         assert keys is None, f"{name} serves no API-key route but may read keys"
+
+
+def test_keys_table_updates_are_narrowed_to_the_rate_limit_items() -> None:
+    """UpdateItem on the keys table only where pk is RL#... (per-key windows) or AF#...
+    (failed-authentication guard): never a key item (KEY#...)."""
+    from common.access import authguard
+
+    for name, access in PERMISSIONS.items():
+        keys = access["dynamodb"].get("keys")
+        if keys is None:
+            continue
+        assert not WRITES & set(keys["actions"]), f"{name} may write key items"
+        patterns = keys["leading_key_writes"]["leading_keys"]
+        assert sorted(patterns) == ["AF#*", "RL#*"], name
+        assert not any(fnmatch.fnmatchcase("KEY#k", p) for p in patterns)
+    # The prefixes the code writes are the ones granted.
+    written = [authguard.key_guard_pk("k"), authguard.client_pk("203.0.113.1"), "RL#k"]
+    assert all(any(fnmatch.fnmatchcase(pk, p) for p in ["AF#*", "RL#*"]) for pk in written)
+
+
+def test_main_turns_leading_key_writes_into_a_conditioned_statement() -> None:
+    statements = tf.locals_of("main.tf")["policy_statements"]
+    assert '"dynamodb_${table}_leading_keys"' in statements
+    assert "grant.leading_key_writes.actions" in statements
+    assert '"ForAllValues:StringLike"' in statements
+    assert '"dynamodb:LeadingKeys"' in statements
+    assert "grant.leading_key_writes.leading_keys" in statements
+    assert '"Null"' in statements  # a request without the key never matches
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_TABLES))
+def test_queues_and_streams_only_where_needed(name: str) -> None:
+    sqs = {q: set(a) for q, a in PERMISSIONS[name].get("sqs", {}).items()}
+    streams = {s: set(a) for s, a in PERMISSIONS[name].get("streams", {}).items()}
+    assert sqs == EXPECTED_SQS.get(name, {})
+    assert streams == EXPECTED_STREAMS.get(name, {})
+    for actions in [*sqs.values(), *streams.values()]:
+        assert all(ACTION.match(a) for a in actions)
+
+
+def test_event_source_mappings_report_batch_item_failures() -> None:
+    delivery = tf.blocks("resource", "delivery.tf")
+    dispatch = delivery[("aws_lambda_event_source_mapping", "dispatch")]
+    deliver = delivery[("aws_lambda_event_source_mapping", "deliver")]
+    assert dispatch["event_source_arn"] == "${aws_dynamodb_table.events.stream_arn}"
+    assert deliver["event_source_arn"] == "${aws_sqs_queue.deliveries.arn}"
+    for mapping in (dispatch, deliver):
+        assert mapping["function_response_types"] == ["ReportBatchItemFailures"]
+    assert "INSERT" in tf.first(tf.first(dispatch["filter_criteria"])["filter"])["pattern"]
+    queue = delivery[("aws_sqs_queue", "deliveries")]
+    assert queue["sqs_managed_sse_enabled"] is True
+    assert delivery[("aws_sqs_queue", "deliveries_dlq")]["sqs_managed_sse_enabled"] is True
+    assert "deliveries_dlq.arn" in queue["redrive_policy"]
+    events = tf.resource("tables.tf", "aws_dynamodb_table", "events")
+    assert (events["stream_enabled"], events["stream_view_type"]) == (True, "NEW_IMAGE")
+
+
+def test_delivery_alarms_watch_the_dlq_and_disabled_subscriptions() -> None:
+    delivery = tf.blocks("resource", "delivery.tf")
+    dlq = delivery[("aws_cloudwatch_metric_alarm", "deliveries_dlq")]
+    assert dlq["metric_name"] == "ApproximateNumberOfMessagesVisible"
+    disabled = delivery[("aws_cloudwatch_metric_alarm", "subscriptions_disabled")]
+    assert disabled["metric_name"] == "subscriptions_disabled"
 
 
 def test_readers_do_not_write() -> None:

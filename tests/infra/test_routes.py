@@ -31,9 +31,14 @@ def test_routes_equal_the_handler_route_table(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", FUNCTIONS)
-def test_a_function_has_routes_or_a_schedule_never_both(name: str) -> None:
+def test_a_function_has_routes_or_a_schedule_or_a_trigger_never_two(name: str) -> None:
     spec = functions()[name]
-    assert bool(spec.routes) != bool(spec.schedule)
+    assert [bool(spec.routes), bool(spec.schedule), bool(spec.trigger)].count(True) == 1
+
+
+def test_triggers_are_the_delivery_stream_and_queue() -> None:
+    triggers = {name: spec.trigger for name, spec in functions().items() if spec.trigger}
+    assert triggers == {"dispatch": "stream:events", "deliver": "queue:deliveries"}
 
 
 def test_every_route_key_belongs_to_exactly_one_function() -> None:
@@ -53,4 +58,8 @@ def test_no_catch_all_routes() -> None:
 
 def test_schedules_are_the_contracts() -> None:
     schedules = {name: spec.schedule for name, spec in functions().items() if spec.schedule}
-    assert schedules == {"sweeper": "rate(1 minute)", "rollup": "cron(5 0 * * ? *)"}
+    assert schedules == {
+        "sweeper": "rate(1 minute)",
+        "rollup": "cron(5 0 * * ? *)",
+        "retry": "rate(1 minute)",
+    }

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from common.agents import registry as agents
+from common.agents import sweep as sweeping
 from common.runtime import clock
 from common.store import secrets
 from tests.conftest import ApiClient, Keys
@@ -149,7 +150,7 @@ def test_list_filters_by_status_and_region(api: ApiClient, keys: Keys) -> None:
     register(api, keys.creator, name="b", region="us")
     register(api, keys.creator, name="c", region="eu")
     clock.set_clock(lambda: NOW + 120)  # all three silent for 2 minutes
-    agents.sweep()
+    sweeping.sweep()
     clock.set_clock(lambda: NOW)
     register(api, keys.creator, name="d", region="eu")
     assert _names(api, keys.viewer) == ["a", "b", "c", "d"]

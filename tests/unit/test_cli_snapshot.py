@@ -20,6 +20,15 @@ from tools.cli import main as cli
 pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
 
 
+@pytest.fixture(autouse=True)
+def no_local_runs(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Never pick up a developer's `make run` state files."""
+    from tools.cli import localstate
+
+    monkeypatch.setattr(localstate, "STATE_DIR", tmp_path / "state")
+    localstate.forget()
+
+
 def run_git(repo: Path, *args: str) -> None:
     subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True)
 
@@ -113,15 +122,70 @@ def test_collect_markers(repo: Path) -> None:
     assert todo["context"] == "value = os.getcwd()"
 
 
-def test_markers_in_text_rules() -> None:
-    text = "<!-- QUESTION: ship it? -->\n## TODO heading\n/* HACK(x): y */\n  * FIXME: z\n"
-    kinds = [(m["kind"], m["text"]) for m in collect.markers_in_text("a.md", text)]
-    assert kinds == [("QUESTION", "ship it?"), ("HACK", "y"), ("FIXME", "z")]
+def markers(path: str, text: str) -> list[tuple[int, str, str]]:
+    return [(m["line"], m["kind"], m["text"]) for m in collect.markers_in_text(path, text)]
+
+
+def test_markdown_comments_are_html_comments_and_prose_is_not() -> None:
+    text = (
+        "<!-- QUESTION: ship it? -->\n## TODO heading\n- NOTE: a bullet, not a comment\n"
+        "NOTE: prose\n; FIXME not lisp\n-- HACK not sql\n<!--\nTODO: inside a block\n-->\n"
+    )
+    assert markers("a.md", text) == [(1, "QUESTION", "ship it?"), (8, "TODO", "inside a block")]
+
+
+def test_c_like_line_and_block_comments() -> None:
+    text = (
+        "/* HACK(x): y */\n/**\n * FIXME: z\n */\nint a; // NOTE: n\n"
+        's = "// TODO: in a string";\nx = a -- b; // TODO: after code\n; NOTE: no\n'
+    )
+    expected = [(1, "HACK", "y"), (3, "FIXME", "z"), (5, "NOTE", "n"), (7, "TODO", "after code")]
+    for path in ("a.c", "b.ts", "c.go", "d.rs", "E.java", "f.js"):
+        assert markers(path, text) == expected, path
+
+
+@pytest.mark.parametrize(
+    ("path", "text", "expected"),
+    [
+        ("a.py", "x = 1  # TODO: py\ny = a -- 1  ; NOTE: no\n", [(1, "TODO", "py")]),
+        ("a.sh", "#!/bin/sh\n# FIXME: sh\n", [(2, "FIXME", "sh")]),
+        ("c.yaml", "k: v # NOTE: yaml\n// TODO: no\n", [(1, "NOTE", "yaml")]),
+        ("p.toml", "# HACK: toml\n", [(1, "HACK", "toml")]),
+        ("q.sql", "select 1; -- TODO: idx\n# NOTE: no\n", [(1, "TODO", "idx")]),
+        ("m.lua", "x = 1 -- QUESTION: why?\n", [(1, "QUESTION", "why?")]),
+        ("m.hs", "f = 1 -- TODO: hs\n", [(1, "TODO", "hs")]),
+        ("c.el", ";; TODO: lisp\n# NOTE: no\n", [(1, "TODO", "lisp")]),
+        ("s.ini", "; FIXME: ini\n", [(1, "FIXME", "ini")]),
+        ("boot.asm", "mov ax, 1 ; NOTE: asm\n", [(1, "NOTE", "asm")]),
+        ("p.html", "<p>NOTE: prose</p><!-- TODO: html -->\n", [(1, "TODO", "html")]),
+        ("Makefile", "# TODO: make\n", [(1, "TODO", "make")]),
+        ("bin/tool", "#!/usr/bin/env python3\n# TODO: script\n", [(2, "TODO", "script")]),
+        ("notes.txt", "# TODO: a text file has no comments\n", []),
+        ("data.json", '{"a": "# TODO"}\n', []),
+    ],
+)
+def test_markers_follow_each_file_types_comment_syntax(
+    path: str, text: str, expected: list[tuple[int, str, str]]
+) -> None:
+    assert markers(path, text) == expected
 
 
 def test_markers_inside_strings_are_ignored() -> None:
     text = 'x = "# TODO: not a comment"\ny = 1  # TODO: real\n'
     assert [m["text"] for m in collect.markers_in_text("a.py", text)] == ["real"]
+
+
+def test_untracked_files_that_are_not_ignored_have_their_markers_read(repo: Path) -> None:
+    (repo / ".gitignore").write_text("ignored.py\nbuild/\n")
+    (repo / "fresh.py").write_text("# TODO: not yet added\n")
+    (repo / "ignored.py").write_text("# TODO: ignored\n")
+    (repo / "build").mkdir()
+    (repo / "build" / "gen.py").write_text("# TODO: ignored too\n")
+
+    found = {(m["path"], m["text"]) for m in collect.collect(repo)["markers"]}
+
+    assert ("fresh.py", "not yet added") in found
+    assert not {path for path, _ in found} & {"ignored.py", "build/gen.py"}
 
 
 def test_slugify() -> None:
@@ -198,6 +262,35 @@ def test_snapshot_posts_and_prints_the_id(
     assert body["thread"] == {"id": "my-project", "persona": "tech-lead", "goal": "Ship ✅"}
     assert body["repo"]["name"] == "My Project"
     assert {"commits", "changes", "markers"} <= set(body)
+    assert "constraints" not in body
+
+
+def test_constraints_reach_the_thread_and_the_document_and_output_the_thread(
+    repo: Path, server: type[Recorder]
+) -> None:
+    server.reply = (201, "application/json", json.dumps(CREATED).encode())
+    args = ["snapshot", "--repo", str(repo), "--output", "a PR with tests"]
+    args += ["--constraints", "no new dependencies", "--constraints", "keep the API stable"]
+
+    assert cli.main(args) == 0
+
+    body = json.loads(server.requests[0]["body"].decode("utf-8"))
+    assert body["thread"]["output"] == "a PR with tests"
+    assert body["thread"]["constraints"] == "no new dependencies; keep the API stable"
+    assert body["constraints"] == ["no new dependencies", "keep the API stable"]
+
+
+def test_constraints_are_scanned_for_secrets_before_sending(
+    repo: Path, server: type[Recorder]
+) -> None:
+    server.reply = (201, "application/json", json.dumps(CREATED).encode())
+    token = "ghp_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8"
+
+    assert cli.main(["snapshot", "--repo", str(repo), "--constraints", f"use {token}"]) == 0
+
+    sent = server.requests[0]["body"].decode("utf-8")
+    assert token not in sent
+    assert "[REDACTED:" in json.loads(sent)["constraints"][0]
 
 
 def test_snapshot_http_error_prints_the_envelope(
@@ -258,6 +351,7 @@ def test_missing_key_is_a_clear_error(
     from tools.cli import localstate
 
     monkeypatch.delenv("DOCKHAND_API_KEY", raising=False)
-    monkeypatch.setattr(localstate, "STATE_FILE", tmp_path / "none.json")
+    monkeypatch.setattr(localstate, "STATE_DIR", tmp_path)
+    localstate.forget()
     assert cli.main(["rehydrate", "X"]) == 1
     assert "DOCKHAND_API_KEY" in capsys.readouterr().err

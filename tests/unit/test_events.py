@@ -388,7 +388,7 @@ def test_delivered_events_vanish_after_retention(
     assert api.get(f"/events/{event_id}", key=keys.viewer).status == 404
     assert api.delete(f"/events/{event_id}", key=keys.creator).status == 404
     ack = api.post("/inbox/ack", key=keys.creator, json_body={"event_ids": [event_id]})
-    assert ack.json == {"acknowledged": [], "not_found": [event_id]}
+    assert ack.json == {"acknowledged": [], "lease_lost": [], "not_found": [event_id]}
 
 
 def test_inbox_summary_counts_pending_and_oldest(
@@ -481,3 +481,40 @@ def test_transaction_conflict_is_retried(api: ApiClient, keys: Keys) -> None:
         result = _post(api, keys.creator)
     assert result.status == 201
     assert calls["n"] == 2
+
+
+def test_system_event_ops_publish_a_pending_event_in_the_callers_transaction(
+    aws: None, api: Any, keys: Any
+) -> None:
+    from common.runtime import clock
+    from common.store import transact
+    from common.triggers import events
+
+    event_id, ops = events.system_event_ops(
+        "acme", "agent.dead", "dockhand.agents", {"agent_id": "a1"}, clock.now()
+    )
+    assert transact.run(ops) is None
+    stored = events.get_event("acme", event_id)
+    assert stored["event_type"] == "agent.dead"
+    assert stored["source"] == "dockhand.agents"
+    assert stored["payload"] == {"agent_id": "a1"}
+    assert stored["status"] == "pending"
+    inbox = api.get("/inbox", key=keys.creator).json
+    assert [item["event_id"] for item in inbox["items"]] == [event_id]
+    assert api.get("/inbox", key=keys.other_creator).json["items"] == []
+
+
+def test_idempotency_records_that_stored_a_status_still_replay(api: ApiClient, keys: Keys) -> None:
+    """Records written before the answer's kind was stored kept its HTTP status."""
+    headers = {"Idempotency-Key": "legacy-1"}
+    first = _post(api, keys.creator, headers=headers)
+    pk = events.dedup.idempotency_pk("acme", "legacy-1")
+    aws.dynamodb().update_item(
+        TableName=settings().events_table,
+        Key=ddb.serialize({"pk": pk, "sk": "I"}),
+        UpdateExpression="SET response_status = :s REMOVE response_kind",
+        ExpressionAttributeValues={":s": ddb.value(201)},
+    )
+    again = _post(api, keys.creator, headers=headers)
+    assert (again.status, again.json["event_id"]) == (201, first.json["event_id"])
+    assert again.json["duplicate"] is True

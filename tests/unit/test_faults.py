@@ -375,3 +375,47 @@ def test_sweeper_raises_for_an_eventbridge_retry_and_changes_no_agent(
     assert summary["marked_unhealthy"] == 1
     status = api.get(f"/agents/{agent['agent_id']}", key=keys.viewer).json["status"]
     assert status == "unhealthy"
+
+
+# --------------------------------------------------------------------------- transient conflicts
+
+
+def _conflict_once(aws: None) -> Callable[[], int]:
+    """A TransactionConflict on the first TransactWriteItems only (another writer in flight)."""
+    client = clients.client("dynamodb")
+    keys_table = settings().keys_table.encode()
+    failed = [0]
+    make = _client_error(
+        "TransactionCanceledException",
+        400,
+        CancellationReasons=[{"Code": "TransactionConflict"}, {"Code": "None"}],
+    )
+
+    def hook(model: Any, params: dict[str, Any], **_: Any) -> None:
+        body = params.get("body")
+        if failed[0] or (isinstance(body, bytes) and keys_table in body):
+            return
+        failed[0] += 1
+        raise make(model.name)
+
+    client.meta.events.register("before-call.dynamodb.TransactWriteItems", hook)
+
+    def remove() -> int:
+        client.meta.events.unregister("before-call.dynamodb.TransactWriteItems", hook)
+        return failed[0]
+
+    return remove
+
+
+@pytest.mark.parametrize(
+    "path", [p for p in WRITE_PATHS if p.uses_transactions], ids=lambda p: p.name
+)
+def test_a_transient_transaction_conflict_is_retried_on_every_write_path(
+    api: ApiClient, keys: Keys, aws: None, path: WritePath
+) -> None:
+    """Every transaction goes through the one runner: a conflict is retried, not a 503."""
+    ctx = path.setup(api, keys.creator)
+    remove = _conflict_once(aws)
+    result = path.send(api, keys.creator, ctx)
+    assert remove() == 1, "the conflict never fired: the case tests nothing"
+    assert result.status == path.ok, result.text

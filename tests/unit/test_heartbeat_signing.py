@@ -53,20 +53,30 @@ def test_signed_heartbeat_is_accepted_and_recorded(
     assert counters.read_day("acme", DAY) == {"heartbeats": 1}
 
 
-def test_accepted_heartbeat_is_one_dynamodb_round_trip(
+def test_accepted_heartbeat_is_a_read_and_one_transaction(
     api: ApiClient, agent: dict[str, Any], aws_calls: Counter[str]
 ) -> None:
+    # The read: the agent's secret generation, interval and status live on its item.
     aws_calls.clear()
     assert heartbeat(api, agent).status == 200
-    assert aws_calls == Counter({"dynamodb.TransactWriteItems": 1})
+    assert aws_calls == Counter({"dynamodb.GetItem": 1, "dynamodb.TransactWriteItems": 1})
 
 
-def test_bad_signature_costs_no_dynamodb_call(
+def test_bad_signature_costs_one_read_and_no_write(
     api: ApiClient, agent: dict[str, Any], aws_calls: Counter[str]
 ) -> None:
     aws_calls.clear()
     forged = {**agent, "secret": "0" * 64}
     assert refusal(heartbeat(api, forged)) == UNAUTHORIZED
+    assert aws_calls == Counter({"dynamodb.GetItem": 1})
+
+
+def test_stale_timestamp_costs_no_dynamodb_call(
+    api: ApiClient, agent: dict[str, Any], aws_calls: Counter[str]
+) -> None:
+    aws_calls.clear()
+    stale = heartbeat(api, agent, timestamp=int(NOW) - 301)
+    assert refusal(stale) == UNAUTHORIZED
     assert sum(aws_calls.values()) == 0
 
 

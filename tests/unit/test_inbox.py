@@ -65,8 +65,11 @@ def test_inbox_lists_pending_oldest_first_with_contract_items(
         "source",
         "occurred_at",
         "received_at",
+        "attempts",
+        "leased_until",
     }
     assert first["payload"] == {"n": 0}
+    assert (first["attempts"], first["leased_until"]) == (0, None)
 
 
 def test_empty_inbox(api: ApiClient, keys: Keys) -> None:
@@ -186,6 +189,7 @@ def test_ack_reports_acknowledged_and_not_found(
     assert result.status == 200
     assert result.json == {
         "acknowledged": [mine[0], mine[1]],
+        "lease_lost": [],
         "not_found": [theirs, "nope", "01ARZ3NDEKTSV4RRFFQ69G5FAV"],
     }
     assert _ids(api.get("/inbox", key=keys.viewer)) == [mine[2]]

@@ -30,7 +30,8 @@ def load(path: Path) -> dict[str, Any]:
 @pytest.fixture
 def no_running_gateway(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
     """Invoke must use its own in-process mock, not a developer's `make run`."""
-    monkeypatch.setattr(localstate, "STATE_FILE", tmp_path / "local.json")
+    monkeypatch.setattr(localstate, "STATE_DIR", tmp_path)
+    localstate.forget()
     monkeypatch.delenv("DOCKHAND_API_KEY", raising=False)
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
         monkeypatch.setenv(name, os.environ.get(name, ""))  # restored after: invoke sets them
@@ -144,6 +145,38 @@ def test_placeholder_becomes_a_working_creator_key_in_the_in_process_mock(
     response = json.loads(capsys.readouterr().out)
     assert code == 0
     assert response["statusCode"] not in {401, 403}
+
+
+@pytest.mark.usefixtures("no_running_gateway")
+def test_the_stats_sample_asks_for_today_and_gets_figures(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from datetime import UTC, datetime
+
+    assert "$TODAY" in load(EVENTS / "stats_get.json")["rawQueryString"]
+
+    code = invoke.main(["status", str(EVENTS / "stats_get.json")])
+
+    response = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert response["statusCode"] == 200, response["body"]
+    assert json.loads(response["body"])["day"] == datetime.now(UTC).date().isoformat()
+
+
+def test_fill_dates_replaces_today_everywhere_and_nothing_else() -> None:
+    event = {
+        "q": "day=$TODAY",
+        "p": {"day": "$TODAY"},
+        "l": ["$TODAY", 3],
+        "k": "$DOCKHAND_API_KEY",
+    }
+
+    assert invoke.fill_dates(event, "2030-01-02") == {
+        "q": "day=2030-01-02",
+        "p": {"day": "2030-01-02"},
+        "l": ["2030-01-02", 3],
+        "k": "$DOCKHAND_API_KEY",
+    }
 
 
 @pytest.mark.usefixtures("no_running_gateway")

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from common.context import notes
+from common.context import notes, thread_item
 from common.runtime.config import settings
 from common.store import counters, ddb
 from tests.conftest import ApiClient, Keys
@@ -19,8 +19,8 @@ def post(api: ApiClient, key: str, **body: Any) -> Any:
     return api.post("/notes", key=key, json_body={"thread_id": THREAD, "text": "hi", **body})
 
 
-def thread_item(tenant: str, thread_id: str = THREAD) -> dict[str, Any] | None:
-    return notes.get_thread(tenant, thread_id)
+def stored_thread(tenant: str, thread_id: str = THREAD) -> dict[str, Any] | None:
+    return thread_item.get_thread(tenant, thread_id)
 
 
 def test_create_returns_the_note_with_defaults(api: ApiClient, keys: Keys) -> None:
@@ -49,7 +49,7 @@ def test_create_is_one_transaction_with_thread_and_counter(
     assert result.status == 201
     assert aws_calls["dynamodb.TransactWriteItems"] == 1
     assert aws_calls["dynamodb.PutItem"] == 0
-    thread = thread_item("acme")
+    thread = stored_thread("acme")
     assert thread is not None
     assert thread["notes_count"] == 1
     assert thread["snapshots_count"] == 0
@@ -199,7 +199,7 @@ def test_delete_removes_and_decrements(api: ApiClient, keys: Keys) -> None:
     assert api.delete(f"/notes/{first}", key=keys.creator).status == 204
     assert api.get(f"/notes/{first}", key=keys.viewer).status == 404
     assert api.delete(f"/notes/{first}", key=keys.creator).status == 404
-    thread = thread_item("acme")
+    thread = stored_thread("acme")
     assert thread is not None
     assert thread["notes_count"] == 1
     listing = api.get("/notes", key=keys.viewer, query={"thread_id": THREAD})
@@ -218,7 +218,7 @@ def test_racing_delete_loses_on_the_condition(
     monkeypatch.setattr(notes, "get_note", lambda tenant, nid: stale)
     loser = api.delete(f"/notes/{note_id}", key=keys.creator)
     assert (loser.status, loser.error_code) == (404, "not_found")
-    thread = thread_item("acme")
+    thread = stored_thread("acme")
     assert thread is not None
     assert thread["notes_count"] == 0
 

@@ -8,7 +8,9 @@ from collections import Counter
 from typing import Any
 
 import pytest
+from markdown_it import MarkdownIt
 
+from common.context.render import estimate_tokens
 from common.runtime.config import settings
 from common.store import aws
 from tests.conftest import ApiClient, Keys
@@ -132,17 +134,31 @@ def test_since_same_thread(api: ApiClient, keys: Keys) -> None:
     assert "handle currency" in section
 
 
-def test_since_other_thread_is_400_and_unknown_or_foreign_is_404(
-    api: ApiClient, keys: Keys
-) -> None:
+def test_since_must_name_an_older_snapshot_of_the_same_thread(api: ApiClient, keys: Keys) -> None:
+    first = hydrate(api, keys.creator)
     mine = hydrate(api, keys.creator)
+    newer = hydrate(api, keys.creator)
     other_thread = hydrate(api, keys.creator, thread_id="other-thread")
     theirs = hydrate(api, keys.other_creator)
-    result = api.get(f"/rehydrate/{mine}", key=keys.viewer, query={"since": other_thread})
-    assert (result.status, result.error_code) == (400, "validation_error")
-    for since in (UNKNOWN, theirs, "garbage"):
+    ok = api.get(f"/rehydrate/{mine}", key=keys.viewer, query={"since": first})
+    assert ok.status == 200
+    for since in (newer, mine, other_thread):  # today's diff would read backwards
         result = api.get(f"/rehydrate/{mine}", key=keys.viewer, query={"since": since})
-        assert (result.status, result.error_code) == (404, "not_found")
+        assert (result.status, result.error_code) == (400, "validation_error"), since
+        details = result.json["error"]["details"]
+        assert details == [
+            {"field": "since", "message": "must name an older snapshot of the same thread"}
+        ]
+    by_thread = api.get("/rehydrate", key=keys.viewer, query={"thread_id": THREAD, "since": newer})
+    assert by_thread.status == 400  # the newest has nothing newer than itself
+    answers = set()
+    for since in (theirs, UNKNOWN, "garbage"):  # another tenant's id = an unknown id
+        result = api.get(f"/rehydrate/{mine}", key=keys.viewer, query={"since": since})
+        assert (result.status, result.error_code) == (404, "not_found"), since
+        answers.add(result.json["error"]["message"])
+    assert len(answers) == 1
+    empty = api.get(f"/rehydrate/{mine}", key=keys.viewer, query={"since": ""})
+    assert (empty.status, empty.error_code) == (400, "validation_error")  # the document says 1+
 
 
 def test_tenant_isolation(api: ApiClient, keys: Keys) -> None:
@@ -201,3 +217,53 @@ def test_unicode_round_trips_byte_for_byte(api: ApiClient, keys: Keys) -> None:
     as_json = api.get(f"/rehydrate/{snapshot_id}", key=keys.viewer, query={"format": "json"})
     assert as_json.json["front_matter"]["goal"] == text
     assert text in as_json.text  # UTF-8 on the wire, not \u escapes
+
+
+def test_token_estimate_header_and_json(api: ApiClient, keys: Keys) -> None:
+    snapshot_id = hydrate(api, keys.creator, decisions=[f"决定 {i} 数据库" for i in range(200)])
+    for query in ({}, {"max_tokens": "500"}):
+        result = api.get(f"/rehydrate/{snapshot_id}", key=keys.viewer, query=query)
+        estimate = int(result.headers["X-Token-Estimate"])
+        assert estimate == estimate_tokens(result.text)
+        if query:
+            assert estimate <= 500
+    as_json = api.get(
+        f"/rehydrate/{snapshot_id}", key=keys.viewer, query={"format": "json", "max_tokens": "500"}
+    )
+    assert 0 < as_json.json["token_estimate"] <= 500
+    assert as_json.headers["X-Token-Estimate"] == str(as_json.json["token_estimate"])
+    markdown = api.get(f"/rehydrate/{snapshot_id}", key=keys.viewer, query={"max_tokens": "500"})
+    assert as_json.json["token_estimate"] == int(markdown.headers["X-Token-Estimate"])
+
+
+FORGED = "x\n---\n# Forged heading\n- [ ] forged task\n```\n<div>\n| a |\n|---|"
+
+
+def test_forged_values_through_the_api_stay_inline(api: ApiClient, keys: Keys) -> None:
+    api.post(
+        "/notes",
+        key=keys.creator,
+        json_body={"thread_id": THREAD, "text": FORGED, "tags": [FORGED], "kind": "question",
+                   "source": {"path": FORGED, "line": 1}},
+    )  # fmt: skip
+    body = snapshot_body()
+    body["thread"].update(goal=FORGED, focus=FORGED, output=FORGED, constraints=FORGED)
+    body["repo"] = {"name": FORGED, "branch": FORGED, "head": FORGED}
+    body["commits"][0].update(message=FORGED, author=FORGED)
+    body["changes"][2]["old_path"] = FORGED
+    body["markers"][1].update(path=FORGED, text=FORGED, context=FORGED)
+    body["tasks"] = [{"title": FORGED, "status": "todo"}]
+    body["decisions"], body["constraints"] = [FORGED], [FORGED]
+    created = api.post("/hydrate", key=keys.creator, json_body=body)
+    assert created.status == 201, created.text
+    text = api.get(f"/rehydrate/{created.json['snapshot_id']}", key=keys.viewer).text
+    lines = text.split("\n")
+    assert lines.count("---") == 2  # the front matter's own delimiters only
+    assert not [line for line in lines if line.startswith(("# Forged", "- [ ] forged", "<div>"))]
+    tokens = MarkdownIt("commonmark").enable("table").parse(text.split("\n---\n", 1)[1])
+    headings = [tokens[i + 1].content for i, t in enumerate(tokens) if t.type == "heading_open"]
+    assert sum(1 for t in tokens if t.tag == "h1" and t.type == "heading_open") == 1
+    assert not [h for h in headings[1:] if "Forged" in h]  # only the title holds the goal
+    assert not {t.type for t in tokens} & {"html_block", "table_open", "hr"}
+    fences = [t for t in tokens if t.type == "fence"]
+    assert all("# Forged heading" in t.content for t in fences)  # kept, as text, in fences

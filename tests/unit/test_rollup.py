@@ -40,9 +40,9 @@ def day_of_activity(api: ApiClient, keys: Keys) -> None:
     clock.set_clock(lambda: NEXT_MORNING - 60)
     register(api, keys.creator, name="busy")
     clock.set_clock(lambda: NEXT_MORNING)
-    from common.agents import registry as agents
+    from common.agents import sweep as sweeping
 
-    agents.sweep()  # "quiet" has been silent for hours: dead
+    sweeping.sweep()  # "quiet" has been silent for hours: dead
 
 
 def fake_inbox(tenant: str) -> tuple[int, str | None]:
@@ -72,11 +72,18 @@ def test_rollup_stores_each_tenants_figures() -> None:
         "events_received": 5,
         "events_duplicate": 2,
         "events_delivered": 3,
+        "events_leased": 0,
+        "events_released": 0,
+        "events_quarantined": 0,
         "notes_created": 4,
         "snapshots_created": 1,
         "heartbeats": 7,
+        "deliveries_succeeded": 0,
+        "deliveries_failed": 0,
+        "deliveries_exhausted": 0,
         "inbox_pending": 3,
         "inbox_oldest_pending_age_seconds": 3600,
+        "inbox_leased": 0,
         "agents": {"healthy": 1, "unhealthy": 0, "dead": 1},
         "computed_at": "2026-09-22T00:05:00.000Z",
     }

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from common.agents import registry as agents
+from common.agents import layout, signing
+from common.agents import sweep as sweeping
 from common.runtime import clock
 from common.runtime.config import settings
 from common.store import aws as clients
@@ -121,14 +122,11 @@ def test_a_heartbeat_racing_the_sweeper_wins(api: ApiClient, keys: Keys, time_: 
     agent = register(api, keys.creator)
     time_.at(120)
     # The sweeper read the stale agent from its index; then the heartbeat lands.
-    stale = agents._stale(
-        agents.liveness_pk("healthy", agents.shard_of(agent["agent_id"])),
-        int(clock.now() * 1000) - 90_000,
-    )
+    stale = sweeping.due_agents(layout.shard_of(agent["agent_id"]), int(clock.now() * 1000))
     assert len(stale) == 1
     assert heartbeat(api, agent).status == 200
-    summary = agents.SweepSummary()
-    agents._transition(stale[0], "unhealthy", summary)
+    summary = sweeping.SweepSummary()
+    sweeping.transition(stale[0], "unhealthy", summary, clock.now())
     assert summary.lost_races == 1
     assert summary.marked_unhealthy == 0
     assert status_of(api, keys, agent) == "healthy"
@@ -139,14 +137,16 @@ def _put_agents_directly(count: int, heartbeat_ms: int, prefix: str) -> None:
     table = settings().agents_table
     requests = []
     for i in range(count):
-        agent_id = agents.new_agent_id("acme")
+        agent_id = signing.new_agent_id("acme")
         item = {
             "pk": f"T#acme#A#{agent_id}",
             "sk": "A",
             "gsi1pk": "T#acme#AGENTS",
             "gsi1sk": f"{prefix}-{i:04d}",
-            "gsi2pk": agents.liveness_pk("healthy", agents.shard_of(agent_id)),
-            "gsi2sk": agents.liveness_sk(heartbeat_ms, "acme", agent_id),
+            "gsi2pk": layout.liveness_pk(layout.shard_of(agent_id)),
+            "gsi2sk": layout.liveness_sk(
+                layout.due_ms("healthy", heartbeat_ms, 30), "acme", agent_id
+            ),
             "agent_id": agent_id,
             "tenant": "acme",
             "name": f"{prefix}-{i:04d}",
@@ -169,8 +169,8 @@ def test_sweep_cost_follows_the_agents_that_change(aws_calls: Counter[str], time
     assert summary["marked_unhealthy"] == 3
     assert summary["examined"] == 3
     shards = settings().agent_shards
-    # One Query per shard and status (2 x shards), one conditional update per change.
-    assert aws_calls == Counter({"dynamodb.Query": 2 * shards, "dynamodb.UpdateItem": 3})
+    # One Query per shard, one transaction per change (agent, history entry, its event).
+    assert aws_calls == Counter({"dynamodb.Query": shards, "dynamodb.TransactWriteItems": 3})
 
 
 def test_a_failing_sweep_raises_for_eventbridge_to_retry(aws: None, time_: Clock) -> None:

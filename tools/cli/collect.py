@@ -3,10 +3,15 @@
 - commits: `git log` (sha, subject, author, ISO time), newest first;
 - changes: `git status --porcelain=v1 -z` (staged, unstaged, untracked), refined by
   `git diff --name-status -z -M HEAD` so renames carry their old path;
-- markers: TODO / FIXME / NOTE / HACK / QUESTION in the comments of tracked text files
-  (`git ls-files`), skipping binaries, large files and vendored folders.  A marker is
-  the upper-case word right after a comment opener, followed by `:`, `(` or
-  whitespace, so "notes" or "annotate" never count as NOTE.
+- markers: TODO / FIXME / NOTE / HACK / QUESTION in the comments of the text files git
+  knows or would add (tracked, and untracked ones that are not ignored), skipping
+  binaries, large files and vendored folders.  Comments are found by the file type's
+  own syntax (COMMENT_SYNTAX: `#` for Python, shell, YAML, TOML; `//` and `/* */` for
+  C-like languages, JS/TS, Go, Rust, Java; `--` for SQL, Lua, Haskell; `;` for Lisp,
+  INI, assembly; `<!-- -->` for HTML, XML, Markdown), so prose, Markdown bullets and
+  headings are never comments; files of unknown types have none.  A marker is the
+  upper-case word that starts a comment, followed by `:`, `(` or whitespace, so
+  "notes" or "annotate" never count as NOTE.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from __future__ import annotations
 import re
 import subprocess
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,14 +31,90 @@ MAX_FILE_BYTES = 1024 * 1024
 MAX_MARKERS = 5000
 MAX_CHANGES = 20_000
 MAX_TEXT = 500
-# A comment opener (# but not a markdown ##, //, /*, <!--, --, ;, or a block comment's
-# leading *), then the
-# marker as an upper-case word, an optional "(who)", then ":" "(" whitespace or the end.
+# The marker at the start of a comment's text: an upper-case word, an optional "(who)",
+# then ":" "(" whitespace or the end.
 MARKER = re.compile(
-    r"(?:(?<!#)#(?!#)|//|/\*|<!--|--|;|^\s*\*)\s*"
     r"(?P<kind>TODO|FIXME|NOTE|HACK|QUESTION)\b(?:\([^)]*\))?(?=[:(\s]|$)[:\s]*(?P<text>.*)$"
 )
-_COMMENT_CLOSERS = re.compile(r"\s*(?:\*/|-->)\s*$")
+# Left over from the opener ("/**", "///", ";;", "---", "## ") before a comment's words.
+_OPENER_RESIDUE = "#/*-;! \t"
+
+
+@dataclass(frozen=True)
+class CommentSyntax:
+    line: tuple[str, ...] = ()  # openers of comments that run to the end of the line
+    blocks: tuple[tuple[str, str], ...] = ()  # (opener, closer), possibly over many lines
+    strings: bool = True  # quotes open strings (in markup an apostrophe is prose)
+
+
+HASH = CommentSyntax(line=("#",))
+C_LIKE = CommentSyntax(line=("//",), blocks=(("/*", "*/"),))
+CSS = CommentSyntax(blocks=(("/*", "*/"),))
+DASHES = CommentSyntax(line=("--",))
+SQL = CommentSyntax(line=("--",), blocks=(("/*", "*/"),))
+HASKELL = CommentSyntax(line=("--",), blocks=(("{-", "-}"),))
+SEMICOLON = CommentSyntax(line=(";",))
+INI = CommentSyntax(line=(";", "#"))
+MARKUP = CommentSyntax(blocks=(("<!--", "-->"),), strings=False)
+HCL = CommentSyntax(line=("#", "//"), blocks=(("/*", "*/"),))
+PHP = CommentSyntax(line=("//", "#"), blocks=(("/*", "*/"),))
+
+COMMENT_SYNTAX: dict[str, CommentSyntax] = {
+    **dict.fromkeys(
+        (".py", ".pyi", ".sh", ".bash", ".zsh", ".fish", ".yaml", ".yml", ".toml", ".rb",
+         ".pl", ".r", ".ps1", ".nix", ".cmake", ".mk", ".dockerfile", ".conf", ".tcl"),
+        HASH,
+    ),
+    **dict.fromkeys(
+        (".c", ".h", ".cc", ".cpp", ".cxx", ".hpp", ".hh", ".m", ".js", ".jsx", ".mjs",
+         ".cjs", ".ts", ".tsx", ".mts", ".cts", ".go", ".rs", ".java", ".kt", ".kts",
+         ".scala", ".swift", ".cs", ".dart", ".groovy", ".gradle", ".proto", ".zig",
+         ".scss", ".less", ".sol", ".v", ".jsonc"),
+        C_LIKE,
+    ),
+    ".css": CSS,
+    **dict.fromkeys((".sql", ".psql"), SQL),
+    ".lua": DASHES,
+    **dict.fromkeys((".hs", ".lhs", ".elm"), HASKELL),
+    **dict.fromkeys(
+        (".lisp", ".lsp", ".el", ".clj", ".cljs", ".cljc", ".edn", ".scm", ".rkt", ".asm",
+         ".s"),
+        SEMICOLON,
+    ),
+    **dict.fromkeys((".ini", ".cfg", ".editorconfig", ".properties"), INI),
+    **dict.fromkeys(
+        (".html", ".htm", ".xhtml", ".xml", ".svg", ".md", ".markdown", ".vue", ".xsd",
+         ".xsl", ".plist"),
+        MARKUP,
+    ),
+    **dict.fromkeys((".tf", ".tfvars", ".hcl"), HCL),
+    ".php": PHP,
+}  # fmt: skip
+# Files known by name rather than extension.
+NAMED_SYNTAX: dict[str, CommentSyntax] = {
+    **dict.fromkeys(
+        ("makefile", "gnumakefile", "dockerfile", "containerfile", ".gitignore",
+         ".dockerignore", ".dockhandignore", ".gitattributes", "procfile", "gemfile",
+         "rakefile", "vagrantfile", "cmakelists.txt", "requirements.txt", ".env.example"),
+        HASH,
+    ),
+    ".editorconfig": INI,
+}  # fmt: skip
+
+
+def comment_syntax(path: str, text: str) -> CommentSyntax | None:
+    """The comment syntax of the file at `path` (by name, extension, or a `#!` line)."""
+    name = path.rsplit("/", 1)[-1].lower()
+    if name in NAMED_SYNTAX:
+        return NAMED_SYNTAX[name]
+    suffix = name[name.rfind(".") :] if "." in name.lstrip(".") else ""
+    if suffix in COMMENT_SYNTAX:
+        return COMMENT_SYNTAX[suffix]
+    if name.startswith("dockerfile"):
+        return HASH
+    if text.startswith("#!"):
+        return HASH  # an extension-less script: sh, python, ruby, perl... all use #
+    return None
 
 
 class GitError(RuntimeError):
@@ -171,10 +253,13 @@ class PathFilter:
         return self._spec.match_file(path)
 
 
-def tracked_files(repo: Path, paths: PathFilter | None = None) -> Iterator[str]:
+def candidate_files(repo: Path, paths: PathFilter | None = None) -> Iterator[str]:
+    """Tracked files, and untracked ones that are not ignored (git's own view of what
+    `git add -A` would take), without vendored folders and likely secret files."""
     from tools.cli.secretscan import is_secret_file
 
-    for raw in git(repo, "ls-files", "-z").split(b"\0"):
+    listed = git(repo, "ls-files", "-z", "--cached", "--others", "--exclude-standard")
+    for raw in sorted(set(listed.split(b"\0"))):
         path = _text(raw)
         if not path or SKIPPED_DIRS.intersection(path.split("/")[:-1]):
             continue
@@ -197,22 +282,67 @@ def _read_text(path: Path) -> str | None:
 
 
 def markers_in_text(path: str, text: str) -> Iterator[dict[str, Any]]:
+    syntax = comment_syntax(path, text)
+    if syntax is None:
+        return
     lines = text.splitlines()
-    for number, line in enumerate(lines, start=1):
-        found = MARKER.search(line)
-        if not found or _inside_string(line, found.start()):
+    for number, comment in comments(lines, syntax):
+        found = MARKER.match(comment.lstrip(_OPENER_RESIDUE))
+        if not found:
             continue
-        body = _COMMENT_CLOSERS.sub("", found.group("text")).strip()[:MAX_TEXT]
         marker: dict[str, Any] = {
             "path": path,
             "line": number,
             "kind": found.group("kind"),
-            "text": body,
+            "text": found.group("text").strip()[:MAX_TEXT],
         }
         context = _context_line(lines, number)
         if context:
             marker["context"] = context
         yield marker
+
+
+def comments(lines: Sequence[str], syntax: CommentSyntax) -> Iterator[tuple[int, str]]:
+    """(line number, text) of the first comment on each line that has one, block comments
+    followed across lines (a continuation line's text is the whole line up to a closer)."""
+    closer: str | None = None  # set while inside a block comment
+    for number, line in enumerate(lines, start=1):
+        first: str | None = None
+        position = 0
+        while position <= len(line):
+            if closer is not None:
+                end = line.find(closer, position)
+                segment = line[position:] if end < 0 else line[position:end]
+                first = segment if first is None else first
+                if end < 0:
+                    break
+                position, closer = end + len(closer), None
+                continue
+            opened = _next_opener(line, position, syntax)
+            if opened is None:
+                break
+            index, opener, block_closer = opened
+            if block_closer is None:  # a line comment: the rest of the line
+                first = line[index + len(opener) :] if first is None else first
+                break
+            position, closer = index + len(opener), block_closer
+        if first is not None:
+            yield number, first
+
+
+def _next_opener(
+    line: str, start: int, syntax: CommentSyntax
+) -> tuple[int, str, str | None] | None:
+    """The earliest comment opener at or after `start` that is not inside a string."""
+    candidates = [(opener, None) for opener in syntax.line] + list(syntax.blocks)
+    best: tuple[int, str, str | None] | None = None
+    for opener, block_closer in candidates:
+        index = line.find(opener, start)
+        while index >= 0 and syntax.strings and _inside_string(line, index):
+            index = line.find(opener, index + 1)
+        if index >= 0 and (best is None or index < best[0]):
+            best = (index, opener, block_closer)
+    return best
 
 
 def _inside_string(line: str, position: int) -> bool:
@@ -224,14 +354,14 @@ def _inside_string(line: str, position: int) -> bool:
 def _context_line(lines: list[str], number: int) -> str | None:
     """One line of context: the next non-blank line (what the comment is about)."""
     for candidate in lines[number : number + 3]:
-        if candidate.strip():
+        if any(ch.isalnum() for ch in candidate):  # not a blank line or a bare "*/", "-->"
             return candidate.strip()[:MAX_TEXT]
     return None
 
 
 def markers(repo: Path, paths: PathFilter | None = None) -> list[dict[str, Any]]:
     result: list[dict[str, Any]] = []
-    for path in tracked_files(repo, paths):
+    for path in candidate_files(repo, paths):
         text = _read_text(repo / path)
         if text is None:
             continue
@@ -255,7 +385,8 @@ def collect(
     persona: str | None = None,
     goal: str | None = None,
     focus: str | None = None,
-    constraints: str | None = None,
+    constraints: Sequence[str] = (),
+    output: str | None = None,
     max_commits: int = 50,
     excludes: Sequence[str] = (),
 ) -> dict[str, Any]:
@@ -264,14 +395,26 @@ def collect(
     repo = repo_root(repo_dir)
     paths = PathFilter(repo, excludes)
     thread: dict[str, str] = {"id": thread_id or slugify(repo.name)}
-    named = (("persona", persona), ("goal", goal), ("focus", focus), ("constraints", constraints))
+    given = [c for c in constraints if c.strip()]
+    named = (
+        ("persona", persona),
+        ("goal", goal),
+        ("focus", focus),
+        ("output", output),
+        ("constraints", "; ".join(given)),
+    )
     for name, value in named:
         if value:
             thread[name] = value
-    return {
+    body: dict[str, Any] = {
         "thread": thread,
         "repo": repo_info(repo),
         "commits": commits(repo, max_commits),
         "changes": [c for c in changes(repo) if not paths.excluded(c["path"])],
         "markers": markers(repo, paths),
     }
+    if given:
+        # The thread's constraints feed the front matter; the list feeds the document's
+        # "Decisions & Constraints" section (the contract has both).
+        body["constraints"] = given
+    return body

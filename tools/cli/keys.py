@@ -50,7 +50,7 @@ def _run(action: Any) -> Any:
         return action()
     except ApiError as exc:
         details = "; ".join(f"{d['field']}: {d['message']}" for d in exc.details)
-        raise SystemExit(_fail(f"{exc.message} {details}".strip())) from None
+        raise SystemExit(_fail(details or exc.message)) from None  # the field says what is wrong
     except (BotoCoreError, ClientError) as exc:
         raise SystemExit(_fail(f"cannot reach the keys table ({exc}); is `make run` up?")) from None
 
@@ -78,10 +78,10 @@ def _list(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(records, indent=2))
         return 0
-    print(f"{'KEY ID':<18} {'ROLE':<8} {'CREATED':<25} {'REVOKED':<25} LABEL")
+    print(f"{'KEY ID':<26} {'ROLE':<8} {'CREATED':<25} {'REVOKED':<25} LABEL")
     for r in records:
         print(
-            f"{r['key_id']:<18} {r['role']:<8} {r['created_at']:<25} "
+            f"{r['key_id']:<26} {r['role']:<8} {r['created_at']:<25} "
             f"{r.get('revoked_at') or '-':<25} {r.get('label') or ''}"
         )
     return 0

@@ -49,6 +49,8 @@ def register(subparsers: Any) -> None:
         default=7,
         help=f"the last N UTC days, today included (7; max {MAX_DAYS})",
     )
+    stats.add_argument("--from", dest="first", metavar="YYYY-MM-DD", help="first day of a range")
+    stats.add_argument("--to", dest="last", metavar="YYYY-MM-DD", help="last day (≤ 92 days)")
     stats.add_argument("--json", action="store_true", help="print JSON for scripts")
     stats.set_defaults(func=_stats)
 
@@ -93,6 +95,14 @@ def fetch_stats(days: Sequence[str]) -> list[dict[str, Any]]:
             figures = None
         found.append({"day": day, "figures": figures})
     return found
+
+
+def fetch_range(first: str, last: str) -> dict[str, Any]:
+    """GET /stats?from&to: every day of the range in one request (zeros included)."""
+    figures: dict[str, Any] = get_json(
+        "/stats?" + urllib.parse.urlencode({"from": first, "to": last})
+    )
+    return figures
 
 
 def fetch_agents(status: str | None) -> list[dict[str, Any]]:
@@ -197,6 +207,16 @@ def stats_table(days: Sequence[dict[str, Any]], style: Style) -> str:
     return table(headers, rows, style) + note
 
 
+def range_table(figures: dict[str, Any], style: Style) -> str:
+    """One row per day (the counted figures), then the totals and a trend per column."""
+    names = list(figures["totals"])
+    headers = ["day", *(n.replace("_", " ") for n in names)]
+    rows = [[item["day"], *(str(item[n]) for n in names)] for item in figures["items"]]
+    rows.append(["total", *(str(figures["totals"][n]) for n in names)])
+    trends = [sparkline([item[n] for item in figures["items"]]) for n in names]
+    return table(headers, rows, style) + "\n" + "  ".join(["trend", *trends])
+
+
 def agents_table(agents: Sequence[dict[str, Any]], now: float, style: Style) -> str:
     headers = ["name", "status", "region", "last heartbeat", "cpu%", "mem%", "disk%", "queued",
                "done", "version", "agent_id"]  # fmt: skip
@@ -243,6 +263,8 @@ def _fail(message: str) -> int:
 
 
 def _stats(args: argparse.Namespace) -> int:
+    if args.first or args.last:
+        return _stats_range(args)
     days = last_days(args.days, datetime.fromtimestamp(_now(), tz=UTC).date())
     try:
         found = fetch_stats(days)
@@ -252,6 +274,20 @@ def _stats(args: argparse.Namespace) -> int:
         print(json.dumps({"days": found}, indent=2, ensure_ascii=False))
     else:
         print(stats_table(found, Style.for_stream(sys.stdout)))
+    return 0
+
+
+def _stats_range(args: argparse.Namespace) -> int:
+    if not (args.first and args.last):
+        return _fail("give both --from and --to (YYYY-MM-DD)")
+    try:
+        figures = fetch_range(args.first, args.last)
+    except CliError as error:
+        return _fail(str(error))
+    if args.json:
+        print(json.dumps(figures, indent=2, ensure_ascii=False))
+    else:
+        print(range_table(figures, Style.for_stream(sys.stdout)))
     return 0
 
 

@@ -143,7 +143,10 @@ def scrub(body: dict[str, Any]) -> tuple[dict[str, Any], list[Finding]]:
         commits = [_scrub_commit(scanner, commit) for commit in body.get("commits", [])]
         changes = [_scrub_change(scanner, change) for change in body.get("changes", [])]
         markers = [_scrub_marker(scanner, marker) for marker in body.get("markers", [])]
+        constraints = [scanner.clean(c, "--constraints") for c in body.get("constraints", [])]
     cleaned = {**body, "thread": thread, "repo": repo, "commits": commits}
+    if "constraints" in body:
+        cleaned["constraints"] = constraints
     return {**cleaned, "changes": changes, "markers": markers}, scanner.findings
 
 

@@ -1,8 +1,8 @@
 """`dockhand snapshot` and `dockhand rehydrate`: the Context API from a developer's shell.
 
 Both talk HTTP (stdlib urllib) to `DOCKHAND_URL` with `DOCKHAND_API_KEY`; without
-them they use the running `make run` (its URL and bootstrap key from
-`.dockhand/local.json`).
+them they use the running `make run` (its URL and bootstrap key from its
+`.dockhand/local-<port>.json`; see tools/cli/localstate.py for which one).
 """
 
 from __future__ import annotations
@@ -37,7 +37,15 @@ def register(subparsers: Any) -> None:
     snapshot.add_argument("--persona", help="generalist, senior-backend-dev, frontend-dev, ...")
     snapshot.add_argument("--goal", help="what the thread is trying to achieve")
     snapshot.add_argument("--focus", help="the primary focus for the next session")
-    snapshot.add_argument("--constraints", help="constraints the next session must respect")
+    snapshot.add_argument(
+        "--constraints",
+        action="append",
+        default=[],
+        metavar="TEXT",
+        help="a constraint the next session must respect (repeatable): in the thread and "
+        "in the document's Decisions & Constraints",
+    )
+    snapshot.add_argument("--output", help="what the next session should produce")
     snapshot.add_argument("--max-commits", type=int, default=50, help="recent commits (50)")
     snapshot.add_argument(
         "--exclude",
@@ -65,14 +73,20 @@ def api_target() -> tuple[str, str]:
     """(base URL, API key) from the environment, else from the running `make run`."""
     from tools.cli import localstate
 
-    url = os.environ.get("DOCKHAND_URL") or localstate.default_api_url()
+    url = os.environ.get("DOCKHAND_URL")
     key = os.environ.get("DOCKHAND_API_KEY")
-    if not key:
-        state = localstate.read_state() or {}
-        key = state.get("bootstrap_key")
+    if not (url and key):
+        try:
+            run = localstate.find_state()  # the one DOCKHAND_URL names, if it is set
+        except localstate.StateError as exc:
+            raise CliError(str(exc)) from None
+        if run is not None:
+            localstate.announce(run)
+            url = url or run.api_url
+            key = key or run.state.get("bootstrap_key")
     if not key:
         raise CliError("set DOCKHAND_API_KEY (or start `make run`, which provides a key)")
-    return url.rstrip("/"), str(key)
+    return (url or localstate.default_api_url()).rstrip("/"), str(key)
 
 
 def request(method: str, path: str, body: Any = None) -> tuple[int, str, bytes]:
@@ -125,6 +139,7 @@ def _snapshot(args: argparse.Namespace) -> int:
             goal=args.goal,
             focus=args.focus,
             constraints=args.constraints,
+            output=args.output,
             max_commits=args.max_commits,
             excludes=args.exclude,
         )

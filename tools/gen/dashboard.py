@@ -59,6 +59,12 @@ PANELS: tuple[tuple[str, tuple[str, ...], str], ...] = (
     ("Triggers: events", ("events_received", "events_duplicate", "events_delivered"), "Sum"),
     ("Triggers: dedup and idempotency", ("dedup_hits", "idempotent_replays"), "Sum"),
     (
+        "Triggers: leases",
+        ("events_leased", "events_released", "events_quarantined"),
+        "Sum",
+    ),
+    ("Triggers: age of the oldest leased event, s (p99)", ("lease_event_age",), "p99"),
+    (
         "Auth: bcrypt verifications vs cache hits",
         ("auth_bcrypt_verifications", "auth_cache_hits"),
         "Sum",
@@ -71,6 +77,11 @@ PANELS: tuple[tuple[str, tuple[str, ...], str], ...] = (
     ("Agents: heartbeats", ("heartbeats_accepted", "heartbeats_refused"), "Sum"),
     ("Agents: sweeper transitions", ("agents_marked_unhealthy", "agents_marked_dead"), "Sum"),
     (
+        "Agents: recoveries and lifecycle",
+        ("agents_recovered", "agents_deleted", "agent_secrets_rotated"),
+        "Sum",
+    ),
+    (
         "Agents by status (at rollup)",
         ("agents_healthy", "agents_unhealthy", "agents_dead"),
         "Maximum",
@@ -78,7 +89,27 @@ PANELS: tuple[tuple[str, tuple[str, ...], str], ...] = (
     ("Inbox backlog (at rollup)", ("inbox_pending",), "Maximum"),
     ("Inbox oldest pending age, s (at rollup)", ("inbox_oldest_pending_age_seconds",), "Maximum"),
     ("Rollup: duration (ms) and tenants", ("rollup_duration", "rollup_tenants"), "Maximum"),
+    (
+        "Push delivery: messages dispatched, attempts, retries sent from the due index",
+        ("deliveries_dispatched", "delivery_attempts", "delivery_retries_enqueued"),
+        "Sum",
+    ),
+    (
+        "Push delivery: event → 2xx latency and attempt duration p99 (ms)",
+        ("delivery_latency", "delivery_duration"),
+        "p99",
+    ),
+    ("Push delivery: time in the queue p99 (ms)", ("delivery_queue_age",), "p99"),
+    (
+        "Push delivery: failed attempts and disabled subscriptions",
+        ("delivery_failures", "subscriptions_disabled"),
+        "Sum",
+    ),
 )
+# Classes of a failed delivery attempt (common.triggers.outbound.Outcome).
+FAILURE_CLASSES = ("http_status", "timeout", "connect_error", "tls_error", "ssrf_refused")
+# The delivery queues (infra/delivery.tf names them after the deployment).
+DELIVERY_QUEUES = ("${name}-deliveries", "${name}-deliveries-dlq")
 # The daily figures GET /stats reports per tenant, summed over tenants per UTC day.
 DAILY_FIGURES = (
     "events_received",
@@ -183,8 +214,9 @@ def alarm_arns() -> list[str]:
     """ARNs of every CloudWatch alarm Terraform defines: the root module's, and each
     function module's (one set per function)."""
     arns = []
-    for name in _alarm_names(infra_model.load("alarms.tf")):
-        arns.append(ALARM_ARN_PREFIX + name.replace("${local.name}", "${name}"))
+    for file in ("alarms.tf", "delivery.tf"):
+        for name in _alarm_names(infra_model.load(file)):
+            arns.append(ALARM_ARN_PREFIX + name.replace("${local.name}", "${name}"))
     module_alarms = list(_alarm_names(infra_model.load("modules/function/main.tf")))
     for fn in sorted(infra_model.functions()):
         for name in module_alarms:
@@ -338,6 +370,36 @@ def build() -> dict[str, Any]:
                 ]
             ],
             stat="Maximum",
+        )
+    )
+
+    layout.section("Push delivery queues (SQS)")
+    layout.add(
+        metric_widget(
+            "Delivery queue and DLQ depth",
+            [
+                ["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", q, {"label": q}]
+                for q in DELIVERY_QUEUES
+            ],
+            stat="Maximum",
+        )
+    )
+    layout.add(
+        metric_widget(
+            "Oldest delivery message age (s) and failed attempts by class (EMF)",
+            [
+                [
+                    "AWS/SQS",
+                    "ApproximateAgeOfOldestMessage",
+                    "QueueName",
+                    DELIVERY_QUEUES[0],
+                    {"label": "oldest message age", "stat": "Maximum"},
+                ],
+                *[
+                    emf_metric(CATALOGUE["delivery_failures"], {"failure_class": c}, label=c)
+                    for c in FAILURE_CLASSES
+                ],
+            ],
         )
     )
 

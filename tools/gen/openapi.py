@@ -6,8 +6,12 @@ Generated, never edited by hand:
   keeps equal to `infra/functions.tf`);
 - request bodies from the pydantic models the handlers validate with
   (`model_json_schema()`), so a documented body is exactly what the code accepts;
-- responses, query parameters and summaries from `OPERATIONS` below, one entry per
-  route key (a unit test fails when a route has no entry or an entry has no route).
+- response bodies from the TypedDict views the domain functions are annotated to
+  return (pydantic's TypeAdapter here, at build time; mypy checks the dicts the code
+  builds against the same views), except the few schemas still written below;
+- which response each route gives, query parameters and summaries from `OPERATIONS`
+  below, one entry per route key (a unit test fails when a route has no entry or an
+  entry has no route).
 
 The document is written as a package-data file rather than built at request time so
 a cold start never pays for pydantic schema generation.  `--check` exits 1 when the
@@ -21,24 +25,34 @@ import importlib
 import json
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, TypeAdapter
 
 from common import __version__
+from common.agents import heartbeats, history, layout
 from common.agents import registry as agents
 from common.api import Route
-from common.context import notes, snapshots
-from common.runtime.http import MAX_LIMIT
-from common.triggers import events
-from handlers.inbox import InboxQuery
+from common.context import notes, rehydrate, snapshots, threads
+from common.mcp import protocol as mcp_protocol
+from common.runtime import http
+from common.runtime.models import PageQuery, QueryModel
+from common.stats import ranges, rollup
+from common.triggers import events, inbox
+from common.triggers import subscriptions as subs
+from handlers import status as status_handler
 
 DOCUMENT_PATH = Path(__file__).resolve().parents[2] / "common" / "openapi.json"
+# The same bytes beside the API reference (docs/api.md links to it), for readers of a clone.
+DOCS_COPY_PATH = DOCUMENT_PATH.parents[1] / "docs" / "openapi.json"
+EVENTS_DIR = DOCUMENT_PATH.parents[1] / "tests" / "events"
 REF = "#/components/schemas/{model}"
 JSON = "application/json"
 MARKDOWN = "text/markdown; charset=utf-8"
+HTML = "text/html; charset=utf-8"
+CSV = "text/csv; charset=utf-8"
 
 Schema = dict[str, Any]
 
@@ -78,181 +92,124 @@ def page_of(item: str) -> Schema:
 TIME: Schema = {"type": "string", "description": "RFC 3339 UTC, millisecond precision, Z"}
 ID: Schema = {"type": "string", "description": "Opaque id; sorts in creation order"}
 COUNT: Schema = {"type": "integer", "minimum": 0}
-REDACTIONS: Schema = {
-    "type": "object",
-    "additionalProperties": COUNT,
-    "description": "Secrets the server redacted before storing, counted by kind.",
-}
 
 # --------------------------------------------------------------------------- responses
-# Hand-written: the handlers build these dicts directly (no response models at run
-# time).  tests/unit/test_openapi.py validates real handler responses against them.
+# The handlers build plain dicts (no response models at run time); tests/unit/
+# test_openapi.py validates real handler responses against these schemas.  Still
+# hand-written: the subscription and delivery answers (common/triggers/subscriptions.py
+# and delivery.py have no views yet), the JSON-RPC messages of POST /mcp, and the
+# documents answered as a whole (rehydrate's JSON form, this document).
 
-_EVENT_CREATED = {
-    "event_id": ID,
-    "event_type": {"type": "string"},
-    "source": nullable({"type": "string"}),
-    "received_at": TIME,
-    "status": {"const": "pending"},
-    "duplicate": {"type": "boolean"},
-}
-_INBOX_ITEM = {
-    "event_id": ID,
-    "event_type": {"type": "string"},
-    "payload": {"type": "object"},
-    "source": nullable({"type": "string"}),
-    "occurred_at": nullable(TIME),
-    "received_at": TIME,
-}
-_NOTE = {
-    "note_id": ID,
-    "thread_id": {"type": "string"},
-    "kind": {"enum": list(notes.NOTE_KINDS)},
-    "text": {"type": "string"},
-    "source": nullable(ref("SourceRef")),
-    "tags": {"type": "array", "items": {"type": "string"}},
+_WHSEC: Schema = {"type": "string", "pattern": "^whsec_[A-Za-z0-9+/]{43}=$"}
+_SUBSCRIPTION = {
+    "subscription_id": ID,
+    "url": {"type": "string"},
+    "event_types": nullable({"type": "array", "items": {"type": "string"}}),
+    "description": nullable({"type": "string"}),
+    "status": {"enum": ["active", "disabled"]},
     "created_at": TIME,
+    "last_success_at": nullable(TIME),
+    "last_failure_at": nullable(TIME),
+    "consecutive_failures": COUNT,
 }
-_SNAPSHOT = {
-    "snapshot_id": ID,
-    "thread_id": {"type": "string"},
-    "created_at": TIME,
-    "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
-    "size_bytes": COUNT,
-    "counts": obj(dict.fromkeys(("commits", "changes", "markers", "notes", "tasks"), COUNT)),
-}
-_FIGURES = {"type": "object", "additionalProperties": True}
-_AGENT = {
-    "agent_id": ID,
-    "name": {"type": "string"},
-    "region": nullable({"type": "string"}),
-    "labels": {"type": "object", "additionalProperties": {"type": "string"}},
-    "status": {"enum": ["healthy", "unhealthy", "dead"]},
-    "heartbeat_interval_seconds": {"type": "integer", "minimum": 1},
-    "created_at": TIME,
-    "last_heartbeat_at": nullable(TIME),
-    "last_heartbeat": nullable(_FIGURES),
-}
-_NULLABLE_COUNT = nullable(COUNT)
-# The registration answer is the contract's list: no status or heartbeat yet.
-_REGISTERED = ("agent_id", "name", "region", "labels", "heartbeat_interval_seconds", "created_at")
 
-RESPONSE_SCHEMAS: dict[str, Schema] = {
-    "Error": obj(
-        {
-            "error": obj(
-                {
-                    "code": {
-                        "enum": [
-                            "invalid_json",
-                            "validation_error",
-                            "invalid_cursor",
-                            "unauthorized",
-                            "forbidden",
-                            "not_found",
-                            "conflict",
-                            "payload_too_large",
-                            "unsupported_media_type",
-                            "rate_limited",
-                            "service_unavailable",
-                            "internal_error",
-                        ]
-                    },
-                    "message": {"type": "string"},
-                    "details": {
-                        "type": "array",
-                        "items": {
-                            "type": "object",
-                            "properties": {
-                                "field": {"type": "string"},
-                                "message": {"type": "string"},
-                            },
-                            "required": ["field", "message"],
-                        },
-                    },
-                    "request_id": {"type": "string"},
-                }
-            )
-        },
-        "Every error has this shape; nothing else (no stack traces, no AWS text).",
-    ),
-    "EventCreated": obj(_EVENT_CREATED),
-    "Event": obj(
-        {
-            **_INBOX_ITEM,
-            "status": {"enum": ["pending", "delivered"]},
-            "delivered_at": nullable(TIME),
-        }
-    ),
-    "InboxItem": obj(_INBOX_ITEM),
+# A response is a hand-written schema or a TypedDict view (turned into a schema with
+# pydantic's TypeAdapter below): views are the types the domain functions return.
+RESPONSE_SCHEMAS: dict[str, Schema | type] = {
+    "Error": http.ErrorView,
+    "EventCreated": events.EventCreatedView,
+    "Event": events.EventView,
+    "InboxItem": events.InboxItemView,
     "InboxPage": page_of("InboxItem"),
-    "AckResult": obj(
-        {
-            "acknowledged": {"type": "array", "items": ID},
-            "not_found": {"type": "array", "items": {"type": "string"}},
-        }
-    ),
-    "Note": obj(_NOTE),
-    "NoteCreated": obj({**_NOTE, "redactions": REDACTIONS}),
+    "AckResult": inbox.AckResultView,
+    "Lease": inbox.LeaseView,
+    "LeasedItem": inbox.LeasedItem,
+    "ReleaseResult": inbox.ReleaseResultView,
+    "QuarantinedItem": inbox.QuarantinedItemView,
+    "QuarantinePage": page_of("QuarantinedItem"),
+    "RequeueResult": inbox.RequeueResultView,
+    "Note": notes.NoteView,
+    "NoteCreated": notes.NoteCreatedView,
     "NotePage": page_of("Note"),
-    "SnapshotMeta": obj(_SNAPSHOT),
-    "SnapshotCreated": obj({**_SNAPSHOT, "redactions": REDACTIONS}),
+    "SnapshotMeta": snapshots.SnapshotMetaView,
+    "SnapshotCreated": snapshots.SnapshotCreatedView,
     "SnapshotPage": page_of("SnapshotMeta"),
-    "Thread": obj(
-        {
-            "thread_id": {"type": "string"},
-            "goal": {"type": "string"},
-            "persona": {"type": "string"},
-            "notes_count": COUNT,
-            "snapshots_count": COUNT,
-            "newest_snapshot_id": nullable(ID),
-            "newest_snapshot_at": nullable(TIME),
-            "created_at": nullable(TIME),
-            "last_activity_at": nullable(TIME),
-        }
-    ),
+    "Thread": threads.ThreadView,
     "ThreadPage": page_of("Thread"),
-    "ThreadDeletion": obj(
-        {
-            "thread_id": {"type": "string"},
-            "status": {"const": "deleting"},
-            "remaining": obj({"notes": COUNT, "snapshots": COUNT}),
-        },
-        "The deletion ran out of its time budget; DELETE again to continue.",
-    ),
+    "ThreadDeletion": threads.ThreadDeletionView,
     "RehydrateDocument": {
         "type": "object",
         "description": "The markdown document's sections as structured data (format=json).",
     },
-    "Agent": obj(_AGENT),
-    "AgentCreated": obj(
-        {
-            **{k: v for k, v in _AGENT.items() if k in _REGISTERED},
-            "secret": {"type": "string", "description": "Shown once, never again."},
-        }
-    ),
+    "Agent": layout.AgentView,
+    "AgentCreated": agents.AgentCreatedView,
     "AgentPage": page_of("Agent"),
-    "HeartbeatAccepted": obj(
-        {"status": {"const": "healthy"}, "next_check_interval": {"type": "integer"}}
+    "HeartbeatAccepted": heartbeats.HeartbeatAcceptedView,
+    "Status": status_handler.StatusView,
+    "DayFigures": rollup.DayFiguresView,
+    "OpenApiDocument": {"type": "object", "description": "This document."},
+    "AgentHistoryEntry": history.HistoryEntryView,
+    "AgentHistoryPage": page_of("AgentHistoryEntry"),
+    "SecretRotated": agents.SecretRotatedView,
+    "StatsRange": ranges.StatsRangeView,
+    "RangeDay": ranges.RangeDay,
+    "StatsAnswer": {"anyOf": [ref("DayFigures"), ref("StatsRange")]},
+    # POST /mcp speaks JSON-RPC 2.0: its answers are JSON-RPC messages, not the envelope.
+    "JsonRpcReply": {
+        "description": "A JSON-RPC response (result or error), or an array of them answering "
+        "a 2025-03-26 batch.",
+        "anyOf": [ref("JsonRpcResponse"), {"type": "array", "items": ref("JsonRpcResponse")}],
+    },
+    "JsonRpcResponse": {
+        "type": "object",
+        "properties": {
+            "jsonrpc": {"const": "2.0"},
+            "id": {"type": ["string", "integer", "null"]},
+            "result": {"type": "object"},
+            "error": ref("JsonRpcErrorObject"),
+        },
+        "required": ["jsonrpc", "id"],
+        "oneOf": [{"required": ["result"]}, {"required": ["error"]}],
+    },
+    "JsonRpcErrorObject": {
+        "type": "object",
+        "properties": {
+            "code": {"type": "integer"},
+            "message": {"type": "string"},
+            "data": {},
+        },
+        "required": ["code", "message"],
+    },
+    "JsonRpcRefusal": {
+        "description": "The body as a whole was refused: a JSON-RPC error with a null id "
+        "(or, for a 2025-03-26 batch of which nothing was a message, one per element).",
+        "anyOf": [ref("JsonRpcResponse"), {"type": "array", "items": ref("JsonRpcResponse")}],
+    },
+    "Subscription": obj(_SUBSCRIPTION),
+    "SubscriptionCreated": obj(
+        {**_SUBSCRIPTION, "secret": {**_WHSEC, "description": "Shown once, never again."}}
     ),
-    "Status": obj({"status": {"const": "ok"}, "version": {"type": "string"}}),
-    "DayFigures": obj(
+    "SubscriptionPage": page_of("Subscription"),
+    "SubscriptionSecretRotated": obj(
         {
-            "day": {"type": "string", "format": "date"},
-            "events_received": _NULLABLE_COUNT,
-            "events_duplicate": _NULLABLE_COUNT,
-            "events_delivered": _NULLABLE_COUNT,
-            "notes_created": _NULLABLE_COUNT,
-            "snapshots_created": _NULLABLE_COUNT,
-            "heartbeats": _NULLABLE_COUNT,
-            "inbox_pending": _NULLABLE_COUNT,
-            "inbox_oldest_pending_age_seconds": nullable({"type": "number", "minimum": 0}),
-            "agents": nullable({"type": "object", "additionalProperties": COUNT}),
-            "computed_at": nullable(TIME),
-            "final": {"type": "boolean"},
+            "subscription_id": ID,
+            "secret": {**_WHSEC, "description": "Shown once; the previous one signs too for 24 h."},
+            "previous_secret_expires_at": TIME,
         }
     ),
-    "OpenApiDocument": {"type": "object", "description": "This document."},
+    "DeliveryAttempt": obj(
+        {
+            "event_id": ID,
+            "attempt": {"type": "integer", "minimum": 1, "maximum": 8},
+            "status_code": nullable({"type": "integer"}),
+            "error": nullable({"type": "string"}),
+            "duration_ms": COUNT,
+            "attempted_at": TIME,
+            "next_attempt_at": nullable(TIME),
+        }
+    ),
+    "DeliveryPage": page_of("DeliveryAttempt"),
+    "ReplayAccepted": obj({"replay_id": ID, "events": COUNT}),
 }
 
 # --------------------------------------------------------------------------- operations
@@ -267,15 +224,6 @@ class Param:
     description: str = ""
 
 
-LIMIT = Param("limit", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": 50})
-CURSOR = Param("cursor", {"type": "string"}, description="From `next_cursor`")
-SLUG: Schema = {"type": "string", "pattern": notes.SLUG_PATTERN}
-THREAD_ID = Param("thread_id", SLUG, required=True)
-RENDER = (
-    Param("format", {"enum": ["markdown", "json"], "default": "markdown"}),
-    Param("max_tokens", {"type": "integer", "minimum": 200, "maximum": 200_000}),
-    Param("since", {"type": "string"}, description="An earlier snapshot of the same thread"),
-)
 AGENT_SIGNATURE = (
     Param(
         "X-Agent-Timestamp",
@@ -305,8 +253,13 @@ class Operation:
     body: type[BaseModel] | None = None
     errors: Sequence[int] = ()  # beyond the ones derived from auth, body and params
     markdown: bool = False  # 200 may also be text/markdown
+    csv: bool = False  # 200 may also be text/csv
+    html: bool = False  # 200 is an HTML document (no JSON)
     description: str = ""
-    query_model: type[BaseModel] | None = None  # its fields must equal `params`' names
+    query: type[QueryModel] | None = None  # the query parameters, derived from the model
+    raw_body: Schema | None = None  # a body no pydantic model describes (JSON-RPC)
+    # status → (schema, description) of error answers that are not the Error envelope
+    own_errors: Mapping[int, tuple[str, str]] = field(default_factory=dict)
 
 
 OPERATIONS: dict[str, Operation] = {
@@ -320,13 +273,37 @@ OPERATIONS: dict[str, Operation] = {
     "GET /events/{event_id}": Operation("One event", {200: "Event"}),
     "DELETE /events/{event_id}": Operation("Acknowledge delivery (idempotent)", {204: None}),
     "GET /inbox": Operation(
-        "Pending events, oldest first",
-        {200: "InboxPage"},
-        params=(LIMIT, CURSOR, Param("event_type", {"type": "string", "minLength": 1})),
-        query_model=InboxQuery,
+        "Pending events (leased or not), oldest first", {200: "InboxPage"}, query=events.InboxQuery
+    ),
+    "POST /inbox/lease": Operation(
+        "Lease the oldest available events (exactly one holder at a time)",
+        {200: "Lease"},
+        body=inbox.LeaseRequest,
+        description="`{}` takes the defaults. An empty `items` list is a lease that holds nothing.",
     ),
     "POST /inbox/ack": Operation(
-        "Acknowledge up to 100 events", {200: "AckResult"}, body=events.AckRequest
+        "Acknowledge up to 100 events, or the events of a lease",
+        {200: "AckResult"},
+        body=inbox.AckRequest,
+        errors=(404,),
+        description="`event_ids`, or `lease_id` with optional `event_ids` (default: all of "
+        "the lease). 404 for an unknown lease id.",
+    ),
+    "POST /inbox/release": Operation(
+        "Give leased events back, available again after `delay_seconds`",
+        {200: "ReleaseResult"},
+        body=inbox.ReleaseRequest,
+        errors=(404,),
+    ),
+    "GET /inbox/quarantine": Operation(
+        "Events leased max_attempts times and not acknowledged, oldest quarantine first",
+        {200: "QuarantinePage"},
+        query=inbox.QuarantineQuery,
+    ),
+    "POST /inbox/quarantine/requeue": Operation(
+        "Make quarantined events pending again with attempts 0",
+        {200: "RequeueResult"},
+        body=inbox.RequeueRequest,
     ),
     "POST /notes": Operation(
         "Add a note to a thread",
@@ -336,9 +313,7 @@ OPERATIONS: dict[str, Operation] = {
         description="409 while the thread is being deleted.",
     ),
     "GET /notes": Operation(
-        "A thread's notes, oldest first",
-        {200: "NotePage"},
-        params=(THREAD_ID, Param("kind", {"enum": list(notes.NOTE_KINDS)}), LIMIT, CURSOR),
+        "A thread's notes, oldest first", {200: "NotePage"}, query=notes.NotesQuery
     ),
     "GET /notes/{note_id}": Operation("One note", {200: "Note"}),
     "DELETE /notes/{note_id}": Operation("Delete a note", {204: None}),
@@ -352,14 +327,16 @@ OPERATIONS: dict[str, Operation] = {
     "GET /snapshots": Operation(
         "A thread's snapshot metadata, newest first",
         {200: "SnapshotPage"},
-        params=(THREAD_ID, LIMIT, CURSOR),
+        query=snapshots.SnapshotsQuery,
     ),
     "GET /snapshots/{snapshot_id}": Operation("One snapshot's metadata", {200: "SnapshotMeta"}),
     "DELETE /snapshots/{snapshot_id}": Operation(
         "Delete a snapshot (object versions, then metadata)", {204: None}
     ),
     "GET /threads": Operation(
-        "The tenant's threads, newest activity first", {200: "ThreadPage"}, (LIMIT, CURSOR)
+        "The tenant's threads, newest activity first",
+        {200: "ThreadPage"},
+        query=threads.ThreadsQuery,
     ),
     "DELETE /threads/{thread_id}": Operation(
         "Delete a thread with its notes and snapshots",
@@ -369,11 +346,58 @@ OPERATIONS: dict[str, Operation] = {
     "GET /rehydrate": Operation(
         "Render the thread's newest snapshot",
         {200: "RehydrateDocument"},
-        params=(THREAD_ID, *RENDER),
+        query=rehydrate.ThreadRenderQuery,
         markdown=True,
     ),
     "GET /rehydrate/{snapshot_id}": Operation(
-        "Render a snapshot", {200: "RehydrateDocument"}, params=RENDER, markdown=True
+        "Render a snapshot",
+        {200: "RehydrateDocument"},
+        query=rehydrate.RenderQuery,
+        markdown=True,
+    ),
+    "POST /mcp": Operation(
+        "Model Context Protocol (Streamable HTTP, stateless, JSON responses)",
+        {200: "JsonRpcReply", 202: None},
+        params=(
+            Param(
+                "MCP-Protocol-Version",
+                {"enum": list(mcp_protocol.ALL_VERSIONS)},
+                where="header",
+                description="The revision in use (2026-07-28: also in params._meta, with "
+                "Mcp-Method and Mcp-Name); absent means 2025-03-26.",
+            ),
+        ),
+        raw_body={
+            "type": "object",
+            "description": "One JSON-RPC 2.0 message: a request, a notification or a "
+            "response (an array of them is a batch, 2025-03-26 only).",
+        },
+        own_errors={
+            400: (
+                "JsonRpcRefusal",
+                "Not JSON (-32700), not a JSON-RPC message (-32600), a batch after "
+                "2025-03-26, or an unsupported MCP-Protocol-Version (-32600)",
+            ),
+            403: ("JsonRpcRefusal", "An Origin header not in DOCKHAND_MCP_ALLOWED_ORIGINS"),
+            404: ("JsonRpcRefusal", "2026-07-28 only: method not found (-32601)"),
+            406: ("JsonRpcRefusal", "Accept excludes application/json"),
+            415: ("JsonRpcRefusal", "Content-Type is not application/json"),
+        },
+        description="A request is answered 200 with its JSON-RPC response (errors about a "
+        "well-formed request too, except that 2026-07-28 answers invalid params and header "
+        "mismatches 400 and an unknown method 404); notifications and responses 202 with "
+        "no body; a body that is not JSON or not a JSON-RPC message 400. Tools: rehydrate, "
+        "list_threads, list_snapshots, get_notes, add_note (creator). See docs/mcp.md.",
+    ),
+    "GET /mcp": Operation(
+        "No server-sent event stream: 405",
+        {405: "JsonRpcRefusal"},
+        description="The server is stateless and sends nothing unasked; POST instead.",
+    ),
+    "DELETE /mcp": Operation(
+        "No session to end: 405",
+        {405: "JsonRpcRefusal"},
+        description="The server is stateless: it never issues an Mcp-Session-Id.",
     ),
     "POST /agents": Operation(
         "Register an agent (the secret is shown once)",
@@ -381,35 +405,84 @@ OPERATIONS: dict[str, Operation] = {
         body=agents.RegisterAgent,
         errors=(409,),
     ),
-    "GET /agents": Operation(
-        "The tenant's agents",
-        {200: "AgentPage"},
-        params=(
-            Param("status", {"enum": ["healthy", "unhealthy", "dead"]}),
-            Param("region", {"type": "string", "minLength": 1, "maxLength": 64}),
-            LIMIT,
-            CURSOR,
-        ),
-        query_model=agents.AgentQuery,
-    ),
+    "GET /agents": Operation("The tenant's agents", {200: "AgentPage"}, query=agents.AgentQuery),
     "GET /agents/{agent_id}": Operation("One agent", {200: "Agent"}),
+    "DELETE /agents/{agent_id}": Operation(
+        "Remove an agent: its heartbeats are refused from now on and its name is free again",
+        {204: None},
+    ),
+    "GET /agents/{agent_id}/history": Operation(
+        "The agent's status changes, newest first (kept 90 days)",
+        {200: "AgentHistoryPage"},
+        query=history.HistoryQuery,
+    ),
+    "POST /agents/{agent_id}/rotate-secret": Operation(
+        "A new agent secret; the previous one is accepted for 10 more minutes",
+        {200: "SecretRotated"},
+        errors=(409,),
+        description="409 when another rotation of the same agent happened at the same time.",
+    ),
     "POST /agents/{agent_id}/heartbeat": Operation(
         "A signed heartbeat (no API key: the agent's HMAC signature authenticates it)",
         {200: "HeartbeatAccepted"},
         params=AGENT_SIGNATURE,
-        body=agents.HeartbeatFigures,
+        body=heartbeats.HeartbeatFigures,
         errors=(401,),
         description="A timestamp more than 300 s off, a wrong signature or a replayed "
         "timestamp answer 401, and so does an unknown agent id.",
     ),
     "GET /status": Operation("Liveness and version", {200: "Status"}),
     "GET /stats": Operation(
-        "The tenant's figures for a day (today's are live)",
-        {200: "DayFigures"},
-        params=(Param("day", {"type": "string", "format": "date"}),),
+        "The tenant's figures for a day (today's are live), or for a range of days",
+        {200: "StatsAnswer"},
+        query=ranges.StatsQuery,
         errors=(404,),
+        csv=True,
+        description="`day` (default today) answers one day, 404 when it has no data; "
+        "`from` and `to` (both included, at most 92 days) answer every day, zeros included, "
+        "with totals; `format=csv` answers a header row and one row per day.",
+    ),
+    "GET /": Operation(
+        "The operator's status page (one HTML document; it asks for an API key)",
+        {200: "StatusPage"},
+        query=status_handler.PageOptions,
+        html=True,
     ),
     "GET /openapi.json": Operation("This document", {200: "OpenApiDocument"}),
+    "POST /subscriptions": Operation(
+        "Subscribe a URL to push delivery (the whsec_ secret is shown once)",
+        {201: "SubscriptionCreated"},
+        body=subs.NewSubscription,
+        description="400 validation_error on `url` when the SSRF guard refuses it: https "
+        "on port 443 or 8443 only, and the host must resolve only to public unicast "
+        "addresses.",
+    ),
+    "GET /subscriptions": Operation(
+        "The tenant's subscriptions",
+        {200: "SubscriptionPage"},
+        query=PageQuery,
+    ),
+    "GET /subscriptions/{subscription_id}": Operation(
+        "One subscription (never its secret)", {200: "Subscription"}
+    ),
+    "DELETE /subscriptions/{subscription_id}": Operation("Delete a subscription", {204: None}),
+    "POST /subscriptions/{subscription_id}/enable": Operation(
+        "Activate a subscription again (after an auto-disable)", {200: "Subscription"}
+    ),
+    "POST /subscriptions/{subscription_id}/rotate-secret": Operation(
+        "A new signing secret; the old one keeps signing alongside for 24 h",
+        {200: "SubscriptionSecretRotated"},
+    ),
+    "GET /subscriptions/{subscription_id}/deliveries": Operation(
+        "Delivery attempts, newest first",
+        {200: "DeliveryPage"},
+        query=PageQuery,
+    ),
+    "POST /subscriptions/{subscription_id}/replay": Operation(
+        "Re-send the retained events of a time window (202: sent in the background)",
+        {202: "ReplayAccepted"},
+        body=subs.ReplayRequest,
+    ),
 }
 
 ERROR_DESCRIPTIONS = {
@@ -449,9 +522,10 @@ def _error_statuses(route: Route, op: Operation, path: str) -> list[int]:
         statuses |= {401, 429}
     if route.auth == "creator":
         statuses.add(403)
-    if op.body is not None:
+    if op.body is not None or op.raw_body is not None:
         statuses |= {400, 413, 415}
-    if op.params or _path_params(path):
+    statuses |= set(op.own_errors)
+    if op.params or op.query or _path_params(path):
         statuses |= {400, 404}
     return sorted(statuses)
 
@@ -460,6 +534,7 @@ def _headers(*names: str) -> Schema:
     described = {
         "X-Request-ID": "The client's X-Request-ID when well-formed, else the gateway's id.",
         "Retry-After": "Seconds to wait before retrying.",
+        "X-Token-Estimate": "The document's size in tokens, as estimated for max_tokens.",
     }
     return {
         name: {"description": described[name], "schema": {"type": "string"}, "required": True}
@@ -471,14 +546,27 @@ def _responses(route: Route, op: Operation, path: str) -> Schema:
     responses: Schema = {}
     for status, schema_name in sorted(op.ok.items()):
         response: Schema = {"description": schema_name or "No content"}
-        response["headers"] = _headers("X-Request-ID")
-        if schema_name is not None:
+        estimate = ("X-Token-Estimate",) if op.markdown and status == 200 else ()
+        response["headers"] = _headers("X-Request-ID", *estimate)
+        if schema_name is not None and op.html:
+            response["content"] = {HTML: {"schema": {"type": "string"}}}
+        elif schema_name is not None:
             response["content"] = {JSON: {"schema": ref(schema_name)}}
             if op.markdown and status == 200:
                 response["content"][MARKDOWN] = {"schema": {"type": "string"}}
+            if op.csv and status == 200:
+                response["content"][CSV] = {"schema": {"type": "string"}}
         responses[str(status)] = response
     for status in _error_statuses(route, op, path):
-        responses[str(status)] = {"$ref": f"#/components/responses/E{status}"}
+        if status in op.own_errors:
+            schema_name, description = op.own_errors[status]
+            responses[str(status)] = {
+                "description": description,
+                "headers": _headers("X-Request-ID"),
+                "content": {JSON: {"schema": ref(schema_name)}},
+            }
+        else:
+            responses[str(status)] = {"$ref": f"#/components/responses/E{status}"}
     return responses
 
 
@@ -500,6 +588,7 @@ def _parameters(op: Operation, path: str) -> list[Schema]:
         {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
         for name in _path_params(path)
     ]
+    parameters += _query_parameters(op.query) if op.query else []
     for param in op.params:
         entry: Schema = {"name": param.name, "in": param.where, "schema": param.schema}
         if param.required:
@@ -508,6 +597,33 @@ def _parameters(op: Operation, path: str) -> list[Schema]:
             entry["description"] = param.description
         parameters.append(entry)
     return parameters
+
+
+def _query_parameters(model: type[QueryModel]) -> list[Schema]:
+    """One query parameter per field of the route's query model, with the model's rule."""
+    schema = model.model_json_schema()
+    required = set(schema.get("required", []))
+    parameters = []
+    for name, prop in schema["properties"].items():
+        choices = [p for p in prop.pop("anyOf", [prop]) if p.get("type") != "null"]
+        param_schema = {k: v for k, v in {**prop, **choices[0]}.items() if k != "title"}
+        if param_schema.get("default", 0) is None:
+            del param_schema["default"]
+        entry: Schema = {"name": name, "in": "query", "schema": param_schema}
+        if name in required:
+            entry["required"] = True
+        if "description" in param_schema:
+            entry["description"] = param_schema.pop("description")
+        parameters.append(entry)
+    return parameters
+
+
+def _view(view: type, components: dict[str, Schema]) -> Schema:
+    """A TypedDict view's schema; nested views become components of their own."""
+    schema = TypeAdapter(view).json_schema(ref_template=REF)
+    for name, definition in schema.pop("$defs", {}).items():
+        _add_component(components, name, definition)
+    return schema
 
 
 def _body(model: type[BaseModel], max_body: int, components: dict[str, Schema]) -> Schema:
@@ -547,6 +663,12 @@ def _operation(
         operation["parameters"] = parameters
     if op.body is not None:
         operation["requestBody"] = _body(op.body, route.max_body, components)
+    if op.raw_body is not None:
+        operation["requestBody"] = {
+            "required": True,
+            "description": f"At most {route.max_body} bytes.",
+            "content": {JSON: {"schema": op.raw_body}},
+        }
     return operation
 
 
@@ -558,7 +680,11 @@ def build_document(routes: Mapping[str, Route] | None = None) -> Schema:
         raise ValueError(
             f"OPERATIONS out of step with the routes: missing {missing}, extra {extra}"
         )
-    components: dict[str, Schema] = dict(RESPONSE_SCHEMAS)
+    components: dict[str, Schema] = {}
+    for name, schema in RESPONSE_SCHEMAS.items():
+        _add_component(
+            components, name, schema if isinstance(schema, dict) else _view(schema, components)
+        )
     paths: dict[str, Schema] = {}
     for route_key in sorted(routes, key=lambda key: (key.split(" ", 1)[1], key)):
         method, path = route_key.split(" ", 1)
@@ -594,20 +720,63 @@ def render(document: Schema) -> str:
     return json.dumps(document, indent=2, ensure_ascii=False, sort_keys=False) + "\n"
 
 
+def sample_name(route_key: str) -> str:
+    """`POST /inbox/lease` → `inbox_lease_post.json` (the tests/events naming)."""
+    method, path = route_key.split(" ", 1)
+    words = [w for w in path.split("/") if w and not w.startswith("{")]
+    stem = "_".join(w.replace("-", "_").replace(".", "_") for w in words) or "root"
+    one = "_one" if path.endswith("}") and method == "GET" else ""
+    return f"{stem}{one}_{method.lower()}.json"
+
+
+def write_missing_samples(
+    events_dir: Path, routes: Mapping[str, Route] | None = None
+) -> list[Path]:
+    """A starter sample event (for `make invoke`) for every route that has none, so a new
+    route needs no hand-made file; edit the body to something meaningful afterwards."""
+    from tools.local import apigw
+
+    routes = route_table() if routes is None else routes
+    covered = {json.loads(p.read_text("utf-8")).get("routeKey") for p in events_dir.glob("*.json")}
+    written = []
+    for route_key in sorted(set(routes) - covered):
+        method, path = route_key.split(" ", 1)
+        params = dict.fromkeys(_path_params(path), "example")
+        concrete = path
+        for name, value in params.items():
+            concrete = concrete.replace("{" + name + "}", value)
+        headers = {"authorization": "Bearer $DOCKHAND_API_KEY"}
+        body = None
+        if OPERATIONS[route_key].body is not None:
+            body = "{}"
+            headers |= {"content-type": "application/json", "content-length": "2"}
+        event = apigw.build_event(
+            method, concrete, route_key=route_key, path_params=params, headers=headers, body=body
+        )
+        target = events_dir / sample_name(route_key)
+        target.write_text(json.dumps(event, indent=2, ensure_ascii=False) + "\n", "utf-8")
+        written.append(target)
+    return written
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--check", action="store_true", help="exit 1 if the file is stale")
     args = parser.parse_args(argv)
     text = render(build_document())
-    current = DOCUMENT_PATH.read_text("utf-8") if DOCUMENT_PATH.exists() else ""
-    if args.check:
+    for path in (DOCUMENT_PATH, DOCS_COPY_PATH):
+        current = path.read_text("utf-8") if path.exists() else ""
+        if args.check:
+            if current != text:
+                print(f"{path} is stale: run `make openapi`", file=sys.stderr)
+                return 1
+            continue
         if current != text:
-            print(f"{DOCUMENT_PATH} is stale: run `make openapi`", file=sys.stderr)
-            return 1
-        return 0
-    if current != text:
-        DOCUMENT_PATH.write_text(text, "utf-8")
-    print(f"wrote {DOCUMENT_PATH} ({len(build_document()['paths'])} paths)")
+            path.write_text(text, "utf-8")
+        print(f"wrote {path} ({len(build_document()['paths'])} paths)")
+    if not args.check:
+        for sample in write_missing_samples(EVENTS_DIR):
+            print(f"wrote {sample} (a starter sample event for make invoke: edit its body)")
     return 0
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 def reset_runtime() -> None:
     """Forget every per-container cache (clients, settings, keys, rate-limit leases, clock)."""
-    from common.access import auth, ratelimit
+    from common.access import auth, authguard, ratelimit
     from common.runtime import clock, config
     from common.store import aws, secrets
 
@@ -13,5 +13,6 @@ def reset_runtime() -> None:
     config.reset_settings()
     secrets.reset_secrets()
     auth.clear_cache()
+    authguard.reset()
     ratelimit.reset()
     clock.set_clock(None)

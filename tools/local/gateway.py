@@ -3,9 +3,13 @@
 - AWS: an embedded moto server (in memory) unless `AWS_ENDPOINT_URL` points at
   another emulator (LocalStack, DynamoDB Local) or `DOCKHAND_TARGET=aws`.
   Tables and the bucket come from the Terraform files (`tools.local.infra_model`).
-- API Gateway: a threaded HTTP server that matches each request against the
-  Terraform routes, builds the HTTP API payload 2.0 event and calls the
-  function's handler in-process with a Lambda-like context.
+- API Gateway: werkzeug's threaded HTTP server with API Gateway's edge rules
+  (`tools.local.wsgi`: envelopes for malformed requests, timeouts, backlog 1024);
+  each request is matched against the Terraform routes, turned into the HTTP API
+  payload 2.0 event and handed to the function's handler in-process with a
+  Lambda-like context.
+- The embedded emulator runs one DynamoDB request at a time, with atomic
+  transactions (`tools.local.emulator`): moto's are not thread-safe, DynamoDB's are.
 - EventBridge: a scheduler thread fires the scheduled functions on their
   Terraform schedules (`DOCKHAND_SCHEDULES=off` disables it).
 - A bootstrap `creator` key for tenant `local`, and `.dockhand/local.json` so
@@ -28,7 +32,6 @@ import traceback
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -39,8 +42,6 @@ log = logging.getLogger("local.gateway")
 LOCAL_TENANT = "local"
 LOCAL_REGION = "us-east-1"
 LOCAL_TABLE_PREFIX = "dockhand-local"
-# API Gateway HTTP API refuses bodies over 10 MB before any function runs.
-GATEWAY_MAX_BODY = 10 * 1024 * 1024
 HTTP_TIMEOUT_MS = 30_000  # API Gateway's integration timeout
 SCHEDULED_TIMEOUT_MS = 60_000
 
@@ -158,6 +159,9 @@ def _start_embedded_moto() -> Backend:
 
     for noisy in ("werkzeug", "moto"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    from tools.local.emulator import make_dynamodb_safe
+
+    make_dynamodb_safe()  # one DynamoDB request at a time, atomic transactions
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
@@ -228,7 +232,7 @@ def normalise_response(result: Any) -> tuple[int, list[tuple[str, str]], bytes]:
     """(status, headers, body) from a Lambda result, as API Gateway payload 2.0 reads it."""
     if not isinstance(result, dict) or "statusCode" not in result:
         # API Gateway infers a 200 JSON response from anything else.
-        body = json.dumps(result, ensure_ascii=False).encode()
+        body = json.dumps(result, ensure_ascii=False, allow_nan=False).encode()
         return 200, [("Content-Type", "application/json")], body
     status = int(result["statusCode"])
     headers = [(str(k), str(v)) for k, v in (result.get("headers") or {}).items()]
@@ -290,126 +294,108 @@ def read_headers(pairs: Iterator[tuple[str, str]]) -> tuple[dict[str, str], list
     return headers, cookies
 
 
-class BodyTooLarge(Exception):
-    pass
+class GatewayApp:
+    """The WSGI application behind werkzeug (tools.local.wsgi): an HTTP request →
+    route → payload 2.0 event → function → response, as API Gateway does it."""
 
+    def __init__(self, gateway: Gateway) -> None:
+        self.gateway = gateway
 
-class GatewayRequestHandler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    gateway: Gateway  # set on the subclass made by `make_server`
-
-    def do_GET(self) -> None:
-        self._handle()
-
-    do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = do_GET
-
-    def __getattr__(self, name: str) -> Any:
-        # Any other method (TRACE, QUERY, ...) gets the route table's 404, as on API
-        # Gateway, instead of http.server's 501 (a 5xx the API itself never gives).
-        if name.startswith("do_"):
-            return self._handle
-        raise AttributeError(name)
-
-    def _handle(self) -> None:
-        from tools.local import apigw
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        from tools.local import apigw, infra_model, wsgi
 
         started = time.perf_counter()
-        split = urlsplit(self.path)
-        path = split.path or "/"
-        headers, cookies = read_headers(iter(self.headers.items()))
-        matched = apigw.match_route(self.command, path)
+        method = str(environ["REQUEST_METHOD"]).upper()
+        raw_path, _, raw_query = _request_target(environ).partition("?")
+        path = unquote(urlsplit(raw_path).path or "/")
+        headers, cookies = read_headers(iter(environ.get("dockhand.header_pairs", [])))
+        matched = apigw.match_route(method, path)
         route_key, params = matched if matched else ("$default", {})
-        function = None
-        if matched:
-            from tools.local import infra_model
-
-            function = infra_model.route_table()[route_key]
+        function = infra_model.route_table()[route_key] if matched else None
+        edge_error: Exception | None = None
         try:
-            body = self._read_body()
-        except BodyTooLarge:
-            body = b""
-            self.close_connection = True  # the rest of the body is never read
-            from common.runtime.errors import PayloadTooLarge
-
-            function = None
-            too_large: Exception | None = PayloadTooLarge("The request body is larger than 10 MB.")
-        else:
-            too_large = None
+            body = wsgi.read_body(environ)
+        except wsgi.ClientGone:
+            raise  # werkzeug logs it as a dropped connection: no answer, no traceback
+        except wsgi.EdgeError as exc:
+            body, edge_error = b"", exc
         event = apigw.build_event(
-            self.command,
+            method,
             path,
             route_key=route_key,
             path_params={k: unquote(v) for k, v in params.items()},
-            query=read_query(split.query),
+            query=read_query(raw_query),
             headers=headers,
             body=body,
-            source_ip=self.client_address[0],
+            source_ip=str(environ.get("REMOTE_ADDR") or "127.0.0.1"),
         )
-        event["rawQueryString"] = split.query
+        event["rawQueryString"] = raw_query
         if cookies:
             event["cookies"] = cookies
-        if too_large is not None:
-            result: Any = error_result(too_large, event)
+        if edge_error is not None:
+            result: Any = edge_result(edge_error, event)
         else:
             result = self.gateway.handle(event, function)
-        status = self._write(result)
-        elapsed_ms = (time.perf_counter() - started) * 1000
+        status, response_headers, payload = _http_response(result)
+        start_response(f"{status} {_reason(status)}", response_headers)
         # Method, path, status and time only: never headers, query strings or bodies.
-        log.info("%s %s %d %.1fms", self.command, path, status, elapsed_ms)
-
-    def _read_body(self) -> bytes:
-        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
-            return self._read_chunked()
-        length = int(self.headers.get("Content-Length") or 0)
-        if length > GATEWAY_MAX_BODY:
-            raise BodyTooLarge()
-        return self.rfile.read(length) if length > 0 else b""
-
-    def _read_chunked(self) -> bytes:
-        chunks: list[bytes] = []
-        total = 0
-        while True:
-            size = int(self.rfile.readline().split(b";", 1)[0].strip() or b"0", 16)
-            if size == 0:
-                while self.rfile.readline() not in (b"\r\n", b"\n", b""):
-                    pass  # trailers
-                return b"".join(chunks)
-            total += size
-            if total > GATEWAY_MAX_BODY:
-                raise BodyTooLarge()
-            chunks.append(self.rfile.read(size))
-            self.rfile.readline()  # the CRLF after each chunk
-
-    def _write(self, result: Any) -> int:
-        try:
-            status, headers, body = normalise_response(result)
-        except (TypeError, ValueError):
-            log.error("function returned a malformed response:\n%s", traceback.format_exc())
-            status, headers, body = normalise_response(error_result(RuntimeError(), {}))
-        self.send_response(status)
-        for name, value in headers:
-            if name.lower() not in {"content-length", "connection", "transfer-encoding"}:
-                self.send_header(name, value)
-        self.send_header("Content-Length", str(len(body)))
-        if self.close_connection:
-            self.send_header("Connection", "close")
-        self.end_headers()
-        if self.command != "HEAD" and body:
-            self.wfile.write(body)
-        return status
-
-    def version_string(self) -> str:
-        return "dockhand-local"
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass  # `_handle` writes its own access line; the default one has the query string
+        log.info("%s %s %d %.1fms", method, path, status, (time.perf_counter() - started) * 1000)
+        return [] if method == "HEAD" else [payload]
 
 
-def make_server(port: int, gateway: Gateway) -> ThreadingHTTPServer:
-    handler_class = type("BoundHandler", (GatewayRequestHandler,), {"gateway": gateway})
-    server = ThreadingHTTPServer(("127.0.0.1", port), handler_class)
-    server.daemon_threads = True  # in-flight requests never hold up Ctrl-C
-    return server
+def _request_target(environ: Mapping[str, Any]) -> str:
+    """The request target as sent (werkzeug's RAW_URI is WSGI-encoded latin-1)."""
+    raw = str(environ.get("RAW_URI") or environ.get("PATH_INFO") or "/")
+    try:
+        return raw.encode("latin-1").decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return raw
+
+
+def edge_result(error: Exception, event: Mapping[str, Any]) -> dict[str, Any]:
+    """An error the gateway answers before any function (bad framing, timeout, 413)."""
+    from common.runtime.http import choose_request_id
+    from tools.local import wsgi
+
+    if not isinstance(error, wsgi.EdgeError):
+        return error_result(error, event)
+    request_id = choose_request_id(event)
+    return {
+        "statusCode": error.status,
+        "headers": {"Content-Type": "application/json", "X-Request-ID": request_id},
+        "body": wsgi.envelope(error, request_id).decode(),
+        "isBase64Encoded": False,
+    }
+
+
+def _http_response(result: Any) -> tuple[int, list[tuple[str, str]], bytes]:
+    try:
+        status, headers, body = normalise_response(result)
+    except (TypeError, ValueError):
+        log.error("function returned a malformed response:\n%s", traceback.format_exc())
+        status, headers, body = normalise_response(error_result(RuntimeError(), {}))
+    kept = [
+        (name, value)
+        for name, value in headers
+        if name.lower() not in {"content-length", "connection", "transfer-encoding"}
+    ]
+    return status, [*kept, ("Content-Length", str(len(body)))], body
+
+
+def _reason(status: int) -> str:
+    from http import HTTPStatus
+
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Unknown"
+
+
+def make_server(port: int, gateway: Gateway) -> Any:
+    """The HTTP server of `make run` (werkzeug, threaded, backlog 1024: tools.local.wsgi)."""
+    from tools.local import wsgi
+
+    return wsgi.make_wsgi_server(port, GatewayApp(gateway))
 
 
 # --------------------------------------------------------------------------- schedules
@@ -464,15 +450,24 @@ def write_local_state(api_url: str, bootstrap_key: str | None) -> None:
     localstate.write_state(state)
 
 
-def remove_local_state() -> None:
+def remove_local_state(api_url: str) -> None:
     from tools.cli import localstate
 
-    state = localstate.read_state()
-    if state is not None and state.get("pid") == os.getpid():
-        localstate.clear_state()
+    localstate.clear_state(api_url, os.getpid())  # its own file only: other runs keep theirs
 
 
-def banner(api_url: str, backend: Backend, key: str | None, schedules_on: bool) -> str:
+def start_pumps(gateway: Gateway, backend: Backend) -> Any:
+    """Push delivery's event sources (tools/local/pumps.py); None when off or on real AWS."""
+    if backend.mode == "aws":
+        return None  # real event source mappings deliver there
+    from tools.local import pumps
+
+    return pumps.start(gateway.invoke, allow_loopback=True)
+
+
+def banner(
+    api_url: str, backend: Backend, key: str | None, schedules_on: bool, pumps: Any = None
+) -> str:
     from common.runtime.config import settings
     from tools.cli import localstate
     from tools.local import infra_model
@@ -494,7 +489,15 @@ def banner(api_url: str, backend: Backend, key: str | None, schedules_on: bool) 
         lines.append(f"  schedules  {'; '.join(scheduled)} (cron jobs also ran once at start)")
     else:
         lines.append("  schedules  off (DOCKHAND_SCHEDULES=off)")
-    lines.append(f"  state      {localstate.STATE_FILE} (the dockhand CLI uses it)")
+    if pumps is not None:
+        lines += pumps.banner_lines()
+    else:
+        lines.append(
+            "  delivery   by the event source mappings (real AWS)"
+            if backend.mode == "aws"
+            else "  delivery   off (DOCKHAND_DELIVERY=off)"
+        )
+    lines.append(f"  state      {localstate.state_path(api_url)} (the dockhand CLI uses it)")
     if key:
         lines += [
             f"  API key    {key}",
@@ -510,6 +513,23 @@ def banner(api_url: str, backend: Backend, key: str | None, schedules_on: bool) 
         lines.append("  API key    none created: use `dockhand keys create` against your tables")
     lines += ["", "Ctrl-C stops it.", ""]
     return "\n".join(lines)
+
+
+# Things to start with the gateway, after the emulator, the tables and the HTTP server
+# are up and before the banner (e.g. a delivery pump).  Each gets the gateway (to
+# invoke functions) and the backend, and returns a function that stops it, or None.
+StartupHook = Callable[[Gateway, Backend], Callable[[], None] | None]
+STARTUP_HOOKS: list[StartupHook] = []
+
+
+def run_startup_hooks(gateway: Gateway, backend: Backend) -> list[Callable[[], None]]:
+    """Run STARTUP_HOOKS in order; their stop functions, to call in reverse order."""
+    stops = []
+    for hook in STARTUP_HOOKS:
+        stop = hook(gateway, backend)
+        if stop is not None:
+            stops.append(stop)
+    return stops
 
 
 def _install_stop_signals(stop: threading.Event) -> None:
@@ -536,16 +556,20 @@ def main() -> int:
     api_url = f"http://127.0.0.1:{server.server_address[1]}"
     backend = Backend("aws")
     scheduler = None
+    pumps = None
     serving = False
+    hook_stops: list[Callable[[], None]] = []
     try:
         backend = start_backend()
         prepare_resources(backend)
         key = create_bootstrap_key(backend)
         write_local_state(api_url, key)
+        pumps = start_pumps(gateway, backend)  # before serving: it sets the queue URL
         threading.Thread(target=server.serve_forever, name="dockhand-http", daemon=True).start()
         serving = True
         scheduler = start_scheduler(gateway)
-        print(banner(api_url, backend, key, scheduler is not None), flush=True)
+        hook_stops = run_startup_hooks(gateway, backend)
+        print(banner(api_url, backend, key, scheduler is not None, pumps), flush=True)
         while not stop.wait(0.5):
             pass
         log.info("stopping")
@@ -556,9 +580,13 @@ def main() -> int:
         if serving:
             server.shutdown()  # waits for serve_forever to return: only when it ran
         server.server_close()
+        for stop_hook in reversed(hook_stops):
+            stop_hook()
         if scheduler is not None:
             scheduler.stop()
-        remove_local_state()
+        if pumps is not None:
+            pumps.stop()
+        remove_local_state(api_url)
         backend.stop()
     return 0
 

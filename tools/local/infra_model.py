@@ -37,6 +37,7 @@ class FunctionSpec:
     handler: str  # "handlers.events.handler"
     routes: tuple[str, ...]
     schedule: str | None
+    trigger: str | None = None  # "stream:<table>" or "queue:<queue>" (push delivery)
 
 
 @cache
@@ -48,6 +49,7 @@ def functions() -> dict[str, FunctionSpec]:
             handler=spec["handler"],
             routes=tuple(spec.get("routes") or ()),
             schedule=spec.get("schedule"),
+            trigger=spec.get("trigger"),
         )
         for name, spec in raw.items()
     }
@@ -91,11 +93,23 @@ def create_table_kwargs(logical: str, table_name: str) -> dict[str, Any]:
             {
                 "IndexName": gsi["name"],
                 "KeySchema": keys,
-                "Projection": {"ProjectionType": gsi["projection_type"]},
+                "Projection": {
+                    "ProjectionType": gsi["projection_type"],
+                    **(
+                        {"NonKeyAttributes": gsi["non_key_attributes"]}
+                        if gsi.get("non_key_attributes")
+                        else {}
+                    ),
+                },
             }
         )
     if indexes:
         kwargs["GlobalSecondaryIndexes"] = indexes
+    if spec.get("stream_enabled"):
+        kwargs["StreamSpecification"] = {
+            "StreamEnabled": True,
+            "StreamViewType": spec["stream_view_type"],
+        }
     return kwargs
 
 
@@ -136,6 +150,7 @@ def table_names_from_settings() -> dict[str, str]:
         "context": s.context_table,
         "agents": s.agents_table,
         "stats": s.stats_table,
+        "hooks": s.hooks_table,
     }
 
 

@@ -7,6 +7,8 @@ moto (`mock_aws`) with the Terraform tables and bucket, which is gone when the
 command ends.  `$DOCKHAND_API_KEY` in the event's headers becomes
 `DOCKHAND_API_KEY` from the environment, else the running gateway's bootstrap
 key, else a fresh creator key of tenant `local` made in the in-process mock.
+`$TODAY` anywhere in the event becomes today's UTC date (YYYY-MM-DD), so a sample
+such as tests/events/stats_get.json asks for a day that has figures.
 
 Exit status: 0 when the function returned (whatever HTTP status it chose),
 1 when it raised, 2 for a usage error (unknown function, unreadable event).
@@ -34,6 +36,7 @@ from tools.local.gateway import (
 )
 
 API_KEY_PLACEHOLDER = "$DOCKHAND_API_KEY"
+TODAY_PLACEHOLDER = "$TODAY"
 EVENTS_DIR = Path(__file__).resolve().parents[2] / "tests" / "events"
 
 
@@ -94,6 +97,17 @@ def substitute_api_key(event: dict[str, Any], key: str) -> None:
     for name, value in headers.items():
         if isinstance(value, str):
             headers[name] = value.replace(API_KEY_PLACEHOLDER, key)
+
+
+def fill_dates(value: Any, today: str) -> Any:
+    """`value` with every `$TODAY` in its strings (keys and values) replaced by `today`."""
+    if isinstance(value, str):
+        return value.replace(TODAY_PLACEHOLDER, today)
+    if isinstance(value, list):
+        return [fill_dates(item, today) for item in value]
+    if isinstance(value, dict):
+        return {fill_dates(k, today): fill_dates(v, today) for k, v in value.items()}
+    return value
 
 
 def _prepare_in_process_env() -> None:
@@ -160,7 +174,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = parse_args(argv)
         check_function(args.function)
-        event = load_event(args.function, args.event)
+        event = fill_dates(
+            load_event(args.function, args.event), datetime.now(UTC).date().isoformat()
+        )
         return invoke(args.function, event, out)
     except (UsageError, FunctionUnavailable) as exc:
         print(f"invoke: {exc}", file=sys.stderr)

@@ -1,24 +1,30 @@
-"""The rehydrate document as data: front matter plus sections of items.
+"""The rehydrate document as data: front matter plus sections of item groups.
 
-Each section has intro lines (always kept while the section is) and items (cut from
-the end when a token budget asks).  The markdown and the JSON renderings are two views
-of the same sections, so a cut shows in both.  Everything here is linear in the size
-of the snapshot: one pass per list, no sorting of user data, no nested scans.
+Each section has intro lines (kept while the section is) and groups of items (a group
+has an optional `###` heading and items of one noun); a token budget keeps a prefix of
+each group, the most recent / most relevant entries first.  The markdown and the JSON
+renderings are two views of the same sections, so a cut shows in both.
+
+Every value reaches the markdown through `markup` (one escaping rule, see there): the
+text fields here are `Md`, which only `markup` makes.  Everything is linear in the
+size of the snapshot: one pass per list, no sorting of user data, no nested scans.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from common.context.render import markup as m
 from common.context.render import rules
+from common.context.render.markup import Md
+from common.context.render.tokens import line_tokens
 
-# Sections in document order; CUT_ORDER says which give way first under a budget.
+# Sections in document order.
 SECTION_ORDER = (
     "operator_instructions",
     "since_last_snapshot",
@@ -30,86 +36,129 @@ SECTION_ORDER = (
     "notes",
     "open_questions",
 )
-CUT_ORDER = (
-    "development_velocity",
-    "notes",
-    "recent_progress",
-    "current_changes",
+# Sections by value under a budget, most valuable first: what is specific to this
+# snapshot before derived figures, generic persona guidance last.
+VALUE_ORDER = (
     "since_last_snapshot",
     "open_questions",
+    "current_changes",
+    "recent_progress",
     "tasks",
+    "notes",
     "decisions_constraints",
+    "development_velocity",
     "operator_instructions",
 )
 PATHS_PER_CATEGORY = 3
 FOCUS_AREAS = 5
+SHORT_ITEM_TOKENS = 24  # an entry's compact form, when even its first entry is too long
 QUESTION_MARKERS = frozenset({"QUESTION", "FIXME"})
 _CONVENTIONAL = re.compile(r"^([a-z]+)(?:\([^)]*\))?!?:\s")
-_WORD = re.compile(r"[^\W\d_]{4,}")
-# Words too common in commit subjects to say anything about focus.
-# fmt: off
-_STOPWORDS = frozenset((
-    "this", "that", "with", "from", "into", "when", "then", "than", "have", "been", "were",
-    "will", "would", "should", "could", "also", "only", "just", "more", "some", "what",
-    "which", "there", "their", "them", "they", "your", "after", "before", "over", "under",
-    "about", "make", "makes", "made", "uses", "used", "using", "adds", "added", "remove",
-    "removed", "update", "updated", "updates", "merge", "branch", "pull", "request", "main",
-    "master",
-))
-# fmt: on
+_WORD = re.compile(r"[^\W\d_]{3,}")
+# A line that is itself a marker comment (the next marker, not context for this one).
+_MARKER_LINE = re.compile(r"(?:#|//|/\*|<!--|--|;|\*)\s*(?:TODO|FIXME|NOTE|HACK|QUESTION)\b")
+# Lines that carry nothing: closers, fences, bare keywords, comment punctuation.
+_EMPTY_LINE = re.compile(
+    r"(?:[\s{}()\[\];,]*|(?:```|~~~)\S*|pass|\.\.\.|…|return|break|continue|else:?|try:|"
+    r"finally:|end|fi|done|esac|then|do|#+|//+|/\*+|\*+/?|<!--|-->|--|;+)",
+    re.IGNORECASE,
+)
 
 
 @dataclass
 class Item:
-    """One entry of a section: its markdown text and its structured form.
+    """One entry: its markdown (`text`, maybe several lines the renderer controls), its
+    structured form, and a compact form for a tight budget."""
 
-    `data is None` marks a group heading: it is never counted as content, and a
-    heading left without items after a cut is dropped with them.
-    """
+    text: Md
+    data: dict[str, Any]
+    short: Callable[[], Md] | None = None  # made only when a budget needs it
 
-    text: str
-    data: dict[str, Any] | None = None
+
+@dataclass
+class Group:
+    """Items of one kind under an optional heading; `noun` names one ("1 more commit")."""
+
+    heading: Md | None
+    items: list[Item]
+    key: str
+    noun: str
+    kept: list[Md] | None = None  # the renderings kept after a cut; None = all, in full
+
+    def kept_texts(self) -> list[Md]:
+        return [i.text for i in self.items] if self.kept is None else self.kept
+
+    def omitted(self) -> int:
+        return 0 if self.kept is None else len(self.items) - len(self.kept)
 
 
 @dataclass
 class Section:
     key: str
-    title: str
-    noun: str  # what an item is, for "... and 12 more <noun>"
-    intro: list[str] = field(default_factory=list)
+    title: Md
+    intro: list[Md] = field(default_factory=list)
     summary: dict[str, Any] = field(default_factory=dict)
-    items: list[Item] = field(default_factory=list)
-    kept: int | None = None  # items kept after a cut; None = all
+    groups: list[Group] = field(default_factory=list)
 
-    def kept_items(self) -> list[Item]:
-        items = self.items if self.kept is None else self.items[: self.kept]
-        while items and items[-1].data is None and self.kept is not None:
-            items = items[:-1]  # a heading whose items were all cut goes with them
-        return items
+    def item_count(self) -> int:
+        return sum(len(g.items) for g in self.groups)
 
     def omitted(self) -> int:
-        kept = self.kept_items()
-        return sum(1 for i in self.items if i.data is not None) - sum(
-            1 for i in kept if i.data is not None
-        )
+        return sum(g.omitted() for g in self.groups)
+
+    def kept_data(self) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = []
+        for group in self.groups:
+            count = len(group.items) if group.kept is None else len(group.kept)
+            rows.extend(item.data for item in group.items[:count])
+        return rows
 
 
 @dataclass
 class Document:
     front_matter: dict[str, Any]
-    title: str
+    title: Md
     sections: list[Section]
     left_out: list[tuple[Section, int]] = field(default_factory=list)
     max_tokens: int | None = None
     truncated: bool = False
+    shortened: list[str] = field(default_factory=list)  # front-matter fields cut to fit
+    facts: Facts | None = None
+    plain_title: str = ""
 
 
-# --- helpers ---------------------------------------------------------------------------
+# --- words ------------------------------------------------------------------------------
+
+_IRREGULAR = {"person": "people", "focus area": "focus areas"}
+
+
+def plural(noun: str, count: int) -> str:
+    """English plural of the nouns the document counts ("1 commit", "2 categories")."""
+    if count == 1:
+        return noun
+    if noun in _IRREGULAR:
+        return _IRREGULAR[noun]
+    if noun.endswith("y") and noun[-2:-1] not in ("a", "e", "o", "u"):
+        return noun[:-1] + "ies"
+    if noun.endswith(("s", "x", "ch", "sh")):
+        return noun + "es"
+    return noun + "s"
 
 
 def counted(count: int, noun: str) -> str:
-    """ "1 commit", "2 commits": English plurals for the nouns the document counts."""
-    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+    """ "1 commit", "2 commits"."""
+    return f"{count} {plural(noun, count)}"
+
+
+def more_line(count: int, noun: str) -> Md:
+    return m.literal(f"_... and {count} more {plural(noun, count)}_")
+
+
+def more_line_of(cuts: list[tuple[int, str]]) -> Md:
+    """One line for several cuts: "_... and 3 more notes and 1 more marker_"."""
+    phrases = [f"{count} more {plural(noun, count)}" for count, noun in cuts]
+    said = phrases[0] if len(phrases) == 1 else ", ".join(phrases[:-1]) + " and " + phrases[-1]
+    return m.literal(f"_... and {said}_")
 
 
 def _parse_time(text: Any) -> datetime | None:
@@ -124,7 +173,7 @@ def _parse_time(text: Any) -> datetime | None:
 def relative_age(then: Any, now: datetime | None) -> str:
     """ "3 hours ago", relative to the snapshot time (not the reader's clock)."""
     moment = _parse_time(then)
-    if moment is None or now is None or moment.tzinfo is None:
+    if moment is None or now is None or moment.tzinfo is None or now.tzinfo is None:
         return "at an unknown time"
     seconds = (now - moment).total_seconds()
     if seconds < 0:
@@ -137,40 +186,122 @@ def relative_age(then: Any, now: datetime | None) -> str:
         (60, "minute"),
     ):
         if seconds >= size:
-            count = int(seconds // size)
-            return f"{count} {unit}{'s' if count != 1 else ''} ago"
+            return f"{counted(int(seconds // size), unit)} ago"
     return "just now"
 
 
 def subject(message: Any) -> str:
-    text = str(message or "").strip()
-    return text.split("\n", 1)[0].strip()
+    lines = m.split_lines(str(message or "").strip())
+    return lines[0].strip() if lines else ""
 
 
-def _code(text: Any) -> str:
-    value = str(text)
-    fence = "``" if "`" in value else "`"
-    return f"{fence}{value}{fence}"
-
-
-def _one_line(text: Any) -> str:
-    return " ".join(str(text or "").split())
+def clip(text: str, tokens: int) -> str:
+    """The longest prefix of `text` (one line) estimated at most `tokens`, "…" if cut."""
+    line = " ".join(m.split_lines(text))
+    if line_tokens(line) <= tokens:
+        return line
+    line = line[: 4 * tokens + 4]  # every character costs at least 1/4 token
+    low, high = 0, len(line)
+    while low < high:  # the longest prefix that fits with the ellipsis
+        middle = (low + high + 1) // 2
+        if line_tokens(line[:middle]) + 1 <= tokens:
+            low = middle
+        else:
+            high = middle - 1
+    return line[:low].rstrip() + "…"
 
 
 def _location(path: Any, line: Any) -> str:
     return f"{path}:{line}" if line else str(path)
 
 
+def _first_and_rest(text: Any) -> tuple[str, list[str]]:
+    """A free text's first non-blank line, and the lines after it (blank edges trimmed)."""
+    lines = m.split_lines(str(text or ""))
+    while lines and m.is_blank(lines[0]):
+        lines.pop(0)
+    while lines and m.is_blank(lines[-1]):
+        lines.pop()
+    if not lines:
+        return "", []
+    return lines[0], lines[1:]
+
+
+def free_text(prefix: Md, text: Any, suffix: Md = m.EMPTY) -> tuple[Md, Callable[[], Md]]:
+    """(full, short) markdown for a list item of free text: the first line inline,
+    further lines in a fenced block under it; the short form is the first line clipped."""
+    first, rest = _first_and_rest(text)
+    # An item is never left without text: an empty list item would change the structure.
+    head = m.fmt("{}{}{}", prefix, m.inline(first) or m.literal("(empty)"), suffix)
+    full = m.join("\n", [head, m.fenced(rest, "  ")]) if rest else head
+
+    def short() -> Md:
+        return m.fmt(
+            "{}{}", prefix, m.inline(clip(first, SHORT_ITEM_TOKENS)) or m.literal("(empty)")
+        )
+
+    return full, short
+
+
 # --- sections --------------------------------------------------------------------------
 
 
-def operator_section(snapshot: Mapping[str, Any]) -> Section:
+@dataclass(frozen=True)
+class Facts:
+    """What the snapshot holds, for persona tasks that apply only when it holds it."""
+
+    counts: Mapping[str, int]
+
+    def get(self, name: str) -> int:
+        return int(self.counts.get(name, 0))
+
+
+def snapshot_facts(
+    snapshot: Mapping[str, Any], questions: int, markers: Iterable[Mapping[str, Any]]
+) -> Facts:
+    kinds = Counter(str(marker.get("kind", "")) for marker in markers)
+    categories = Counter(
+        rules.categorize(str(change.get("path", ""))) for change in snapshot.get("changes") or []
+    )
+    tasks = snapshot.get("tasks") or []
+    counts = {
+        "changes": len(snapshot.get("changes") or []),
+        "commits": len(snapshot.get("commits") or []),
+        "questions": questions,
+        "fixmes": kinds["FIXME"],
+        "todos": kinds["TODO"],
+        "hacks": kinds["HACK"],
+        "open_tasks": sum(1 for t in tasks if t.get("status") != "done"),
+        "decisions": len(snapshot.get("decisions") or [])
+        + sum(1 for n in snapshot.get("notes") or [] if n.get("kind") == "decision"),
+        **{f"changes:{name}": count for name, count in categories.items()},
+    }
+    return Facts(counts)
+
+
+def _persona_lines(
+    entries: Iterable[rules.Line], facts: Facts, values: dict[str, str]
+) -> list[str]:
+    """The template lines whose condition holds, placeholders filled in (raw text)."""
+    lines = []
+    for entry in entries:
+        count = sum(facts.get(name) for name in entry.when) if entry.when else 1
+        if count <= 0:
+            continue
+        text = entry.text.replace("{count}", counted(count, entry.noun) if entry.noun else "")
+        for name, value in values.items():
+            text = text.replace("{" + name + "}", value)
+        lines.append(text)
+    return lines
+
+
+def operator_section(snapshot: Mapping[str, Any], facts: Facts, compact: bool) -> Section:
     thread = snapshot.get("thread") or {}
     repo = snapshot.get("repo") or {}
     template = rules.persona(thread.get("persona"))
-    goal = thread.get("goal") or thread.get("id") or "the thread's goal"
-    focus = thread.get("focus") or template.focus
-    section = Section("operator_instructions", "Operator Instructions", "guidelines")
+    goal = str(thread.get("goal") or thread.get("id") or "the thread's goal")
+    focus = str(thread.get("focus") or template.focus)
+    section = Section("operator_instructions", m.literal("Operator Instructions"))
     section.summary = {
         "persona": thread.get("persona") or rules.DEFAULT_PERSONA,
         "template": template.name,
@@ -181,54 +312,79 @@ def operator_section(snapshot: Mapping[str, Any]) -> Section:
         "head": repo.get("head") or None,
         "output": thread.get("output") or None,
     }
-    section.intro.append(f"**Role:** {template.role}")
-    section.intro.append(f"**Primary focus:** {_one_line(focus)}")
+
+    def value(text: str) -> str:
+        return clip(text, SHORT_ITEM_TOKENS) if compact else text
+
+    section.intro.append(m.fmt("**Role:** {}", template.role))
+    section.intro.append(m.fmt("**Primary focus:** {}", value(focus)))
     if repo.get("name") or repo.get("branch"):
-        where = str(repo.get("name") or "(unnamed repository)")
+        where = m.inline(value(str(repo.get("name") or "(unnamed repository)")))
         if repo.get("branch"):
-            where += f" on branch {_code(repo['branch'])}"
+            where = m.fmt("{} on branch {}", where, m.code(value(str(repo["branch"]))))
         if repo.get("head"):
-            where += f" at {_code(str(repo['head'])[:12])}"
-        section.intro.append(f"**Repository:** {where}")
+            where = m.fmt("{} at {}", where, m.code(str(repo["head"])[:12]))
+        section.intro.append(m.fmt("**Repository:** {}", where))
     if thread.get("output"):
-        section.intro.append(f"**Expected output:** {_one_line(thread['output'])}")
-    groups = (("do", "### Do", template.do), ("dont", "### Don't", template.dont))
-    for group, heading, lines in groups:
-        section.items.append(Item(heading))
-        section.items.extend(Item(f"- {line}", {"group": group, "text": line}) for line in lines)
-    section.items.append(Item("### Tasks for this session"))
-    for number, task in enumerate(template.tasks, start=1):
-        text = task.replace("{goal}", _one_line(goal)).replace("{focus}", _one_line(focus))
-        section.items.append(Item(f"{number}. {text}", {"group": "session_task", "text": text}))
+        section.intro.append(m.fmt("**Expected output:** {}", value(str(thread["output"]))))
+    values = {"goal": " ".join(m.split_lines(goal)), "focus": " ".join(m.split_lines(focus))}
+    tasks = _persona_lines(template.tasks, facts, values)
+    section.groups.append(
+        Group(
+            m.literal("### Tasks for this session"),
+            [
+                _text_item(m.literal(f"{number}. "), text, {"group": "session_task"})
+                for number, text in enumerate(tasks, start=1)
+            ],
+            "session_task",
+            "session task",
+        )
+    )
+    for group, heading, noun, entries in (
+        ("do", "### Do", "recommendation", template.do),
+        ("dont", "### Don't", "warning", template.dont),
+    ):
+        lines = _persona_lines(entries, facts, values)
+        items = [_text_item(m.literal("- "), line, {"group": group}) for line in lines]
+        section.groups.append(Group(m.literal(heading), items, group, noun))
+    section.groups = [g for g in section.groups if g.items]
     return section
 
 
-def _commit_item(commit: Mapping[str, Any], now: datetime | None) -> Item:
+def _text_item(prefix: Md, text: str, data: dict[str, Any]) -> Item:
+    full, short = free_text(prefix, text)
+    return Item(full, {**data, "text": text}, short)
+
+
+def _commit_item(commit: Mapping[str, Any], now: datetime | None, group: str) -> Item:
     sha = str(commit.get("sha", ""))[:7]
     title = subject(commit.get("message"))
     author = str(commit.get("author") or "unknown")
     age = relative_age(commit.get("timestamp"), now)
     data = {
+        "group": group,
         "sha": commit.get("sha"),
         "subject": title,
         "author": commit.get("author"),
         "timestamp": commit.get("timestamp"),
         "age": age,
     }
-    return Item(f"- {_code(sha)} {title} — {author}, {age}", data)
+    text = m.fmt("- {} {} — {}, {}", m.code(sha), title, author, m.literal(age))
+    return Item(text, data, lambda: m.fmt("- {} {}", m.code(sha), clip(title, SHORT_ITEM_TOKENS)))
 
 
 def progress_section(snapshot: Mapping[str, Any], now: datetime | None) -> Section:
-    section = Section("recent_progress", "Recent Progress", "commits")
-    section.items = [_commit_item(c, now) for c in snapshot.get("commits") or []]
+    section = Section("recent_progress", m.literal("Recent Progress"))
+    items = [_commit_item(c, now, "commit") for c in snapshot.get("commits") or []]
+    section.groups = [Group(None, items, "commit", "commit")] if items else []
     return section
 
 
-def _change_label(change: Mapping[str, Any]) -> str:
+def _change_label(change: Mapping[str, Any]) -> Md:
     status = str(change.get("status", "modified"))
     if status == "renamed" and change.get("old_path"):
-        return f"{_code(change.get('path'))} (renamed from {_code(change['old_path'])})"
-    return f"{_code(change.get('path'))} ({status})"
+        return m.fmt("{} (renamed from {})", m.code(change.get("path")), m.code(change["old_path"]))
+    return m.fmt("{} ({})", m.code(change.get("path")), status)
 
 
 def changes_section(snapshot: Mapping[str, Any]) -> Section:
@@ -238,17 +394,22 @@ def changes_section(snapshot: Mapping[str, Any]) -> Section:
     for change in changes:
         grouped.setdefault(rules.categorize(str(change.get("path", ""))), []).append(change)
     present = [(name, items) for name, items in grouped.items() if items]
-    section = Section("current_changes", "Current Changes", "categories")
-    plural = "category" if len(present) == 1 else "categories"
-    files = "file" if len(changes) == 1 else "files"
-    section.intro.append(f"{len(changes)} {files} across {len(present)} {plural}.")
+    section = Section("current_changes", m.literal("Current Changes"))
+    if not changes:
+        return section
+    section.intro.append(
+        m.literal(f"{counted(len(changes), 'file')} across {counted(len(present), 'category')}.")
+    )
     section.summary = {"files": len(changes), "categories": len(present)}
+    items = []
     for name, members in present:
         shown = members[:PATHS_PER_CATEGORY]
         more = len(members) - len(shown)
-        text = f"- **{name}** ({len(members)}): " + ", ".join(_change_label(c) for c in shown)
+        labels = m.join(", ", (_change_label(c) for c in shown))
+        text = m.fmt("- **{}** ({}): {}", name, m.literal(str(len(members))), labels)
+        short = m.fmt("- **{}** ({})", name, m.literal(counted(len(members), "file")))
         if more:
-            text += f" ... and {more} more"
+            text = m.fmt("{} ... and {}", text, m.literal(counted(more, "more file")))
         data = {
             "category": name,
             "count": len(members),
@@ -258,11 +419,18 @@ def changes_section(snapshot: Mapping[str, Any]) -> Section:
             ],
             "more": more,
         }
-        section.items.append(Item(text, data))
+        items.append(Item(text, data, _constant(short)))
+    section.groups = [Group(None, items, "category", "category")]
     return section
 
 
-def focus_areas(messages: Iterable[str]) -> tuple[Counter[str], Counter[str]]:
+def _constant(text: Md) -> Callable[[], Md]:
+    return lambda: text
+
+
+def focus_areas(
+    messages: Iterable[str], stopwords: frozenset[str]
+) -> tuple[Counter[str], Counter[str]]:
     """(conventional-commit types, frequent words) over commit subjects."""
     kinds: Counter[str] = Counter()
     words: Counter[str] = Counter()
@@ -272,13 +440,13 @@ def focus_areas(messages: Iterable[str]) -> tuple[Counter[str], Counter[str]]:
         if found:
             kinds[found.group(1)] += 1
             line = line[found.end() :]
-        words.update(w for w in _WORD.findall(line) if w not in _STOPWORDS)
+        words.update(w for w in _WORD.findall(line) if w not in stopwords)
     return kinds, words
 
 
 def velocity_section(snapshot: Mapping[str, Any]) -> Section:
     commits = snapshot.get("commits") or []
-    section = Section("development_velocity", "Development Velocity", "focus areas")
+    section = Section("development_velocity", m.literal("Development Velocity"))
     if not commits:
         return section
     authors = {str(c.get("author") or "") for c in commits}
@@ -286,123 +454,167 @@ def velocity_section(snapshot: Mapping[str, Any]) -> Section:
     span_days = (max(times) - min(times)).total_seconds() / 86_400 if len(times) > 1 else 0.0
     line = f"**{counted(len(commits), 'commit')}** by {counted(len(authors), 'author')}"
     if span_days >= 1:
-        line += f" over {span_days:.0f} days ({len(commits) / span_days:.1f} a day)"
-    section.intro.append(line + ".")
+        line += f" over {counted(round(span_days), 'day')} ({len(commits) / span_days:.1f} a day)"
+    section.intro.append(m.literal(line + "."))
     section.summary = {
         "commit_count": len(commits),
         "authors": len(authors),
         "span_days": round(span_days, 2),
     }
-    kinds, words = focus_areas(subject(c.get("message")) for c in commits)
-    for kind, count in kinds.most_common(FOCUS_AREAS):
-        section.items.append(
-            Item(
-                f"- **{kind}**: {counted(count, 'commit')}",
-                {"type": "prefix", "name": kind, "count": count},
-            )
+    stopwords = rules.stopwords()
+    kinds, words = focus_areas((subject(c.get("message")) for c in commits), stopwords)
+    items = [
+        Item(
+            m.fmt("- **{}**: {}", kind, m.literal(counted(count, "commit"))),
+            {"type": "prefix", "name": kind, "count": count},
         )
-    for word, count in words.most_common(FOCUS_AREAS):
-        section.items.append(
-            Item(
-                f"- {word}: {counted(count, 'mention')}",
-                {"type": "word", "name": word, "count": count},
-            )
+        for kind, count in kinds.most_common(FOCUS_AREAS)
+    ]
+    items.extend(
+        Item(
+            m.fmt("- {}: {}", word, m.literal(counted(count, "mention"))),
+            {"type": "word", "name": word, "count": count},
         )
+        for word, count in words.most_common(FOCUS_AREAS)
+        if word not in kinds
+    )
+    section.groups = [Group(None, items, "focus_area", "focus area")] if items else []
     return section
 
 
 def decisions_section(snapshot: Mapping[str, Any]) -> Section:
-    section = Section("decisions_constraints", "Decisions & Constraints", "entries")
+    section = Section("decisions_constraints", m.literal("Decisions & Constraints"))
     for group, heading in (("decision", "### Decisions"), ("constraint", "### Constraints")):
         entries = snapshot.get(f"{group}s") or []
-        if entries:
-            section.items.append(Item(heading))
-            section.items.extend(
-                Item(f"- {_one_line(text)}", {"group": group, "text": text}) for text in entries
-            )
+        items = [_text_item(m.literal("- "), str(t), {"group": group}) for t in entries]
+        if items:
+            section.groups.append(Group(m.literal(heading), items, group, group))
     return section
+
+
+def _marker_place(markers: list[Mapping[str, Any]]) -> str:
+    """ "in code", "in docs", or nothing when the markers come from both."""
+    docs = sum(
+        1 for mk in markers if rules.categorize(str(mk.get("path", ""))) == rules.DOCUMENTATION
+    )
+    if docs == 0:
+        return " in code"
+    return " in docs" if docs == len(markers) else ""
+
+
+_TASK_ORDER = {"in_progress": 0, "todo": 1, "done": 2}
 
 
 def tasks_section(snapshot: Mapping[str, Any], todo_markers: list[Mapping[str, Any]]) -> Section:
     tasks = snapshot.get("tasks") or []
-    noun = (
-        "tasks and TODO markers" if todo_markers and tasks else "tasks" if tasks else "TODO markers"
-    )
-    section = Section("tasks", "Tasks", noun)
+    section = Section("tasks", m.literal("Tasks"))
     if tasks:
         done = sum(1 for t in tasks if t.get("status") == "done")
         percent = round(100 * done / len(tasks))
-        section.intro.append(f"{done} / {len(tasks)} done ({percent}%).")
+        section.intro.append(m.literal(f"{done} / {len(tasks)} done ({percent}%)."))
         section.summary = {"done": done, "total": len(tasks), "percent": percent}
         boxes = {"done": "[x]", "in_progress": "[~]", "todo": "[ ]"}
+        # Open work first: in progress, then to do, then done (a stable bucket pass).
+        buckets: list[list[Item]] = [[], [], []]
         for task in tasks:
             status = str(task.get("status", "todo"))
-            suffix = " (in progress)" if status == "in_progress" else ""
+            suffix = m.literal(" (in progress)" if status == "in_progress" else "")
             data = {"group": "task", "title": task.get("title"), "status": status}
-            section.items.append(
-                Item(f"- {boxes.get(status, '[ ]')} {task.get('title')}{suffix}", data)
-            )
+            prefix = m.literal(f"- {boxes.get(status, '[ ]')} ")
+            full, short = free_text(prefix, task.get("title"), suffix)
+            buckets[_TASK_ORDER.get(status, 1)].append(Item(full, data, short))
+        section.groups.append(Group(None, [i for b in buckets for i in b], "task", "task"))
     if todo_markers:
-        section.items.append(Item(f"### TODO markers in code ({len(todo_markers)})"))
-        section.items.extend(_marker_item(m, "todo_marker") for m in todo_markers)
+        heading = f"### TODO markers{_marker_place(todo_markers)} ({len(todo_markers)})"
+        items = [_marker_item(mk, "todo_marker") for mk in todo_markers]
+        section.groups.append(Group(m.literal(heading), items, "todo_marker", "TODO marker"))
     return section
 
 
+def meaningful_context(context: Any) -> list[str]:
+    """The context lines that say something (no blank lines, closers, fences, `pass`,
+    nor the next marker's own comment line)."""
+    return [
+        line
+        for line in m.split_lines(str(context or ""))
+        if not _EMPTY_LINE.fullmatch(line.strip()) and not _MARKER_LINE.search(line)
+    ]
+
+
 def _marker_item(marker: Mapping[str, Any], group: str) -> Item:
-    where = _location(marker.get("path"), marker.get("line"))
-    text = f"- {_code(where)} **{marker.get('kind')}** {_one_line(marker.get('text'))}"
-    if marker.get("context"):
-        text += f"\n  > {_one_line(marker['context'])}"
+    where = m.code(_location(marker.get("path"), marker.get("line")))
+    text = m.fmt("- {} **{}** {}", where, marker.get("kind"), marker.get("text"))
+    kind, said = marker.get("kind"), str(marker.get("text"))
+    context = meaningful_context(marker.get("context"))
+    if len(context) == 1:
+        text = m.join("\n", [text, m.fmt("  > {}", m.code(context[0].strip()))])
+    elif context:
+        text = m.join("\n", [text, m.fenced(context, "  ")])
     data = {
         "group": group,
         **{k: marker.get(k) for k in ("path", "line", "kind", "text", "context")},
     }
-    return Item(text, data)
+    return Item(text, data, lambda: m.fmt("- {} **{}** {}", where, kind, clip(said, 24)))
 
 
 def _note_item(note: Mapping[str, Any], group: str) -> Item:
-    text = f"- {_one_line(note.get('text'))}"
     source = note.get("source") or {}
-    if source.get("path"):
-        text += f" ({_code(_location(source['path'], source.get('line')))})"
+    suffix = m.EMPTY
+    if isinstance(source, Mapping) and source.get("path"):
+        suffix = m.fmt(" ({})", m.code(_location(source["path"], source.get("line"))))
     if note.get("tags"):
-        text += " " + " ".join(f"#{t}" for t in note["tags"])
+        tags = m.join(" ", (m.fmt("#{}", tag) for tag in note["tags"]))
+        suffix = m.fmt("{} {}", suffix, tags)
+    full, short = free_text(m.literal("- "), note.get("text"), suffix)
     data = {
         "group": group,
         **{k: note.get(k) for k in ("note_id", "kind", "text", "source", "tags", "created_at")},
     }
-    return Item(text, data)
+    return Item(full, data, short)
 
 
-NOTE_GROUPS = (("decision", "Decisions"), ("todo", "To do"), ("note", "Notes"))
+NOTE_GROUPS = (
+    ("decision", "Decisions", "decision"),
+    ("todo", "To do", "to-do"),
+    ("note", "Notes", "note"),
+)
+
+
+def _newest_first(notes: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    # Frozen notes are stored oldest first (ids sort by time): reversing is enough.
+    return list(notes)[::-1]
 
 
 def notes_section(snapshot: Mapping[str, Any], code_notes: list[Mapping[str, Any]]) -> Section:
-    """Notes grouped by kind; question notes live in Open Questions instead."""
-    by_kind: dict[str, list[Mapping[str, Any]]] = {kind: [] for kind, _ in NOTE_GROUPS}
+    """Notes grouped by kind, newest first; question notes live in Open Questions."""
+    by_kind: dict[str, list[Mapping[str, Any]]] = {kind: [] for kind, _, _ in NOTE_GROUPS}
     for note in snapshot.get("notes") or []:
         kind = str(note.get("kind", "note"))
         if kind in by_kind:
             by_kind[kind].append(note)
-    section = Section("notes", "Notes", "notes and markers" if code_notes else "notes")
-    for kind, heading in NOTE_GROUPS:
+    section = Section("notes", m.literal("Notes"))
+    for kind, heading, noun in NOTE_GROUPS:
         if by_kind[kind]:
-            section.items.append(Item(f"### {heading} ({len(by_kind[kind])})"))
-            section.items.extend(_note_item(n, kind) for n in by_kind[kind])
+            items = [_note_item(n, kind) for n in _newest_first(by_kind[kind])]
+            title = m.literal(f"### {heading} ({len(items)})")
+            section.groups.append(Group(title, items, kind, noun))
     if code_notes:
-        section.items.append(Item(f"### NOTE and HACK markers in code ({len(code_notes)})"))
-        section.items.extend(_marker_item(m, "code_marker") for m in code_notes)
+        where = _marker_place(code_notes)
+        heading = m.literal(f"### NOTE and HACK markers{where} ({len(code_notes)})")
+        items = [_marker_item(mk, "code_marker") for mk in code_notes]
+        section.groups.append(Group(heading, items, "code_marker", "NOTE or HACK marker"))
     return section
 
 
 def questions_section(
     snapshot: Mapping[str, Any], question_markers: list[Mapping[str, Any]]
 ) -> Section:
-    section = Section("open_questions", "Open Questions", "questions")
-    section.items.extend(_marker_item(m, "marker") for m in question_markers)
-    section.items.extend(
-        _note_item(n, "note") for n in snapshot.get("notes") or [] if n.get("kind") == "question"
-    )
+    """Questions people asked (notes, newest first), then QUESTION/FIXME markers."""
+    section = Section("open_questions", m.literal("Open Questions"))
+    asked = [n for n in snapshot.get("notes") or [] if n.get("kind") == "question"]
+    items = [_note_item(n, "note") for n in _newest_first(asked)]
+    items.extend(_marker_item(mk, "marker") for mk in question_markers)
+    section.groups = [Group(None, items, "question", "question")] if items else []
     return section
 
 
@@ -425,16 +637,20 @@ def split_markers(
 
 def _marker_key(marker: Mapping[str, Any]) -> tuple[str, str, str]:
     # Line numbers shift as code moves; path + kind + text identifies a marker.
-    return (str(marker.get("path")), str(marker.get("kind")), _one_line(marker.get("text")))
+    text = " ".join(str(marker.get("text") or "").split())
+    return (str(marker.get("path")), str(marker.get("kind")), text)
 
 
 def since_section(
     snapshot: Mapping[str, Any], previous: Mapping[str, Any], now: datetime | None
 ) -> Section:
-    section = Section("since_last_snapshot", "Since last snapshot", "entries")
+    section = Section("since_last_snapshot", m.literal("Since last snapshot"))
     section.intro.append(
-        f"Compared with snapshot {_code(previous.get('snapshot_id'))} "
-        f"of {previous.get('created_at')}."
+        m.fmt(
+            "Compared with snapshot {} of {}.",
+            m.code(previous.get("snapshot_id")),
+            previous.get("created_at"),
+        )
     )
     seen = {c.get("sha") for c in previous.get("commits") or []}
     new_commits = [c for c in snapshot.get("commits") or [] if c.get("sha") not in seen]
@@ -444,10 +660,10 @@ def since_section(
         for c in snapshot.get("changes") or []
         if before.get(str(c.get("path"))) != c.get("status")
     ]
-    old_markers = {_marker_key(m): m for m in previous.get("markers") or []}
-    new_markers = {_marker_key(m): m for m in snapshot.get("markers") or []}
-    added = [m for key, m in new_markers.items() if key not in old_markers]
-    resolved = [m for key, m in old_markers.items() if key not in new_markers]
+    old_markers = {_marker_key(mk): mk for mk in previous.get("markers") or []}
+    new_markers = {_marker_key(mk): mk for mk in snapshot.get("markers") or []}
+    added = [mk for key, mk in new_markers.items() if key not in old_markers]
+    resolved = [mk for key, mk in old_markers.items() if key not in new_markers]
     section.summary = {
         "previous_snapshot_id": previous.get("snapshot_id"),
         "new_commits": len(new_commits),
@@ -455,28 +671,39 @@ def since_section(
         "markers_added": len(added),
         "markers_resolved": len(resolved),
     }
-    parts: list[tuple[str, list[Item]]] = [
-        ("New commits", [_with_group(_commit_item(c, now), "new_commit") for c in new_commits]),
+    parts: list[tuple[str, str, str, list[Item]]] = [
         (
-            "Files changed since",
-            [Item(f"- {_change_label(c)}", {"group": "file", **dict(c)}) for c in changed],
+            "new_commit",
+            "New commits",
+            "new commit",
+            [_commit_item(c, now, "new_commit") for c in new_commits],
         ),
-        ("Markers added", [_marker_item(m, "marker_added") for m in added]),
-        ("Markers resolved", [_marker_item(m, "marker_resolved") for m in resolved]),
+        (
+            "file",
+            "Files changed since",
+            "changed file",
+            [Item(m.fmt("- {}", _change_label(c)), {"group": "file", **dict(c)}) for c in changed],
+        ),
+        (
+            "marker_added",
+            "Markers added",
+            "added marker",
+            [_marker_item(mk, "marker_added") for mk in added],
+        ),
+        (
+            "marker_resolved",
+            "Markers resolved",
+            "resolved marker",
+            [_marker_item(mk, "marker_resolved") for mk in resolved],
+        ),
     ]
-    for heading, items in parts:
+    for key, heading, noun, items in parts:
         if items:
-            section.items.append(Item(f"### {heading} ({len(items)})"))
-            section.items.extend(items)
-    if not section.items:
-        section.items.append(Item("- Nothing changed.", {"group": "none"}))
+            title = m.literal(f"### {heading} ({len(items)})")
+            section.groups.append(Group(title, items, key, noun))
+    if not section.groups:
+        section.intro.append(m.literal("Nothing changed."))
     return section
-
-
-def _with_group(item: Item, group: str) -> Item:
-    if item.data is not None:
-        item.data = {"group": group, **item.data}
-    return item
 
 
 def front_matter(snapshot: Mapping[str, Any]) -> dict[str, Any]:
@@ -495,12 +722,29 @@ def front_matter(snapshot: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def _title(snapshot: Mapping[str, Any], compact: bool) -> Md:
+    thread = snapshot.get("thread") or {}
+    goal = str(thread.get("goal") or thread.get("id") or "snapshot")
+    return m.fmt("# Rehydrate: {}", clip(goal, SHORT_ITEM_TOKENS) if compact else goal)
+
+
+def make_compact(document: Document, snapshot: Mapping[str, Any]) -> None:
+    """Clip the long values of the title and the operator intro (for tight budgets)."""
+    document.title = _title(snapshot, compact=True)
+    for index, section in enumerate(document.sections):
+        if section.key == "operator_instructions" and document.facts is not None:
+            document.sections[index] = operator_section(snapshot, document.facts, compact=True)
+
+
 def build(snapshot: Mapping[str, Any], since: Mapping[str, Any] | None = None) -> Document:
     """Every section of the document, before any budget cut; empty ones left out."""
     now = _parse_time(snapshot.get("captured_at") or snapshot.get("created_at"))
-    questions, todos, code_notes = split_markers(snapshot.get("markers") or [])
+    markers = snapshot.get("markers") or []
+    questions, todos, code_notes = split_markers(markers)
+    asked = sum(1 for n in snapshot.get("notes") or [] if n.get("kind") == "question")
+    facts = snapshot_facts(snapshot, len(questions) + asked, markers)
     built = {
-        "operator_instructions": operator_section(snapshot),
+        "operator_instructions": operator_section(snapshot, facts, compact=False),
         "recent_progress": progress_section(snapshot, now),
         "current_changes": changes_section(snapshot),
         "development_velocity": velocity_section(snapshot),
@@ -511,22 +755,12 @@ def build(snapshot: Mapping[str, Any], since: Mapping[str, Any] | None = None) -
     }
     if since is not None:
         built["since_last_snapshot"] = since_section(snapshot, since, now)
-    if not snapshot.get("changes"):
-        built["current_changes"].intro.clear()
     sections = [
         built[key]
         for key in SECTION_ORDER
-        if key in built and (built[key].items or built[key].intro)
+        if key in built and (built[key].groups or built[key].intro)
     ]
     thread = snapshot.get("thread") or {}
-    title = f"Rehydrate: {_one_line(thread.get('goal') or thread.get('id') or 'snapshot')}"
-    return Document(front_matter(snapshot), title, sections)
-
-
-def yaml_scalar(value: Any) -> str:
-    """A YAML scalar: numbers as is, strings double-quoted (JSON strings are valid YAML)."""
-    if isinstance(value, bool) or value is None:
-        return json.dumps(value)
-    if isinstance(value, int):
-        return str(value)
-    return json.dumps(str(value), ensure_ascii=False)
+    plain = f"Rehydrate: {thread.get('goal') or thread.get('id') or 'snapshot'}"
+    title = _title(snapshot, False)
+    return Document(front_matter(snapshot), title, sections, facts=facts, plain_title=plain)

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import re
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
 _HERE = Path(__file__).resolve().parent
 DEFAULT_PERSONA = "generalist"
 OTHER = "Other"
+DOCUMENTATION = "Documentation"
 
 
 def _load(name: str) -> Any:
@@ -19,13 +21,37 @@ def _load(name: str) -> Any:
 
 
 @dataclass(frozen=True)
+class Line:
+    """A template line: shown only when the snapshot holds what it is about.
+
+    `when` names facts (see `document.snapshot_facts`: "changes", "questions", "fixmes",
+    "todos", "open_tasks", "decisions", "changes:<category>", ...); the line is shown when
+    their sum is above zero, and `{count}` reads that sum with `noun` ("2 FIXME markers").
+    `{goal}` and `{focus}` are the thread's.  No `when`: always shown.
+    """
+
+    text: str
+    when: tuple[str, ...] = ()
+    noun: str = ""
+
+
+@dataclass(frozen=True)
 class Persona:
     name: str
     role: str
     focus: str
-    do: tuple[str, ...]
-    dont: tuple[str, ...]
-    tasks: tuple[str, ...]
+    do: tuple[Line, ...]
+    dont: tuple[Line, ...]
+    tasks: tuple[Line, ...]
+
+
+def _line(spec: Any) -> Line:
+    if isinstance(spec, str):
+        return Line(spec)
+    when = spec.get("when", ())
+    return Line(
+        spec["text"], (when,) if isinstance(when, str) else tuple(when), spec.get("noun", "")
+    )
 
 
 @cache
@@ -35,12 +61,22 @@ def personas() -> dict[str, Persona]:
             name=name,
             role=spec["role"],
             focus=spec["focus"],
-            do=tuple(spec["do"]),
-            dont=tuple(spec["dont"]),
-            tasks=tuple(spec["tasks"]),
+            do=tuple(_line(line) for line in spec["do"]),
+            dont=tuple(_line(line) for line in spec["dont"]),
+            tasks=tuple(_line(line) for line in spec["tasks"]),
         )
         for name, spec in _load("personas.json").items()
     }
+
+
+@cache
+def stopwords() -> frozenset[str]:
+    """Words that say nothing about a commit's focus (English function words and
+    commit-message verbs such as "fix", "instead", "next"): stopwords.json."""
+    data = _load("stopwords.json")
+    return frozenset(
+        word.lower() for name, group in data.items() if not name.startswith("_") for word in group
+    )
 
 
 def persona(name: str | None) -> Persona:
@@ -53,15 +89,21 @@ def persona(name: str | None) -> Persona:
 class CategoryRule:
     category: str
     dirs: frozenset[str]
-    names: tuple[str, ...]
+    names: re.Pattern[str] | None  # the name globs as one regex: 10x faster than fnmatch each
     exts: tuple[str, ...]
 
     def matches(self, directories: list[str], basename: str) -> bool:
         if self.exts and basename.endswith(self.exts):
             return True
-        if any(fnmatch.fnmatchcase(basename, pattern) for pattern in self.names):
+        if self.names is not None and self.names.match(basename):
             return True
-        return any(part in self.dirs for part in directories)
+        return not self.dirs.isdisjoint(directories)
+
+
+def _globs(patterns: list[str]) -> re.Pattern[str] | None:
+    if not patterns:
+        return None
+    return re.compile("|".join(f"(?:{fnmatch.translate(p.lower())})" for p in patterns))
 
 
 @cache
@@ -72,7 +114,7 @@ def category_rules() -> tuple[tuple[str, ...], tuple[CategoryRule, ...]]:
         CategoryRule(
             category=rule["category"],
             dirs=frozenset(d.lower() for d in rule["dirs"]),
-            names=tuple(n.lower() for n in rule["names"]),
+            names=_globs(rule["names"]),
             exts=tuple(e.lower() for e in rule["exts"]),
         )
         for rule in data["rules"]
@@ -80,6 +122,7 @@ def category_rules() -> tuple[tuple[str, ...], tuple[CategoryRule, ...]]:
     return tuple(data["order"]), rules
 
 
+@lru_cache(maxsize=65_536)
 def categorize(path: str) -> str:
     """The category of a repository path (case-insensitive), `Other` when no rule matches."""
     parts = path.replace("\\", "/").lower().split("/")

@@ -1,0 +1,150 @@
+"""Signed heartbeats: authenticate against the agent's secret generation, record the
+figures (replay-safe), and turn an unhealthy or dead agent healthy again.
+
+A heartbeat is two DynamoDB round trips: a consistent GetItem of the agent (its
+secret generation, interval and status live there) and one TransactWriteItems.  The
+write is conditional on the status, generation and that `last_ts < :ts`, so a replay
+or a racing copy stores nothing; a recovery adds its history entry and its
+`agent.recovered` event to the same transaction.  If the agent changed between the
+read and the write (a sweep, a rotation, another heartbeat) the heartbeat reads again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, with_config
+
+# typing_extensions: pydantic reads TypedDicts from it on Python < 3.12 (a pydantic dependency).
+from typing_extensions import TypedDict
+
+from common.agents import history, layout
+from common.agents.signing import SignedHeartbeat, refuse
+from common.runtime import clock
+from common.runtime.config import settings
+from common.runtime.errors import ServiceUnavailable
+from common.runtime.models import INTEGRAL
+from common.store import counters, dynamo, transact
+from common.store.tables import GSI2_PK, GSI2_SK
+
+_WRITE_ATTEMPTS = 3
+
+Percent = Annotated[float, Field(ge=0, le=100, strict=True, allow_inf_nan=False)]
+Count = Annotated[int, Field(ge=0, le=10**15, strict=True), INTEGRAL]  # 5.0 is an integer
+
+
+class HeartbeatFigures(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    cpu_percent: Percent
+    memory_percent: Percent
+    disk_percent: Percent
+    jobs_queued: Count
+    jobs_completed: Count
+    uptime_seconds: Count
+    version: str | None = Field(default=None, max_length=128)
+
+
+@with_config(ConfigDict(extra="forbid", title="HeartbeatAccepted"))
+class HeartbeatAcceptedView(TypedDict):
+    status: Literal["healthy"]
+    next_check_interval: int  # the agent's heartbeat interval, in seconds
+
+
+def _read(signed: SignedHeartbeat) -> dict[str, Any]:
+    agent = dynamo.get(settings().agents_table, layout.agent_key(signed.tenant, signed.agent_id))
+    if agent is None:  # never registered, or deleted
+        raise refuse("unknown_agent", signed.agent_id)
+    return agent
+
+
+def valid_generations(agent: Mapping[str, Any], now_ms: int) -> list[int]:
+    """The secret generations a heartbeat may be signed with now: the current one and,
+    for 10 minutes after a rotation, the previous one."""
+    generations = [int(agent.get("generation") or 0)]
+    previous = agent.get("previous_generation")
+    if previous is not None and now_ms < int(agent.get("previous_valid_until_ms") or 0):
+        generations.append(int(previous))
+    return generations
+
+
+def authenticate(signed: SignedHeartbeat) -> dict[str, Any]:
+    """The agent the heartbeat is signed for; 401 for an unknown agent or a bad signature."""
+    agent = _read(signed)
+    now_ms = int(clock.now() * 1000)
+    if not any(signed.signed_by(g) for g in valid_generations(agent, now_ms)):
+        raise refuse("bad_signature", signed.agent_id)
+    return agent
+
+
+def record(
+    signed: SignedHeartbeat, agent: Mapping[str, Any], figures: HeartbeatFigures
+) -> HeartbeatAcceptedView:
+    """Store the heartbeat; 401 for a replay (a timestamp not newer than the last one)."""
+    from common.runtime import catalogue as metrics
+
+    for attempt in range(_WRITE_ATTEMPTS):
+        if attempt:
+            agent = authenticate(signed)  # it changed under us: judge it as it is now
+        if int(agent.get("last_ts") or 0) >= signed.timestamp:
+            raise refuse("replay", signed.agent_id)
+        now = clock.now()
+        previous = str(agent["status"])
+        reasons = transact.run(_write_items(signed, agent, figures, now))
+        if reasons is None:
+            metrics.count("heartbeats_accepted")
+            if previous != "healthy":
+                metrics.count("agents_recovered")
+            return {"status": "healthy", "next_check_interval": layout.interval_of(agent)}
+        if not transact.failed_condition(reasons[0]):
+            raise ServiceUnavailable(retry_after=1)
+    raise ServiceUnavailable(retry_after=1)
+
+
+def _write_items(
+    signed: SignedHeartbeat, agent: Mapping[str, Any], figures: HeartbeatFigures, now: float
+) -> list[dict[str, Any]]:
+    tenant, agent_id = signed.tenant, signed.agent_id
+    now_ms = int(now * 1000)
+    previous = str(agent["status"])
+    due = layout.due_ms("healthy", now_ms, layout.interval_of(agent))
+    names = {"#status": "status", "#g2pk": GSI2_PK, "#g2sk": GSI2_SK, "#gen": "generation"}
+    values: dict[str, Any] = {
+        ":healthy": "healthy",
+        ":seen": previous,
+        ":ts": signed.timestamp,
+        ":ms": now_ms,
+        ":at": clock.iso(now),
+        ":figures": figures.model_dump(exclude_none=True),
+        ":g2pk": layout.liveness_pk(layout.shard_of(agent_id)),
+        ":g2sk": layout.liveness_sk(due, tenant, agent_id),
+    }
+    if "generation" in agent:
+        generation_unchanged = "#gen = :gen"
+        values[":gen"] = agent["generation"]
+    else:  # registered before rotation existed
+        generation_unchanged = "attribute_not_exists(#gen)"
+    update = dynamo.update_op(
+        settings().agents_table,
+        layout.agent_key(tenant, agent_id),
+        "SET #status = :healthy, last_ts = :ts, last_heartbeat_ms = :ms, "
+        "last_heartbeat_at = :at, figures = :figures, #g2pk = :g2pk, #g2sk = :g2sk",
+        # A missing (deleted) agent fails `#status = :seen`; a replay or a racing copy
+        # fails `last_ts < :ts`; a sweep or a rotation since the read fails the rest.
+        condition=f"#status = :seen AND last_ts < :ts AND {generation_unchanged}",
+        names=names,
+        values=values,
+    )
+    if previous == "healthy":
+        return [update, counters.update_item(tenant, {"heartbeats": 1}, now)]
+    change = history.change_ops(
+        agent,
+        layout.status(previous),
+        "healthy",
+        "heartbeat",
+        now,
+        last_heartbeat_at=clock.iso(now),
+        also_count={"heartbeats": 1},
+    )
+    return [update, *change]

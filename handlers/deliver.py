@@ -1,0 +1,68 @@
+"""Function `deliver` (SQS delivery queue): sign and POST one event to one subscriber,
+record the attempt, schedule the retry; replay jobs send one page each.
+
+A message whose handling raised is reported as a batch item failure, so SQS hands it
+out again after the visibility timeout (then the DLQ).  A failed HTTP attempt is not
+a failure here: it is recorded and retried as a new message on the contract's schedule.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from common.runtime.observability import logger, start_invocation
+from common.triggers import delivery
+
+
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    records = list(event.get("Records") or [])
+    start_invocation(function="deliver", records=len(records))
+    failures = []
+    try:
+        for record in records:
+            if not _handle(record):
+                failures.append({"itemIdentifier": str(record.get("messageId", ""))})
+    finally:
+        delivery.flush()
+    return {"batchItemFailures": failures}
+
+
+def _handle(record: dict[str, Any]) -> bool:
+    try:
+        body = json.loads(record.get("body") or "")
+    except ValueError:
+        logger.error("delivery message is not JSON; dropped", extra={"id": record.get("messageId")})
+        return True
+    if isinstance(body, dict) and body.get("kind") == "replay":
+        try:
+            sent = delivery.replay_page(body)
+        except Exception:
+            logger.exception("replay page failed; the queue hands it out again")
+            return False
+        logger.info("replay page", extra={"replay_id": body.get("replay_id"), "sent": sent})
+        return True
+    try:
+        target = delivery.parse_delivery(body)
+    except (KeyError, ValueError, TypeError, AttributeError):
+        logger.error("malformed delivery message; dropped", extra={"id": record.get("messageId")})
+        return True
+    sent_at = (record.get("attributes") or {}).get("SentTimestamp")
+    try:
+        outcome = delivery.deliver_message(target, sent_at_ms=int(sent_at) if sent_at else None)
+    except Exception:
+        logger.exception("delivery failed; the queue hands it out again")
+        return False
+    logger.info(
+        "delivery",
+        extra={
+            "tenant": target.tenant,
+            "subscription_id": target.subscription_id,
+            "event_id": target.event_id,
+            "attempt": target.attempt,
+            "action": outcome.action,
+            "outcome": outcome.result.outcome if outcome.result else None,
+            "status_code": outcome.result.status_code if outcome.result else None,
+        },
+    )
+    return True

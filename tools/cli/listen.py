@@ -1,0 +1,211 @@
+"""`dockhand listen --forward http://localhost:PORT/path [--event-type T]`: push
+delivery for a developer without a public URL (like `stripe listen`, without a tunnel).
+
+Leases events from the tenant's inbox (POST /inbox/lease) and forwards each one to
+the local URL signed exactly like a real delivery: the same body
+(`{"type", "timestamp", "data"}`), the same Standard Webhooks headers, the same
+sender (common.triggers.outbound).  The signing secret is made for this run and
+printed at start (or taken from `--secret` / DOCKHAND_LISTEN_SECRET, so a receiver
+keeps one across runs).  A 2xx acknowledges the event; anything else releases it
+with a backoff, so it comes back.  Ctrl-C releases what is still held.
+
+Talks to `DOCKHAND_URL` with `DOCKHAND_API_KEY` (or the running `make run`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from common.triggers import outbound, ssrf, webhooks
+from tools.cli.inbox import BUSY, Stop, backoff, stop_on_signals
+from tools.cli.snapshot import CliError, request
+
+
+def register(subparsers: Any) -> None:
+    listen = subparsers.add_parser(
+        "listen",
+        help="forward inbox events to a local URL, signed like push deliveries",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    listen.add_argument(
+        "--forward", required=True, type=local_url, help="http://localhost:PORT/path"
+    )
+    listen.add_argument("--event-type", help="only events of this type")
+    listen.add_argument(
+        "--secret",
+        default=os.environ.get("DOCKHAND_LISTEN_SECRET"),
+        type=_secret,
+        help="whsec_ secret to sign with (default: a new one, printed at start)",
+    )
+    listen.add_argument("--lease-seconds", type=_bounded(5, 3600), default=60)
+    listen.add_argument("--limit", type=_bounded(1, 100), default=10, help="events per lease")
+    listen.add_argument("--poll-seconds", type=float, default=1.0, help="wait after an empty lease")
+    listen.add_argument(
+        "--backoff-seconds",
+        type=_bounded(0, 3600),
+        default=2,
+        help="release delay after a failed forward, doubled per attempt (capped at 1 h)",
+    )
+    listen.add_argument(
+        "--until-empty", action="store_true", help="stop when a lease comes back empty"
+    )
+    listen.set_defaults(func=_listen)
+
+
+def local_url(text: str) -> str:
+    """Only the developer's own machine: http(s)://localhost or 127.0.0.1, any port."""
+    try:
+        parsed = ssrf.parse_url(text, allow_loopback=True)
+    except ssrf.Refused as refused:
+        raise argparse.ArgumentTypeError(f"--forward {refused}") from None
+    if parsed.host not in ssrf.LOOPBACK_HOSTS:
+        raise argparse.ArgumentTypeError("--forward must be http://localhost:PORT/... or 127.0.0.1")
+    return text
+
+
+def _secret(text: str | None) -> str | None:
+    if text is None:
+        return None
+    try:
+        webhooks.parse_secret(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    return text
+
+
+def _bounded(low: int, high: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        if not (text.isascii() and text.isdigit()) or not low <= int(text) <= high:
+            raise argparse.ArgumentTypeError(f"must be an integer from {low} to {high}")
+        return int(text)
+
+    return parse
+
+
+@dataclass
+class Forwarder:
+    """Signs and sends one event the way the deliver function does."""
+
+    url: str
+    secret: str
+    listen_id: str = field(default_factory=lambda: "listen_" + secrets.token_hex(8))
+
+    def event_of(self, item: dict[str, Any]) -> dict[str, Any]:
+        """The GET /events/{id} body of a leased (so pending) event."""
+        return {
+            "event_id": item["event_id"],
+            "event_type": item["event_type"],
+            "payload": item["payload"],
+            "source": item.get("source"),
+            "occurred_at": item.get("occurred_at"),
+            "received_at": item["received_at"],
+            "status": "pending",
+            "delivered_at": None,
+        }
+
+    def forward(self, item: dict[str, Any]) -> outbound.Result:
+        body = webhooks.delivery_body(self.event_of(item))
+        timestamp = int(time.time())
+        msg_id = webhooks.message_id(self.listen_id, str(item["event_id"]))
+        headers = webhooks.headers([webhooks.parse_secret(self.secret)], msg_id, timestamp, body)
+        return outbound.deliver(self.url, body, headers, allow_loopback=True)
+
+
+@dataclass
+class Tally:
+    forwarded: int = 0
+    failed: int = 0
+    held: list[str] = field(default_factory=list)
+
+
+def _say(message: str) -> None:
+    print(f"dockhand listen: {message}", file=sys.stderr, flush=True)
+
+
+def _post(path: str, body: dict[str, Any]) -> Any:
+    _, _, payload = request("POST", path, body)
+    return json.loads(payload)
+
+
+def _settle(
+    args: argparse.Namespace,
+    forwarder: Forwarder,
+    lease_id: str,
+    item: dict[str, Any],
+    tally: Tally,
+) -> None:
+    event_id = str(item["event_id"])
+    result = forwarder.forward(item)
+    if result.ok:
+        _post("/inbox/ack", {"lease_id": lease_id, "event_ids": [event_id]})
+        tally.forwarded += 1
+        took = f"{result.status_code} ({result.duration_ms} ms)"
+        _say(f"{event_id} {item['event_type']} -> {took}, acknowledged")
+    else:
+        delay = backoff(args.backoff_seconds, int(item.get("attempts") or 1))
+        _post(
+            "/inbox/release",
+            {"lease_id": lease_id, "event_ids": [event_id], "delay_seconds": delay},
+        )
+        tally.failed += 1
+        _say(f"{event_id} {item['event_type']} -> {result.error}; released, back in {delay} s")
+    tally.held.remove(event_id)
+
+
+def listen(args: argparse.Namespace, forwarder: Forwarder) -> Tally:
+    tally = Tally()
+    lease_id: str | None = None
+    body: dict[str, Any] = {"limit": args.limit, "lease_seconds": args.lease_seconds}
+    if args.event_type:
+        body["event_type"] = args.event_type
+    try:
+        while True:
+            try:
+                lease = _post("/inbox/lease", body)
+            except CliError as error:
+                if error.status not in BUSY:
+                    raise
+                time.sleep(1)
+                continue
+            lease_id, items = str(lease["lease_id"]), list(lease["items"])
+            if not items:
+                if args.until_empty:
+                    return tally
+                time.sleep(args.poll_seconds)
+                continue
+            tally.held = [str(item["event_id"]) for item in items]
+            for item in items:
+                _settle(args, forwarder, lease_id, item, tally)
+    finally:
+        if lease_id is not None and tally.held:
+            try:
+                _post("/inbox/release", {"lease_id": lease_id, "event_ids": tally.held})
+            except CliError as error:
+                _say(f"could not release {len(tally.held)} events ({error}); their lease expires")
+
+
+def _listen(args: argparse.Namespace) -> int:
+    secret = args.secret or webhooks.format_secret(secrets.token_bytes(webhooks.KEY_BYTES))
+    forwarder = Forwarder(args.forward, secret)
+    print(f"Forwarding inbox events to {args.forward}", flush=True)
+    print(f"Signing secret (Standard Webhooks): {secret}", flush=True)
+    try:
+        with stop_on_signals():
+            tally = listen(args, forwarder)
+    except Stop as stop:
+        _say(f"stopped by {stop}")
+        return 0
+    except CliError as error:
+        print(f"dockhand: {error}", file=sys.stderr)
+        return 1
+    _say(f"inbox empty: {tally.forwarded} forwarded, {tally.failed} failed and released")
+    return 0
