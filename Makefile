@@ -130,7 +130,7 @@ $(BENCH_STAMP): requirements.txt requirements-bench.txt bench/baseline/requireme
 	@touch $(BENCH_STAMP)
 
 # The cold start is measured on build/*.zip, so `make package` runs first.
-# ONLY=cold_start re-measures that section alone (into docs/bench.json).
+# ONLY=cold_start (or warm_overhead, redaction) re-measures that section alone.
 bench: $(BENCH_STAMP) package
 	$(BENCH_VENV)/bin/python -m bench.run $(if $(QUICK),--quick,) $(if $(ONLY),--only $(ONLY),)
 

@@ -78,14 +78,27 @@ def run(sizes: Sizes, quick: bool) -> dict[str, Any]:
     }
 
 
-def rerun_cold_start(sizes: Sizes, previous: dict[str, Any]) -> dict[str, Any]:
-    """`--only cold_start`: re-measure that section alone and put it in the previous
+def _rerunnable(sizes: Sizes) -> dict[str, tuple[str, Callable[[], dict[str, Any]]]]:
+    return {
+        "cold_start": (
+            "cold start",
+            lambda: coldstart.measure(_function_handlers(), sizes.cold_runs),
+        ),
+        "warm_overhead": ("warm overhead", lambda: warm.measure(sizes.warm_calls)),
+        "redaction": ("redaction", redaction.measure),
+    }
+
+
+RERUNNABLE = ("cold_start", "warm_overhead", "redaction")
+
+
+def rerun_section(name: str, sizes: Sizes, previous: dict[str, Any]) -> dict[str, Any]:
+    """`--only <section>`: re-measure that section alone and put it in the previous
     report; the section carries its own machine and date (the others keep theirs)."""
-    section = _section(
-        "cold start", lambda: coldstart.measure(_function_handlers(), sizes.cold_runs)
-    )
+    label, work = _rerunnable(sizes)[name]
+    section = _section(label, work)
     section["machine"] = machine.describe()
-    return {**previous, "cold_start": section}
+    return {**previous, name: section}
 
 
 def _machine_line(m: dict[str, Any]) -> str:
@@ -96,16 +109,41 @@ def _machine_line(m: dict[str, Any]) -> str:
     )
 
 
-def format_section(cold: dict[str, Any]) -> str:
-    """`--only cold_start`: that section alone, with the machine it was measured on."""
-    return "\n".join([_machine_line(cold["machine"]), "", *coldstart.format_lines(cold)])
+def format_section(name: str, report: dict[str, Any]) -> str:
+    """`--only <section>`: that section alone, with the machine it was measured on;
+    the whole report where the other sections are there to print."""
+    section = report[name]
+    if name == "cold_start":
+        lines = coldstart.format_lines(section)
+    elif name == "redaction":
+        lines = redaction.format_lines(section)[1:]
+    else:
+        lines = _warm_lines(section)
+    return "\n".join([_machine_line(section["machine"]), "", *lines])
 
 
 def _na(result: dict[str, Any]) -> str:
     return str(result.get("note", "not available yet"))
 
 
-def format_report(report: dict[str, Any]) -> str:  # noqa: PLR0912 - one branch per section
+def _warm_lines(warm_section: dict[str, Any]) -> list[str]:
+    lines = [
+        f"2. Warm handler overhead, ms outside AWS SDK calls "
+        f"({warm_section['calls_per_route']} calls, cached key)",
+        f"   {'route':<32}{'p50':>8}{'p99':>8}{'calls/req':>11}",
+    ]
+    for name, r in warm_section["routes"].items():
+        if not r.get("available"):
+            lines.append(f"   {name:<32}{_na(r)}")
+            continue
+        lines.append(
+            f"   {name:<32}{r['overhead_p50_ms']:>8.3f}{r['overhead_p99_ms']:>8.3f}"
+            f"{r['aws_calls_per_request']:>11.2f}"
+        )
+    return lines
+
+
+def format_report(report: dict[str, Any]) -> str:
     """The plain-text tables `make bench` prints (also pasted in docs/performance.md)."""
     m = report["machine"]
     lines = [f"{_machine_line(m)} ({report['mode']} run)", ""]
@@ -114,21 +152,7 @@ def format_report(report: dict[str, Any]) -> str:  # noqa: PLR0912 - one branch 
             f"   (cold start re-measured alone on {report['cold_start']['machine']['date']})"
         )
     lines += coldstart.format_lines(report["cold_start"])
-    warm_routes = report["warm_overhead"]["routes"]
-    lines += [
-        "",
-        f"2. Warm handler overhead, ms outside AWS SDK calls "
-        f"({report['warm_overhead']['calls_per_route']} calls, cached key)",
-        f"   {'route':<32}{'p50':>8}{'p99':>8}{'calls/req':>11}",
-    ]
-    for name, r in warm_routes.items():
-        if not r.get("available"):
-            lines.append(f"   {name:<32}{_na(r)}")
-            continue
-        lines.append(
-            f"   {name:<32}{r['overhead_p50_ms']:>8.3f}{r['overhead_p99_ms']:>8.3f}"
-            f"{r['aws_calls_per_request']:>11.2f}"
-        )
+    lines += ["", *_warm_lines(report["warm_overhead"])]
     lines += ["", "3. AWS round trips per request (warm, cached key)"]
     lines.append(f"   {'route':<36}{'calls':>6}{'min':>5}  operations")
     for route, r in report["round_trips"]["routes"].items():
@@ -178,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", default=str(env.REPO_ROOT / "docs" / "bench.json"))
     parser.add_argument(
         "--only",
-        choices=["cold_start"],
+        choices=list(RERUNNABLE),
         help="re-measure one section and update it in the existing --output file",
     )
     args = parser.parse_args(argv)
@@ -186,8 +210,8 @@ def main(argv: list[str] | None = None) -> int:
     output = Path(args.output)
     if args.only:
         previous = json.loads(output.read_text()) if output.exists() else {}
-        report = rerun_cold_start(sizes, previous)
-        text = format_section(report["cold_start"])
+        report = rerun_section(args.only, sizes, previous)
+        text = format_section(args.only, report)
     else:
         report = run(sizes, args.quick)
         text = format_report(report)

@@ -3,6 +3,7 @@ calls, per call, over many calls on a warm container with a cached key."""
 
 from __future__ import annotations
 
+import gc
 import json
 import time
 from collections.abc import Callable
@@ -131,6 +132,13 @@ def measure(calls: int) -> dict[str, Any]:
     with world.aws_world() as key:
         _state.clear()
         for name, scenario in SCENARIOS.items():
+            # What is alive now is the emulator's (moto's tables and buckets, which grow
+            # by every stored snapshot), not a Lambda container's: freeze it out of the
+            # collector, or its full collections land in the overhead figures (300
+            # hydrates of 100 KB: 6.9 s of GC pauses unfrozen, 0.36 s frozen; p99 35 ms
+            # vs 6.5 ms).  Objects made during the scenario are still collected.
+            gc.collect()
+            gc.freeze()
             try:
                 results[name] = {"available": True, **_measure(scenario, key, calls)}
             except world.NotAvailable as missing:
@@ -141,6 +149,7 @@ def measure(calls: int) -> dict[str, Any]:
                 from common.runtime import clock
 
                 clock.set_clock(None)
+        gc.unfreeze()  # the sections after this one run with the collector as usual
     events = results.get("POST /events", {})
     if events.get("available"):
         events["meets_target"] = events["overhead_p99_ms"] < TARGET_P99_MS

@@ -337,6 +337,44 @@ def _replacer(kind: str, found: Counter[str] | None) -> Callable[[re.Match[str]]
     return replace
 
 
+# Lists (the commits, changes and markers of a snapshot) are gated a chunk at a time:
+# the strings of 64 items joined and searched once, so a chunk with no anchor costs
+# one search instead of one per string (the 100 KB hydrate scan: 1.2 -> 0.5 ms).  A
+# gate word never contains "\n", so no match can span two joined strings.
+_CHUNK = 64
+
+
+def _redact_list(items: list[Any], counts: Counter[str]) -> list[Any]:
+    cleaned: list[Any] = []
+    for start in range(0, len(items), _CHUNK):
+        chunk = items[start : start + _CHUNK]
+        texts = _flat_texts(chunk)
+        if texts is not None and _cannot_match("\n".join(texts)):
+            cleaned += chunk
+        else:
+            cleaned += [_redact_field(item, counts) for item in chunk]
+    return cleaned
+
+
+def _flat_texts(chunk: list[Any]) -> list[str] | None:
+    """Every string of `chunk` (strings, and models of strings and scalars), or None
+    when something is nested deeper: the walk then decides item by item."""
+    texts: list[str] = []
+    for item in chunk:
+        kind = type(item)
+        if kind is str:
+            texts.append(item)
+        elif isinstance(item, BaseModel):
+            for value in item.__dict__.values():
+                if type(value) is str:
+                    texts.append(value)
+                elif type(value) not in _SCALARS:
+                    return None
+        elif kind not in _SCALARS:
+            return None
+    return texts
+
+
 def redact_value(value: Any, found: Counter[str]) -> Any:
     """Every string in a JSON-like value (dict keys included) redacted; a new value."""
     if isinstance(value, str):
@@ -388,7 +426,7 @@ def _redact_field(value: Any, counts: Counter[str]) -> Any:
         cleaned = redact_text(value, counts)
         return value if cleaned == value else cleaned
     if isinstance(value, list):
-        return [_redact_field(item, counts) for item in value]
+        return _redact_list(value, counts)
     if isinstance(value, BaseModel):
         _redact_model_fields(value, counts)
         return value

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from pydantic import BaseModel
 
 from common.context import redact
 from common.runtime.config import settings
@@ -309,6 +310,49 @@ def test_every_gate_word_is_part_of_its_anchor() -> None:
             assert redact._gate_word(anchor) in anchor
             assert redact._ANY_GATE_WORD.search(anchor), anchor
             assert redact._ANY_ANCHOR.fullmatch(anchor), anchor
+
+
+class _Item(BaseModel):
+    text: str
+    line: int
+    note: str | None = None
+
+
+class _Box(BaseModel):
+    items: list[_Item]
+    tags: list[str]
+    nested: list[list[str]]
+
+
+def test_lists_gated_by_chunks_still_redact_every_item() -> None:
+    """A secret anywhere in a list (first, last, either side of a chunk boundary, in a
+    nested list) is found, and clean items are returned as they were."""
+    planted = {0: GITHUB, 63: AWS_ID, 64: SLACK, 130: JWT, 199: STRIPE}
+    items = [_Item(text=planted.get(i, f"src/module_{i}.py"), line=i) for i in range(200)]
+    box = _Box(
+        items=items,
+        tags=[f"tag {i}" for i in range(100)] + [f"x {GITLAB}"],
+        nested=[["plain"], [f'password = "hunter22" {i}' for i in range(3)]],
+    )
+    clean_item = items[5]
+    found = redact.redact_model(box)
+    assert found == {
+        "github_token": 1,
+        "aws_access_key_id": 1,
+        "slack_token": 1,
+        "jwt": 1,
+        "stripe_key": 1,
+        "gitlab_token": 1,
+        "secret_keyword": 3,
+    }
+    texts = [item.text for item in box.items]
+    assert texts[0] == "[REDACTED:github_token]"
+    assert texts[63] == "[REDACTED:aws_access_key_id]"
+    assert texts[64] == "[REDACTED:slack_token]"
+    assert texts[199] == "[REDACTED:stripe_key]"
+    assert box.items[5] is clean_item
+    assert box.tags[-1] == "x [REDACTED:gitlab_token]"
+    _assert_clean(json.dumps(box.model_dump()))
 
 
 # --- through the API, from a plain HTTP client -----------------------------------------

@@ -12,8 +12,8 @@ Both zips carry bytecode for every `.py`, compiled by the Lambda runtime's own
 Python (3.12, found on this machine: see `find_lambda_python`), as PEP 552
 unchecked-hash `.pyc`.  Lambda's filesystem is read-only, so without bytecode in
 the zip every cold start compiles pydantic, botocore, powertools and dockhand from
-source (measured on the extracted artefacts, `events` to handler ready: 1,264 ms
-without bytecode, 395 ms with it; docs/performance.md), and a timestamp-based `.pyc`
+source (measured on the extracted artefacts, `events` to handler ready: 521 ms
+without bytecode, 203 ms with it; docs/performance.md), and a timestamp-based `.pyc`
 would not validate either: the zip keeps 2-second local times while the extracted
 sources get fresh mtimes.  A hash-based `.pyc` validates whatever the file times.
 Unchecked means the import trusts the `.pyc` without
