@@ -99,6 +99,12 @@ def aws_world() -> Iterator[str]:
     """Yields a creator API key of tenant `bench`, verified and cached."""
     from moto import mock_aws
 
+    from tools.local.emulator import make_dynamodb_safe
+
+    # moto's own TransactWriteItems deep-copies every table it touches: at 100,000
+    # events a lease (a transaction) copied the whole table each time and the run
+    # ran out of 24 GiB.  make run's check-then-apply version costs only what it writes.
+    make_dynamodb_safe()
     with mock_aws():
         reset_runtime()
         from common.access import auth
