@@ -42,7 +42,10 @@ class Sizes:
     render_repeats: int
 
 
-FULL = Sizes(10, 1000, (100, 10_000, 100_000), (100, 1_000, 10_000), 5)
+# Inbox backlogs stop at 10,000: since leases, the in-process emulator's memory grows
+# with every lease over a large table (a 30,000 run passed 7 GiB, 100,000 ran out of
+# 24 GiB); DynamoDB's cost is what is measured, and it is flat from 100 to 10,000.
+FULL = Sizes(10, 1000, (100, 10_000), (100, 1_000, 10_000), 5)
 QUICK = Sizes(5, 200, (100, 2_000), (100, 1_000), 3)
 
 
