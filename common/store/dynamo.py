@@ -96,10 +96,8 @@ def put(
     values: Mapping[str, Any] | None = None,
 ) -> None:
     """Put an item; with a condition, raise ConditionFailed when it does not hold."""
-    request = {"TableName": table, "Item": ddb.serialize(item), **expression(names, values)}
-    if condition:
-        request["ConditionExpression"] = condition
-    _write(aws.dynamodb().put_item, request)
+    request = {"TableName": table, "Item": ddb.serialize(item)}
+    _write(aws.dynamodb().put_item, _conditioned(request, condition, names, values, False))
 
 
 def update(
@@ -121,13 +119,9 @@ def update(
         "Key": ddb.serialize(key),
         "UpdateExpression": update_expression,
         "ReturnValues": returns,
-        **expression(names, values),
     }
-    if condition:
-        request["ConditionExpression"] = condition
-    if return_old_on_failure:
-        request["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
-    result = _write(aws.dynamodb().update_item, request)
+    conditioned = _conditioned(request, condition, names, values, return_old_on_failure)
+    result = _write(aws.dynamodb().update_item, conditioned)
     return ddb.deserialize(result.get("Attributes") or {})
 
 
@@ -139,10 +133,8 @@ def delete(
     names: Mapping[str, str] | None = None,
     values: Mapping[str, Any] | None = None,
 ) -> None:
-    request = {"TableName": table, "Key": ddb.serialize(key), **expression(names, values)}
-    if condition:
-        request["ConditionExpression"] = condition
-    _write(aws.dynamodb().delete_item, request)
+    request = {"TableName": table, "Key": ddb.serialize(key)}
+    _write(aws.dynamodb().delete_item, _conditioned(request, condition, names, values, False))
 
 
 def _write(call: Any, request: dict[str, Any]) -> dict[str, Any]:
@@ -306,7 +298,7 @@ def check_op(
     return {"ConditionCheck": _conditioned(body, condition, names, values, False)}
 
 
-def _conditioned(
+def _conditioned(  # single writes and transaction items share it
     body: dict[str, Any],
     condition: str | None,
     names: Mapping[str, str] | None,
