@@ -52,6 +52,8 @@ KINDS: tuple[str, ...] = (
     "gitlab_token",
     "slack_token",
     "stripe_key",
+    "dockhand_api_key",
+    "webhook_secret",
     "jwt",
     "basic_auth",
     "secret_keyword",
@@ -107,14 +109,22 @@ PATTERNS: tuple[Kind, ...] = (
         ("akia", "asia", "abia", "acca"),
         r"(?:AKIA|ASIA|ABIA|ACCA)(?<![A-Z0-9]....)[A-Z0-9]{16}+(?![A-Z0-9])",
     ),
-    # A 40-character key only next to a name that says what it is: alone it is any base64.
+    # A 40-character key only next to something that says what it is: alone it is any
+    # base64.  Either a name (`aws_secret_access_key = ...`), or an access key id within
+    # 40 characters before or after it (`AKIA... wJalr...`, a credentials CSV row).  The
+    # id is already a placeholder here (its kind runs first), hence the `akia` anchors; a
+    # 40-character lower-case hex word next to an id is a commit sha, not a key.
     _kind(
         "aws_secret_access_key",
-        ("aws",),
+        ("aws", "akia", "asia", "abia", "acca"),
         r"(?:aws|AWS|Aws)[A-Za-z0-9_.\-]{0,20}?(?:secret|key|SECRET|KEY|Secret|Key)"
         r"[A-Za-z0-9_.\-]{0,20}+"
         r"[\"']?+\s{0,5}+[:=]{1,2}+\s{0,5}+[\"']?+"
-        r"(?P<v>[A-Za-z0-9/+]{40})(?![A-Za-z0-9/+=])",
+        r"(?P<v>[A-Za-z0-9/+]{40})(?![A-Za-z0-9/+=])"
+        r"|\[REDACTED:aws_access_key_id\][^\[\]]{1,40}?(?<![A-Za-z0-9/+=])"
+        r"(?P<w>[A-Za-z0-9/+]{40})(?![A-Za-z0-9/+=])(?<![0-9a-f]{40})"
+        r"|(?P<x>[A-Za-z0-9/+](?<![A-Za-z0-9/+=].)[A-Za-z0-9/+]{39})"
+        r"(?![A-Za-z0-9/+=])(?<![0-9a-f]{40})[^\[\]]{1,40}?\[REDACTED:aws_access_key_id\]",
     ),
     _kind(
         "github_token",
@@ -136,6 +146,25 @@ PATTERNS: tuple[Kind, ...] = (
         "stripe_key",
         ("_live_", "_test_"),
         r"[spr]k(?<![" + _T + r"][spr]k)_(?:live|test)_[A-Za-z0-9]{20,255}+",
+    ),
+    # dockhand's own API keys, as common.access.auth mints them: `dk_`, a key id (a
+    # lower-case ULID, or 16 characters for older keys), `_`, 43 characters of
+    # token_urlsafe(32).
+    _kind(
+        "dockhand_api_key",
+        ("dk_",),
+        r"dk(?<!["
+        + _T
+        + r"]dk)_[a-z0-9]{16}(?:[a-z0-9]{10})?+_[A-Za-z0-9_\-]{43}(?!["
+        + _T
+        + r"])",
+    ),
+    # Standard Webhooks secrets (common.triggers.webhooks): `whsec_` + base64 of 24-64
+    # bytes (dockhand's own are 32).
+    _kind(
+        "webhook_secret",
+        ("whsec_",),
+        r"whsec(?<![" + _T + r"]whsec)_[A-Za-z0-9+/]{32,88}+={0,2}+(?![A-Za-z0-9+/=])",
     ),
     _kind(
         "jwt",
@@ -320,11 +349,18 @@ def _key_material(content: str, in_body: bool) -> tuple[int, bool]:
     return end, True
 
 
+# Named groups holding the value to redact (the rest of the match stays): one per branch.
+_VALUE_GROUPS = ("v", "w", "x")
+
+
 def _replacer(kind: str, found: Counter[str] | None) -> Callable[[re.Match[str]], str]:
     def replace(match: re.Match[str]) -> str:
         whole = match.group(0)
-        if "v" in match.re.groupindex:
-            start, end = match.start("v") - match.start(), match.end("v") - match.start()
+        value = next(
+            (g for g in _VALUE_GROUPS if match.re.groupindex.get(g) and match.group(g)), ""
+        )
+        if value:
+            start, end = match.start(value) - match.start(), match.end(value) - match.start()
             if _PLACEHOLDER.fullmatch(whole[start:end]):
                 return whole
             if found is not None:
