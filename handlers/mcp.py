@@ -6,12 +6,14 @@ application/json (under 2026-07-28 some errors take the status its HTTP binding 
 notifications and responses → 202 with no body, a body refused as a whole → 400 with
 the JSON-RPC error; a browser Origin not allowed → 403, an Accept without JSON → 406,
 a non-JSON Content-Type → 415.  Auth and rate limiting are the dispatcher's, as on
-every route: no key → 401 (the house envelope); a viewer may call every tool but
+every route (a batch of N messages is charged N - 1 more requests here; 429 when they
+do not fit): no key → 401 (the house envelope); a viewer may call every tool but
 add_note (whose result then says forbidden, isError true).
 """
 
 from __future__ import annotations
 
+from common.access import ratelimit
 from common.api import Response, Route, http_handler
 from common.mcp import protocol
 from common.mcp.errors import (
@@ -67,7 +69,12 @@ def post_mcp(request: Request) -> Response:
     principal = request.principal
     if principal is None:  # pragma: no cover - the dispatcher authenticates this route
         raise RuntimeError("POST /mcp without a principal")
-    outcome = protocol.handle(request.body, principal, request.headers)
+    outcome = protocol.handle(
+        request.body,
+        principal,
+        request.headers,
+        charge=lambda units: ratelimit.charge(principal, units),
+    )
     if outcome.kind == "accepted":
         return empty_response(202)
     if outcome.kind == "rejected":

@@ -21,9 +21,9 @@ locals {
   # Every function behind an API key reads the key (GetItem) and counts the
   # request in the key's rate-limit window (UpdateItem with ADD). UpdateItem is
   # narrowed to the rate-limit items by their partition key: RL#<key id> (per-key
-  # windows, common/access/ratelimit.py) and AF#... (failed-authentication guard:
-  # AF#K#<key id> bcrypt slot and verified-key record, AF#C#<client> budget,
-  # common/access/authguard.py). Key items (KEY#...) stay read-only to the API.
+  # windows, common/access/ratelimit.py) and AF#... (failed-authentication budget:
+  # AF#C#<client>, common/access/authguard.py). Key items (KEY#...) stay read-only
+  # to the API.
   api_key_access = {
     actions = ["dynamodb:GetItem"]
     indexes = []

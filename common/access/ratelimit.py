@@ -53,6 +53,13 @@ class RateLimiter:
 
     def check(self, principal: Principal) -> None:
         """Spend one token of `principal`'s key; `RateLimited` when there is none."""
+        self.charge(principal, 1)
+
+    def charge(self, principal: Principal, units: int) -> None:
+        """Spend `units` tokens at once (a JSON-RPC batch of N is N requests), or none
+        and `RateLimited` when fewer are left: a refused request spends nothing."""
+        if units <= 0:
+            return
         limit = settings().rate_limit_requests
         window = settings().rate_limit_window_seconds
         now = clock.now()
@@ -62,17 +69,19 @@ class RateLimiter:
             if lease is None or lease.window_start != window_start:
                 lease = _Lease(window_start, 0)
                 self._leases[principal.key_id] = lease
-            if lease.tokens == 0 and not lease.exhausted:
-                lease.tokens = self._lease(principal.key_id, window_start, window, limit)
-                lease.exhausted = lease.tokens == 0
-            if lease.tokens == 0:
+            while lease.tokens < units and not lease.exhausted:
+                wanted = max(lease_size(limit), units - lease.tokens)
+                granted = self._lease(principal.key_id, window_start, window, limit, wanted)
+                lease.tokens += granted
+                lease.exhausted = granted == 0
+            if lease.tokens < units:
                 catalogue.count("rate_limited")
                 raise RateLimited(retry_after=math.ceil(window_start + window - now))
-            lease.tokens -= 1
+            lease.tokens -= units
 
-    def _lease(self, key_id: str, window_start: int, window: int, limit: int) -> int:
-        """Tokens granted from the shared window: a full batch, else what is left, else 0."""
-        wanted = lease_size(limit)
+    def _lease(self, key_id: str, window_start: int, window: int, limit: int, wanted: int) -> int:
+        """Tokens granted from the shared window: `wanted`, else what is left, else 0."""
+        wanted = min(wanted, limit)
         while wanted > 0:
             granted, used = self._try_lease(key_id, window_start, window, limit, wanted)
             if granted:
@@ -107,6 +116,12 @@ _limiter = RateLimiter()
 def check(principal: Principal) -> None:
     """Raise `RateLimited` (429 with Retry-After) when `principal`'s key is over its limit."""
     _limiter.check(principal)
+
+
+def charge(principal: Principal, units: int) -> None:
+    """Count `units` more requests of `principal`'s key at once (all or none); 429 when
+    they do not fit in what is left of the window."""
+    _limiter.charge(principal, units)
 
 
 def reset() -> None:

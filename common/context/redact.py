@@ -52,6 +52,8 @@ KINDS: tuple[str, ...] = (
     "gitlab_token",
     "slack_token",
     "stripe_key",
+    "dockhand_api_key",
+    "webhook_secret",
     "jwt",
     "basic_auth",
     "secret_keyword",
@@ -107,10 +109,14 @@ PATTERNS: tuple[Kind, ...] = (
         ("akia", "asia", "abia", "acca"),
         r"(?:AKIA|ASIA|ABIA|ACCA)(?<![A-Z0-9]....)[A-Z0-9]{16}+(?![A-Z0-9])",
     ),
-    # A 40-character key only next to a name that says what it is: alone it is any base64.
+    # A 40-character key only next to something that says what it is: alone it is any
+    # base64.  Either a name (`aws_secret_access_key = ...`, this pattern), or an access
+    # key id close before or after it (`AKIA... wJalr...`, a credentials CSV row): that
+    # one is found in code around the id's placeholder (_secret_next_to_id), hence the
+    # `akia` anchors.
     _kind(
         "aws_secret_access_key",
-        ("aws",),
+        ("aws", "akia", "asia", "abia", "acca"),
         r"(?:aws|AWS|Aws)[A-Za-z0-9_.\-]{0,20}?(?:secret|key|SECRET|KEY|Secret|Key)"
         r"[A-Za-z0-9_.\-]{0,20}+"
         r"[\"']?+\s{0,5}+[:=]{1,2}+\s{0,5}+[\"']?+"
@@ -136,6 +142,25 @@ PATTERNS: tuple[Kind, ...] = (
         "stripe_key",
         ("_live_", "_test_"),
         r"[spr]k(?<![" + _T + r"][spr]k)_(?:live|test)_[A-Za-z0-9]{20,255}+",
+    ),
+    # dockhand's own API keys, as common.access.auth mints them: `dk_`, a key id (a
+    # lower-case ULID, or 16 characters for older keys), `_`, 43 characters of
+    # token_urlsafe(32).
+    _kind(
+        "dockhand_api_key",
+        ("dk_",),
+        r"dk(?<!["
+        + _T
+        + r"]dk)_[a-z0-9]{16}(?:[a-z0-9]{10})?+_[A-Za-z0-9_\-]{43}(?!["
+        + _T
+        + r"])",
+    ),
+    # Standard Webhooks secrets (common.triggers.webhooks): `whsec_` + base64 of 24-64
+    # bytes (dockhand's own are 32).
+    _kind(
+        "webhook_secret",
+        ("whsec_",),
+        r"whsec(?<![" + _T + r"]whsec)_[A-Za-z0-9+/]{32,88}+={0,2}+(?![A-Za-z0-9+/=])",
     ),
     _kind(
         "jwt",
@@ -244,7 +269,56 @@ _PRIVATE_KEY = next(kind for kind in PATTERNS if kind.name == "private_key")
 def _apply(kind: Kind, text: str, found: Counter[str] | None) -> str:
     if kind is _PRIVATE_KEY:
         return _redact_pem_blocks(kind.pattern, text, found)
-    return kind.pattern.sub(_replacer(kind.name, found), text)
+    text = kind.pattern.sub(_replacer(kind.name, found), text)
+    if kind is _AWS_SECRET:
+        text = _secret_next_to_id(text, found)
+    return text
+
+
+_AWS_SECRET = next(kind for kind in PATTERNS if kind.name == "aws_secret_access_key")
+_AWS_ID_PLACEHOLDER = "[REDACTED:aws_access_key_id]"
+# Within 40 characters (no placeholder between) after or before an access key id's
+# placeholder: a 40-character base64 word that is not a lower-case hex commit sha.
+# Searched only in those windows (one regex over the whole text, starting at every
+# word, cost 10x the other kinds together on 5 MiB).
+_NEAR = 40
+_SECRET_AFTER_ID = re.compile(
+    r"[^\[\]]{1,40}?(?<![A-Za-z0-9/+=])(?P<v>[A-Za-z0-9/+]{40})(?![A-Za-z0-9/+=])"
+    r"(?<![0-9a-f]{40})"
+)
+_SECRET_BEFORE_ID = re.compile(
+    r"(?<![A-Za-z0-9/+=])(?P<v>[A-Za-z0-9/+]{40})(?![A-Za-z0-9/+=])(?<![0-9a-f]{40})"
+    r"[^\[\]]{1,40}\Z"
+)
+
+
+def _secret_next_to_id(text: str, found: Counter[str] | None) -> str:
+    """A secret access key next to an access key id's placeholder, redacted (the id's
+    kind ran first; a placeholder the client wrote counts as well)."""
+    if _AWS_ID_PLACEHOLDER not in text:
+        return text
+    pieces: list[str] = []
+    done = 0  # text[:done] is in pieces
+    at = text.find(_AWS_ID_PLACEHOLDER)
+    while at != -1:
+        before = _SECRET_BEFORE_ID.search(text, max(done, at - _NEAR - 41), at)
+        if before is not None:
+            pieces += [text[done : before.start("v")], placeholder("aws_secret_access_key")]
+            done = before.end("v")
+            _count(found)
+        end = at + len(_AWS_ID_PLACEHOLDER)
+        after = _SECRET_AFTER_ID.match(text, end, end + _NEAR + 41)
+        if after is not None:
+            pieces += [text[done : after.start("v")], placeholder("aws_secret_access_key")]
+            done = after.end("v")
+            _count(found)
+        at = text.find(_AWS_ID_PLACEHOLDER, max(end, done))
+    return "".join(pieces) + text[done:] if pieces else text
+
+
+def _count(found: Counter[str] | None) -> None:
+    if found is not None:
+        found["aws_secret_access_key"] += 1
 
 
 def _redact_pem_blocks(begin: re.Pattern[str], text: str, found: Counter[str] | None) -> str:

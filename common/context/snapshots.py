@@ -20,7 +20,7 @@ import json
 from collections import Counter
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, with_config
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, with_config
 
 # typing_extensions: pydantic reads TypedDicts from it on Python < 3.12 (a pydantic dependency).
 from typing_extensions import TypedDict
@@ -29,7 +29,16 @@ from common.context import notes, redact, thread_item
 from common.runtime import catalogue, clock, ids
 from common.runtime.config import settings
 from common.runtime.errors import Conflict, InternalError, NotFound, ServiceUnavailable
-from common.runtime.models import INTEGRAL, Count, Id, PageQuery, Redactions, SlugParam, Time
+from common.runtime.models import (
+    INTEGRAL,
+    Count,
+    Id,
+    PageQuery,
+    Redactions,
+    SlugParam,
+    Time,
+    TimestampAsSent,
+)
 from common.runtime.observability import logger
 from common.runtime.slug import Slug
 from common.store import cursor, dynamo, objects
@@ -63,12 +72,7 @@ class CommitIn(_Strict):
     sha: Annotated[str, StringConstraints(min_length=1, max_length=64)]
     message: Text
     author: Short = ""
-    timestamp: Annotated[str, Field(json_schema_extra={"format": "date-time"})]
-
-    @field_validator("timestamp")
-    @classmethod
-    def _rfc3339(cls, value: str) -> str:
-        return _check_time(value)
+    timestamp: TimestampAsSent
 
 
 class ChangeIn(_Strict):
@@ -105,20 +109,7 @@ class SnapshotIn(_Strict):
     decisions: list[Text] = Field(default_factory=list)
     constraints: list[Text] = Field(default_factory=list)
     tasks: list[TaskIn] = Field(default_factory=list)
-    captured_at: Annotated[str, Field(json_schema_extra={"format": "date-time"})] | None = None
-
-    @field_validator("captured_at")
-    @classmethod
-    def _rfc3339(cls, value: str | None) -> str | None:
-        return None if value is None else _check_time(value)
-
-
-def _check_time(value: str) -> str:
-    try:
-        clock.parse_iso(value)
-    except ValueError:
-        raise ValueError("must be an RFC 3339 timestamp with a time zone") from None
-    return value
+    captured_at: TimestampAsSent | None = None
 
 
 # --- keys -------------------------------------------------------------------------------

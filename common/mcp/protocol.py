@@ -8,11 +8,14 @@ version in the `MCP-Protocol-Version` header; no header means 2025-03-26 (transp
 requests: the header is the only state, so any function instance answers any request.
 
 Batches (a JSON array) exist only in 2025-03-26; 2025-06-18 removed them, so an array
-under a newer version is refused.  Notifications and the client's responses are
-accepted without a reply (HTTP 202).  A body that is not JSON, or not a JSON-RPC
-message, is refused as a whole (HTTP 400, as the SDK's own server does), with a
-JSON-RPC error whose id is null; an error about a well-formed request (unknown method,
-bad params, our own failure) is an ordinary JSON-RPC response.
+under a newer version is refused.  A batch holds at most MAX_BATCH messages and each
+one is a request to the key's rate limit (the caller's `charge` takes the N - 1 the
+dispatcher did not count), so a batch is never a way around either.  Notifications
+and the client's responses are accepted without a reply (HTTP 202).  A body that is
+not JSON, or not a JSON-RPC message, is refused as a whole (HTTP 400, as the SDK's
+own server does), with a JSON-RPC error whose id is null; an error about a
+well-formed request (unknown method, bad params, our own failure) is an ordinary
+JSON-RPC response.
 
 Revision 2026-07-28 removed the handshake: every request carries its version, client
 capabilities and info in `params._meta`, mirrored in headers (`MCP-Protocol-Version`,
@@ -57,6 +60,7 @@ LATEST_VERSION = SUPPORTED_VERSIONS[0]  # what initialize offers a client it can
 HEADERLESS_VERSION = "2025-03-26"
 VERSION_HEADER, METHOD_HEADER, NAME_HEADER = "mcp-protocol-version", "mcp-method", "mcp-name"
 BATCH_VERSIONS = frozenset({"2025-03-26"})
+MAX_BATCH = 20  # messages in one JSON-RPC batch (CONTRACT Part 3, "Batches count")
 SERVER_INFO = {"name": "dockhand", "title": "dockhand context", "version": __version__}
 CAPABILITIES = {
     "tools": {"listChanged": False},
@@ -90,6 +94,15 @@ class Call:
     version: str
 
 
+# Counts n more requests against the caller's rate limit, or raises (429) when they
+# do not fit; the handler passes common.access.ratelimit.charge for its principal.
+Charge = Callable[[int], None]
+
+
+def _free(units: int) -> None:
+    """No rate limit (the protocol's own tests)."""
+
+
 def _error(message_id: Json, error: RpcError) -> dict[str, Any]:
     return {"jsonrpc": "2.0", "id": message_id, "error": error.to_json()}
 
@@ -98,8 +111,12 @@ def _rejected(code: int, message: str, data: Any = None) -> Outcome:
     return Outcome("rejected", _error(None, RpcError(code, message, data)))
 
 
-def handle(body: bytes, principal: Principal, headers: Mapping[str, str]) -> Outcome:
-    """Answer one POST body for `principal`; `headers` are the request's, names lower-case."""
+def handle(
+    body: bytes, principal: Principal, headers: Mapping[str, str], charge: Charge = _free
+) -> Outcome:
+    """Answer one POST body for `principal`; `headers` are the request's, names lower-case.
+
+    The POST itself was counted as one request; `charge` counts the rest of a batch."""
     try:
         # The API's one strict parser: NaN, Infinity and 1e400 are not JSON here either.
         message = loads_strict(body)
@@ -115,7 +132,7 @@ def handle(body: bytes, principal: Principal, headers: Mapping[str, str]) -> Out
     version = header_version or HEADERLESS_VERSION
     call = Call(principal, version)
     if isinstance(message, list):
-        return _batch(message, call)
+        return _batch(message, call, charge)
     reply, malformed = _one(message, call, in_batch=False)
     if malformed:
         return Outcome("rejected", reply)
@@ -148,7 +165,7 @@ def _is_initialize(message: Json) -> bool:
     return isinstance(message, dict) and message.get("method") == "initialize"
 
 
-def _batch(messages: list[Json], call: Call) -> Outcome:
+def _batch(messages: list[Json], call: Call, charge: Charge) -> Outcome:
     if call.version not in BATCH_VERSIONS:
         return _rejected(
             INVALID_REQUEST,
@@ -157,6 +174,13 @@ def _batch(messages: list[Json], call: Call) -> Outcome:
         )
     if not messages:
         return _rejected(INVALID_REQUEST, "Invalid Request: the batch is empty.")
+    if len(messages) > MAX_BATCH:
+        return _rejected(
+            INVALID_REQUEST,
+            f"Invalid Request: a batch holds at most {MAX_BATCH} messages "
+            f"(this one has {len(messages)}); send the rest in further requests.",
+        )
+    charge(len(messages) - 1)  # each message is a request; the POST counted as one
     replies: list[dict[str, Any]] = []
     malformed_count = 0
     for message in messages:

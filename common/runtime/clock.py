@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+
+# RFC 3339 date-time (section 5.6): a full date, `T`, a full time with optional
+# fraction, and `Z` or a numeric offset. Python's fromisoformat alone takes more
+# (no seconds, no offset, week dates, a space for `T`).
+RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})")
 
 _now: Callable[[], float] = time.time
 
@@ -25,15 +31,27 @@ def iso(moment: datetime | float) -> str:
     if not isinstance(moment, datetime):
         moment = datetime.fromtimestamp(moment, tz=UTC)
     moment = moment.astimezone(UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    # strftime("%Y") drops the leading zeros of years before 1000 (glibc): "1-01-01".
+    return (
+        f"{moment.year:04d}-"
+        + moment.strftime("%m-%dT%H:%M:%S.")
+        + (f"{moment.microsecond // 1000:03d}Z")
+    )
 
 
 def parse_iso(text: str) -> datetime:
-    """Parse an RFC 3339 timestamp with an offset; naive times are refused."""
-    value = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
-    if value.tzinfo is None:
-        raise ValueError("timestamp needs a time zone offset")
-    return value.astimezone(UTC)
+    """The one timestamp parser: RFC 3339 with an offset, as a UTC datetime.
+
+    ValueError for anything else, including a date that does not exist and a
+    well-formed time that falls outside years 0001-9999 once converted to UTC
+    (`0001-01-01T00:00:00+14:00`), which datetime reports as OverflowError."""
+    if not isinstance(text, str) or not RFC3339.fullmatch(text):
+        raise ValueError("not an RFC 3339 timestamp")
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("outside years 0001-9999 in UTC") from None
 
 
 def day_of(moment: float) -> str:

@@ -12,12 +12,22 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator, Sequence
+from datetime import date
 from typing import Annotated, Any
 
 from annotated_types import GroupedMetadata
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictStr,
+    WithJsonSchema,
+)
 from pydantic_core import PydanticCustomError
 
+from common.runtime import clock
 from common.runtime.slug import SLUG_MESSAGE, SLUG_PATTERN, is_slug
 
 DEFAULT_LIMIT = 50
@@ -52,6 +62,37 @@ def _integral(value: Any) -> Any:
 # constraints then stay in the document as minimum/maximum.
 INTEGRAL = BeforeValidator(_integral)
 Int = Annotated[int, INTEGRAL]
+
+
+class TimestampRule:
+    """Marks a field that takes a date-time: every such field is validated by
+    `clock.parse_iso` (the one parser), and tests/unit/test_hardening_timestamps.py finds
+    them all by this mark to send each one hostile values."""
+
+    def __init__(self, normalise: bool) -> None:
+        self.normalise = normalise
+
+    def __call__(self, value: str) -> str:
+        if not clock.RFC3339.fullmatch(value):
+            raise invalid(TIMESTAMP_MESSAGE)
+        try:
+            moment = clock.parse_iso(value)
+        except ValueError:
+            raise invalid(TIMESTAMP_RANGE_MESSAGE) from None
+        return clock.iso(moment) if self.normalise else value
+
+
+TIMESTAMP_MESSAGE = "must be an RFC 3339 timestamp with a time zone, e.g. 2024-05-01T12:00:00Z"
+TIMESTAMP_RANGE_MESSAGE = (
+    "must be a valid RFC 3339 timestamp, in years 0001-9999 once converted to UTC"
+)
+_DATE_TIME = Field(json_schema_extra={"format": "date-time"})
+_NORMALISED, _AS_SENT = TimestampRule(normalise=True), TimestampRule(normalise=False)
+# The one RFC 3339 type of request bodies. `Timestamp` stores the contract's UTC
+# millisecond form (`clock.iso`); `TimestampAsSent` keeps the client's text (a commit's
+# own offset, say) once it has passed the same check.
+Timestamp = Annotated[StrictStr, _DATE_TIME, AfterValidator(_NORMALISED), _NORMALISED]
+TimestampAsSent = Annotated[StrictStr, _DATE_TIME, AfterValidator(_AS_SENT), _AS_SENT]
 
 
 class QueryRule(GroupedMetadata):
@@ -110,6 +151,32 @@ def query_text(max_length: int, description: str = "", pattern: str | None = Non
         schema["pattern"] = pattern
     if description:
         schema["description"] = description
+    return QueryRule(parse, schema)
+
+
+def query_date(description: str = "must be a date, YYYY-MM-DD") -> QueryRule:
+    """A calendar day, YYYY-MM-DD, that exists (years 0001-9999: a date has no offset to
+    push it out).  The schema says `format: date`, which is how
+    tests/unit/test_hardening_timestamps.py finds every parameter that takes a time."""
+    pattern = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+    def parse(raw: Any) -> str:
+        if not isinstance(raw, str) or not pattern.fullmatch(raw):
+            raise invalid(description)
+        try:
+            date.fromisoformat(raw)
+        except ValueError:
+            raise invalid(description) from None
+        return raw
+
+    schema = {
+        "type": "string",
+        "format": "date",
+        "minLength": 10,
+        "maxLength": 10,
+        "pattern": f"^{pattern.pattern}$",
+        "description": description,
+    }
     return QueryRule(parse, schema)
 
 

@@ -21,7 +21,7 @@ from pydantic import ConfigDict, Field, with_config
 from typing_extensions import TypedDict
 
 from common.runtime.config import settings
-from common.runtime.models import Count, QueryModel, query_choice, query_text
+from common.runtime.models import Count, QueryModel, query_choice, query_date
 from common.stats import rollup
 from common.store import counters, dynamo
 from common.store.tables import PK, SK
@@ -34,7 +34,6 @@ CSV_COLUMNS = ("day", *rollup.COUNTED)
 # StatsRangeView refers to this one.  The counted fields are COUNTED's names (see
 # rollup.DayFiguresView).
 
-_DATE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 _DATE_RULE = "must be a date, YYYY-MM-DD"
 
 
@@ -42,13 +41,9 @@ class StatsQuery(QueryModel):
     """GET /stats: one `day` (default today), or a range `from`..`to`; `format=csv` for
     ranges.  Which parameters go together is checked by the route (OpenAPI cannot say)."""
 
-    day: Annotated[str, query_text(10, _DATE_RULE, pattern=_DATE)] | None = None
-    start: Annotated[str, query_text(10, _DATE_RULE, pattern=_DATE)] | None = Field(
-        default=None, alias="from"
-    )
-    end: Annotated[str, query_text(10, _DATE_RULE, pattern=_DATE)] | None = Field(
-        default=None, alias="to"
-    )
+    day: Annotated[str, query_date(_DATE_RULE)] | None = None
+    start: Annotated[str, query_date(_DATE_RULE)] | None = Field(default=None, alias="from")
+    end: Annotated[str, query_date(_DATE_RULE)] | None = Field(default=None, alias="to")
     format: Annotated[str, query_choice(("json", "csv"))] = "json"
 
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import random
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
@@ -33,7 +32,7 @@ from typing_extensions import TypedDict
 from common.runtime import catalogue, clock, ids
 from common.runtime.config import settings
 from common.runtime.errors import Conflict, NotFound, ServiceUnavailable
-from common.runtime.models import Count, Id, PageQuery, Time, query_text
+from common.runtime.models import Count, Id, PageQuery, Time, Timestamp, invalid, query_text
 from common.runtime.observability import logger
 from common.store import counters, dynamo, transact
 from common.store import cursor as cursors
@@ -74,15 +73,13 @@ ATTEMPTS, LEASE_ID, LEASE_EXPIRES_MS, LEASED_UNTIL = (
     "lease_expires_ms",
     "leased_until",
 )
-_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})")
+# `source` values dockhand writes itself (agent alerts, subscription notices, job
+# outcomes): reserved, so a client cannot forge a system event (CONTRACT Part 3).
+SYSTEM_SOURCE_PREFIX = "dockhand."
 # Cancellation reasons meaning "busy": the client should retry (503), nothing was written.
 
 
 # ---------------------------------------------------------------- request models
-
-
-# A string the validator below checks; the OpenAPI document calls it a date-time.
-Timestamp = Annotated[StrictStr, Field(json_schema_extra={"format": "date-time"})]
 
 
 class NewEvent(BaseModel):
@@ -91,20 +88,14 @@ class NewEvent(BaseModel):
     event_type: Annotated[StrictStr, Field(min_length=1, max_length=255)]
     payload: dict[str, Any]
     source: Annotated[StrictStr, Field(max_length=255)] | None = None
-    occurred_at: Timestamp | None = None
+    occurred_at: Timestamp | None = None  # stored in the contract's UTC millisecond form
 
-    @field_validator("occurred_at")
+    @field_validator("source")
     @classmethod
-    def _rfc3339(cls, value: str | None) -> str | None:
-        """Accept any RFC 3339 offset; store the contract's UTC millisecond form."""
-        if value is None:
-            return None
-        if not _RFC3339.fullmatch(value):
-            raise ValueError("must be an RFC 3339 timestamp, e.g. 2024-05-01T12:00:00Z")
-        try:
-            return clock.iso(clock.parse_iso(value))
-        except ValueError:
-            raise ValueError("must be a valid RFC 3339 timestamp") from None
+    def _not_reserved(cls, value: str | None) -> str | None:
+        if value is not None and value.lower().startswith(SYSTEM_SOURCE_PREFIX):
+            raise invalid(f"sources starting with {SYSTEM_SOURCE_PREFIX!r} are dockhand's own")
+        return value
 
 
 class AckRequest(BaseModel):
@@ -336,8 +327,11 @@ def system_event_ops(
     its own event.  `also_count` adds the caller's own day counters to the same counter
     update (one transaction may not update the counter item twice).
     """
+    if not source.startswith(SYSTEM_SOURCE_PREFIX):
+        raise ValueError(f"a system event's source starts with {SYSTEM_SOURCE_PREFIX!r}")
     event_id = ids.new_id()
-    new = NewEvent(event_type=event_type, payload=payload, source=source)
+    # Built without validation: the reserved source is exactly what a client may not send.
+    new = NewEvent.model_construct(event_type=event_type, payload=payload, source=source)
     return event_id, [
         _event_put(tenant, event_id, new, now),
         counters.update_item(tenant, {**(also_count or {}), "events_received": 1}, now),

@@ -32,6 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator
 from common.runtime import clock, ids
 from common.runtime.config import settings
 from common.runtime.errors import NotFound, ValidationFailed
+from common.runtime.models import Timestamp
 from common.store import cursor as cursors
 from common.store import dynamo
 from common.store.secrets import derived_key
@@ -42,11 +43,9 @@ ACTIVE, DISABLED = "active", "disabled"
 ROTATION_OVERLAP_SECONDS = 24 * 3600
 MAX_EVENT_TYPE_FILTERS = 50
 _FILTER = re.compile(r"^[^*]{1,253}\.\*$|^[^*]{1,255}$")
-_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})")
 _SECRET_PURPOSE = "webhook-secret/v1"  # noqa: S105 - a derivation label, not a secret
 
 EventTypeFilter = Annotated[StrictStr, Field(min_length=1, max_length=255)]
-Timestamp = Annotated[StrictStr, Field(json_schema_extra={"format": "date-time"})]
 
 
 def _check_filters(values: list[str] | None) -> list[str] | None:
@@ -71,17 +70,6 @@ class NewSubscription(BaseModel):
     _filters = field_validator("event_types")(classmethod(lambda cls, v: _check_filters(v)))
 
 
-def _rfc3339(value: str | None) -> str | None:
-    if value is None:
-        return None
-    if not _RFC3339.fullmatch(value):
-        raise ValueError("must be an RFC 3339 timestamp, e.g. 2024-05-01T12:00:00Z")
-    try:
-        return clock.iso(clock.parse_iso(value))
-    except ValueError:
-        raise ValueError("must be a valid RFC 3339 timestamp") from None
-
-
 class ReplayRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -92,7 +80,6 @@ class ReplayRequest(BaseModel):
         | None
     ) = None
 
-    _times = field_validator("since", "until")(classmethod(lambda cls, v: _rfc3339(v)))
     _filters = field_validator("event_types")(classmethod(lambda cls, v: _check_filters(v)))
 
 

@@ -141,7 +141,7 @@ def test_keys_table_updates_are_narrowed_to_the_rate_limit_items() -> None:
         assert sorted(patterns) == ["AF#*", "RL#*"], name
         assert not any(fnmatch.fnmatchcase("KEY#k", p) for p in patterns)
     # The prefixes the code writes are the ones granted.
-    written = [authguard.key_guard_pk("k"), authguard.client_pk("203.0.113.1"), "RL#k"]
+    written = [authguard.client_pk("203.0.113.1"), "RL#k"]
     assert all(any(fnmatch.fnmatchcase(pk, p) for p in ["AF#*", "RL#*"]) for pk in written)
 
 

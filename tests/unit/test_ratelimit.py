@@ -146,3 +146,22 @@ def test_limit_holds_across_containers_through_the_api(
 def test_the_stored_window_expires(aws: None, small_limit: None, now: list[float]) -> None:
     ratelimit.RateLimiter().check(PRINCIPAL)
     assert _window_item()["expires_at"] == int(START) + 120  # TTL: one window after its end
+
+
+def test_charge_spends_units_all_or_nothing_across_instances(
+    aws: None, now: list[float], small_limit: None
+) -> None:
+    """A JSON-RPC batch of N is N requests (common.mcp.protocol): charged at once, and a
+    charge that does not fit spends nothing, in this instance or the shared window."""
+    first, second = ratelimit.RateLimiter(), ratelimit.RateLimiter()
+    first.charge(PRINCIPAL, 6)
+    with pytest.raises(RateLimited) as refused:
+        second.charge(PRINCIPAL, 5)  # 6 + 5 > 10
+    assert refused.value.headers["Retry-After"] == "50"  # the rest of the window
+    second.charge(PRINCIPAL, 4)  # exactly 10
+    assert _used() == 10
+    assert _admitted(first, 3) + _admitted(second, 3) == 0
+    now[0] += 60  # a new window
+    second.charge(PRINCIPAL, 10)
+    with pytest.raises(RateLimited):
+        first.charge(PRINCIPAL, 1)

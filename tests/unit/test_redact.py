@@ -454,3 +454,130 @@ def test_a_placeholder_longer_than_the_secret_does_not_fail_validation(
     result = api.post("/notes", key=keys.creator, json_body={"thread_id": "t1", "text": text})
     assert result.status == 201
     assert result.json["text"].endswith('pwd="[REDACTED:secret_keyword]"')
+
+
+# --- dockhand's own secrets (CONTRACT Part 3, Hardening 2) --------------------------------
+
+WHSEC = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSwqv8I+b5sSYs="
+
+
+def _minted_key() -> str:
+    """A key exactly as common.access.auth.create_key makes one (no AWS needed)."""
+    import secrets
+
+    from common.runtime import ids
+
+    return f"dk_{ids.new_id().lower()}_{secrets.token_urlsafe(32)}"
+
+
+def _minted_webhook_secret() -> str:
+    import secrets
+
+    from common.triggers import webhooks
+
+    return webhooks.format_secret(secrets.token_bytes(32))
+
+
+@pytest.mark.parametrize("n", range(20))  # token_urlsafe and base64 draw - and _, + and /
+def test_minted_api_keys_and_webhook_secrets_are_redacted(n: int) -> None:
+    key, secret = _minted_key(), _minted_webhook_secret()
+    found: Counter[str] = Counter()
+    text = f"export DOCKHAND_API_KEY={key}\nBearer {key}, secret: {secret}."
+    assert redact.redact_text(text, found) == (
+        "export DOCKHAND_API_KEY=[REDACTED:dockhand_api_key]\n"
+        "Bearer [REDACTED:dockhand_api_key], secret: [REDACTED:webhook_secret]."
+    )
+    assert found == {"dockhand_api_key": 2, "webhook_secret": 1}
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # a key made before ids were ULIDs (16 characters)
+        (
+            "dk_abcdefghij012345_" + "A" * 43,
+            "[REDACTED:dockhand_api_key]",
+        ),
+        (
+            'api_key = "dk_abcdefghij012345_' + "b-_" * 14 + 'c"',
+            'api_key = "[REDACTED:dockhand_api_key]"',
+        ),
+        (f"{WHSEC} {WHSEC}", "[REDACTED:webhook_secret] [REDACTED:webhook_secret]"),
+        (f"{AWS_ID} {AWS_SECRET}", "[REDACTED:aws_access_key_id] [REDACTED:aws_secret_access_key]"),
+        (
+            f"alice,,{AWS_ID},{AWS_SECRET}\n",
+            "alice,,[REDACTED:aws_access_key_id],[REDACTED:aws_secret_access_key]\n",
+        ),
+        (
+            f"Access key ID: {AWS_ID}\nSecret: {AWS_SECRET}",
+            "Access key ID: [REDACTED:aws_access_key_id]\nSecret: [REDACTED:aws_secret_access_key]",
+        ),
+        (
+            f"secret {AWS_SECRET} for {AWS_ID}",
+            "secret [REDACTED:aws_secret_access_key] for [REDACTED:aws_access_key_id]",
+        ),
+        # the client already redacted the id: the secret next to it still goes
+        (
+            f"[REDACTED:aws_access_key_id] {AWS_SECRET}",
+            "[REDACTED:aws_access_key_id] [REDACTED:aws_secret_access_key]",
+        ),
+    ],
+)
+def test_dockhand_kinds_and_the_aws_pair(text: str, expected: str) -> None:
+    assert redact.redact_text(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "sdk_version = 3",
+        "dk_abcdefghij012345_" + "A" * 42,  # one character short
+        "xdk_abcdefghij012345_" + "A" * 43,  # inside a longer token
+        "dk_ABCDEFGHIJ012345_" + "A" * 43,  # ids are lower case
+        "whsec_short",
+        f"see {AWS_SECRET} alone",  # 40 characters of base64, nothing says it is a key
+        f"{AWS_ID[:-1]} {AWS_SECRET}",  # not an access key id
+        f"{AWS_ID} fixed in {'9f1c2ab3' * 5}",  # a commit sha next to an id
+        f"{AWS_ID} " + "x" * 60 + f" {AWS_SECRET}",  # too far apart
+    ],
+)
+def test_lookalikes_of_the_new_kinds_are_left_alone(text: str) -> None:
+    found: Counter[str] = Counter()
+    redacted = redact.redact_text(text, found)
+    assert not found.keys() & {"dockhand_api_key", "webhook_secret", "aws_secret_access_key"}
+    assert "dockhand_api_key" not in redacted
+    assert "webhook_secret" not in redacted
+
+
+def test_a_note_with_dockhands_own_secrets_is_stored_redacted(api: ApiClient, keys: Keys) -> None:
+    text = f"creds: {keys.creator} / {WHSEC} / {AWS_ID} {AWS_SECRET}"
+    body = {"thread_id": "t1", "text": text, "tags": [WHSEC]}
+    result = api.post("/notes", key=keys.creator, json_body=body)
+    assert result.status == 201, result.text
+    assert result.json["redactions"] == {
+        "dockhand_api_key": 1,
+        "webhook_secret": 2,
+        "aws_access_key_id": 1,
+        "aws_secret_access_key": 1,
+    }
+    listed = api.get("/notes", key=keys.viewer, query={"thread_id": "t1"}).text
+    for secret in (keys.creator, WHSEC, AWS_ID, AWS_SECRET):
+        assert secret not in listed
+        assert secret not in result.text
+        assert json.dumps(secret)[1:-1] not in listed
+
+
+def test_the_cli_redacts_dockhands_own_secrets_too() -> None:
+    from detect_secrets.settings import transient_settings
+
+    from tools.cli import secretscan
+
+    scanner = secretscan.Scanner()
+    key = _minted_key()
+    with transient_settings({"plugins_used": [{"name": n} for n in secretscan.PLUGINS]}):
+        cleaned = scanner.clean(f"use {key}\nhook {WHSEC}\n{AWS_ID} {AWS_SECRET}", "--goal")
+    for secret in (key, WHSEC, AWS_ID, AWS_SECRET):
+        assert secret not in cleaned
+    kinds = {f.kind for f in scanner.findings}
+    assert {"dockhand_api_key", "webhook_secret", "aws_access_key_id"} <= kinds
+    assert "aws_secret_access_key" in kinds

@@ -153,7 +153,9 @@ def test_defaults_are_valid() -> None:
         ("DOCKHAND_RATE_LIMIT_REQUESTS", "1.5", "must be an integer"),
         ("DOCKHAND_KEY_CACHE_SECONDS", "61", "between 0 and 60"),
         ("DOCKHAND_KEY_CACHE_SECONDS", "-1", "between 0 and 60"),
-        ("DOCKHAND_BCRYPT_ROUNDS", "3", "between 4 and 16"),
+        # The contract: at most 30 failed authentications a minute per client.
+        ("DOCKHAND_AUTH_CLIENT_BUDGET", "31", "between 1 and 30"),
+        ("DOCKHAND_AUTH_CLIENT_WINDOW_SECONDS", "59", "between 60 and 3600"),
         ("DOCKHAND_DELIVERED_RETENTION_DAYS", "0", "between 1 and 365"),
     ],
 )
