@@ -452,14 +452,13 @@ OPERATIONS: dict[str, Operation] = {
         {200: "Subscription"},
     ),
     "POST /subscriptions/{subscription_id}/enable": Operation(
-        "Resume a paused subscription or re-enable a disabled one, sending what matched "
-        "meanwhile",
+        "Resume a paused subscription or re-enable a disabled one, sending what matched meanwhile",
         {200: "Subscription"},
         body=sub_inputs.EnableRequest,
         optional_body=True,
         description="The body is optional. By default the retained events that matched "
         "while the subscription was paused or disabled are sent, oldest first, each with "
-        "its original webhook-id; `{\"recover\": false}` skips them.",
+        'its original webhook-id; `{"recover": false}` skips them.',
     ),
     "POST /subscriptions/{subscription_id}/rotate-secret": Operation(
         "A new signing secret; the old one keeps signing alongside for 24 h",
