@@ -27,7 +27,8 @@ Trigger = Literal["live", "retry", "replay", "recovery", "test", "resend"]
 class DeliveryAttemptView(TypedDict):
     """One line of the deliveries log.  `trigger` says why it was sent: a new event
     (live), a scheduled retry, a replay, a recovery after a pause or a disable, a test
-    send (its event is synthetic, never stored) or a resend of one event."""
+    send (its event is synthetic, never stored) or a resend of one event; null on lines
+    written before the log recorded why."""
 
     event_id: Id
     attempt: Annotated[int, Field(ge=1)]
@@ -36,14 +37,13 @@ class DeliveryAttemptView(TypedDict):
     duration_ms: Count
     attempted_at: Time
     next_attempt_at: Time | None
-    trigger: Trigger
+    trigger: Trigger | None
 
 
 def attempt_view(item: Mapping[str, Any]) -> DeliveryAttemptView:
     attempt = int(item.get("attempt") or 1)
     status_code = item.get("status_code")
-    # Lines written before the log knew its triggers: a first attempt was live.
-    trigger = item.get("trigger") or ("retry" if attempt > 1 else "live")
+    trigger = item.get("trigger")
     return {
         "event_id": str(item["event_id"]),
         "attempt": attempt,
@@ -52,7 +52,7 @@ def attempt_view(item: Mapping[str, Any]) -> DeliveryAttemptView:
         "duration_ms": int(item.get("duration_ms") or 0),
         "attempted_at": str(item["attempted_at"]),
         "next_attempt_at": item.get("next_attempt_at"),
-        "trigger": cast(Trigger, trigger),
+        "trigger": cast(Trigger, trigger) if trigger else None,
     }
 
 
