@@ -312,3 +312,32 @@ def test_resend_while_paused_is_a_conflict(
         f"/subscriptions/{sid_of(sub)}/resend", key=keys.creator, json_body={"event_id": event_id}
     )
     assert (result.status, result.error_code) == (409, "conflict")
+
+
+def test_enabling_twice_recovers_once_and_an_active_enable_changes_nothing(
+    api: ApiClient, keys: Keys, receiver: Receiver, pipeline: Pipeline
+) -> None:
+    sub, _, missed = paused_with_events(api, keys, receiver, pipeline)
+    first = api.post(f"/subscriptions/{sid_of(sub)}/enable", key=keys.creator)
+    second = api.post(f"/subscriptions/{sid_of(sub)}/enable", key=keys.creator)
+    assert (first.status, second.status) == (200, 200)
+    assert second.json == first.json
+    pipeline.drain(until=lambda: len(receiver.received) == 4)
+    pipeline.drain()
+    assert [r.json["data"]["event_id"] for r in receiver.received[1:]] == missed
+
+
+def test_a_foreign_tenant_cannot_pause_enable_or_resend(
+    api: ApiClient, keys: Keys, receiver: Receiver, pipeline: Pipeline
+) -> None:
+    sub, live, _ = paused_with_events(api, keys, receiver, pipeline)
+    sid = sid_of(sub)
+    assert api.post(f"/subscriptions/{sid}/enable", key=keys.other_creator).status == 404
+    resent = api.post(
+        f"/subscriptions/{sid}/resend", key=keys.other_creator, json_body={"event_id": live}
+    )
+    assert resent.status == 404
+    assert api.post(f"/subscriptions/{sid}/test", key=keys.other_creator).status == 404
+    pipeline.drain()
+    assert len(receiver.received) == 1  # still paused, nothing sent
+    assert subs.get("acme", sid).status == "paused"
