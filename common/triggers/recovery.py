@@ -5,13 +5,14 @@ Crash safety comes from the order of writes:
 1. `enable` flips the status to active and records the recovery window on the
    subscription item IN THE SAME conditional update (`recovery_id`, `recovery_since`,
    `recovery_until`), together with a due-time entry on the hooks table's gsi1
-   (`RECOVER#0` / `<due ms>#<tenant>#<subscription id>`, due 2 minutes on);
+   (`RECOVER#0` / `<due ms>#<tenant>#<subscription id>`, due 30 seconds on);
 2. the request then starts the replay (`delivery.start_replay`: one SQS message);
 3. and clears the record, conditionally on its `recovery_id`.
 A crash between 1 and 2 (or a queue that refused the message) leaves the record: the
 `retry` function (every minute) finds it on the index once due, claims it by moving its
 due time 15 minutes on (a conditional update, so overlapping runs start it once) and
-starts it.  A crash between 2 and 3 starts it a second time 2 minutes later: receivers
+starts it; an explicit enable (a client retrying its failed call) claims and starts it
+at once.  A crash between 2 and 3 starts it a second time a minute later: receivers
 get those events twice with the same webhook-id (at-least-once, as everywhere).
 
 A window that was already pending when the subscription was paused again is widened,
@@ -33,7 +34,9 @@ from common.store.tables import GSI1, GSI1_PK, GSI1_SK, PK, SK
 from common.triggers import delivery
 from common.triggers import subscriptions as subs
 
-GRACE_SECONDS = 120  # the enabling request's own start has this long before a sweep takes over
+# The enabling request's own start has this long before a sweep takes over: just over
+# the `subscriptions` function's 25 s timeout, so the request is surely over by then.
+GRACE_SECONDS = 30
 CLAIM_SECONDS = 900
 PENDING_PK = "RECOVER#0"
 SWEEP_PAGE = 25
@@ -106,14 +109,15 @@ def sweep_pending(now: float | None = None) -> int:
     )
     started = 0
     for entry in page.items:
-        item = _claim(entry, now)
+        item = claim(entry, now)
         if item is not None and start(item):
             started += 1
     return started
 
 
-def _claim(entry: Mapping[str, Any], now: float) -> dict[str, Any] | None:
-    """Move the entry's due time on (once per sweep, whoever wins), returning the item."""
+def claim(entry: Mapping[str, Any], now: float) -> dict[str, Any] | None:
+    """Move the entry's due time on (one claimant wins), returning the item; None when
+    another sweep or enable claimed it first, or it was started and cleared."""
     tenant, sid = str(entry["tenant"]), str(entry["subscription_id"])
     try:
         return dynamo.update(

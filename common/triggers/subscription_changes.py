@@ -86,10 +86,12 @@ def enable(tenant: str, subscription_id: str, recover: bool = True) -> subs.Subs
             updated = _flip(current.item, recover)
         except dynamo.ConditionFailed:
             continue  # changed between the read and the write: read again
-        if updated.get("recovery_id") and updated.get("recovery_id") != current.item.get(
-            "recovery_id"
-        ):
-            _start_now(updated)
+        if updated.get("recovery_id"):
+            # Written just now: start it.  Pending from an enable that died (or whose
+            # queue refused): an explicit enable takes it over at once, claimed first so
+            # a concurrent sweep does not start it too.
+            fresh = updated.get("recovery_id") != current.item.get("recovery_id")
+            _start_now(updated if fresh else recovery.claim(updated, clock.now()))
         return subs.Subscription(updated).public()
     raise NotFound("No such subscription.")  # only when it keeps vanishing and reappearing
 
@@ -144,9 +146,11 @@ def _window_start(item: Mapping[str, Any]) -> str | None:
     return min(present) if present else None
 
 
-def _start_now(item: Mapping[str, Any]) -> None:
+def _start_now(item: Mapping[str, Any] | None) -> None:
     """The enabling request starts its own recovery; any failure leaves the recorded
     window for the `retry` function's sweep, so the answer stays 200."""
+    if item is None:
+        return  # claimed by a sweep meanwhile
     try:
         recovery.start(item)
     except Exception:

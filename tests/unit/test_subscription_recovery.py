@@ -341,3 +341,23 @@ def test_a_foreign_tenant_cannot_pause_enable_or_resend(
     pipeline.drain()
     assert len(receiver.received) == 1  # still paused, nothing sent
     assert subs.get("acme", sid).status == "paused"
+
+
+def test_a_client_retrying_its_failed_enable_starts_the_pending_recovery_at_once(
+    api: ApiClient,
+    keys: Keys,
+    receiver: Receiver,
+    pipeline: Pipeline,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    sub, _, missed = paused_with_events(api, keys, receiver, pipeline)
+    monkeypatch.setattr(delivery, "start_replay", lambda *a, **k: (_ for _ in ()).throw(Crash()))
+    with pytest.raises(Crash):
+        api.post(f"/subscriptions/{sid_of(sub)}/enable", key=keys.creator)
+    monkeypatch.undo()
+    again = api.post(f"/subscriptions/{sid_of(sub)}/enable", key=keys.creator)
+    assert (again.status, again.json["status"]) == (200, "active")
+    pipeline.drain(until=lambda: len(receiver.received) == 4)  # no sweep needed
+    pipeline.drain()
+    assert [r.json["data"]["event_id"] for r in receiver.received[1:]] == missed
+    assert "recovery_id" not in subs.get("acme", sid_of(sub)).item
