@@ -36,7 +36,7 @@ run: install
 
 # tests/deploy is `make check-deploy` (a Terraform apply, ~3 min), not part of this.
 test: install browser-deps
-	$(BIN)/python -m pytest --cov --cov-report=term --ignore=tests/deploy
+	$(BIN)/python -m pytest -n auto --cov --cov-report=term --ignore=tests/deploy
 
 # The browser tests (tests/browser) drive Debian's Chromium with Playwright; Playwright
 # never downloads a browser here.  Instant when /usr/bin/chromium exists; without

@@ -24,9 +24,10 @@ _IMPORT_PROBE = (
 
 
 def _five_mib_snapshot() -> Any:
-    from common.context import render, snapshots
+    from bench.synthetic import synthetic_snapshot
+    from common.context import snapshots
 
-    document = render.synthetic_snapshot(changes=20_000, commits=1000, markers=8000, notes=0)
+    document = synthetic_snapshot(changes=20_000, commits=1000, markers=8000, notes=0)
     body = {k: document[k] for k in ("thread", "repo", "commits", "changes", "markers", "tasks")}
     body["decisions"] = [f"decision {i}: keep the token cache at 60 s" for i in range(2000)]
     text = json.dumps(body)

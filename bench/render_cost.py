@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import time
 import tracemalloc
 from typing import Any
@@ -11,15 +10,12 @@ from bench.stats import median
 
 
 def measure(sizes: tuple[int, ...], repeats: int) -> dict[str, Any]:
-    if importlib.util.find_spec("common.context.render") is None:
-        return {"available": False, "note": "not available yet (common.context.render)"}
+    from bench.synthetic import synthetic_snapshot
     from common.context import render
 
-    if not hasattr(render, "render_markdown") or not hasattr(render, "synthetic_snapshot"):
-        return {"available": False, "note": "not available yet (render_markdown)"}
     rows = []
     for changes in sizes:
-        snapshot = render.synthetic_snapshot(
+        snapshot = synthetic_snapshot(
             changes=changes,
             commits=min(changes // 10, 1000),
             markers=changes // 5,

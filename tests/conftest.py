@@ -44,7 +44,12 @@ def aws() -> Iterator[None]:
     from moto import mock_aws
 
     from tools.local import infra_model
+    from tools.local.emulator import make_dynamodb_safe
 
+    # make run's DynamoDB: check-then-apply transactions cost what they write, where
+    # moto's own deep-copies every table a transaction touches (O(items stored) per
+    # write: the 100-event tests spent minutes copying).
+    make_dynamodb_safe()
     with mock_aws():
         reset_runtime()
         infra_model.ensure_configured_resources()

@@ -41,15 +41,10 @@ def test_committed_document_is_what_the_generator_writes() -> None:
     assert committed == fresh, "common/openapi.json is stale: run `make openapi`"
 
 
-def test_the_copy_beside_the_api_reference_is_the_same_document() -> None:
-    assert openapi.DOCS_COPY_PATH.read_text("utf-8") == openapi.DOCUMENT_PATH.read_text("utf-8")
-
-
 def test_check_mode_fails_on_a_stale_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     stale = tmp_path / "openapi.json"
     stale.write_text("{}\n")
     monkeypatch.setattr(openapi, "DOCUMENT_PATH", stale)
-    monkeypatch.setattr(openapi, "DOCS_COPY_PATH", tmp_path / "docs-openapi.json")
     assert openapi.main(["--check"]) == 1
     assert openapi.main([]) == 0
     assert openapi.main(["--check"]) == 0

@@ -8,12 +8,12 @@ from typing import Any
 
 import pytest
 
+from bench.synthetic import synthetic_snapshot
 from common.context.render import (
     categorize,
     estimate_tokens,
     render_json,
     render_markdown,
-    synthetic_snapshot,
 )
 
 MOJIBAKE = "⚠️".encode().decode("mac_roman")  # UTF-8 read as Mac Roman

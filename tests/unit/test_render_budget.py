@@ -15,7 +15,8 @@ from typing import Any
 
 import pytest
 
-from common.context.render import estimate_tokens, render_json, render_markdown, synthetic_snapshot
+from bench.synthetic import synthetic_snapshot
+from common.context.render import estimate_tokens, render_json, render_markdown
 from common.context.render.document import plural
 
 CJK = "数据库连接失败请检查网络设置后重试我们需要在下一个版本中修复这个问题"

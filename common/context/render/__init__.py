@@ -4,8 +4,8 @@
 the stored snapshot document (see `common.context.snapshots.build_document`) and, for
 `since`, the earlier snapshot's document.  `estimate_tokens(text)` is the token
 estimate the budget uses (`tokens.py` says how it is calibrated).  Every value reaches
-the markdown through `markup` (one escaping rule).  `synthetic_snapshot(...)` builds a
-document of any size for benchmarks.
+the markdown through `markup` (one escaping rule).  Documents of any size for
+benchmarks and tests come from `bench.synthetic` (never shipped to Lambda).
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from common.context.render.output import (
     render_markdown_with_estimate,
 )
 from common.context.render.rules import categorize, persona
-from common.context.render.synthetic import synthetic_snapshot
 from common.context.render.tokens import estimate_tokens
 
 __all__ = [
@@ -32,5 +31,4 @@ __all__ = [
     "render_json",
     "render_markdown",
     "render_markdown_with_estimate",
-    "synthetic_snapshot",
 ]

@@ -24,7 +24,7 @@ def synthetic_snapshot(
     thread_id: str = "bench-thread",
 ) -> dict[str, Any]:
     """A stored-snapshot document shaped like `common.context.snapshots.build_document` output."""
-    rng = random.Random(seed)  # noqa: S311 - test data, not security
+    rng = random.Random(seed)
     now = datetime(2025, 1, 15, 12, 0, tzinfo=UTC)
 
     def iso(moment: datetime) -> str:
