@@ -92,11 +92,12 @@ locals {
       schedule    = "cron(5 0 * * ? *)"
     }
     subscriptions = {
-      description = "Push delivery: subscriptions, their delivery log, secret rotation and replays"
+      description = "Push delivery: subscriptions, changes, pause/enable, log, rotation, replays, test sends"
       handler     = "handlers.subscriptions.handler"
       memory      = 1024
-      timeout     = 10
-      routes      = ["POST /subscriptions", "GET /subscriptions", "GET /subscriptions/{subscription_id}", "DELETE /subscriptions/{subscription_id}", "POST /subscriptions/{subscription_id}/enable", "POST /subscriptions/{subscription_id}/rotate-secret", "GET /subscriptions/{subscription_id}/deliveries", "POST /subscriptions/{subscription_id}/replay"]
+      # A test send waits for the receiver (15 s at most) inside API Gateway's 30 s.
+      timeout     = 25
+      routes      = ["POST /subscriptions", "GET /subscriptions", "GET /subscriptions/{subscription_id}", "DELETE /subscriptions/{subscription_id}", "POST /subscriptions/{subscription_id}/enable", "POST /subscriptions/{subscription_id}/rotate-secret", "GET /subscriptions/{subscription_id}/deliveries", "POST /subscriptions/{subscription_id}/replay", "PATCH /subscriptions/{subscription_id}", "POST /subscriptions/{subscription_id}/pause", "POST /subscriptions/{subscription_id}/test", "POST /subscriptions/{subscription_id}/resend"]
       schedule    = null
     }
     # Stream consumer: one Query of the tenant's subscriptions per batch, then SQS sends.

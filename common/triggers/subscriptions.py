@@ -1,5 +1,6 @@
-"""Push subscriptions: create, read, delete, enable, rotate the secret; the delivery log;
-replays of a time window.
+"""Push subscriptions: the record and its views; create, read, list, delete, rotate the
+secret; the delivery log.  Changes (PATCH, pause, enable with recovery) are in
+subscription_changes.py, test sends and resends in subscription_sends.py.
 
 Data layout (hooks table, see docs/triggers.md "Push delivery"):
 * subscription  pk `T#<tenant>#SUBS`, sk `<subscription_id>`: one Query lists a
@@ -21,53 +22,34 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import re
 import secrets as random_secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal, cast
 
-from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, with_config
+
+# typing_extensions: pydantic reads TypedDicts from it on Python < 3.12 (a pydantic dependency).
+from typing_extensions import TypedDict
 
 from common.runtime import clock, ids
 from common.runtime.config import settings
 from common.runtime.errors import NotFound, ValidationFailed
-from common.runtime.models import Timestamp
+from common.runtime.models import Count, Id, Time, Timestamp
 from common.store import cursor as cursors
 from common.store import dynamo
 from common.store.secrets import derived_key
 from common.store.tables import PK, SK, TTL_ATTRIBUTE
 from common.triggers import ssrf, webhooks
+from common.triggers import subscription_input as inputs
 
-ACTIVE, DISABLED = "active", "disabled"
+ACTIVE, PAUSED, DISABLED = "active", "paused", "disabled"
 ROTATION_OVERLAP_SECONDS = 24 * 3600
-MAX_EVENT_TYPE_FILTERS = 50
-_FILTER = re.compile(r"^[^*]{1,253}\.\*$|^[^*]{1,255}$")
+MAX_EVENT_TYPE_FILTERS = inputs.MAX_EVENT_TYPE_FILTERS
 _SECRET_PURPOSE = "webhook-secret/v1"  # noqa: S105 - a derivation label, not a secret
 
-EventTypeFilter = Annotated[StrictStr, Field(min_length=1, max_length=255)]
-
-
-def _check_filters(values: list[str] | None) -> list[str] | None:
-    if values is None:
-        return None
-    for value in values:
-        if not _FILTER.match(value):
-            raise ValueError("each entry is an event type or `prefix.*`")
-    return list(dict.fromkeys(values))
-
-
-class NewSubscription(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    url: Annotated[StrictStr, Field(min_length=1, max_length=ssrf.MAX_URL_LENGTH)]
-    event_types: (
-        Annotated[list[EventTypeFilter], Field(min_length=1, max_length=MAX_EVENT_TYPE_FILTERS)]
-        | None
-    ) = None
-    description: Annotated[StrictStr, Field(max_length=255)] | None = None
-
-    _filters = field_validator("event_types")(classmethod(lambda cls, v: _check_filters(v)))
+EventTypeFilter = inputs.EventTypeFilter
+NewSubscription = inputs.NewSubscription  # the create body (kept here for old importers)
 
 
 class ReplayRequest(BaseModel):
@@ -80,7 +62,15 @@ class ReplayRequest(BaseModel):
         | None
     ) = None
 
-    _filters = field_validator("event_types")(classmethod(lambda cls, v: _check_filters(v)))
+    _filters = field_validator("event_types")(classmethod(lambda cls, v: inputs.check_filters(v)))
+
+
+@with_config(ConfigDict(extra="forbid", title="ReplayAccepted"))
+class ReplayAcceptedView(TypedDict):
+    """POST .../replay (202): the events in the window, sent in the background."""
+
+    replay_id: Id
+    events: Count
 
 
 class NoBody(BaseModel):
@@ -124,7 +114,67 @@ def subscription_key(tenant: str, subscription_id: str) -> dict[str, str]:
     return {PK: subscriptions_pk(tenant), SK: subscription_id}
 
 
+# ---------------------------------------------------------------- response views
+
+SubscriptionStatus = Literal["active", "paused", "disabled"]
+UrlOut = Annotated[
+    str,
+    Field(
+        description="https:// on port 443 or 8443 (`make run` also allows loopback http).",
+        json_schema_extra={"format": "uri", "pattern": "^https?://"},
+    ),
+]
+
+
+@with_config(ConfigDict(extra="forbid", title="Subscription"))
+class SubscriptionView(TypedDict):
+    """A subscription as every answer shows it: never the secret, nor what derives it."""
+
+    subscription_id: Id
+    url: UrlOut
+    event_types: list[str] | None
+    description: str | None
+    status: SubscriptionStatus
+    created_at: Time
+    last_success_at: Time | None
+    last_failure_at: Time | None
+    consecutive_failures: Count
+    failing_since: Time | None
+    paused_at: Time | None
+    headers: dict[str, str]
+    rate_limit_per_second: Annotated[int, Field(ge=1, le=1000)] | None
+
+
+@with_config(ConfigDict(extra="forbid", title="SubscriptionCreated"))
+class SubscriptionCreatedView(SubscriptionView):
+    secret: Annotated[
+        str, Field(pattern=r"^whsec_[A-Za-z0-9+/]{43}=$", description="Shown once, never again.")
+    ]
+
+
+@with_config(ConfigDict(extra="forbid", title="SubscriptionSecretRotated"))
+class SecretRotatedView(TypedDict):
+    subscription_id: Id
+    secret: Annotated[
+        str,
+        Field(
+            pattern=r"^whsec_[A-Za-z0-9+/]{43}=$",
+            description="Shown once; the previous one signs too for 24 h.",
+        ),
+    ]
+    previous_secret_expires_at: Time
+
+
 # ---------------------------------------------------------------- the record
+
+
+def _moment(value: Any) -> float | None:
+    """A stored moment, epoch seconds or an RFC 3339 string (both forms are written)."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        return clock.parse_iso(value).timestamp()
+    return float(value)
 
 
 @dataclass(frozen=True)
@@ -162,21 +212,37 @@ class Subscription:
 
     @property
     def failing_since(self) -> int | None:
-        value = self.item.get("failing_since")
+        moment = _moment(self.item.get("failing_since"))
+        return int(moment) if moment is not None else None
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """The tenant's custom headers, sent with every delivery."""
+        return {str(k): str(v) for k, v in (self.item.get("headers") or {}).items()}
+
+    @property
+    def rate_limit_per_second(self) -> int | None:
+        value = self.item.get("rate_limit_per_second")
         return int(value) if value is not None else None
 
-    def public(self) -> dict[str, Any]:
+    def public(self) -> SubscriptionView:
         """What GET shows: never the secret, nor what derives it."""
+        failing = _moment(self.item.get("failing_since"))
+        status = self.status
         return {
             "subscription_id": self.id,
             "url": self.url,
             "event_types": self.event_types,
             "description": self.item.get("description"),
-            "status": self.status,
+            "status": cast(SubscriptionStatus, status),
             "created_at": self.created_at,
             "last_success_at": self.item.get("last_success_at"),
             "last_failure_at": self.item.get("last_failure_at"),
             "consecutive_failures": self.consecutive_failures,
+            "failing_since": clock.iso(failing) if failing is not None else None,
+            "paused_at": self.item.get("paused_at") if status == PAUSED else None,
+            "headers": self.headers,
+            "rate_limit_per_second": self.rate_limit_per_second,
         }
 
     def signing_keys(self, now: float) -> list[bytes]:
@@ -217,7 +283,7 @@ def check_url(url: str) -> None:
         raise ValidationFailed(details=[{"field": "url", "message": str(refused)}]) from None
 
 
-def create(tenant: str, new: NewSubscription) -> dict[str, Any]:
+def create(tenant: str, new: inputs.NewSubscription) -> SubscriptionCreatedView:
     check_url(new.url)
     now = clock.now()
     subscription_id = ids.new_id()
@@ -234,6 +300,10 @@ def create(tenant: str, new: NewSubscription) -> dict[str, Any]:
         "secret_gen": 1,
         "salt": random_secrets.token_hex(16),
     }
+    if new.headers:
+        item["headers"] = dict(new.headers)
+    if new.rate_limit_per_second is not None:
+        item["rate_limit_per_second"] = new.rate_limit_per_second
     dynamo.put(
         settings().hooks_table, item, condition="attribute_not_exists(#pk)", names={"#pk": PK}
     )
@@ -268,7 +338,7 @@ def of_tenant(tenant: str) -> list[Subscription]:
 
 def list_page(
     tenant: str, limit: int, cursor: str | None
-) -> tuple[list[dict[str, Any]], str | None]:
+) -> tuple[list[SubscriptionView], str | None]:
     query = {"list": "subscriptions"}
     start = None
     if cursor:
@@ -304,25 +374,13 @@ def delete(tenant: str, subscription_id: str) -> None:
         raise NotFound("No such subscription.") from None
 
 
-def enable(tenant: str, subscription_id: str) -> dict[str, Any]:
-    """Active again, with a clean failure record (after an auto-disable)."""
-    updated = _update_existing(
-        tenant,
-        subscription_id,
-        "SET #status = :active, consecutive_failures = :zero REMOVE failing_since, disabled_at",
-        {"#status": "status"},
-        {":active": ACTIVE, ":zero": 0},
-    )
-    return Subscription(updated).public()
-
-
-def rotate_secret(tenant: str, subscription_id: str) -> dict[str, Any]:
+def rotate_secret(tenant: str, subscription_id: str) -> SecretRotatedView:
     """A new secret; the previous one keeps signing alongside for 24 h.
 
     One atomic update: concurrent rotations each get the secret of the state they
     produced (the later one's previous secret is the earlier one's new secret)."""
     until = int(clock.now()) + ROTATION_OVERLAP_SECONDS
-    updated = _update_existing(
+    updated = update_existing(
         tenant,
         subscription_id,
         "SET prev_gen = secret_gen, prev_salt = salt, prev_until = :until, "
@@ -337,7 +395,7 @@ def rotate_secret(tenant: str, subscription_id: str) -> dict[str, Any]:
     }
 
 
-def _update_existing(
+def update_existing(
     tenant: str,
     subscription_id: str,
     expression: str,
@@ -390,41 +448,3 @@ def log_item(
         "next_attempt_at": clock.iso(next_attempt_at) if next_attempt_at is not None else None,
         TTL_ATTRIBUTE: int(attempted_at) + LOG_RETENTION_SECONDS,
     }
-
-
-_LOG_FIELDS = (
-    "event_id",
-    "attempt",
-    "status_code",
-    "error",
-    "duration_ms",
-    "attempted_at",
-    "next_attempt_at",
-)
-
-
-def deliveries_page(
-    tenant: str, subscription_id: str, limit: int, cursor: str | None
-) -> tuple[list[dict[str, Any]], str | None]:
-    """Attempts newest first; 404 for an unknown (or another tenant's) subscription."""
-    get(tenant, subscription_id)
-    query = {"deliveries": subscription_id}
-    start = None
-    pk = log_pk(tenant, subscription_id)
-    if cursor:
-        position = cursors.decode(cursor, tenant, query)
-        start = {PK: pk, SK: str(position.get("before", ""))}
-    page = dynamo.query(
-        settings().hooks_table,
-        "#pk = :pk",
-        names={"#pk": PK},
-        values={":pk": pk},
-        limit=limit,
-        start=start,
-        forward=False,
-    )
-    items = [{name: item.get(name) for name in _LOG_FIELDS} for item in page.items]
-    next_cursor = None
-    if page.last_key is not None and page.items:
-        next_cursor = cursors.encode(tenant, query, {"before": str(page.items[-1][SK])})
-    return items, next_cursor

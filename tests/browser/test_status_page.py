@@ -285,11 +285,21 @@ def test_subscription_health_shows_when_the_route_answers(
 
     items = [
         {"url": "https://hooks.example.com/a", "status": "active", "consecutive_failures": 0,
-         "last_success_at": "2026-12-01T08:00:00.000Z", "last_failure_at": None},
+         "last_success_at": "2026-12-01T08:00:00.000Z", "last_failure_at": None,
+         "failing_since": None, "paused_at": None},
         {"url": "https://hooks.example.com/b", "status": "active", "consecutive_failures": 3,
-         "last_success_at": None, "last_failure_at": "2026-12-01T08:00:00.000Z"},
+         "last_success_at": None, "last_failure_at": "2026-12-01T08:00:00.000Z",
+         "failing_since": None, "paused_at": None},
         {"url": "https://hooks.example.com/c", "status": "disabled", "consecutive_failures": 5,
-         "last_success_at": None, "last_failure_at": "2026-12-01T08:00:00.000Z"},
+         "last_success_at": None, "last_failure_at": "2026-12-01T08:00:00.000Z",
+         "failing_since": "2026-11-28T08:00:00.000Z", "paused_at": None},
+        {"url": "https://hooks.example.com/d", "status": "paused", "consecutive_failures": 0,
+         "last_success_at": "2026-12-01T08:00:00.000Z", "last_failure_at": None,
+         "failing_since": None, "paused_at": "2026-12-01T09:00:00.000Z"},
+        {"url": "https://hooks.example.com/e", "status": "active", "consecutive_failures": 0,
+         "last_success_at": "2026-12-01T07:00:00.000Z",
+         "last_failure_at": "2026-12-01T08:00:00.000Z",
+         "failing_since": "2026-12-01T07:30:00.000Z", "paused_at": None},
     ]  # fmt: skip
     page.route("**/openapi.json", openapi_with_subscriptions)
     page.route(
@@ -302,9 +312,13 @@ def test_subscription_health_shows_when_the_route_answers(
     sign_in(watched, page_gateway.key)
     panel = page.locator("#subs-panel")
     expect(panel).to_be_visible()
-    expect(panel.locator("li")).to_have_count(3)
+    expect(panel.locator("li")).to_have_count(5)
     badges = panel.locator("li .badge").all_inner_texts()
-    assert badges == ["healthy", "failing", "disabled"]
+    assert badges == ["healthy", "failing", "disabled", "paused", "failing"]
+    # Paused: since when; failing within retries (no exhausted event yet): since when.
+    expect(panel.locator("li[data-health='paused'] .figures")).to_contain_text("Paused ")
+    expect(panel.locator("li").nth(4).locator(".figures")).to_contain_text("Failing since ")
+    expect(page.locator("#subs-summary")).to_have_text("1 paused · 2 failing · 1 disabled of 5")
     assert watched.errors == []
     assert watched.csp_violations() == []
     page.context.close()

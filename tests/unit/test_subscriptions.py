@@ -43,7 +43,13 @@ def test_create_answers_201_with_a_whsec_secret_shown_once(api: ApiClient, keys:
         "last_success_at",
         "last_failure_at",
         "consecutive_failures",
+        "failing_since",
+        "paused_at",
+        "headers",
+        "rate_limit_per_second",
     }
+    assert (body["headers"], body["rate_limit_per_second"]) == ({}, None)
+    assert (body["failing_since"], body["paused_at"]) == (None, None)
     assert (body["url"], body["status"], body["description"]) == (URL, "active", "shop")
     assert body["event_types"] == ["order.*", "build.done"]
     assert len(webhooks.parse_secret(body["secret"])) == 32

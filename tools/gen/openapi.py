@@ -40,7 +40,8 @@ from common.mcp import protocol as mcp_protocol
 from common.runtime import http
 from common.runtime.models import PageQuery, QueryModel
 from common.stats import ranges, rollup
-from common.triggers import events, inbox
+from common.triggers import delivery_log, events, inbox, subscription_sends
+from common.triggers import subscription_input as sub_inputs
 from common.triggers import subscriptions as subs
 from handlers import status as status_handler
 
@@ -94,22 +95,8 @@ COUNT: Schema = {"type": "integer", "minimum": 0}
 # --------------------------------------------------------------------------- responses
 # The handlers build plain dicts (no response models at run time); tests/unit/
 # test_openapi.py validates real handler responses against these schemas.  Still
-# hand-written: the subscription and delivery answers (common/triggers/subscriptions.py
-# and delivery.py have no views yet), the JSON-RPC messages of POST /mcp, and the
-# documents answered as a whole (rehydrate's JSON form, this document).
-
-_WHSEC: Schema = {"type": "string", "pattern": "^whsec_[A-Za-z0-9+/]{43}=$"}
-_SUBSCRIPTION = {
-    "subscription_id": ID,
-    "url": {"type": "string"},
-    "event_types": nullable({"type": "array", "items": {"type": "string"}}),
-    "description": nullable({"type": "string"}),
-    "status": {"enum": ["active", "disabled"]},
-    "created_at": TIME,
-    "last_success_at": nullable(TIME),
-    "last_failure_at": nullable(TIME),
-    "consecutive_failures": COUNT,
-}
+# hand-written: the JSON-RPC messages of POST /mcp, and the documents answered as a
+# whole (rehydrate's JSON form, this document).
 
 # A response is a hand-written schema or a TypedDict view (turned into a schema with
 # pydantic's TypeAdapter below): views are the types the domain functions return.
@@ -183,31 +170,15 @@ RESPONSE_SCHEMAS: dict[str, Schema | type] = {
         "(or, for a 2025-03-26 batch of which nothing was a message, one per element).",
         "anyOf": [ref("JsonRpcResponse"), {"type": "array", "items": ref("JsonRpcResponse")}],
     },
-    "Subscription": obj(_SUBSCRIPTION),
-    "SubscriptionCreated": obj(
-        {**_SUBSCRIPTION, "secret": {**_WHSEC, "description": "Shown once, never again."}}
-    ),
+    "Subscription": subs.SubscriptionView,
+    "SubscriptionCreated": subs.SubscriptionCreatedView,
     "SubscriptionPage": page_of("Subscription"),
-    "SubscriptionSecretRotated": obj(
-        {
-            "subscription_id": ID,
-            "secret": {**_WHSEC, "description": "Shown once; the previous one signs too for 24 h."},
-            "previous_secret_expires_at": TIME,
-        }
-    ),
-    "DeliveryAttempt": obj(
-        {
-            "event_id": ID,
-            "attempt": {"type": "integer", "minimum": 1, "maximum": 8},
-            "status_code": nullable({"type": "integer"}),
-            "error": nullable({"type": "string"}),
-            "duration_ms": COUNT,
-            "attempted_at": TIME,
-            "next_attempt_at": nullable(TIME),
-        }
-    ),
+    "SubscriptionSecretRotated": subs.SecretRotatedView,
+    "DeliveryAttempt": delivery_log.DeliveryAttemptView,
     "DeliveryPage": page_of("DeliveryAttempt"),
-    "ReplayAccepted": obj({"replay_id": ID, "events": COUNT}),
+    "TestSendResult": subscription_sends.TestSendView,
+    "ResendAccepted": subscription_sends.ResendView,
+    "ReplayAccepted": subs.ReplayAcceptedView,
 }
 
 # --------------------------------------------------------------------------- operations
@@ -256,6 +227,7 @@ class Operation:
     description: str = ""
     query: type[QueryModel] | None = None  # the query parameters, derived from the model
     raw_body: Schema | None = None  # a body no pydantic model describes (JSON-RPC)
+    optional_body: bool = False  # the body may be left out (POST .../enable)
     # status → (schema, description) of error answers that are not the Error envelope
     own_errors: Mapping[int, tuple[str, str]] = field(default_factory=dict)
 
@@ -450,7 +422,7 @@ OPERATIONS: dict[str, Operation] = {
     "POST /subscriptions": Operation(
         "Subscribe a URL to push delivery (the whsec_ secret is shown once)",
         {201: "SubscriptionCreated"},
-        body=subs.NewSubscription,
+        body=sub_inputs.NewSubscription,
         description="400 validation_error on `url` when the SSRF guard refuses it: https "
         "on port 443 or 8443 only, and the host must resolve only to public unicast "
         "addresses.",
@@ -463,9 +435,28 @@ OPERATIONS: dict[str, Operation] = {
     "GET /subscriptions/{subscription_id}": Operation(
         "One subscription (never its secret)", {200: "Subscription"}
     ),
+    "PATCH /subscriptions/{subscription_id}": Operation(
+        "Change a subscription's url, filters, description, headers or rate limit "
+        "(the secret stays)",
+        {200: "Subscription"},
+        body=sub_inputs.SubscriptionChange,
+        description="Only the fields given change; `null` clears an optional one and `{}` "
+        "changes nothing (JSON merge patch). `headers` replaces the whole set. A new `url` "
+        "passes the SSRF guard again (400 validation_error on `url`).",
+    ),
     "DELETE /subscriptions/{subscription_id}": Operation("Delete a subscription", {204: None}),
+    "POST /subscriptions/{subscription_id}/pause": Operation(
+        "Pause: nothing is sent until enable (idempotent; `paused_at` stays the first pause)",
+        {200: "Subscription"},
+    ),
     "POST /subscriptions/{subscription_id}/enable": Operation(
-        "Activate a subscription again (after an auto-disable)", {200: "Subscription"}
+        "Resume a paused subscription or re-enable a disabled one, sending what matched meanwhile",
+        {200: "Subscription"},
+        body=sub_inputs.EnableRequest,
+        optional_body=True,
+        description="The body is optional. By default the retained events that matched "
+        "while the subscription was paused or disabled are sent, oldest first, each with "
+        'its original webhook-id; `{"recover": false}` skips them.',
     ),
     "POST /subscriptions/{subscription_id}/rotate-secret": Operation(
         "A new signing secret; the old one keeps signing alongside for 24 h",
@@ -480,6 +471,21 @@ OPERATIONS: dict[str, Operation] = {
         "Re-send the retained events of a time window (202: sent in the background)",
         {202: "ReplayAccepted"},
         body=subs.ReplayRequest,
+    ),
+    "POST /subscriptions/{subscription_id}/test": Operation(
+        "Send a signed test delivery (type webhook.test) now and answer what the receiver did",
+        {200: "TestSendResult"},
+        description="Synchronous, whatever the status; the synthetic event is not stored "
+        "and not in the inbox; the attempt is in the deliveries log with trigger `test`.",
+    ),
+    "POST /subscriptions/{subscription_id}/resend": Operation(
+        "Send one retained event again with its original webhook-id (202: queued)",
+        {202: "ResendAccepted"},
+        body=sub_inputs.ResendRequest,
+        errors=(409,),
+        description="404 for an event this subscription never matched (another type, "
+        "received before the subscription, or no longer retained); 409 while the "
+        "subscription is paused or disabled.",
     ),
 }
 
@@ -661,6 +667,7 @@ def _operation(
         operation["parameters"] = parameters
     if op.body is not None:
         operation["requestBody"] = _body(op.body, route.max_body, components)
+        operation["requestBody"]["required"] = not op.optional_body
     if op.raw_body is not None:
         operation["requestBody"] = {
             "required": True,
