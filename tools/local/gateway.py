@@ -339,7 +339,8 @@ class GatewayApp:
         status, response_headers, payload = _http_response(result)
         start_response(f"{status} {_reason(status)}", response_headers)
         # Method, path, status and time only: never headers, query strings or bodies.
-        log.info("%s %s %d %.1fms", method, path, status, (time.perf_counter() - started) * 1000)
+        took = (time.perf_counter() - started) * 1000
+        log.info("%s %s %d %.1fms", wsgi.log_safe(method), wsgi.log_safe(path), status, took)
         return [] if method == "HEAD" else [payload]
 
 
