@@ -88,7 +88,8 @@ def make_run_ports() -> frozenset[int]:
     from tools.cli import localstate
 
     ports: set[int] = set()
-    for run in localstate.live_runs():
+    dirs = {localstate.STATE_DIR.resolve(), localstate.repository_state_dir().resolve()}
+    for run in [run for state_dir in dirs for run in localstate.live_runs(state_dir)]:
         endpoint = str(run.state.get("env", {}).get("AWS_ENDPOINT_URL") or "")
         for url in (run.api_url, endpoint):
             port = localstate.url_port(url)
