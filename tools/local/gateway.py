@@ -523,7 +523,8 @@ def banner(
     if key:
         lines += [
             f"  API key    {key}",
-            f'             (creator, tenant "{LOCAL_TENANT}"; shown only here)',
+            f'             (creator, tenant "{LOCAL_TENANT}"; also in the state file above, '
+            "for the CLI and scripts)",
             "",
             "Try:",
             f"  curl -s {api_url}/status",
