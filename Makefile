@@ -23,9 +23,10 @@ PIP_PROGRESS := awk -v tty="$$tty" ' \
   /^(Collecting|Processing)/ { n++; if (tty) { printf "\r  %d packages fetched ...", n; fflush() } } \
   /^Requirement already satisfied/ { have++ } \
   /^Successfully installed/ { installed = NF - 2 } \
-  /^ERROR|^error:/ { print; fflush() } \
-  END { if (tty && n) printf "\r"; \
-        if (installed) printf "  installed %d packages (%d already there)\n", installed, have; \
+  /^ERROR|^error:/ { if (tty && n) printf "\n"; print; failed = 1; fflush() } \
+  END { if (tty && n && !failed) printf "\r%40s\r", ""; \
+        if (failed) printf "  pip failed (above)\n"; \
+        else if (installed) printf "  installed %d packages (%d already there)\n", installed, have; \
         else printf "  nothing new: %d packages already installed\n", have }'
 PIP_INSTALL := $(BIN)/python -m pip install --disable-pip-version-check --progress-bar off
 
