@@ -4,6 +4,7 @@ banner says which loopback ports are allowed."""
 
 from __future__ import annotations
 
+import subprocess
 from urllib.parse import urlsplit
 
 import pytest
@@ -55,3 +56,45 @@ def test_listen_refuses_the_gateway_and_emulator_ports(gateway: e2e.Gateway) -> 
         completed = gateway.cli("listen", "--forward", f"http://localhost:{port}/x", check=False)
         assert completed.returncode == 2, completed.stderr
         assert "make run's own gateway or AWS emulator" in completed.stderr
+
+
+def test_listen_works_with_the_readme_receiver_given_the_subscription_secret(
+    gateway: e2e.Gateway,
+) -> None:
+    """The README's walk-through: a receiver verifying with its subscription's secret;
+    `listen --secret` with that secret is verified, without it the advice names the
+    signature and --secret (never `connect_error`) (#26)."""
+    from tests.unit.test_cli_listen import VerifyingReceiver
+
+    key = gateway.create_key("edge-listen", "creator")
+    env = {**gateway.env, "DOCKHAND_API_KEY": key}
+    # The subscription gives the secret (it matches other events: none is pushed here).
+    sub = gateway.http(
+        "POST", "/subscriptions", key, {"url": "http://127.0.0.1:9/h", "event_types": ["x.*"]}
+    )
+    assert sub.status == 201, sub.body
+    secret = sub.json["secret"]
+    receiver = VerifyingReceiver(secret)
+    try:
+        event = gateway.http("POST", "/events", key, {"event_type": "build.done", "payload": {}})
+        with_secret = subprocess.run(
+            [*e2e.DOCKHAND_CLI, "listen", "--forward", receiver.url, "--until-empty",
+             "--secret", secret],
+            env=env, cwd=e2e.REPO, capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+        assert with_secret.returncode == 0, with_secret.stderr
+        assert receiver.verified == [event.json["event_id"]]
+        gateway.http("POST", "/events", key, {"event_type": "build.done", "payload": {"n": 2}})
+        without = subprocess.run(
+            [*e2e.DOCKHAND_CLI, "listen", "--forward", receiver.url, "--until-empty",
+             "--backoff-seconds", "60"],
+            env=env, cwd=e2e.REPO, capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+        assert without.returncode == 0, without.stderr
+        assert "signature problem" in without.stderr, without.stderr
+        assert "--secret" in without.stderr
+        assert "connect_error" not in without.stderr
+        assert len(receiver.verified) == 1
+    finally:
+        receiver.server.shutdown()
+        receiver.server.server_close()
