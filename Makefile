@@ -36,14 +36,14 @@ RUN_STAMP := $(VENV)/.installed-run
 $(RUN_STAMP): requirements.txt requirements-cli.txt requirements-run.txt pyproject.toml
 	@$(PY) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "dockhand needs Python 3.11+")'
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
-	@echo "Installing what make run needs into $(VENV) (requirements-run.txt; ~40 s the first time) ..."
+	@echo "Installing what make run needs into $(VENV) (requirements-run.txt: 59 packages, ~180 MB; 1-3 min the first time) ..."
 	@tty=; [ -t 1 ] && tty=1; $(PIP_INSTALL) -r requirements-run.txt 2>&1 | $(PIP_PROGRESS)
 	@$(BIN)/python -m pip install -q --disable-pip-version-check --no-deps -e . 2>&1 | grep -v "^WARNING: Location" || true
 	@$(BIN)/python -c "import moto, werkzeug, aws_lambda_powertools, pydantic, bcrypt, hcl2, mcp" # fail loudly if an install failed
 	@touch $(RUN_STAMP)
 
 $(STAMP): $(RUN_STAMP) requirements-dev.txt
-	@echo "Installing the test tools into $(VENV) (requirements-dev.txt; ~40 s the first time) ..."
+	@echo "Installing the test tools into $(VENV) (requirements-dev.txt: 49 more packages, ~450 MB; 1-2 min the first time) ..."
 	@tty=; [ -t 1 ] && tty=1; $(PIP_INSTALL) -r requirements-dev.txt 2>&1 | $(PIP_PROGRESS)
 	@$(BIN)/python -c "import pytest, mypy, schemathesis, hypothesis, tiktoken" # fail loudly if an install failed
 	@touch $(STAMP)
