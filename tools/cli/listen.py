@@ -65,7 +65,7 @@ def register(subparsers: Any) -> None:
 
 
 FORWARD_RULE = (
-    "--forward must be a URL on this machine: http://localhost:PORT/path or "
+    "must be a URL on this machine: http://localhost:PORT/path or "
     "http://127.0.0.1:PORT/path (https:// too)"
 )
 

@@ -512,7 +512,8 @@ def banner(
         lines.append("  schedules  off (DOCKHAND_SCHEDULES=off)")
     if pumps is not None:
         lines += pumps.banner_lines()
-        lines.append(f"  receivers  {ssrf.loopback_rule()} (this gateway and its emulator)")
+        lines.append(f"  receivers  {ssrf.loopback_rule()}")
+        lines.append("             (the ports left out are this gateway's and its emulator's)")
     else:
         lines.append(
             "  delivery   by the event source mappings (real AWS)"
