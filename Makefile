@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 PORT ?= 3000
 export TF_CLI_CONFIG_FILE := /dev/null
 
-.PHONY: help install run test test-unit test-e2e lint fmt invoke package check-infra check-deploy bench clean dashboard openapi fuzz load browser-deps
+.PHONY: help install install-run run test test-unit test-e2e lint fmt invoke package check-infra check-deploy bench clean dashboard openapi fuzz load browser-deps
 
 help:
 	@echo "make run      serve the whole API on http://127.0.0.1:$(PORT) (in-memory AWS emulator)"
@@ -16,22 +16,43 @@ help:
 	@echo "make lint | fmt | package | check-infra | check-deploy | bench [QUICK=1] [ONLY=cold_start] | dashboard"
 	@echo "make openapi | fuzz (schemathesis vs the local gateway) | load (bounded local load run)"
 
-# pip's own progress, one line per package it fetches and the final summary, without
-# the noise (per-requirement "already satisfied", this machine's "WARNING: Location").
-PIP_PROGRESS := grep --line-buffered -E "^(Collecting|Processing|Installing collected|Successfully installed|ERROR)" | sed -u -e "s/^/  /" || true
+# pip's output as a short progress display: a count of the packages fetched (one line,
+# redrawn on a terminal), then one summary line; errors as they come.  Without it pip
+# prints ~110 lines and one very long "Successfully installed" line.
+PIP_PROGRESS := awk -v tty="$$tty" ' \
+  /^(Collecting|Processing)/ { n++; if (tty) { printf "\r  %d packages fetched ...", n; fflush() } } \
+  /^Requirement already satisfied/ { have++ } \
+  /^Successfully installed/ { installed = NF - 2 } \
+  /^ERROR|^error:/ { if (tty && n) printf "\n"; print; failed = 1; fflush() } \
+  END { if (tty && n && !failed) printf "\r%40s\r", ""; \
+        if (failed) printf "  pip failed (above)\n"; \
+        else if (installed) printf "  installed %d packages (%d already there)\n", installed, have; \
+        else printf "  nothing new: %d packages already installed\n", have }'
+PIP_INSTALL := $(BIN)/python -m pip install --disable-pip-version-check --progress-bar off
 
-$(STAMP): requirements.txt requirements-dev.txt requirements-cli.txt pyproject.toml
+# Two levels: `make run` (and invoke) install what serving needs, requirements-run.txt
+# (runtime, CLI, emulator server); `make test`, lint, fuzz... add requirements-dev.txt.
+RUN_STAMP := $(VENV)/.installed-run
+$(RUN_STAMP): requirements.txt requirements-cli.txt requirements-run.txt pyproject.toml
 	@$(PY) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "dockhand needs Python 3.11+")'
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
-	@echo "Installing dependencies into $(VENV) (about 90 s the first time) ..."
-	@$(BIN)/python -m pip install --disable-pip-version-check --progress-bar off -r requirements-dev.txt 2>&1 | $(PIP_PROGRESS)
+	@echo "Installing what make run needs into $(VENV) (requirements-run.txt: 59 packages, ~180 MB; 1-3 min the first time) ..."
+	@tty=; [ -t 1 ] && tty=1; $(PIP_INSTALL) -r requirements-run.txt 2>&1 | $(PIP_PROGRESS)
 	@$(BIN)/python -m pip install -q --disable-pip-version-check --no-deps -e . 2>&1 | grep -v "^WARNING: Location" || true
-	@$(BIN)/python -c "import moto, aws_lambda_powertools, pydantic, bcrypt, hcl2" # fail loudly if an install failed
+	@$(BIN)/python -c "import moto, werkzeug, aws_lambda_powertools, pydantic, bcrypt, hcl2, mcp" # fail loudly if an install failed
+	@touch $(RUN_STAMP)
+
+$(STAMP): $(RUN_STAMP) requirements-dev.txt
+	@echo "Installing the test tools into $(VENV) (requirements-dev.txt: 49 more packages, ~450 MB; 1-2 min the first time) ..."
+	@tty=; [ -t 1 ] && tty=1; $(PIP_INSTALL) -r requirements-dev.txt 2>&1 | $(PIP_PROGRESS)
+	@$(BIN)/python -c "import pytest, mypy, schemathesis, hypothesis, tiktoken" # fail loudly if an install failed
 	@touch $(STAMP)
+
+install-run: $(RUN_STAMP)
 
 install: $(STAMP)
 
-run: install
+run: install-run
 	@PORT=$(PORT) $(BIN)/python -m tools.local.gateway
 
 # tests/deploy is `make check-deploy` (a Terraform apply, ~3 min), not part of this.
@@ -64,7 +85,7 @@ fmt: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-invoke: install
+invoke: install-run
 	@test -n "$(FN)" || (echo "usage: make invoke FN=<function> EVENT=<file.json>"; exit 2)
 	@$(BIN)/python -m tools.local.invoke "$(FN)" $(if $(EVENT),"$(EVENT)",)
 

@@ -26,7 +26,13 @@ from common.runtime.http import (
     error_response,
     parse_request,
 )
-from common.runtime.observability import add_log_keys, logger, metrics, start_invocation
+from common.runtime.observability import (
+    add_log_keys,
+    flush_metrics,
+    logger,
+    metrics,
+    start_invocation,
+)
 from common.store.aws import aws_error_code, is_retryable_aws_error
 
 Response = dict[str, Any]
@@ -114,8 +120,7 @@ def _observe(route_key: str, response: Response, seconds: float) -> None:
 
 
 def _flush() -> None:
-    metrics.flush_metrics()
-    metrics.clear_metrics()  # flush does not clear when metrics are disabled (tests, local)
+    flush_metrics()
 
 
 def _error_code(response: Response) -> str:

@@ -60,7 +60,11 @@ def _origin_allowed(origin: str | None) -> bool:
 
 def post_mcp(request: Request) -> Response:
     if not _origin_allowed(request.header("origin")):
-        return _jsonrpc_error(403, "Forbidden: this Origin may not call the MCP endpoint.")
+        return _jsonrpc_error(
+            403,
+            "Forbidden: this Origin may not call the MCP endpoint; allow it by adding it to "
+            "DOCKHAND_MCP_ALLOWED_ORIGINS (comma-separated origins, e.g. https://app.example.com).",
+        )
     content_type = request.header("content-type")
     if content_type is not None and content_type.split(";", 1)[0].strip().lower() != _JSON:
         return _jsonrpc_error(415, "Unsupported Media Type: send the body as application/json.")

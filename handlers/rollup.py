@@ -11,7 +11,7 @@ import time
 from typing import Any
 
 from common.runtime import catalogue
-from common.runtime.observability import logger, metrics, start_invocation
+from common.runtime.observability import flush_metrics, logger, start_invocation
 from common.stats import rollup
 from common.triggers import events  # noqa: F401 - every run reads the inbox gauge (rollup imports it lazily)
 
@@ -35,7 +35,6 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         raise
     finally:
         catalogue.record("rollup_duration", (time.perf_counter() - started) * 1000)
-        metrics.flush_metrics()
-        metrics.clear_metrics()  # flush does not clear when metrics are disabled
+        flush_metrics()
     logger.info("rollup done", extra=summary.as_dict())
     return summary.as_dict()

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from common.agents import sweep
-from common.runtime.observability import logger, metrics, start_invocation
+from common.runtime.observability import flush_metrics, logger, start_invocation
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
@@ -22,7 +22,6 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         logger.exception("sweep failed")
         raise
     finally:
-        metrics.flush_metrics()
-        metrics.clear_metrics()  # flush does not clear when metrics are disabled
+        flush_metrics()
     logger.info("sweep done", extra=summary)
     return summary

@@ -30,6 +30,18 @@ def _str(name: str, default: str) -> str:
     return os.environ.get(name) or default
 
 
+def _ports(name: str) -> frozenset[int]:
+    """A comma-separated list of TCP ports (empty when unset)."""
+    ports = set()
+    for part in _str(name, "").split(","):
+        if not part.strip():
+            continue
+        if not part.strip().isdigit() or not 1 <= int(part) <= 65535:
+            raise ConfigError(f"{name} must be comma-separated ports, got {part.strip()!r}")
+        ports.add(int(part))
+    return frozenset(ports)
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything a function reads from its environment."""
@@ -60,6 +72,7 @@ class Settings:
     hooks_table: str = "dockhand-hooks"
     delivery_queue_url: str = ""
     allow_loopback_targets: bool = False
+    loopback_reserved_ports: frozenset[int] = frozenset()
     retry_divisor: int = 1
     due_shards: int = 4
     max_attempts: int = 5
@@ -105,6 +118,8 @@ def load_settings() -> Settings:
         # `make run` alone sets this: http(s)://127.0.0.1 and localhost receivers.
         allow_loopback_targets=_str("DOCKHAND_ALLOW_LOOPBACK_TARGETS", "").lower()
         in {"1", "true", "yes", "on"},
+        # Loopback ports no receiver may use even then: make run's gateway and emulator.
+        loopback_reserved_ports=_ports("DOCKHAND_LOOPBACK_RESERVED_PORTS"),
         # Retry delays are divided by this (locally 3600 makes 10 h take 10 s).
         retry_divisor=_int("DOCKHAND_RETRY_DIVISOR", 1, 1, 10_000_000),
         # Partitions of the due-time index of retries (hooks gsi1).

@@ -70,7 +70,13 @@ class Unauthorized(ApiError):
 
 
 class Forbidden(ApiError):
-    status, code, default_message = 403, "forbidden", "This key may not do that."
+    # Raised for a viewer key on a write route (common/access/auth.require_role): the
+    # message names the role needed, so the fix is obvious.
+    status, code, default_message = (
+        403,
+        "forbidden",
+        "This needs a key with the creator role; this key is a viewer key (read-only).",
+    )
 
 
 class NotFound(ApiError):

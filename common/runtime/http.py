@@ -93,7 +93,8 @@ class Request:
         try:
             return model.model_validate(self.query)
         except ValidationError as exc:
-            raise ValidationFailed(details=validation_details(exc)) from None
+            details = validation_details(exc, unknown="unknown query parameter")
+            raise ValidationFailed(details=details) from None
 
     def path_param(self, name: str) -> str:
         value = self.path_params.get(name)
@@ -189,11 +190,13 @@ def _is_slug_rule(err: Mapping[str, Any]) -> bool:
     return bool((err.get("ctx") or {}).get("pattern") == SLUG_PATTERN)
 
 
-def validation_details(exc: ValidationError) -> list[ErrorDetail]:
+def validation_details(exc: ValidationError, unknown: str = "unknown field") -> list[ErrorDetail]:
+    """One detail per error; `unknown` names what an extra key is (a query parameter is
+    not a field)."""
     details: list[ErrorDetail] = []
     for err in exc.errors(include_url=False, include_input=False):
         loc = ".".join(str(part) for part in err["loc"]) or "body"
-        message = "unknown field" if err["type"] == "extra_forbidden" else err["msg"]
+        message = unknown if err["type"] == "extra_forbidden" else err["msg"]
         if err["type"] == "string_pattern_mismatch" and _is_slug_rule(err):
             message = SLUG_MESSAGE  # not the regex: say what a slug is
         details.append({"field": loc, "message": message})

@@ -29,3 +29,14 @@ def start_invocation(**keys: object) -> None:
 def add_log_keys(**keys: object) -> None:
     """Add keys to every later log line of this invocation."""
     logger.thread_safe_append_keys(**keys)
+
+
+def flush_metrics() -> None:
+    """Publish what this invocation counted (one EMF blob) and start afresh: the one way
+    every function flushes, HTTP or not.  An invocation that counted nothing publishes
+    nothing: powertools' own flush would warn "No application metrics to publish" on
+    every quiet run (a sweep that changed no agent).  Flushing does not clear when
+    metrics are disabled (tests, `make run`), so this clears itself."""
+    if metrics.metric_set:
+        metrics.flush_metrics()
+    metrics.clear_metrics()

@@ -15,7 +15,7 @@ urllib3 ships with botocore (already in every function), so this adds no depende
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
@@ -54,12 +54,16 @@ def deliver(
     *,
     resolver: ssrf.Resolver | None = None,
     allow_loopback: bool = False,
+    reserved_ports: Collection[int] | None = None,
     timeout: float = TOTAL_TIMEOUT_SECONDS,
 ) -> Result:
-    """Check `url` (resolving once), then POST to the checked address."""
+    """Check `url` (resolving once), then POST to the checked address.  `reserved_ports`:
+    loopback ports refused even with `allow_loopback` (default: the setting)."""
     started = time.monotonic()
     try:
-        target = ssrf.check(url, resolver=resolver, allow_loopback=allow_loopback)
+        target = ssrf.check(
+            url, resolver=resolver, allow_loopback=allow_loopback, reserved_ports=reserved_ports
+        )
     except ssrf.Refused as refused:
         return Result("ssrf_refused", None, _ms(started), f"ssrf_refused: {refused}")
     return send(target, body, headers, timeout=timeout - (time.monotonic() - started))

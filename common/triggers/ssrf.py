@@ -13,13 +13,18 @@ Rules (docs/triggers.md, "Push delivery"):
   refused outright: no legitimate public receiver needs them.
 * every address of the answer must be public unicast: loopback, RFC 1918, CGNAT,
   link-local (169.254.169.254 included), multicast, reserved, broadcast,
-  documentation and benchmarking ranges, IPv6 ULA / link-local / site-local /
-  multicast, and IPv4-mapped, IPv4-compatible, 6to4, NAT64 and Teredo forms of
-  forbidden addresses are refused.  An answer that mixes public and private
-  addresses is refused as a whole.
+  documentation and benchmarking ranges are refused; IPv6 only in global unicast
+  (2000::/3) minus Teredo, the IETF, documentation and benchmarking ranges; every
+  IPv4-embedding form (mapped, translated, compatible, NAT64, 6to4) is judged by the
+  IPv4 address it embeds, and local-use NAT64 (64:ff9b:1::/48) is refused.  An
+  answer that mixes public and private addresses is refused as a whole.
 * `make run` alone (the setting `DOCKHAND_ALLOW_LOOPBACK_TARGETS`) also allows
-  `http(s)://127.0.0.1[:port]` and `http(s)://localhost[:port]`, any port, and never
-  resolves `localhost` (it is 127.0.0.1).
+  `http(s)://127.0.0.1[:port]` and `http(s)://localhost[:port]`, and never resolves
+  `localhost` (it is 127.0.0.1): any port except the reserved ones
+  (`DOCKHAND_LOOPBACK_RESERVED_PORTS`, which `make run` sets to its own gateway's and
+  emulator's ports: the emulator's control API has no authentication, so a receiver
+  there could reset every tenant's tables).  This is the one place that judges it, so
+  subscribe time, every delivery and replay, and `dockhand listen` agree.
 """
 
 from __future__ import annotations
@@ -27,9 +32,11 @@ from __future__ import annotations
 import ipaddress
 import re
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from urllib.parse import urlsplit
+
+from common.runtime.config import settings
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Resolver = Callable[[str, int], list[str]]
@@ -63,25 +70,34 @@ _V4_FORBIDDEN = tuple(
         "240.0.0.0/4",  # reserved, 255.255.255.255 (broadcast) included
     )
 )
+# IPv6 is allowed only in global unicast (2000::/3), minus these ranges.  Everything
+# outside 2000::/3 (::/8 with loopback and the IPv4 forms, 64:ff9b::/16, 100::/8,
+# 5f00::/16, fc00::/7, fe80::/10, ff00::/8, the unassigned rest) is refused unless it is
+# an IPv4-embedding form, which is judged by the IPv4 address it carries.
+GLOBAL_UNICAST = ipaddress.IPv6Network("2000::/3")
 _V6_FORBIDDEN = tuple(
     ipaddress.IPv6Network(n)
     for n in (
-        "::/128",  # unspecified
-        "::1/128",  # loopback
-        "64:ff9b:1::/48",  # local-use NAT64 (RFC 8215)
-        "100::/64",  # discard
-        "2001::/23",  # IETF protocol assignments, Teredo (2001::/32) included
+        # IETF protocol assignments (RFC 2928): Teredo 2001::/32 (a relayed tunnel whose
+        # client address is obfuscated; no public receiver lives there), benchmarking
+        # 2001:2::/48, ORCHID 2001:10::/28 and 2001:20::/28 included.
+        "2001::/23",
         "2001:db8::/32",  # documentation
-        "fc00::/7",  # unique local (ULA)
-        "fe80::/10",  # link-local
-        "fec0::/10",  # site-local (deprecated)
-        "ff00::/8",  # multicast
+        "3fff::/20",  # documentation (RFC 9637)
     )
 )
-_MAPPED = ipaddress.IPv6Network("::ffff:0:0/96")
-_COMPAT = ipaddress.IPv6Network("::/96")
-_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+# Forms that carry an IPv4 address, each with where the address sits (the shift of its
+# 32 bits from the right).  6to4 is inside 2000::/3; the others are outside it.
+_MAPPED = ipaddress.IPv6Network("::ffff:0:0/96")  # IPv4-mapped
+_TRANSLATED = ipaddress.IPv6Network("::ffff:0:0:0/96")  # IPv4-translated (SIIT, RFC 2765)
+_COMPAT = ipaddress.IPv6Network("::/96")  # IPv4-compatible (deprecated)
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")  # NAT64 well-known prefix (RFC 6052)
 _SIX_TO_FOUR = ipaddress.IPv6Network("2002::/16")
+_EMBEDDING = ((_MAPPED, 0), (_TRANSLATED, 0), (_NAT64, 0), (_SIX_TO_FOUR, 80))
+# Local-use NAT64 (RFC 8215): the operator chooses where the IPv4 address sits (any
+# prefix length from /48 to /96), so it cannot be read back; it is a local translator
+# by definition: refused whatever it carries.
+_LOCAL_NAT64 = ipaddress.IPv6Network("64:ff9b:1::/48")
 
 
 class Refused(ValueError):
@@ -116,26 +132,34 @@ def system_resolver(host: str, port: int) -> list[str]:
 def address_refusal(address: IPAddress) -> str | None:
     """Why `address` is not a public unicast address, or None when it is."""
     if isinstance(address, ipaddress.IPv6Address):
-        embedded = _embedded_ipv4(address)
-        if embedded is not None:
-            reason = address_refusal(embedded)
-            return f"embeds a forbidden IPv4 address ({reason})" if reason else None
-        if any(address in network for network in _V6_FORBIDDEN):
-            return "is not a public unicast address"
-        return None if address.is_global else "is not a public unicast address"
+        return _v6_refusal(address)
     if any(address in network for network in _V4_FORBIDDEN):
         return "is not a public unicast address"
     return None if address.is_global else "is not a public unicast address"
 
 
-def _embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
-    """The IPv4 address an IPv4-mapped, -compatible, NAT64 or 6to4 form carries."""
-    if address in _MAPPED or address in _NAT64:
+def _v6_refusal(address: ipaddress.IPv6Address) -> str | None:
+    embedded = embedded_ipv4(address)
+    if embedded is not None:
+        reason = address_refusal(embedded)
+        return f"embeds a forbidden IPv4 address ({reason})" if reason else None
+    if address in _LOCAL_NAT64:
+        return "is a local-use NAT64 address"
+    if address not in GLOBAL_UNICAST:
+        return "is not a global unicast IPv6 address (2000::/3)"
+    if any(address in network for network in _V6_FORBIDDEN):
+        return "is not a public unicast address"
+    return None if address.is_global else "is not a public unicast address"
+
+
+def embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv4-mapped, -translated, -compatible, NAT64 or 6to4 form
+    carries; None for any other address."""
+    for network, shift in _EMBEDDING:
+        if address in network:
+            return ipaddress.IPv4Address((int(address) >> shift) & 0xFFFFFFFF)
+    if address in _COMPAT and int(address) > 1:  # :: and ::1 are not IPv4 forms
         return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
-    if address in _COMPAT and int(address) > 1:  # :: and ::1 are their own cases
-        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
-    if address in _SIX_TO_FOUR:
-        return ipaddress.IPv4Address((int(address) >> 80) & 0xFFFFFFFF)
     return None
 
 
@@ -148,8 +172,29 @@ class _Parsed:
     literal: IPAddress | None
 
 
-def parse_url(url: str, *, allow_loopback: bool = False) -> _Parsed:
-    """Syntax rules only (no DNS): scheme, port, userinfo and host form."""
+def reserved_loopback_ports(reserved: Collection[int] | None = None) -> frozenset[int]:
+    """The loopback ports no receiver may use: `reserved`, else the setting."""
+    if reserved is not None:
+        return frozenset(reserved)
+    return settings().loopback_reserved_ports
+
+
+def loopback_rule(reserved: Collection[int] | None = None) -> str:
+    """The loopback exception in words, for error messages and `make run`'s banner."""
+    ports = sorted(reserved_loopback_ports(reserved))
+    if not ports:
+        return "http(s)://localhost or 127.0.0.1, any port"
+    listed = ", ".join(str(p) for p in ports[:-1]) + (" and " if len(ports) > 1 else "")
+    return f"http(s)://localhost or 127.0.0.1, any port except {listed}{ports[-1]}"
+
+
+def parse_url(
+    url: str, *, allow_loopback: bool = False, reserved_ports: Collection[int] | None = None
+) -> _Parsed:
+    """Syntax rules only (no DNS): scheme, port, userinfo and host form.
+
+    `reserved_ports` (loopback ports refused even with `allow_loopback`) defaults to the
+    setting; `dockhand listen` passes the ports of the `make run`s it sees."""
     if not isinstance(url, str) or not url:
         raise Refused("must be a URL")
     if len(url) > MAX_URL_LENGTH:
@@ -172,10 +217,16 @@ def parse_url(url: str, *, allow_loopback: bool = False) -> _Parsed:
     host = raw_host.lower()
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     if allow_loopback and host in LOOPBACK_HOSTS and scheme in {"http", "https"}:
-        default = 443 if scheme == "https" else 80
-        return _Parsed(scheme, host, port_text or default, path, ipaddress.ip_address("127.0.0.1"))
+        port = port_text or (443 if scheme == "https" else 80)
+        if port in reserved_loopback_ports(reserved_ports):
+            raise Refused(
+                f"must not use port {port}: it is make run's own gateway or AWS emulator "
+                f"(allowed: {loopback_rule(reserved_ports)})"
+            )
+        return _Parsed(scheme, host, port, path, ipaddress.ip_address("127.0.0.1"))
     if scheme != "https":
-        raise Refused("must be an https:// URL")
+        also = f", or {loopback_rule(reserved_ports)} (make run)" if allow_loopback else ""
+        raise Refused(f"must be an https:// URL{also}")
     port = port_text if port_text is not None else 443
     if port not in ALLOWED_HTTPS_PORTS:
         raise Refused("must use port 443 or 8443")
@@ -203,9 +254,15 @@ def _host_literal(host: str, netloc: str) -> IPAddress | None:
     return None
 
 
-def check(url: str, *, resolver: Resolver | None = None, allow_loopback: bool = False) -> Target:
+def check(
+    url: str,
+    *,
+    resolver: Resolver | None = None,
+    allow_loopback: bool = False,
+    reserved_ports: Collection[int] | None = None,
+) -> Target:
     """The checked target of `url`, resolving its host once; Refused otherwise."""
-    parsed = parse_url(url, allow_loopback=allow_loopback)
+    parsed = parse_url(url, allow_loopback=allow_loopback, reserved_ports=reserved_ports)
     if parsed.literal is not None:
         addresses = [str(parsed.literal)]
         loopback_allowed = allow_loopback and parsed.host in LOOPBACK_HOSTS

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 import subprocess
 import time
 import uuid
@@ -102,23 +103,33 @@ def utc_days(count: int) -> list[str]:
 def test_stats_json(gateway: Gateway, tenant: dict[str, str]) -> None:
     done = dockhand(gateway, tenant["viewer"], "stats", "--days", "2", "--json")
     assert done.returncode == 0, done.stderr
-    yesterday, today = json.loads(done.stdout)["days"]
+    found = json.loads(done.stdout)
+    yesterday, today = found["items"]
     assert [yesterday["day"], today["day"]] == utc_days(2)
-    assert yesterday["figures"] is None  # 404: a new tenant has no figures yesterday
-    assert today["figures"]["events_received"] == 1
-    assert today["figures"]["inbox_pending"] == 1
-    assert today["figures"]["agents"] == {"healthy": 1, "unhealthy": 0, "dead": 1}
+    assert yesterday["events_received"] == 0  # a new tenant: nothing counted yesterday
+    assert today["events_received"] == 1
+    assert found["today"]["inbox_pending"] == 1
+    assert found["today"]["agents"] == {"healthy": 1, "unhealthy": 0, "dead": 1}
 
 
 def test_stats_table(gateway: Gateway, tenant: dict[str, str]) -> None:
     done = dockhand(gateway, tenant["viewer"], "stats", "--days", "2")
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
-    assert lines[0].split() == ["figure", *(d[5:] for d in utc_days(2)), "trend"]
-    rows = {line[:20].strip(): line[20:].split() for line in lines[1:]}
-    assert rows["events received"] == ["-", "1", "█"]
-    assert rows["agents dead"] == ["-", "1", "█"]
-    assert rows["notes created"] == ["-", "0", "▁"]
+    assert lines[0].split() == [
+        "figure",
+        *(d[5:] for d in utc_days(2)),
+        "total",
+        "max/day",
+        "trend",
+    ]
+    cells = [re.split(r"\s{2,}", line.strip()) for line in lines[1:] if line.strip()]
+    rows = {row[0]: " ".join(row[1:]).split() for row in cells}
+    assert rows["events received"] == ["0", "1", "1", "1", "▁█"]
+    assert rows["notes created"] == ["0", "0", "0", "0", "▁▁"]
+    assert rows["agents dead"] == ["1"]
+    assert rows["inbox pending"] == ["1"]
+    assert max(len(line) for line in lines) <= 100
     assert "\033[" not in done.stdout  # not a terminal: no colour
 
 

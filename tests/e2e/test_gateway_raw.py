@@ -252,3 +252,66 @@ def test_after_all_of_it_the_gateway_serves_normally(edge: Gateway, tmp_path: Pa
     assert_still_serving(edge)
     created = edge.http("POST", "/events", key=edge.key, json={"event_type": "t", "payload": {}})
     assert created.status == 201, created.body
+
+
+# --------------------------------------------------------------------------- header shape (#25)
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        b"Transfer-Encoding : chunked\r\n",  # whitespace before the colon
+        b"Transfer-Encoding\t: chunked\r\n",
+        b"Content-Length : 2\r\n",
+        b"Bad Name: v\r\n",
+        b'X"Quoted: v\r\n',  # a name that is not a token
+        b"X-Nul: a\x00b\r\n",
+        b"X-Ctl: a\x01b\r\n",
+        b"X-Esc: \x1b[31mred\r\n",
+        b"X-Del: a\x7fb\r\n",
+        b"X-Cr: a\rb\r\n",
+        b"X-Folded: one\r\n two\r\n",  # obs-fold
+    ],
+)
+def test_malformed_header_lines_are_400_in_the_envelope(edge: Gateway, header: bytes) -> None:
+    request = (
+        b"POST /events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        + f"Authorization: Bearer {edge.key}\r\n".encode()
+        + header
+        + b"Content-Length: 2\r\n\r\n{}"
+    )
+    assert_envelope(exchange(edge, request), 400, "bad_request")
+
+
+def test_a_request_target_with_control_bytes_is_400(edge: Gateway) -> None:
+    for target in (b"/status\x1b[31m", b"/status\x00", b"/st\x7fatus"):
+        reply = exchange(edge, b"GET " + target + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert_envelope(reply, 400, "bad_request")
+
+
+def test_tabs_and_non_ascii_bytes_in_values_are_still_accepted(edge: Gateway) -> None:
+    reply = exchange(edge, b"GET /status HTTP/1.1\r\nHost: x\r\nX-Note: a\tb \xe9\r\n\r\n")
+    assert reply.status == 200
+
+
+def test_logged_paths_cannot_forge_lines_or_reach_the_terminal(edge: Gateway) -> None:
+    targets = [
+        "/status%0d%0a2026-01-01 00:00:00,000 GET /forged 200 0.1ms",
+        "/status%0aFORGED-LINE",
+        "/status%1b%5b2J%1b%5b31mRED",
+        "/status%c2%9b31mC1",  # the C1 CSI
+        "/status%e2%80%a8SEP",  # U+2028 line separator
+    ]
+    for target in targets:
+        reply = exchange(edge, f"GET {target} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        assert reply.status in {400, 404}, reply
+    time.sleep(0.3)
+    log = edge.log()
+    assert "\x1b" not in log
+    assert "\x9b" not in log
+    assert "\u2028" not in log
+    for line in log.splitlines():
+        assert not line.startswith(("FORGED", "2026-01-01")), line
+        assert "GET /forged" not in line or "\\x0d\\x0a" in line, line
+    assert "/status\\x0aFORGED-LINE" in log
+    assert "/status\\x1b[2J\\x1b[31mRED" in log

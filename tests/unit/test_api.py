@@ -401,7 +401,8 @@ def test_viewer_may_read_but_not_write(keys: Keys) -> None:
     creator = {"authorization": f"bearer {keys.creator}"}  # scheme is case-insensitive
 
     assert call("GET /viewer", headers=viewer)[2] == {"tenant": "acme"}
-    assert_error(call("POST /creator", body="{}", headers=viewer), 403, "forbidden")
+    error = assert_error(call("POST /creator", body="{}", headers=viewer), 403, "forbidden")
+    assert "creator role" in error["message"]  # the error names the role needed (#26)
     assert call("POST /creator", body="{}", headers=creator)[0] == 200
     assert calls == ["ok", "ok"]
 

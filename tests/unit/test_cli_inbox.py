@@ -126,3 +126,41 @@ def test_the_event_reaches_the_command_as_json(
     monkeypatch.setattr(cli_inbox, "_post", api.post)
     cli_inbox.consume(_args(f"cat > {out}"))
     assert json.loads(out.read_text()) == _event("good")
+
+
+# The README's consume example (#26): the handler file it creates, verbatim.
+README_HANDLER = """\
+import json, sys
+event = json.load(sys.stdin)   # one leased event, as GET /inbox lists it
+print("handled", event["event_type"], event["event_id"], event["payload"])
+# exit 0 → acknowledged; an exception (exit 1) → released, retried with a backoff
+"""
+
+
+def test_the_readme_consume_example_runs_as_written(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any, capfd: pytest.CaptureFixture[str]
+) -> None:
+    handler = tmp_path / "handle.py"
+    handler.write_text(README_HANDLER)
+    api = FakeApi([[_event("good"), _event("next")]])
+    monkeypatch.setattr(cli_inbox, "_post", api.post)
+    tally = cli_inbox.consume(_args(f"python3 {handler}"))
+    assert (tally.acknowledged, tally.released) == (2, 0)
+    out = capfd.readouterr().out
+    assert "handled t good {'ok': True}" in out
+    assert "handled t next" in out
+
+
+@pytest.mark.parametrize("command", ["no-such-command-dockhand", "/dev/null"])
+def test_a_command_that_cannot_run_stops_the_loop_instead_of_failing_every_event(
+    command: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    api = FakeApi([[_event("a"), _event("b")], [_event("c")]])
+    monkeypatch.setattr(cli_inbox, "_post", api.post)
+    args = _args(command)
+    assert args.func(args) == 1
+    err = capsys.readouterr().err
+    assert "the shell says the command" in err
+    # Both events of the lease go back at once (no delay, no attempt burnt on a backoff).
+    assert api.calls[-1] == ("/inbox/release", {"lease_id": "L1", "event_ids": ["a", "b"]})
+    assert [path for path, _ in api.calls].count("/inbox/lease") == 1

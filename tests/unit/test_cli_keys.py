@@ -51,3 +51,25 @@ def test_a_bad_tenant_says_what_a_slug_is(capsys: pytest.CaptureFixture[str]) ->
     err = capsys.readouterr().err
     assert err.startswith(f"dockhand: tenant: must be a slug: {SLUG_RULE}")
     assert "1-64 of a-z 0-9 . _ -, starting with a letter or digit" in err
+
+
+def test_keys_outside_the_repository_folder_point_at_the_running_make_run(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from botocore.exceptions import NoCredentialsError
+
+    from common.access import auth
+
+    def unreachable(*args: object) -> None:
+        raise NoCredentialsError()
+
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    monkeypatch.delenv("DOCKHAND_TARGET", raising=False)
+    monkeypatch.setattr(localstate, "repository_state_dir", lambda: tmp_path / "none")
+    monkeypatch.setattr(auth, "create_key", unreachable)
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["keys", "create", "--tenant", "acme", "--role", "viewer"])
+    assert exited.value.code == 1
+    err = capsys.readouterr().err
+    assert "cannot reach the keys table" in err
+    assert "DOCKHAND_STATE_DIR" in err  # the hint says how to reach the run from here

@@ -93,3 +93,109 @@ def test_a_refusing_receiver_is_a_failed_forward(receiver: Receiver) -> None:
     forwarder = listen.Forwarder(receiver.url(), webhooks.format_secret(os.urandom(32)))
     result = forwarder.forward(ITEM)
     assert (result.ok, result.status_code) == (False, 500)
+
+
+# --------------------------------------------------------------------------- #26, #25
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["http://example.com/hook", "https://example.com/hook", "http://[::1]:4000/", "ftp://x/"],
+)
+def test_every_refused_forward_url_gets_the_one_message_saying_what_is_accepted(url: str) -> None:
+    with pytest.raises(argparse.ArgumentTypeError) as refused:
+        listen.local_url(url)
+    assert str(refused.value) == listen.FORWARD_RULE
+    assert "http://localhost:PORT/path" in listen.FORWARD_RULE
+
+
+class VerifyingReceiver:
+    """The README's receiver: verifies with the Standard Webhooks library and, when the
+    signature does not match, raises (http.server then closes without an answer)."""
+
+    def __init__(self, secret: str) -> None:
+        import http.server
+        import threading
+
+        self.verified: list[str] = []
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["content-length"]))
+                event = Webhook(secret).verify(body, dict(self.headers))  # raises if forged
+                outer.verified.append(event["data"]["event_id"])
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+            def log_error(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+        self.server.handle_error = lambda request, address: None  # type: ignore[method-assign]
+        self.url = f"http://localhost:{self.server.server_address[1]}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+def test_the_readme_receiver_verifies_a_forward_signed_with_the_subscription_secret() -> None:
+    secret = webhooks.format_secret(os.urandom(32))
+    receiver = VerifyingReceiver(secret)
+    try:
+        args = main.build_parser().parse_args(
+            ["listen", "--forward", receiver.url, "--secret", secret]
+        )
+        forwarder = listen.Forwarder(args.forward, args.secret)
+        assert forwarder.forward(ITEM).ok
+        assert receiver.verified == [ITEM["event_id"]]
+        # Without the receiver's secret: reported as a signature problem naming --secret.
+        other = listen.Forwarder(receiver.url, webhooks.format_secret(os.urandom(32)), False)
+        result = other.forward(ITEM)
+        assert not result.ok
+        advice = other.explain(result)
+        assert "signature" in advice, advice
+        assert "--secret" in advice, advice
+        assert "connect_error" not in advice
+    finally:
+        receiver.server.shutdown()
+        receiver.server.server_close()
+
+
+def test_a_receiver_that_is_not_running_is_told_apart(receiver: Receiver) -> None:
+    url = receiver.url()
+    receiver.stop()
+    forwarder = listen.Forwarder(url, webhooks.format_secret(os.urandom(32)), False)
+    advice = forwarder.explain(forwarder.forward(ITEM))
+    assert "is the receiver running?" in advice
+    assert "signature" not in advice
+
+
+def test_listen_refuses_the_ports_of_a_running_make_run(
+    receiver: Receiver, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    from tools.cli import localstate
+
+    port = int(receiver.url().split(":")[2].split("/")[0])
+    monkeypatch.setattr(localstate, "STATE_DIR", tmp_path)
+    state = {
+        "api_url": f"http://127.0.0.1:{port}",
+        "env": {"AWS_ENDPOINT_URL": "http://127.0.0.1:54999"},
+        "pid": os.getpid(),
+    }
+    (tmp_path / f"local-{port}.json").write_text(json.dumps(state))
+    reserved = listen.make_run_ports()
+    assert reserved == {port, 54999}
+    for url in (f"http://localhost:{port}/events", "http://127.0.0.1:54999/moto-api/reset"):
+        refusal = listen.check_forward(url, reserved)
+        assert refusal is not None
+        assert "make run's own gateway or AWS emulator" in refusal
+        args = main.build_parser().parse_args(["listen", "--forward", url])
+        assert args.func(args) == 2
+    assert listen.check_forward("http://localhost:4000/hook", reserved) is None
+    forwarder = listen.Forwarder(f"http://localhost:{port}/x", "whsec_" + "A" * 44, True, reserved)
+    assert forwarder.forward(ITEM).outcome == "ssrf_refused"
+    assert receiver.received == []

@@ -182,7 +182,36 @@ def test_port_option_without_such_a_run_says_which_are_up(
     assert f"running: port {port}" in err
 
 
-def test_no_run_and_no_key_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
+def test_no_run_and_no_key_is_a_clear_error(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(localstate, "repository_state_dir", lambda: tmp_path / "none")
     assert cli.main(["rehydrate", "X"]) == 1
 
-    assert "set DOCKHAND_API_KEY (or start `make run`" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "set DOCKHAND_URL and DOCKHAND_API_KEY, or start `make run`" in err
+    assert "DOCKHAND_STATE_DIR" in err
+
+
+def test_outside_the_repository_folder_the_hint_names_the_running_make_run(
+    listeners: list[socket.socket],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    repo_state = tmp_path / "repo" / ".dockhand"
+    port = listening_port(listeners)
+    monkeypatch.setattr(localstate, "STATE_DIR", repo_state)
+    write_run(port)  # the repository's make run
+    monkeypatch.setattr(localstate, "STATE_DIR", tmp_path / "elsewhere" / ".dockhand")
+    monkeypatch.setattr(localstate, "repository_state_dir", lambda: repo_state)
+    assert cli.main(["rehydrate", "X"]) == 1
+
+    err = capsys.readouterr().err
+    assert f"one is up at http://127.0.0.1:{port}" in err
+    assert f"run dockhand from {repo_state.parent}" in err
+    assert f"DOCKHAND_STATE_DIR={repo_state}" in err
+
+
+def test_the_repository_state_dir_is_this_checkout() -> None:
+    assert (localstate.repository_state_dir().parent / "tools" / "cli" / "localstate.py").exists()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -139,7 +140,7 @@ def test_days_out_of_range_is_a_usage_error(days: str, capsys: pytest.CaptureFix
 # ---------------------------------------------------------------- dockhand stats
 
 
-def test_stats_json_has_every_day_and_empty_days_are_null(
+def test_stats_json_is_the_range_and_todays_answer(
     api: ApiClient, keys: Keys, time_: Clock, as_key: Use, capsys: pytest.CaptureFixture[str]
 ) -> None:
     post_event(api, keys.creator, 1)
@@ -147,29 +148,68 @@ def test_stats_json_has_every_day_and_empty_days_are_null(
     calls = as_key(keys.viewer)
     code, out, _ = run(capsys, "stats", "--days", "3", "--json")
     assert code == 0
-    days = json.loads(out)["days"]
-    assert [d["day"] for d in days] == ["2026-09-19", "2026-09-20", TODAY]
-    assert days[0]["figures"] is None
-    assert days[1]["figures"] is None
-    assert days[2]["figures"]["events_received"] == 2
-    assert days[2]["figures"]["inbox_pending"] == 2
-    assert calls == [f"GET /stats?day={d['day']}" for d in days]
+    found = json.loads(out)
+    assert [d["day"] for d in found["items"]] == ["2026-09-19", "2026-09-20", TODAY]
+    assert [d["events_received"] for d in found["items"]] == [0, 0, 2]
+    assert found["totals"]["events_received"] == 2
+    assert found["today"]["inbox_pending"] == 2
+    assert calls == ["GET /stats?from=2026-09-19&to=2026-09-21", "GET /stats"]
 
 
-def test_stats_table_shows_each_figure_with_a_sparkline(
+def test_stats_table_shows_every_figure_the_api_returns(
     api: ApiClient, keys: Keys, time_: Clock, as_key: Use, capsys: pytest.CaptureFixture[str]
 ) -> None:
     post_event(api, keys.creator, 1)
     as_key(keys.viewer)
     code, out, _ = run(capsys, "stats", "--days", "2")
     assert code == 0
+    # Every figure of both answers, as the API names them (not a hand-written list).
+    day = api.call("GET", "/stats", key=keys.viewer).json
+    items = api.call(
+        "GET", "/stats", key=keys.viewer, query={"from": "2026-09-20", "to": TODAY}
+    ).json["items"]
+    names = cli_ops.figure_names(day) + cli_ops.figure_names(items[0])
+    assert {"events_leased", "deliveries_failed", "agents.dead", "inbox_leased"} <= set(names)
+    labels = {re.split(r"\s{2,}", line.strip())[0] for line in out.splitlines()}
+    for name in names:
+        assert cli_ops.label(name) in labels, (name, out)
     lines = out.splitlines()
-    assert lines[0].split() == ["figure", "09-20", "09-21", "trend"]
+    assert lines[0].split() == ["figure", "09-20", "09-21", "total", "max/day", "trend"]
     received = next(line for line in lines if line.startswith("events received"))
-    assert received.split()[-3:] == ["-", "1", "█"]  # no figures yesterday, 1 today
-    assert any(line.startswith("agents dead") for line in lines)
-    assert "no figures for that day" in out
+    assert received.split()[-5:] == ["0", "1", "1", "1", "▁█"]  # a quiet day counts 0
     assert "\033[" not in out  # captured output is not a terminal
+
+
+@pytest.mark.parametrize("args", [["--days", "31"], ["--from", "2026-06-22", "--to", TODAY]])
+def test_stats_tables_fit_in_100_columns(  # noqa: PLR0917 - fixtures
+    args: list[str],
+    api: ApiClient,
+    keys: Keys,
+    time_: Clock,
+    as_key: Use,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    post_event(api, keys.creator, 1)
+    as_key(keys.viewer)
+    code, out, _ = run(capsys, "stats", *args)
+    assert code == 0, out
+    assert max(len(line) for line in out.splitlines()) <= 100, out
+    received = next(line for line in out.splitlines() if line.startswith("events received"))
+    assert received.split()[2:4] == ["1", "1"]  # total, best day
+    assert "agents dead" in out
+
+
+def test_no_data_has_one_rendering() -> None:
+    found = {
+        "items": [{"day": "2026-09-20", "events_received": None, "final": True}],
+        "totals": {},
+        "today": None,
+    }
+    out = cli_ops.stats_table(found, cli_ops.Style(False))
+    assert out.splitlines()[1].split() == ["events", "received", "-", "-", "-"]
+    assert cli_ops.sparkline(list(range(92)), marks=46) == cli_ops.sparkline(
+        [2 * n + (2 * n + 1) for n in range(46)]
+    )
 
 
 def test_stats_are_the_callers_tenant_only(
@@ -179,8 +219,9 @@ def test_stats_are_the_callers_tenant_only(
     as_key(keys.other_viewer)
     code, out, _ = run(capsys, "stats", "--days", "1", "--json")
     assert code == 0
-    (today,) = json.loads(out)["days"]
-    assert today["figures"]["events_received"] == 0
+    found = json.loads(out)
+    assert found["items"][0]["events_received"] == 0
+    assert found["today"]["events_received"] == 0
 
 
 def test_stats_fail_clearly_on_other_http_errors(

@@ -281,7 +281,7 @@ def test_query_model_refuses_unknown_parameters_and_names_fields() -> None:
 
     error = error_of(lambda: parsed.query_model(ListQuery))
 
-    assert error.details == [{"field": "sort", "message": "unknown field"}]
+    assert error.details == [{"field": "sort", "message": "unknown query parameter"}]
 
 
 def test_page_envelope() -> None:

@@ -244,3 +244,32 @@ def test_usage_errors_exit_2_with_a_message(
     assert invoke.main(args) == 2
 
     assert message in capsys.readouterr().err
+
+
+def test_make_invoke_sweeper_prints_no_powertools_warning(tmp_path: Path) -> None:
+    """`make invoke FN=sweeper` on a quiet tenant counts nothing: nothing is flushed,
+    and powertools' "No application metrics to publish" warning is not printed (#26)."""
+    env = {**isolated_env(tmp_path), "POWERTOOLS_METRICS_DISABLED": "false"}
+    result = run_invoke("sweeper", env=env)
+    assert result.returncode == 0, result.stderr
+    assert "No application metrics" not in result.stderr + result.stdout
+    assert "Warning" not in result.stderr
+
+
+def test_the_one_flush_publishes_what_was_counted_and_nothing_otherwise(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import warnings
+
+    from common.runtime import observability
+
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "false")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # powertools' empty-flush warning would raise
+        observability.flush_metrics()
+        assert capsys.readouterr().out == ""
+        observability.metrics.add_metric(name="requests", unit="Count", value=1)
+        observability.flush_metrics()
+    blob = json.loads(capsys.readouterr().out)
+    assert blob["requests"] in ([1.0], 1.0)
+    assert observability.metrics.metric_set == {}

@@ -585,6 +585,7 @@ def test_a_browser_origin_is_refused_unless_allowed(
     ping = {"jsonrpc": "2.0", "id": 1, "method": "ping"}
     refused = post(api, keys.viewer, ping, origin="https://evil.example")
     assert (refused.status, refused.json["error"]["code"]) == (403, -32600)
+    assert "DOCKHAND_MCP_ALLOWED_ORIGINS" in refused.json["error"]["message"]  # the fix (#26)
     monkeypatch.setenv(
         "DOCKHAND_MCP_ALLOWED_ORIGINS", "https://inspector.example, http://localhost:6274"
     )

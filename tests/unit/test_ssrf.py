@@ -222,3 +222,124 @@ def test_local_setting_does_not_open_other_private_targets() -> None:
 
 def test_system_resolver_answers_for_an_ip_literal() -> None:
     assert ssrf.system_resolver("127.0.0.1", 443) == ["127.0.0.1"]
+
+
+# --------------------------------------------------------------------------- IPv6 classes
+
+# One address at each end of every forbidden IPv4 range, and public ones.
+FORBIDDEN_V4 = [
+    str(address)
+    for network in ssrf._V4_FORBIDDEN
+    for address in (network.network_address, network.broadcast_address)
+]
+PUBLIC_V4 = ["8.8.8.8", "93.184.216.34", "1.1.1.1"]
+
+
+def _embed(form: str, v4: str) -> str:
+    """`v4` written in one of the IPv4-embedding IPv6 forms."""
+    import ipaddress
+
+    value = int(ipaddress.IPv4Address(v4))
+    base = {
+        "mapped": (0xFFFF << 32, 0),
+        "translated": (0xFFFF << 48, 0),
+        "nat64": (0x64FF9B << 96, 0),
+        "compatible": (0, 0),
+        "6to4": (0x2002 << 112, 80),
+    }[form]
+    return str(ipaddress.IPv6Address(base[0] | (value << base[1])))
+
+
+EMBEDDING_FORMS = ["mapped", "translated", "nat64", "compatible", "6to4"]
+
+
+@pytest.mark.parametrize("form", EMBEDDING_FORMS)
+@pytest.mark.parametrize("v4", FORBIDDEN_V4)
+def test_every_ipv4_embedding_form_of_a_forbidden_address_is_refused(form: str, v4: str) -> None:
+    address = _embed(form, v4)
+    with pytest.raises(ssrf.Refused, match="address"):
+        ssrf.check("https://hooks.example.com/", resolver=FakeResolver([address]))
+    with pytest.raises(ssrf.Refused):
+        ssrf.check(f"https://[{address}]/")
+
+
+@pytest.mark.parametrize("form", EMBEDDING_FORMS)
+@pytest.mark.parametrize("v4", PUBLIC_V4)
+def test_every_ipv4_embedding_form_is_judged_by_its_ipv4_address(form: str, v4: str) -> None:
+    address = _embed(form, v4)
+    assert ssrf.check("https://hooks.example.com/", resolver=FakeResolver([address])).address
+    assert str(ssrf.embedded_ipv4(__import__("ipaddress").IPv6Address(address))) == v4
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "::ffff:0:a00:1",  # IPv4-translated 10.0.0.1 (issue #25)
+        "::ffff:0:7f00:1",
+        "5f00::1",  # SRv6 SIDs: outside global unicast (issue #25)
+        "4000::1",
+        "8000::1",
+        "e000::1",
+        "3fff::1",  # documentation (RFC 9637)
+        "2001:2::1",  # benchmarking
+        "2001:20::1",  # ORCHIDv2
+        "2001:0:4136:e378:8000:63bf:3fff:fdd2",  # Teredo
+        "64:ff9b:1::808:808",  # local-use NAT64, whatever it carries
+        "64:ff9b:2::1",  # not the NAT64 /96: outside 2000::/3
+        "::2",  # compatible 0.0.0.2
+    ],
+)
+def test_ipv6_outside_global_unicast_or_in_special_ranges_is_refused(address: str) -> None:
+    with pytest.raises(ssrf.Refused, match="address"):
+        ssrf.check("https://hooks.example.com/", resolver=FakeResolver([address]))
+
+
+def test_ipv6_outside_2000_3_is_refused_across_the_space() -> None:
+    import ipaddress
+    import random
+
+    rng = random.Random(25)
+    checked = 0
+    while checked < 2000:
+        address = ipaddress.IPv6Address(rng.getrandbits(128))
+        if address in ssrf.GLOBAL_UNICAST or ssrf.embedded_ipv4(address) is not None:
+            continue
+        assert ssrf.address_refusal(address) is not None, address
+        checked += 1
+
+
+# --------------------------------------------------------------------------- make run's ports
+
+
+def test_loopback_exception_never_reaches_the_reserved_ports() -> None:
+    reserved = {3000, 54321}
+    for url in ("http://127.0.0.1:3000/", "http://localhost:54321/moto-api/reset"):
+        with pytest.raises(ssrf.Refused, match="any port except 3000 and 54321"):
+            ssrf.check(url, allow_loopback=True, reserved_ports=reserved)
+    assert ssrf.check("http://127.0.0.1:3001/", allow_loopback=True, reserved_ports=reserved)
+    with pytest.raises(ssrf.Refused, match="port 80"):  # the scheme's default port counts
+        ssrf.check("http://localhost/", allow_loopback=True, reserved_ports={80})
+    with pytest.raises(ssrf.Refused, match="port 443"):
+        ssrf.check("https://localhost./", allow_loopback=True, reserved_ports={443})
+
+
+def test_the_reserved_ports_come_from_the_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    from common.runtime.config import ConfigError, reset_settings
+    from common.triggers import outbound
+
+    monkeypatch.setenv("DOCKHAND_LOOPBACK_RESERVED_PORTS", "3000, 54321")
+    reset_settings()
+    try:
+        with pytest.raises(ssrf.Refused, match="gateway or AWS emulator"):
+            ssrf.check("http://127.0.0.1:54321/moto-api/reset", allow_loopback=True)
+        result = outbound.deliver("http://localhost:3000/events", b"{}", {}, allow_loopback=True)
+        assert (result.outcome, result.status_code) == ("ssrf_refused", None)
+        with pytest.raises(ssrf.Refused, match="https:// URL, or http\\(s\\)://localhost"):
+            ssrf.check("http://example.com/", allow_loopback=True)
+        monkeypatch.setenv("DOCKHAND_LOOPBACK_RESERVED_PORTS", "3000,http")
+        reset_settings()
+        with pytest.raises(ConfigError):
+            ssrf.check("http://127.0.0.1:1/", allow_loopback=True)
+    finally:
+        monkeypatch.delenv("DOCKHAND_LOOPBACK_RESERVED_PORTS")
+        reset_settings()

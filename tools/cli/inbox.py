@@ -80,6 +80,16 @@ class Stop(Exception):
     """SIGINT or SIGTERM arrived."""
 
 
+# The shell's own exit codes for a command it could not start (not found, not
+# executable): no event can succeed, so the loop stops instead of walking every event
+# through its retries to quarantine.
+CANNOT_RUN = {126: "is not executable", 127: "was not found"}
+
+
+class CommandCannotRun(Exception):
+    """The --exec command could not be started at all."""
+
+
 @contextmanager
 def stop_on_signals() -> Iterator[None]:
     def stop(signum: int, _: FrameType | None) -> None:
@@ -127,6 +137,11 @@ def _run(command: str, item: dict[str, Any]) -> int:
 def _settle(args: argparse.Namespace, lease_id: str, item: dict[str, Any], tally: Tally) -> None:
     event_id = str(item["event_id"])
     code = _run(args.command, item)
+    if code in CANNOT_RUN:
+        raise CommandCannotRun(
+            f"--exec {args.command!r}: the shell says the command {CANNOT_RUN[code]} (exit "
+            f"{code}); nothing was acknowledged or released with a delay"
+        )
     if code == 0:
         answer = _post("/inbox/ack", {"lease_id": lease_id, "event_ids": [event_id]})
         if event_id in answer.get("lease_lost", []):
@@ -194,7 +209,7 @@ def _consume(args: argparse.Namespace) -> int:
     except Stop as stop:
         _say(f"stopped by {stop}")
         return 0
-    except CliError as error:
+    except (CliError, CommandCannotRun) as error:
         print(f"dockhand: {error}", file=sys.stderr)
         return 1
     _say(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from typing import Any
 
@@ -29,10 +30,11 @@ def register(subparsers: Any) -> None:
     revoke.set_defaults(func=_revoke)
 
 
-def _prepare() -> None:
+def _prepare() -> bool:
+    """Point at the running `make run`'s emulator; False when none was found."""
     from tools.cli.localstate import apply_state
 
-    apply_state()
+    return apply_state() is not None
 
 
 def _fail(message: str) -> int:
@@ -45,14 +47,18 @@ def _run(action: Any) -> Any:
 
     from common.runtime.errors import ApiError
 
-    _prepare()
+    told = bool(os.environ.get("AWS_ENDPOINT_URL")) or os.environ.get("DOCKHAND_TARGET") == "aws"
+    found = _prepare() or told
     try:
         return action()
     except ApiError as exc:
         details = "; ".join(f"{d['field']}: {d['message']}" for d in exc.details)
         raise SystemExit(_fail(details or exc.message)) from None  # the field says what is wrong
     except (BotoCoreError, ClientError) as exc:
-        raise SystemExit(_fail(f"cannot reach the keys table ({exc}); is `make run` up?")) from None
+        from tools.cli.localstate import missing_run_hint
+
+        hint = "is `make run` up?" if found else missing_run_hint()
+        raise SystemExit(_fail(f"cannot reach the keys table ({exc}); {hint}")) from None
 
 
 def _create(args: argparse.Namespace) -> int:

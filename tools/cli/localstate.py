@@ -131,10 +131,16 @@ def _port_open(port: int | None) -> bool:
         return False
 
 
-def live_runs() -> list[LocalRun]:
+def repository_state_dir() -> Path:
+    """The `.dockhand` of the repository this CLI is installed from (`pip install -e .`,
+    as `make run` does): where that repository's `make run` writes its state."""
+    return Path(__file__).resolve().parents[2] / ".dockhand"
+
+
+def live_runs(state_dir: Path | None = None) -> list[LocalRun]:
     """The runs that are up, newest first; files of runs that are gone are deleted."""
     runs = []
-    for path in sorted(STATE_DIR.glob(STATE_GLOB)):
+    for path in sorted((state_dir or STATE_DIR).glob(STATE_GLOB)):
         state = _read(path)
         if state is None:
             continue
@@ -220,6 +226,25 @@ def apply_state() -> dict[str, Any] | None:
         if value is not None:
             os.environ.setdefault(name, str(value))
     return run.state
+
+
+def missing_run_hint() -> str:
+    """What to do when no key and no `make run` were found from here: a run of the
+    repository while the CLI is used from another folder is named, with the two ways
+    to reach it."""
+    repo_dir = repository_state_dir()
+    if repo_dir.resolve() != STATE_DIR.resolve():
+        runs = live_runs(repo_dir)
+        if runs:
+            return (
+                f"no `make run` state in {STATE_DIR}, but one is up at {runs[0].api_url}: "
+                f"run dockhand from {repo_dir.parent}, or set DOCKHAND_STATE_DIR={repo_dir} "
+                "(or DOCKHAND_URL and DOCKHAND_API_KEY)"
+            )
+    return (
+        "set DOCKHAND_URL and DOCKHAND_API_KEY, or start `make run` and use dockhand from "
+        f"the repository folder (or set DOCKHAND_STATE_DIR to its .dockhand; looked in {STATE_DIR})"
+    )
 
 
 def default_api_url() -> str:

@@ -13,7 +13,7 @@ import os
 import sys
 import time
 import urllib.parse
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, TextIO
 
@@ -24,20 +24,10 @@ PAGE_LIMIT = 200
 SPARKS = "▁▂▃▄▅▆▇█"
 NO_DATA = "-"
 
-# The GET /stats figures, in the order the table shows them; agents are flattened.
-STATS_ROWS: tuple[tuple[str, Callable[[dict[str, Any]], Any]], ...] = (
-    ("events received", lambda f: f.get("events_received")),
-    ("events duplicate", lambda f: f.get("events_duplicate")),
-    ("events delivered", lambda f: f.get("events_delivered")),
-    ("notes created", lambda f: f.get("notes_created")),
-    ("snapshots created", lambda f: f.get("snapshots_created")),
-    ("heartbeats", lambda f: f.get("heartbeats")),
-    ("inbox pending", lambda f: f.get("inbox_pending")),
-    ("oldest pending (s)", lambda f: f.get("inbox_oldest_pending_age_seconds")),
-    ("agents healthy", lambda f: (f.get("agents") or {}).get("healthy")),
-    ("agents unhealthy", lambda f: (f.get("agents") or {}).get("unhealthy")),
-    ("agents dead", lambda f: (f.get("agents") or {}).get("dead")),
-)
+WIDTH = 100  # tables fit in 100 columns: per-day columns are left out when they would not
+TREND_MARKS = 46  # at most this many marks per trend: longer ranges are bucketed
+# Keys of GET /stats answers that are not figures.
+NOT_FIGURES = frozenset({"day", "final", "computed_at"})
 STATUS_COLOURS = {"healthy": "32", "unhealthy": "33", "dead": "31"}  # green, yellow, red
 
 
@@ -83,26 +73,21 @@ def last_days(count: int, today: date) -> list[str]:
     return [(today - timedelta(days=back)).isoformat() for back in range(count - 1, -1, -1)]
 
 
-def fetch_stats(days: Sequence[str]) -> list[dict[str, Any]]:
-    """[{"day", "figures": {...} | None}] — a 404 day has no figures, anything else fails."""
-    found = []
-    for day in days:
-        try:
-            figures = get_json("/stats?" + urllib.parse.urlencode({"day": day}))
-        except CliError as error:
-            if error.status != 404:
-                raise
-            figures = None
-        found.append({"day": day, "figures": figures})
-    return found
-
-
 def fetch_range(first: str, last: str) -> dict[str, Any]:
     """GET /stats?from&to: every day of the range in one request (zeros included)."""
     figures: dict[str, Any] = get_json(
         "/stats?" + urllib.parse.urlencode({"from": first, "to": last})
     )
     return figures
+
+
+def fetch_stats(first: str, last: str, today: str) -> dict[str, Any]:
+    """The counted figures of every day from `first` to `last` (GET /stats?from&to) and,
+    when the range includes today, today's whole answer (GET /stats): its gauges (the
+    inbox, the agents) exist only in a day's own answer."""
+    found = fetch_range(first, last)
+    found["today"] = get_json("/stats") if first <= today <= last else None
+    return found
 
 
 def fetch_agents(status: str | None) -> list[dict[str, Any]]:
@@ -122,19 +107,24 @@ def fetch_agents(status: str | None) -> list[dict[str, Any]]:
 # ---------------------------------------------------------------- formatting
 
 
-def sparkline(values: Sequence[float | None]) -> str:
-    """One block per value, scaled from zero to the largest; a day with no data is a space."""
+def sparkline(values: Sequence[float | None], marks: int = TREND_MARKS) -> str:
+    """One block per value (per bucket of values, summed, when there are more than
+    `marks`), scaled from zero to the largest; a value with no data is a space."""
+    if len(values) > marks:
+        size = -(-len(values) // marks)  # ceil
+        buckets = [values[i : i + size] for i in range(0, len(values), size)]
+        values = [None if all(v is None for v in b) else sum(v or 0 for v in b) for b in buckets]
     present = [v for v in values if v is not None]
     top = max(present, default=0)
-    marks = []
+    out = []
     for value in values:
         if value is None:
-            marks.append(" ")
+            out.append(" ")
         elif top <= 0:
-            marks.append(SPARKS[0])
+            out.append(SPARKS[0])
         else:
-            marks.append(SPARKS[round(max(value, 0) / top * (len(SPARKS) - 1))])
-    return "".join(marks)
+            out.append(SPARKS[round(max(value, 0) / top * (len(SPARKS) - 1))])
+    return "".join(out)
 
 
 def age(seconds: float) -> str:
@@ -195,26 +185,64 @@ def _cell_code(cell: str) -> str:
     return STATUS_COLOURS.get(cell, "")
 
 
-def stats_table(days: Sequence[dict[str, Any]], style: Style) -> str:
-    headers = ["figure", *(d["day"][5:] for d in days), "trend"]
+def figure_names(answer: dict[str, Any]) -> list[str]:
+    """The figures of one GET /stats answer (a day's, or a range item), in the API's
+    order; a nested object (agents) is one figure per key: `agents.healthy`."""
+    names = []
+    for key, value in answer.items():
+        if key in NOT_FIGURES:
+            continue
+        if isinstance(value, dict):
+            names += [f"{key}.{inner}" for inner in value]
+        else:
+            names.append(key)
+    return names
+
+
+def figure_of(answer: dict[str, Any] | None, name: str) -> Any:
+    if answer is None:
+        return None
+    outer, _, inner = name.partition(".")
+    value = answer.get(outer)
+    return (value or {}).get(inner) if inner else value
+
+
+def label(name: str) -> str:
+    return name.replace(".", " ").replace("_", " ")
+
+
+def stats_table(found: dict[str, Any], style: Style) -> str:
+    """One row per figure: the counted ones per day (when the days fit in 100 columns),
+    their total, best day and trend; then today's gauges.  A figure the API has no value
+    for is `-`, the one rendering of "no data" (a day without activity counts 0, as the
+    API says)."""
+    items = found["items"]
+    counted = figure_names(items[0]) if items else []
     rows = []
-    for label, pick in STATS_ROWS:
-        values = [pick(d["figures"]) if d["figures"] else None for d in days]
-        cells = [NO_DATA if v is None else str(v) for v in values]
-        rows.append([label, *cells, sparkline(values)])
-    empty = [d["day"] for d in days if d["figures"] is None]
-    note = f"\n{NO_DATA} no figures for that day (GET /stats answered 404)" if empty else ""
-    return table(headers, rows, style) + note
+    for name in counted:
+        values = [figure_of(item, name) for item in items]
+        known = [v for v in values if v is not None]
+        best = max(known, default=None)
+        cells = [_figure(v) for v in values]
+        total = sum(known) if known else None
+        rows.append([label(name), *cells, _figure(total), _figure(best), sparkline(values)])
+    days = [item["day"][5:] for item in items]
+    text = table(["figure", *days, "total", "max/day", "trend"], rows, style)
+    if max(len(line) for line in _plain(text)) > WIDTH:
+        headers = ["figure", "total", "max/day", f"trend {items[0]['day']} .. {items[-1]['day']}"]
+        text = table(headers, [[row[0], *row[-3:]] for row in rows], style)
+    today = found.get("today")
+    if today is not None:
+        gauges = [name for name in figure_names(today) if name not in counted]
+        lines = [[label(name), _figure(figure_of(today, name))] for name in gauges]
+        text += "\n\n" + table([f"now ({today['day']})", "value"], lines, style)
+    return text
 
 
-def range_table(figures: dict[str, Any], style: Style) -> str:
-    """One row per day (the counted figures), then the totals and a trend per column."""
-    names = list(figures["totals"])
-    headers = ["day", *(n.replace("_", " ") for n in names)]
-    rows = [[item["day"], *(str(item[n]) for n in names)] for item in figures["items"]]
-    rows.append(["total", *(str(figures["totals"][n]) for n in names)])
-    trends = [sparkline([item[n] for item in figures["items"]]) for n in names]
-    return table(headers, rows, style) + "\n" + "  ".join(["trend", *trends])
+def _plain(text: str) -> list[str]:
+    import re
+
+    return re.sub("\033\\[[0-9;]*m", "", text).splitlines()
 
 
 def agents_table(agents: Sequence[dict[str, Any]], now: float, style: Style) -> str:
@@ -263,31 +291,22 @@ def _fail(message: str) -> int:
 
 
 def _stats(args: argparse.Namespace) -> int:
+    today = datetime.fromtimestamp(_now(), tz=UTC).date()
     if args.first or args.last:
-        return _stats_range(args)
-    days = last_days(args.days, datetime.fromtimestamp(_now(), tz=UTC).date())
+        if not (args.first and args.last):
+            return _fail("give both --from and --to (YYYY-MM-DD)")
+        first, last = args.first, args.last
+    else:
+        days = last_days(args.days, today)
+        first, last = days[0], days[-1]
     try:
-        found = fetch_stats(days)
+        found = fetch_stats(first, last, today.isoformat())
     except CliError as error:
         return _fail(str(error))
     if args.json:
-        print(json.dumps({"days": found}, indent=2, ensure_ascii=False))
+        print(json.dumps(found, indent=2, ensure_ascii=False))
     else:
         print(stats_table(found, Style.for_stream(sys.stdout)))
-    return 0
-
-
-def _stats_range(args: argparse.Namespace) -> int:
-    if not (args.first and args.last):
-        return _fail("give both --from and --to (YYYY-MM-DD)")
-    try:
-        figures = fetch_range(args.first, args.last)
-    except CliError as error:
-        return _fail(str(error))
-    if args.json:
-        print(json.dumps(figures, indent=2, ensure_ascii=False))
-    else:
-        print(range_table(figures, Style.for_stream(sys.stdout)))
     return 0
 
 

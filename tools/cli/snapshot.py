@@ -85,7 +85,7 @@ def api_target() -> tuple[str, str]:
             url = url or run.api_url
             key = key or run.state.get("bootstrap_key")
     if not key:
-        raise CliError("set DOCKHAND_API_KEY (or start `make run`, which provides a key)")
+        raise CliError(localstate.missing_run_hint())
     return (url or localstate.default_api_url()).rstrip("/"), str(key)
 
 

@@ -339,7 +339,8 @@ class GatewayApp:
         status, response_headers, payload = _http_response(result)
         start_response(f"{status} {_reason(status)}", response_headers)
         # Method, path, status and time only: never headers, query strings or bodies.
-        log.info("%s %s %d %.1fms", method, path, status, (time.perf_counter() - started) * 1000)
+        took = (time.perf_counter() - started) * 1000
+        log.info("%s %s %d %.1fms", wsgi.log_safe(method), wsgi.log_safe(path), status, took)
         return [] if method == "HEAD" else [payload]
 
 
@@ -456,6 +457,25 @@ def remove_local_state(api_url: str) -> None:
     localstate.clear_state(api_url, os.getpid())  # its own file only: other runs keep theirs
 
 
+def reserve_own_ports(api_url: str, backend: Backend) -> frozenset[int]:
+    """Keep receivers off this run's own gateway and emulator ports (the loopback
+    exception of `make run`, common/triggers/ssrf.py): the emulator's control API has no
+    authentication, and a delivery to the gateway would call the API as no one."""
+    from common.runtime.config import reset_settings, settings
+
+    ports = {urlsplit(api_url).port}
+    if backend.endpoint:
+        endpoint = urlsplit(backend.endpoint)
+        if endpoint.hostname in {"127.0.0.1", "localhost", "::1"}:
+            ports.add(endpoint.port or (443 if endpoint.scheme == "https" else 80))
+    given = os.environ.get("DOCKHAND_LOOPBACK_RESERVED_PORTS", "")
+    ports |= {int(p) for p in given.split(",") if p.strip().isdigit()}
+    reserved = sorted(p for p in ports if p is not None)
+    os.environ["DOCKHAND_LOOPBACK_RESERVED_PORTS"] = ",".join(str(p) for p in reserved)
+    reset_settings()
+    return settings().loopback_reserved_ports
+
+
 def start_pumps(gateway: Gateway, backend: Backend) -> Any:
     """Push delivery's event sources (tools/local/pumps.py); None when off or on real AWS."""
     if backend.mode == "aws":
@@ -469,6 +489,7 @@ def banner(
     api_url: str, backend: Backend, key: str | None, schedules_on: bool, pumps: Any = None
 ) -> str:
     from common.runtime.config import settings
+    from common.triggers import ssrf
     from tools.cli import localstate
     from tools.local import infra_model
 
@@ -491,6 +512,8 @@ def banner(
         lines.append("  schedules  off (DOCKHAND_SCHEDULES=off)")
     if pumps is not None:
         lines += pumps.banner_lines()
+        lines.append(f"  receivers  {ssrf.loopback_rule()}")
+        lines.append("             (the ports left out are this gateway's and its emulator's)")
     else:
         lines.append(
             "  delivery   by the event source mappings (real AWS)"
@@ -501,7 +524,8 @@ def banner(
     if key:
         lines += [
             f"  API key    {key}",
-            f'             (creator, tenant "{LOCAL_TENANT}"; shown only here)',
+            f'             (creator, tenant "{LOCAL_TENANT}"; also in the state file above, '
+            "for the CLI and scripts)",
             "",
             "Try:",
             f"  curl -s {api_url}/status",
@@ -564,6 +588,8 @@ def main() -> int:
         prepare_resources(backend)
         key = create_bootstrap_key(backend)
         write_local_state(api_url, key)
+        if backend.mode != "aws":
+            reserve_own_ports(api_url, backend)
         pumps = start_pumps(gateway, backend)  # before serving: it sets the queue URL
         threading.Thread(target=server.serve_forever, name="dockhand-http", daemon=True).start()
         serving = True

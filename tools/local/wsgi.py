@@ -17,7 +17,14 @@ or careless clients:
   so no client holds a thread forever;
 - a listen backlog of 1024 (http.server's default is 5: 32 clients connecting at
   once saw resets), one thread per connection;
-- a client that goes away early is one log line, never a traceback.
+- a client that goes away early is one log line, never a traceback;
+- a header block that is not RFC 9110's shape is 400: a name that is not a token
+  (whitespace before the colon included: `Transfer-Encoding : chunked` would slip past
+  the framing checks), a folded line, or a value with NUL or another control byte;
+  so is a request target with control bytes;
+- what reaches the log (method, path) has its control characters escaped
+  (`log_safe`): a `%0d%0a` in a path cannot forge a log line, nor an ANSI escape
+  reach the terminal.
 
 werkzeug's development server closes the connection after each response (it
 cannot drain a request stream safely for keep-alive); clients reconnect, which on
@@ -29,6 +36,7 @@ from __future__ import annotations
 import io
 import logging
 import os
+import re
 import socket
 import time
 from collections.abc import Callable, Iterable
@@ -55,6 +63,48 @@ def read_timeout() -> float:
 
 def body_deadline() -> float:
     return float(os.environ.get("DOCKHAND_GATEWAY_BODY_SECONDS") or 30)
+
+
+# RFC 9110 field names are tokens; values are visible characters, spaces and tabs
+# (obs-text, bytes over 0x7f, is allowed; DEL and every other control byte is not).
+_TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+_VALUE_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+_TARGET_CONTROL = re.compile(r"[\x00-\x20\x7f]")
+
+
+def log_safe(text: str) -> str:
+    """`text` with every non-printable character (C0, DEL, C1 such as the CSI of ANSI
+    escapes, line and paragraph separators, bidi controls) and the backslash escaped,
+    so a logged value is one line that cannot pose as another or drive the terminal."""
+    if text.isprintable() and "\\" not in text:
+        return text
+    out = []
+    for ch in text:
+        if ch == "\\":
+            out.append("\\\\")
+        elif ch.isprintable():
+            out.append(ch)
+        elif ord(ch) < 0x100:
+            out.append(f"\\x{ord(ch):02x}")
+        else:
+            out.append(f"\\u{ord(ch):04x}")
+    return "".join(out)
+
+
+def header_refusal(pairs: list[tuple[str, str]], defects: list[Any], rest: str) -> str | None:
+    """Why a parsed header block is malformed, or None.  `defects` and `rest` are what
+    the email parser http.server uses leaves behind: a line that is not `name:` ends
+    its header block, and the lines after it become a "body"."""
+    if defects or rest:
+        return "A header line is malformed: no whitespace is allowed in a name or before its colon."
+    for name, value in pairs:
+        if not _TOKEN.match(name):
+            return "A header name is not a valid token."
+        if "\r" in value or "\n" in value:
+            return "Folded header lines (obs-fold) are not accepted."
+        if _VALUE_CONTROL.search(value):
+            return "A header value contains NUL or another control character."
+    return None
 
 
 # --------------------------------------------------------------------------- errors
@@ -214,6 +264,24 @@ class GatewayRequestHandler(WSGIRequestHandler):
         super().setup()
         self.connection.settimeout(read_timeout())
 
+    def parse_request(self) -> bool:
+        """http.server's parsing, then the shape rules it does not apply (400)."""
+        if not super().parse_request():
+            return False
+        headers = self.headers
+        payload = headers.get_payload()
+        refusal = header_refusal(
+            list(headers.items()),
+            list(headers.defects),
+            payload if isinstance(payload, str) else "",
+        )
+        if refusal is None and _TARGET_CONTROL.search(self.path):
+            refusal = "The request target contains a control character."
+        if refusal is not None:
+            self._send_edge(BadRequest(refusal))
+            return False
+        return True
+
     def log_error(self, format: str, *args: Any) -> None:
         # http.server reports a stalled request line or header block (a read timeout)
         # here and closes silently: answer it with a 408 envelope first.
@@ -221,7 +289,7 @@ class GatewayRequestHandler(WSGIRequestHandler):
         if message.startswith("Request timed out") and not getattr(self, "_answered", False):
             self._send_edge(RequestTimeout("The request did not arrive in time."))
             return
-        log.debug("http: %s", message)
+        log.debug("http: %s", log_safe(message))
 
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
         """http.server's own refusals (request line, version, headers) as envelopes."""
