@@ -8,7 +8,6 @@ BCRYPT_COST) and a revoked key stops working everywhere within 60 s.
 from __future__ import annotations
 
 import hashlib
-import hmac
 import re
 import secrets
 import threading
@@ -212,10 +211,6 @@ def _principal(key_id: str, record: dict[str, Any]) -> Principal:
 def require_role(principal: Principal, role: str) -> None:
     if role == "creator" and principal.role != "creator":
         raise Forbidden()
-
-
-def constant_time_equals(a: str, b: str) -> bool:
-    return hmac.compare_digest(a.encode(), b.encode())
 
 
 def clear_cache() -> None:

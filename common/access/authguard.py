@@ -77,14 +77,20 @@ class AuthGuard:
             names["#k"] = key_attribute(key_id)
             expression += ", #k :one"
         self.aws_writes += 1
-        counts = dynamo.update(
-            settings().keys_table,
-            {PK: client_pk(client), SK: f"W#{start}"},
-            expression + " SET #exp = :exp",
-            names=names,
-            values={":one": 1, ":exp": start + 2 * window},
-            returns="UPDATED_NEW",
-        )
+        try:
+            counts = dynamo.update(
+                settings().keys_table,
+                {PK: client_pk(client), SK: f"W#{start}"},
+                expression + " SET #exp = :exp",
+                names=names,
+                values={":one": 1, ":exp": start + 2 * window},
+                returns="UPDATED_NEW",
+            )
+        except Exception:
+            # The budget protects the service; a store that cannot take the count must
+            # not turn a plain 401 into a 503 (nor block anyone): log it and answer 401.
+            logger.warning("failed-authentication count not recorded", exc_info=True)
+            return
         over_client = int(counts.get("used", 0)) > settings().auth_client_budget
         over_key = bool(key_id) and int(counts.get(names.get("#k", ""), 0)) > (
             settings().auth_client_key_budget

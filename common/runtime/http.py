@@ -7,7 +7,7 @@ import json
 import math
 import re
 import sys
-from collections.abc import Mapping, Set
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -247,23 +247,6 @@ def parse_request(event: Mapping[str, Any], request_id: str, max_body: int) -> R
         request_id=request_id,
         raw_event=event,
     )
-
-
-def reject_unknown_query(query: Mapping[str, str], allowed: Set[str]) -> None:
-    """400 naming the first (sorted) query parameter the route does not know."""
-    unknown = set(query) - allowed
-    if unknown:
-        raise field_error(sorted(unknown)[0], "unknown query parameter")
-
-
-def parse_limit(query: Mapping[str, str]) -> int:
-    raw = query.get("limit")
-    if raw is None:
-        return DEFAULT_LIMIT
-    # isascii: str.isdigit() also accepts "²" (int() then raises) and other scripts' digits.
-    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_LIMIT:
-        raise field_error("limit", f"must be an integer from 1 to {MAX_LIMIT}")
-    return int(raw)
 
 
 def dumps_strict(body: Any) -> str:

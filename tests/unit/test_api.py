@@ -15,7 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from common.api import Route, http_handler
 from common.runtime.errors import Conflict, InvalidCursor, NotFound, RateLimited, ServiceUnavailable
-from common.runtime.http import KIB, MIB, Request, json_response, page, parse_limit
+from common.runtime.http import KIB, MIB, Request, json_response, page
+from common.runtime.models import PageQuery
 from common.runtime.observability import logger
 from tests.conftest import Keys
 from tools.local import apigw
@@ -51,7 +52,7 @@ def body_size(request: Request) -> dict[str, Any]:
 
 
 def list_things(request: Request) -> dict[str, Any]:
-    return json_response(200, page([], None) | {"limit": parse_limit(request.query)})
+    return json_response(200, page([], None) | {"limit": request.query_model(PageQuery).limit})
 
 
 def raiser(error: Exception) -> Any:

@@ -168,6 +168,3 @@ def test_create_key_validates(aws: None, tenant: str, role: str) -> None:
         auth.create_key(tenant, role)
 
 
-def test_constant_time_equals() -> None:
-    assert auth.constant_time_equals("abc", "abc")
-    assert not auth.constant_time_equals("abc", "abd")

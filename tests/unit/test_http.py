@@ -17,7 +17,8 @@ from common.runtime.errors import (
     UnsupportedMediaType,
     ValidationFailed,
 )
-from common.runtime.http import KIB, MIB, Request, choose_request_id, parse_limit, parse_request
+from common.runtime.http import KIB, MIB, Request, choose_request_id, parse_request
+from common.runtime.models import PageQuery
 
 
 class Inner(BaseModel):
@@ -260,18 +261,29 @@ def test_without_any_header_the_gateway_id_is_used() -> None:
 
 
 @pytest.mark.parametrize(("raw", "expected"), [(None, 50), ("1", 1), ("50", 50), ("200", 200)])
-def test_parse_limit_accepts_1_to_200(raw: str | None, expected: int) -> None:
+def test_page_limit_accepts_1_to_200(raw: str | None, expected: int) -> None:
     query = {} if raw is None else {"limit": raw}
 
-    assert parse_limit(query) == expected
+    assert _with_query(query).query_model(PageQuery).limit == expected
 
 
 @pytest.mark.parametrize("raw", ["0", "201", "-1", "abc", "", "1.5", " 5", "10e1", "٣", "²"])
-def test_parse_limit_refuses_anything_else(raw: str) -> None:
-    error = error_of(lambda: parse_limit({"limit": raw}))
+def test_page_limit_refuses_anything_else(raw: str) -> None:
+    error = error_of(lambda: _with_query({"limit": raw}).query_model(PageQuery))
 
     assert error.code == "validation_error"
-    assert error.details == [{"field": "limit", "message": "must be an integer from 1 to 200"}]
+    assert [detail["field"] for detail in error.details] == ["limit"]
+
+
+def test_an_unknown_query_parameter_is_named_as_such() -> None:
+    error = error_of(lambda: _with_query({"limti": "5"}).query_model(PageQuery))
+
+    assert error.details == [{"field": "limti", "message": "unknown query parameter"}]
+
+
+def _with_query(query: dict[str, str]) -> Request:
+    raw = event() | {"queryStringParameters": query}
+    return parse_request(raw, "req-1", 1024)
 
 
 def test_query_model_refuses_unknown_parameters_and_names_fields() -> None:
