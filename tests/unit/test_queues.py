@@ -57,7 +57,8 @@ def lease(api: ApiClient, key: str, queue: str, **body: Any) -> dict[str, Any]:
 def test_create_list_show_delete(api: ApiClient, keys: Keys) -> None:
     created = create_queue(api, keys.creator, "billing", event_types=["order.*"], description="b")
     assert set(created) == {"name", "event_types", "description", "created_at"}
-    assert created["name"] == "billing" and created["event_types"] == ["order.*"]
+    assert created["name"] == "billing"
+    assert created["event_types"] == ["order.*"]
     assert created["created_at"].endswith("Z")
     create_queue(api, keys.creator, "analytics")
 
@@ -67,8 +68,10 @@ def test_create_list_show_delete(api: ApiClient, keys: Keys) -> None:
 
     shown = api.get("/queues/billing", key=keys.viewer)
     assert shown.status == 200
-    assert shown.json["pending"] == 0 and shown.json["leased"] == 0
-    assert shown.json["quarantined"] == 0 and shown.json["oldest_pending_age_seconds"] is None
+    assert shown.json["pending"] == 0
+    assert shown.json["leased"] == 0
+    assert shown.json["quarantined"] == 0
+    assert shown.json["oldest_pending_age_seconds"] is None
     assert api.get("/queues/inbox", key=keys.viewer).json["name"] == "inbox"
 
     assert api.delete("/queues/billing", key=keys.creator).status == 204
@@ -118,11 +121,13 @@ def test_queues_list_paginates_with_the_inbox_first(api: ApiClient, keys: Keys) 
     for name in ("c", "a", "b"):
         create_queue(api, keys.creator, name)
     first = api.get("/queues", key=keys.viewer, query={"limit": "2"}).json
-    assert [q["name"] for q in first["items"]] == ["inbox", "a"] and first["has_more"]
+    assert [q["name"] for q in first["items"]] == ["inbox", "a"]
+    assert first["has_more"]
     second = api.get(
         "/queues", key=keys.viewer, query={"limit": "2", "cursor": first["next_cursor"]}
     ).json
-    assert [q["name"] for q in second["items"]] == ["b", "c"] and not second["has_more"]
+    assert [q["name"] for q in second["items"]] == ["b", "c"]
+    assert not second["has_more"]
     stolen = api.get("/queues", key=keys.other_viewer, query={"cursor": first["next_cursor"]})
     assert stolen.error_code == "invalid_cursor"
 
@@ -165,7 +170,8 @@ def test_every_matching_new_event_is_in_the_queue_once(
     assert listed(api, keys.viewer, "orders") == wanted + (
         [dup.json["event_id"]] * (dup.status == 201)
     )
-    assert other in listed(api, keys.viewer, "all") and early not in listed(api, keys.viewer, "all")
+    assert other in listed(api, keys.viewer, "all")
+    assert early not in listed(api, keys.viewer, "all")
     assert api.get("/queues/orders", key=keys.viewer).json["pending"] == len(
         listed(api, keys.viewer, "orders")
     )
