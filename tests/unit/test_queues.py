@@ -419,3 +419,20 @@ def test_a_named_queue_lease_costs_its_definition_one_query_and_one_transaction(
         "dynamodb.Query": settings().inbox_shards,
         "dynamodb.TransactWriteItems": 1,
     }
+
+
+def test_a_cursor_is_bound_to_its_queue(api: ApiClient, keys: Keys, pipeline: Pipeline) -> None:
+    create_queue(api, keys.creator, "a")
+    create_queue(api, keys.creator, "b")
+    for n in range(3):
+        post_event(api, keys.creator, n=n)
+    pipeline.drain()
+    pages = {}
+    for queue in ("inbox", "a", "b"):
+        first = api.get("/inbox", key=keys.viewer, query={"queue": queue, "limit": "1"}).json
+        pages[queue] = first["next_cursor"]
+        after = {"queue": queue, "limit": "1", "cursor": first["next_cursor"]}
+        assert api.get("/inbox", key=keys.viewer, query=after).status == 200
+    for used, on in (("a", "b"), ("inbox", "a"), ("b", "inbox")):
+        wrong = {"queue": on, "limit": "1", "cursor": pages[used]}
+        assert api.get("/inbox", key=keys.viewer, query=wrong).error_code == "invalid_cursor"
