@@ -322,3 +322,25 @@ def test_subscription_health_shows_when_the_route_answers(
     assert watched.errors == []
     assert watched.csp_violations() == []
     page.context.close()
+
+
+def test_each_named_queue_shows_its_backlog(browser: Any, page_gateway: Gateway) -> None:
+    from playwright.sync_api import expect
+
+    key = page_gateway.key
+    made = page_gateway.http(
+        "POST", "/queues", key, {"name": "page-jobs", "event_types": ["job.*"]}
+    )
+    assert made.status == 201, made.body
+    event = {"event_type": "job.build", "payload": {"n": 1}}
+    assert page_gateway.http("POST", "/events", key, event).status == 201
+    watched = open_page(browser, page_gateway)
+    page = watched.page
+    sign_in(watched, key)
+    item = page.locator("#queues li[data-queue='page-jobs']")
+    expect(item).to_contain_text("1 pending", timeout=10_000)
+    expect(item).to_contain_text("0 leased · 0 quarantined")
+    assert watched.errors == []
+    assert watched.csp_violations() == []
+    page.context.close()
+    assert page_gateway.http("DELETE", "/queues/page-jobs", key).status == 204
