@@ -12,7 +12,7 @@ import json
 from typing import Any
 
 from common.runtime.observability import logger, start_invocation
-from common.triggers import delivery
+from common.triggers.delivery import attempts, messages, replay
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
@@ -24,7 +24,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             if not _handle(record):
                 failures.append({"itemIdentifier": str(record.get("messageId", ""))})
     finally:
-        delivery.flush()
+        messages.flush()
     return {"batchItemFailures": failures}
 
 
@@ -36,20 +36,20 @@ def _handle(record: dict[str, Any]) -> bool:
         return True
     if isinstance(body, dict) and body.get("kind") == "replay":
         try:
-            sent = delivery.replay_page(body)
+            sent = replay.replay_page(body)
         except Exception:
             logger.exception("replay page failed; the queue hands it out again")
             return False
         logger.info("replay page", extra={"replay_id": body.get("replay_id"), "sent": sent})
         return True
     try:
-        target = delivery.parse_delivery(body)
+        target = messages.parse_delivery(body)
     except (KeyError, ValueError, TypeError, AttributeError):
         logger.error("malformed delivery message; dropped", extra={"id": record.get("messageId")})
         return True
     sent_at = (record.get("attributes") or {}).get("SentTimestamp")
     try:
-        outcome = delivery.deliver_message(target, sent_at_ms=int(sent_at) if sent_at else None)
+        outcome = attempts.deliver_message(target, sent_at_ms=int(sent_at) if sent_at else None)
     except Exception:
         logger.exception("delivery failed; the queue hands it out again")
         return False

@@ -9,16 +9,16 @@ from __future__ import annotations
 from typing import Any
 
 from common.runtime.observability import logger, start_invocation
-from common.triggers import delivery
+from common.triggers.delivery import dispatch, messages
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     records = list(event.get("Records") or [])
     start_invocation(function="dispatch", records=len(records))
     try:
-        failed = delivery.dispatch_records(records)
+        failed = dispatch.dispatch_records(records)
     finally:
-        delivery.flush()
+        messages.flush()
     if failed:
         logger.warning("dispatch incomplete", extra={"first_failed": failed[0]})
     return {"batchItemFailures": [{"itemIdentifier": seq} for seq in failed]}

@@ -10,17 +10,17 @@ from __future__ import annotations
 from typing import Any
 
 from common.runtime.observability import logger, start_invocation
-from common.triggers import delivery
+from common.triggers.delivery import messages, retries
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     start_invocation(function="retry", correlation_id=event.get("id"))
     try:
-        sent = delivery.sweep_due()
+        sent = retries.sweep_due()
     except Exception:
         logger.exception("retry sweep failed")
         raise
     finally:
-        delivery.flush()
+        messages.flush()
     logger.info("retry sweep done", extra={"sent": sent})
     return {"sent": sent}

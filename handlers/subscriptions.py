@@ -6,8 +6,8 @@ from __future__ import annotations
 from common.api import Response, Route, http_handler
 from common.runtime.http import Request, empty_response, json_response, page
 from common.runtime.models import PageQuery
-from common.triggers import delivery
 from common.triggers import subscriptions as subs
+from common.triggers.delivery import replay as replays
 
 
 def _no_body(request: Request) -> None:
@@ -59,7 +59,7 @@ def deliveries(request: Request) -> Response:
 
 def replay(request: Request) -> Response:
     body = request.json_model(subs.ReplayRequest)
-    return json_response(202, delivery.start_replay(request.tenant, _id(request), body))
+    return json_response(202, replays.start_replay(request.tenant, _id(request), body))
 
 
 ROUTES: dict[str, Route] = {
