@@ -5,9 +5,10 @@
   `dispatch` with the real stream event shape; a reported batch item failure makes
   it read again from that sequence number (like bisect/retry on a real mapping).
 * `QueuePump` long-polls the delivery queue (ReceiveMessage) and invokes `deliver`
-  with the real SQS event shape, one message per invocation on a few worker
-  threads; it deletes what succeeded and leaves failed items (and everything, when
-  the function raised) to come back after the visibility timeout.
+  with the real SQS event shape, one message per invocation on QUEUE_WORKERS
+  threads (the deliver function's fairness slots bound what one tenant holds); it
+  deletes what succeeded and leaves failed items (and everything, when the function
+  raised) to come back after the visibility timeout.
 * The `retry` function is an ordinary schedule: tools/local/scheduler.py fires it.
 
 `start(invoke)` creates the queues (same names and redrive as infra/delivery.tf),
@@ -32,7 +33,11 @@ Invoke = Callable[[str, dict[str, Any]], Any]
 # six times the deliver function's timeout); one message per invocation keeps a
 # 15 s receiver timeout well inside it.
 LOCAL_VISIBILITY_SECONDS = 30
-QUEUE_WORKERS = 4
+# Fair delivery (docs/capacity.md): 8 workers, a tenant's sends in flight capped at 4
+# (DOCKHAND_DELIVERY_TENANT_SLOTS): another tenant's hanging receivers leave 4 workers
+# to everyone else, and refused messages wait in the queue, not in a worker.
+QUEUE_WORKERS = 8
+LOCAL_TENANT_SLOTS = "4"
 # An idle stream is read 5 times a second: delivery starts well within the contract's
 # 2 s (measured ~0.1 s from the 201), at ~5 emulator calls/s when nothing happens.
 POLL_SECONDS = 0.2
@@ -267,6 +272,7 @@ def configure(*, allow_loopback: bool) -> tuple[str, str]:
     os.environ["DOCKHAND_DELIVERY_QUEUE_URL"] = url
     if allow_loopback:
         os.environ.setdefault("DOCKHAND_ALLOW_LOOPBACK_TARGETS", "true")
+    os.environ.setdefault("DOCKHAND_DELIVERY_TENANT_SLOTS", LOCAL_TENANT_SLOTS)
     reset_settings()
     settings()
     return url, arn

@@ -1,17 +1,22 @@
-"""Attempts: one delivery message → sign, POST, then ONE transaction records the
-attempt (delivery state + log line + subscription figures + day counters); then the
-retry is scheduled and the subscription's streak may disable it.
+"""Attempts: one delivery message → (its turn: fairness.py) → sign, POST, then ONE
+transaction records the attempt (delivery state + log line + subscription figures +
+day counters); then the retry is scheduled and the streak may disable the subscription.
 
 A scheduled retry is durable the moment the attempt is recorded: its state carries
 the due-time index keys.  Delays SQS can hold (<= 15 min) are also sent at once with
 DelaySeconds (the fast path), their index entry set 2 min past the due time as a
-backstop (retries.py sends it if the message is lost).
+backstop (retries.py sends it if the message is lost).  Retry times carry ±10 %
+jitter; a 429 or 503 with `Retry-After` puts the next attempt at least that far
+(capped at 1 h); a 410 ends the deliveries and disables the subscription.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import email.utils
 import random
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -24,7 +29,7 @@ from common.store import counters, dynamo, transact
 from common.store.tables import GSI1_PK, GSI1_SK, PK
 from common.triggers import events, outbound, webhooks
 from common.triggers import subscriptions as subs
-from common.triggers.delivery import messages
+from common.triggers.delivery import fairness, messages, streak
 from common.triggers.delivery.messages import (
     ABANDONED,
     BACKSTOP_SECONDS,
@@ -35,15 +40,17 @@ from common.triggers.delivery.messages import (
     Delivery,
 )
 
-DISABLE_AFTER_EXHAUSTED = 5
-DISABLE_AFTER_FAILING_SECONDS = 5 * 86_400
+JITTER = 0.1
+RETRY_AFTER_CAP_SECONDS = 3600
+HONOUR_RETRY_AFTER = frozenset({429, 503})
+_metrics_lock = threading.Lock()  # a batch's sends run on threads (handlers/deliver.py)
 
 
 @dataclass(frozen=True)
 class AttemptOutcome:
     """What one message did: for logs and tests."""
 
-    action: str  # "sent", "duplicate", "gone", "disabled"
+    action: str  # "sent", "duplicate", "gone", "disabled", "paused", "deferred"
     result: outbound.Result | None = None
 
 
@@ -51,26 +58,52 @@ def deliver_message(delivery: Delivery, *, sent_at_ms: int | None = None) -> Att
     """Handle one delivery message; raises only when it must be retried by SQS."""
     now = clock.now()
     if sent_at_ms is not None:
-        catalogue.record("delivery_queue_age", max(0, now * 1000 - sent_at_ms))
+        with _metrics_lock:
+            catalogue.record("delivery_queue_age", max(0, now * 1000 - sent_at_ms))
     subscription = subs.load(delivery.tenant, delivery.subscription_id)
     if subscription is None:
         return _abandon(delivery, "gone")
-    if subscription.status != subs.ACTIVE:
-        return _abandon(delivery, "disabled")
+    if subscription.status != subs.ACTIVE:  # paused or disabled: not sent, not retried
+        return _abandon(delivery, "paused" if subscription.status == "paused" else "disabled")
     if not _expected(delivery):
         return AttemptOutcome("duplicate")
+    rate = subscription.item.get("rate_limit_per_second")
+    if rate and not delivery.paced:
+        wait = fairness.reserve(delivery.tenant, delivery.subscription_id, float(rate), now)
+        if wait > 0:
+            return _defer(dataclasses.replace(delivery, paced=True), wait)
+    lease = fairness.acquire(delivery.tenant, delivery.subscription_id, now)
+    if lease is None:
+        later = dataclasses.replace(delivery, deferrals=delivery.deferrals + 1)
+        return _defer(later, fairness.defer_seconds(delivery.deferrals))
+    try:
+        return _send(delivery, subscription)
+    finally:
+        fairness.release(lease)
+
+
+def _defer(delivery: Delivery, seconds: float) -> AttemptOutcome:
+    """Back to the queue for `seconds` (whole seconds, rounded up): waiting for a turn
+    holds no worker."""
+    messages.send([(delivery.body(), max(1, min(SQS_MAX_DELAY_SECONDS, int(-(-seconds // 1)))))])
+    return AttemptOutcome("deferred")
+
+
+def _send(delivery: Delivery, subscription: subs.Subscription) -> AttemptOutcome:
     try:
         event = events.get_event(delivery.tenant, delivery.event_id)
     except NotFound:
         return _abandon(delivery, "gone")
     body = webhooks.delivery_body(event)
     timestamp = int(clock.now())
-    headers = webhooks.headers(
+    signed = webhooks.headers(
         subscription.signing_keys(timestamp),
         webhooks.message_id(delivery.subscription_id, delivery.event_id),
         timestamp,
         body,
     )
+    custom = subscription.item.get("headers") or {}
+    headers = {**{str(k): str(v) for k, v in dict(custom).items()}, **signed}
     result = outbound.deliver(
         subscription.url, body, headers, allow_loopback=settings().allow_loopback_targets
     )
@@ -80,8 +113,8 @@ def deliver_message(delivery: Delivery, *, sent_at_ms: int | None = None) -> Att
 
 
 def _abandon(delivery: Delivery, why: str) -> AttemptOutcome:
-    """Nothing to send (subscription deleted or disabled, event expired): take a
-    scheduled retry out of the due-time index so the retry function stops sending it."""
+    """Nothing to send (subscription deleted, paused or disabled, event expired): take
+    a scheduled retry out of the due-time index so the retry function stops sending it."""
     if delivery.attempt > 1:
         # ConditionFailed: already attempted or abandoned through another message.
         with contextlib.suppress(dynamo.ConditionFailed):
@@ -104,17 +137,48 @@ def _expected(delivery: Delivery) -> bool:
 
 
 def _observe(result: outbound.Result, event: Mapping[str, Any]) -> None:
-    catalogue.count("delivery_attempts")
-    catalogue.record("delivery_duration", result.duration_ms)
-    if result.ok:
-        received = clock.parse_iso(str(event["received_at"])).timestamp()
-        catalogue.record("delivery_latency", max(0.0, (clock.now() - received) * 1000))
-        return
-    # Its own blob: `failure_class` must not multiply the other metrics' dimensions.
-    messages.flush()
-    metrics.add_dimension(name="failure_class", value=result.outcome)
-    catalogue.count("delivery_failures")
-    messages.flush()
+    with _metrics_lock:
+        catalogue.count("delivery_attempts")
+        catalogue.record("delivery_duration", result.duration_ms)
+        if result.ok:
+            received = clock.parse_iso(str(event["received_at"])).timestamp()
+            catalogue.record("delivery_latency", max(0.0, (clock.now() - received) * 1000))
+            return
+        # Its own blob: `failure_class` must not multiply the other metrics' dimensions.
+        messages.flush()
+        metrics.add_dimension(name="failure_class", value=result.outcome)
+        catalogue.count("delivery_failures")
+        messages.flush()
+
+
+# ---------------------------------------------------------------- when the next attempt
+
+
+def retry_after_seconds(value: str | None, now: float) -> float | None:
+    """A Retry-After header (delay-seconds or HTTP-date) in seconds, capped at 1 h."""
+    if not value:
+        return None
+    text = value.strip()
+    if text.isdigit():
+        seconds = float(int(text[:8]))
+    else:
+        try:
+            seconds = email.utils.parsedate_to_datetime(text).timestamp() - now
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return None
+    return min(float(RETRY_AFTER_CAP_SECONDS), max(0.0, seconds))
+
+
+def next_retry_delay(attempt: int, result: outbound.Result, now: float) -> float:
+    """The schedule's delay with ±10 % jitter, at least the receiver's Retry-After."""
+    base = messages.retry_delay(attempt) * random.uniform(1 - JITTER, 1 + JITTER)  # noqa: S311
+    asked = retry_after_seconds(result.retry_after, now)
+    if result.status_code in HONOUR_RETRY_AFTER and asked is not None:
+        return max(base, asked)
+    return base
+
+
+# ---------------------------------------------------------------- recording
 
 
 def record_attempt(
@@ -124,48 +188,53 @@ def record_attempt(
     send a fast-path retry and disable the subscription when its failures say so.
     False when another worker already recorded this attempt (a duplicate message)."""
     now = clock.now()
-    exhausted = not result.ok and delivery.attempt >= messages.MAX_ATTEMPTS
-    retry_at = None if result.ok or exhausted else now + messages.retry_delay(delivery.attempt)
-    state = _state_item(delivery, result, now, retry_at, exhausted)
-    items = [
-        dynamo.put_op(settings().hooks_table, state, **_expects(delivery)),
-        dynamo.put_op(
+    final = result.ok or result.status_code == streak.GONE
+    exhausted = not result.ok and (final or delivery.attempt >= messages.MAX_ATTEMPTS)
+    retry_at = None if final or exhausted else now + next_retry_delay(delivery.attempt, result, now)
+    named = {
+        "state": dynamo.put_op(
             settings().hooks_table,
-            subs.log_item(
-                delivery.tenant,
-                delivery.subscription_id,
-                event_id=delivery.event_id,
-                attempt=delivery.attempt,
-                status_code=result.status_code,
-                error=result.error,
-                duration_ms=result.duration_ms,
-                attempted_at=now,
-                next_attempt_at=retry_at,
-            ),
+            _state_item(delivery, result, now, retry_at, exhausted),
+            **_expects(delivery),
         ),
-        _subscription_update(delivery, result, now, exhausted),
-        counters.update_item(delivery.tenant, _figures(result, exhausted), now),
-    ]
-    reasons = transact.run(items)
+        "log": dynamo.put_op(settings().hooks_table, _log_item(delivery, result, now, retry_at)),
+        "subscription": streak.subscription_update(delivery, result, now, exhausted),
+        "figures": counters.update_item(delivery.tenant, _figures(result, exhausted), now),
+    }
+    reasons = transact.run(list(named.values()))
     if reasons is not None:
-        if transact.failed_condition(reasons[0]) or transact.failed_condition(reasons[2]):
+        why = dict(zip(named, reasons, strict=True))
+        if transact.failed_condition(why["state"]) or transact.failed_condition(
+            why["subscription"]
+        ):
             return False  # recorded by another worker, or the subscription is gone
         raise RuntimeError(f"recording cancelled: {sorted(transact.codes(reasons))}")
     if retry_at is not None and retry_at - now <= SQS_MAX_DELAY_SECONDS:
-        retry = Delivery(
-            delivery.tenant,
-            delivery.subscription_id,
-            delivery.event_id,
-            delivery.attempt + 1,
-            delivery.round,
-        )
+        retry = dataclasses.replace(delivery, attempt=delivery.attempt + 1, paced=False)
         try:
             messages.send([(retry.body(), round(retry_at - now))])
         except Exception:  # the due-time index has it: the retry function sends it late
             logger.warning("fast-path retry not sent; the retry function will", exc_info=True)
     if not result.ok:
-        _maybe_disable(subscription, now, exhausted)
+        streak.after_failure(subscription, result, now, exhausted)
     return True
+
+
+def _log_item(
+    delivery: Delivery, result: outbound.Result, now: float, retry_at: float | None
+) -> dict[str, Any]:
+    item = subs.log_item(
+        delivery.tenant,
+        delivery.subscription_id,
+        event_id=delivery.event_id,
+        attempt=delivery.attempt,
+        status_code=result.status_code,
+        error=result.error,
+        duration_ms=result.duration_ms,
+        attempted_at=now,
+        next_attempt_at=retry_at,
+    )
+    return {**item, "trigger": delivery.log_trigger}
 
 
 def _expects(delivery: Delivery) -> dict[str, Any]:
@@ -211,75 +280,9 @@ def _state_item(
     }
 
 
-def _subscription_update(
-    delivery: Delivery, result: outbound.Result, now: float, exhausted: bool
-) -> dict[str, Any]:
-    key = subs.subscription_key(delivery.tenant, delivery.subscription_id)
-    if result.ok:
-        expression = "SET last_success_at = :now, consecutive_failures = :zero REMOVE failing_since"
-        values: dict[str, Any] = {":now": clock.iso(now), ":zero": 0}
-    else:
-        expression = (
-            "SET last_failure_at = :now, failing_since = if_not_exists(failing_since, :epoch)"
-        )
-        values = {":now": clock.iso(now), ":epoch": int(now)}
-        if exhausted:
-            expression += " ADD consecutive_failures :one"
-            values[":one"] = 1
-    return dynamo.update_op(
-        settings().hooks_table,
-        key,
-        expression,
-        condition="attribute_exists(#pk)",
-        names={"#pk": PK},
-        values=values,
-    )
-
-
 def _figures(result: outbound.Result, exhausted: bool) -> dict[str, int]:
     if result.ok:
         return {"deliveries_succeeded": 1}
     if exhausted:
         return {"deliveries_failed": 1, "deliveries_exhausted": 1}
     return {"deliveries_failed": 1}
-
-
-def _maybe_disable(subscription: subs.Subscription, now: float, exhausted: bool) -> bool:
-    """Disable after 5 exhausted events in a row, or 5 days of failing; with a
-    `subscription.disabled` event in the tenant's inbox, in the same transaction."""
-    failures = subscription.consecutive_failures + (1 if exhausted else 0)
-    since = subscription.failing_since
-    too_many = failures >= DISABLE_AFTER_EXHAUSTED
-    too_long = since is not None and now - since >= DISABLE_AFTER_FAILING_SECONDS
-    if not (too_many or too_long):
-        return False
-    payload = {
-        "subscription_id": subscription.id,
-        "url": subscription.url,
-        "reason": "consecutive_exhausted_events" if too_many else "failing_for_5_days",
-        "consecutive_failures": failures,
-        "failing_since": clock.iso(since) if since is not None else None,
-    }
-    _, event_items = events.system_event_ops(
-        subscription.tenant, "subscription.disabled", "dockhand.delivery", payload, now
-    )
-    disable = dynamo.update_op(
-        settings().hooks_table,
-        subs.subscription_key(subscription.tenant, subscription.id),
-        "SET #status = :disabled, disabled_at = :now",
-        condition="#status = :active",
-        names={"#status": "status"},
-        values={":disabled": subs.DISABLED, ":active": subs.ACTIVE, ":now": clock.iso(now)},
-    )
-    if transact.run([disable, *event_items]) is not None:
-        return False  # already disabled (or deleted) by another worker
-    catalogue.count("subscriptions_disabled")
-    logger.warning(
-        "subscription disabled",
-        extra={
-            "tenant": subscription.tenant,
-            "subscription_id": subscription.id,
-            "reason": payload["reason"],
-        },
-    )
-    return True

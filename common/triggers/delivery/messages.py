@@ -32,28 +32,42 @@ LIVE = "live"
 RETRYING, SUCCEEDED, EXHAUSTED, ABANDONED = "retrying", "succeeded", "exhausted", "abandoned"
 
 
+TRIGGERS = frozenset({"live", "retry", "replay", "recovery"})
+
+
 @dataclass(frozen=True)
 class Delivery:
-    """One attempt to deliver one event to one subscription."""
+    """One attempt to deliver one event to one subscription.
+
+    `trigger` says why it is sent (live, replay, recovery; a retry keeps it);
+    `paced` means it already holds a slot of its subscription's rate limit;
+    `deferrals` counts how often fairness sent it back to the queue."""
 
     tenant: str
     subscription_id: str
     event_id: str
     attempt: int = 1
     round: str = LIVE
+    trigger: str = LIVE
+    paced: bool = False
+    deferrals: int = 0
 
     def body(self) -> str:
-        return json.dumps(
-            {
-                "kind": "deliver",
-                "tenant": self.tenant,
-                "subscription_id": self.subscription_id,
-                "event_id": self.event_id,
-                "attempt": self.attempt,
-                "round": self.round,
-            },
-            separators=(",", ":"),
-        )
+        fields: dict[str, Any] = {
+            "kind": "deliver",
+            "tenant": self.tenant,
+            "subscription_id": self.subscription_id,
+            "event_id": self.event_id,
+            "attempt": self.attempt,
+            "round": self.round,
+        }
+        if self.trigger != LIVE:
+            fields["trigger"] = self.trigger
+        if self.paced:
+            fields["paced"] = True
+        if self.deferrals:
+            fields["deferrals"] = self.deferrals
+        return json.dumps(fields, separators=(",", ":"))
 
     @property
     def state_key(self) -> dict[str, str]:
@@ -62,17 +76,28 @@ class Delivery:
             SK: f"{self.event_id}#{self.round}",
         }
 
+    @property
+    def log_trigger(self) -> str:
+        """What the deliveries log shows: a later attempt is a retry."""
+        return "retry" if self.attempt > 1 else self.trigger
+
 
 def parse_delivery(body: Mapping[str, Any]) -> Delivery:
     attempt = body.get("attempt")
     if not isinstance(attempt, int) or not 1 <= attempt <= MAX_ATTEMPTS:
         raise ValueError("attempt out of range")
+    trigger = str(body.get("trigger") or LIVE)
+    if trigger not in TRIGGERS:
+        raise ValueError("unknown trigger")
     return Delivery(
         tenant=str(body["tenant"]),
         subscription_id=str(body["subscription_id"]),
         event_id=str(body["event_id"]),
         attempt=attempt,
         round=str(body.get("round") or LIVE),
+        trigger=trigger,
+        paced=body.get("paced") is True,
+        deferrals=max(0, int(body.get("deferrals") or 0)),
     )
 
 
