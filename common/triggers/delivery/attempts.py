@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import email.utils
+import math
 import random
 import threading
 from collections.abc import Mapping
@@ -29,7 +30,7 @@ from common.store import counters, dynamo, transact
 from common.store.tables import GSI1_PK, GSI1_SK, PK
 from common.triggers import events, outbound, webhooks
 from common.triggers import subscriptions as subs
-from common.triggers.delivery import fairness, messages, streak
+from common.triggers.delivery import fairness, messages, parking, streak
 from common.triggers.delivery.messages import (
     ABANDONED,
     BACKSTOP_SECONDS,
@@ -50,7 +51,7 @@ _metrics_lock = threading.Lock()  # a batch's sends run on threads (handlers/del
 class AttemptOutcome:
     """What one message did: for logs and tests."""
 
-    action: str  # "sent", "duplicate", "gone", "disabled", "paused", "deferred"
+    action: str  # "sent", "duplicate", "gone", "disabled", "paused", "deferred", "parked"
     result: outbound.Result | None = None
 
 
@@ -67,25 +68,57 @@ def deliver_message(delivery: Delivery, *, sent_at_ms: int | None = None) -> Att
         return _abandon(delivery, "paused" if subscription.status == "paused" else "disabled")
     if not _expected(delivery):
         return AttemptOutcome("duplicate")
-    rate = subscription.item.get("rate_limit_per_second")
-    if rate and not delivery.paced:
-        wait = fairness.reserve(delivery.tenant, delivery.subscription_id, float(rate), now)
-        if wait > 0:
-            return _defer(dataclasses.replace(delivery, paced=True), wait)
-    lease = fairness.acquire(delivery.tenant, delivery.subscription_id, now)
-    if lease is None:
-        later = dataclasses.replace(delivery, deferrals=delivery.deferrals + 1)
-        return _defer(later, fairness.defer_seconds(delivery.deferrals))
+    if delivery.parked:
+        if not parking.claim(delivery.tenant, delivery.parked):
+            return AttemptOutcome("duplicate")  # the other copy of a parked message went on
+        delivery = dataclasses.replace(delivery, parked="")
+    turn = _take_turn(delivery, subscription, now)
+    if isinstance(turn, AttemptOutcome):
+        return turn
     try:
         return _send(delivery, subscription)
     finally:
-        fairness.release(lease)
+        parking.release_and_wake(turn)
 
 
-def _defer(delivery: Delivery, seconds: float) -> AttemptOutcome:
-    """Back to the queue for `seconds` (whole seconds, rounded up): waiting for a turn
-    holds no worker."""
-    messages.send([(delivery.body(), max(1, min(SQS_MAX_DELAY_SECONDS, int(-(-seconds // 1)))))])
+def _take_turn(
+    delivery: Delivery, subscription: subs.Subscription, now: float
+) -> fairness.Lease | AttemptOutcome:
+    """The slots to send now, or what became of the message: deferred to its paced
+    moment, or parked while its tenant or subscription is at its share."""
+    wait = _pace(delivery, subscription, now)
+    if wait > 0:
+        return _defer(delivery, now, wait)
+    lease = fairness.acquire(delivery.tenant, delivery.subscription_id, now)
+    if lease is not None:
+        return lease
+    parked = parking.park(delivery)
+    lease = fairness.acquire(delivery.tenant, delivery.subscription_id, now)  # one more look
+    if lease is None:
+        return AttemptOutcome("parked")
+    if not parking.claim(delivery.tenant, parked):  # woken meanwhile: that copy goes on
+        parking.release_and_wake(lease)
+        return AttemptOutcome("parked")
+    return lease
+
+
+def _pace(delivery: Delivery, subscription: subs.Subscription, now: float) -> float:
+    """Seconds this delivery must still wait for its subscription's rate limit."""
+    rate = subscription.item.get("rate_limit_per_second")
+    if not rate:
+        return 0.0
+    if not delivery.due_ms:
+        return fairness.reserve(delivery.tenant, delivery.subscription_id, float(rate), now)
+    return max(0.0, delivery.due_ms / 1000 - now)
+
+
+def _defer(delivery: Delivery, now: float, seconds: float) -> AttemptOutcome:
+    """Back to the queue until its paced moment (SQS holds up to 15 min; a later
+    moment is reached in several hops): waiting holds no worker."""
+    due_ms = delivery.due_ms or int((now + seconds) * 1000)
+    later = dataclasses.replace(delivery, due_ms=due_ms)
+    delay = max(1, min(SQS_MAX_DELAY_SECONDS, math.ceil(seconds)))
+    messages.send([(later.body(), delay)])
     return AttemptOutcome("deferred")
 
 
@@ -210,7 +243,7 @@ def record_attempt(
             return False  # recorded by another worker, or the subscription is gone
         raise RuntimeError(f"recording cancelled: {sorted(transact.codes(reasons))}")
     if retry_at is not None and retry_at - now <= SQS_MAX_DELAY_SECONDS:
-        retry = dataclasses.replace(delivery, attempt=delivery.attempt + 1, paced=False)
+        retry = dataclasses.replace(delivery, attempt=delivery.attempt + 1, due_ms=0)
         try:
             messages.send([(retry.body(), round(retry_at - now))])
         except Exception:  # the due-time index has it: the retry function sends it late

@@ -4,9 +4,9 @@ per-subscription pace, and the one-replay-at-a-time lock (docs/capacity.md,
 
 A worker sends only while it holds a slot of the tenant AND a slot of the
 subscription.  A message whose tenant or subscription is at its share does not wait
-in the worker: it goes back to the queue with a delay (attempts.py), so a tenant's
-hanging receivers hold at most its tenant share of the workers, and one subscription
-at most its subscription share of the tenant's.
+in the worker: it is parked (parking.py) and woken by its own tenant's next
+finished send, so a tenant's hanging receivers hold at most its tenant share of the
+workers, and one subscription at most its subscription share of the tenant's.
 
 Slots (hooks table, pk `T#<tenant>#FAIR`, one partition per tenant):
 * sk `tenant`, `sub#<id>`: `holders`, a string set of `<lease>@<expiry epoch>`.
@@ -30,15 +30,13 @@ from typing import Any
 
 from common.runtime.config import settings
 from common.runtime.observability import logger
-from common.store import dynamo, transact
+from common.store import ddb, dynamo, transact
 from common.store.tables import PK, SK
 from common.triggers import outbound
 
 # A slot outlives the longest send (15 s) by a margin: a holder that crashed stops
 # counting after this long.
 HOLD_SECONDS = int(outbound.TOTAL_TIMEOUT_SECONDS) + 15
-# A refused message waits 1 s, then 2 s, … up to this (it is re-checked each time).
-MAX_DEFER_SECONDS = 10
 REPLAY_LOCK_SECONDS = 900
 
 
@@ -83,6 +81,7 @@ def _take(key: Mapping[str, str], entry: str, cap: int) -> dict[str, Any]:
         "ADD holders :entry",
         condition="attribute_not_exists(holders) OR size(holders) < :cap",
         values={":entry": {entry}, ":cap": cap},
+        return_old_on_failure=True,  # the holders, to purge dead ones without a read
     )
 
 
@@ -96,22 +95,24 @@ def acquire(tenant: str, subscription_id: str, now: float) -> Lease | None:
         reasons = transact.run([_take(k, entry, c) for k, c in zip(keys, caps, strict=True)])
         if reasons is None:
             return Lease(tenant, subscription_id, entry)
-        full = [k for k, r in zip(keys, reasons, strict=True) if transact.failed_condition(r)]
-        purged = [_purge(k, now) for k in full]  # every full one, no short cut
-        if attempt or not any(purged):
-            return None
+        expired = [
+            (key, _expired(reason, now))
+            for key, reason in zip(keys, reasons, strict=True)
+            if transact.failed_condition(reason)
+        ]
+        if attempt or not expired or not all(dead for _, dead in expired):
+            return None  # full of live holders: no second try
+        for key, dead in expired:
+            dynamo.update(
+                settings().hooks_table, key, "DELETE holders :gone", values={":gone": dead}
+            )
     return None
 
 
-def _purge(key: Mapping[str, str], now: float) -> bool:
-    """Remove expired holders; True when there were any."""
-    item = dynamo.get(settings().hooks_table, key, consistent=True) or {}
-    expired = {e for e in item.get("holders") or set() if int(str(e).rsplit("@", 1)[1]) < now}
-    if expired:
-        dynamo.update(
-            settings().hooks_table, key, "DELETE holders :gone", values={":gone": expired}
-        )
-    return bool(expired)
+def _expired(reason: Mapping[str, Any], now: float) -> set[str]:
+    """Entries of holders past their expiry in a refused slot item."""
+    item = ddb.deserialize(reason.get("Item") or {})
+    return {e for e in item.get("holders") or set() if int(str(e).rsplit("@", 1)[1]) < now}
 
 
 def release(lease: Lease) -> None:
@@ -126,11 +127,6 @@ def release(lease: Lease) -> None:
             )
         except Exception:
             logger.warning("delivery slot not released; it expires", exc_info=True)
-
-
-def defer_seconds(deferrals: int) -> int:
-    """How long a refused message waits before it is checked again."""
-    return min(MAX_DEFER_SECONDS, 1 + deferrals)
 
 
 # ---------------------------------------------------------------- pace (rate limit)

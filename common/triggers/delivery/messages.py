@@ -40,8 +40,8 @@ class Delivery:
     """One attempt to deliver one event to one subscription.
 
     `trigger` says why it is sent (live, replay, recovery; a retry keeps it);
-    `paced` means it already holds a slot of its subscription's rate limit;
-    `deferrals` counts how often fairness sent it back to the queue."""
+    `due_ms` is the moment its subscription's rate limit gave it (0: not paced yet);
+    `parked` names the parked item this copy must claim first (parking.py)."""
 
     tenant: str
     subscription_id: str
@@ -49,8 +49,8 @@ class Delivery:
     attempt: int = 1
     round: str = LIVE
     trigger: str = LIVE
-    paced: bool = False
-    deferrals: int = 0
+    due_ms: int = 0
+    parked: str = ""
 
     def body(self) -> str:
         fields: dict[str, Any] = {
@@ -63,10 +63,10 @@ class Delivery:
         }
         if self.trigger != LIVE:
             fields["trigger"] = self.trigger
-        if self.paced:
-            fields["paced"] = True
-        if self.deferrals:
-            fields["deferrals"] = self.deferrals
+        if self.due_ms:
+            fields["due_ms"] = self.due_ms
+        if self.parked:
+            fields["parked"] = self.parked
         return json.dumps(fields, separators=(",", ":"))
 
     @property
@@ -96,8 +96,8 @@ def parse_delivery(body: Mapping[str, Any]) -> Delivery:
         attempt=attempt,
         round=str(body.get("round") or LIVE),
         trigger=trigger,
-        paced=body.get("paced") is True,
-        deferrals=max(0, int(body.get("deferrals") or 0)),
+        due_ms=max(0, int(body.get("due_ms") or 0)),
+        parked=str(body.get("parked") or ""),
     )
 
 
