@@ -66,16 +66,16 @@ def deliver_message(delivery: Delivery, *, sent_at_ms: int | None = None) -> Att
         return _abandon(delivery, "gone")
     if subscription.status != subs.ACTIVE:  # paused or disabled: not sent, not retried
         return _abandon(delivery, "paused" if subscription.status == "paused" else "disabled")
-    if not _expected(delivery):
-        return AttemptOutcome("duplicate")
     if delivery.parked:
         if not parking.claim(delivery.tenant, delivery.parked):
             return AttemptOutcome("duplicate")  # the other copy of a parked message went on
         delivery = dataclasses.replace(delivery, parked="")
     turn = _take_turn(delivery, subscription, now)
     if isinstance(turn, AttemptOutcome):
-        return turn
+        return turn  # parked or paced: its state is checked when its turn comes
     try:
+        if not _expected(delivery):
+            return AttemptOutcome("duplicate")
         return _send(delivery, subscription)
     finally:
         parking.release_and_wake(turn)
