@@ -69,7 +69,7 @@ def test_a_tenant_at_its_share_is_parked_and_woken_by_its_own_next_send(
     globex = subscribe(api, keys.other_creator, receiver.url("/globex"))
     now = clock.now()
     held = [fairness.acquire("acme", f"01HOLDER{n}", now) for n in range(2)]  # acme's share
-    assert all(held)
+    assert all(isinstance(lease, fairness.Lease) for lease in held)
     mine = messages.Delivery("acme", acme, event(api, keys.creator))
     theirs = messages.Delivery("globex", globex, event(api, keys.other_creator))
 
@@ -85,6 +85,7 @@ def test_a_tenant_at_its_share_is_parked_and_woken_by_its_own_next_send(
         values={":pk": fairness.fair_pk("acme"), ":p": parking.PARK_PREFIX},
     ).items
     assert len(parked) == 1
+    assert isinstance(held[0], fairness.Lease)
     parking.release_and_wake(held[0])  # acme's own send ends: its oldest parked goes on
     woken = [m for m in queued() if m.get("event_id") == mine.event_id and not m.get("parked")]
     assert len(woken) == 1
@@ -102,7 +103,7 @@ def test_one_subscription_holds_at_most_its_share_of_its_tenant(
     slow = subscribe(api, keys.creator, receiver.url("/slow"))
     other = subscribe(api, keys.creator, receiver.url("/other"))
     held = fairness.acquire("acme", slow, clock.now())  # its one slot, busy
-    assert held is not None
+    assert isinstance(held, fairness.Lease)
     assert (
         recording.deliver_message(messages.Delivery("acme", slow, event(api, keys.creator))).action
         == "parked"
@@ -116,9 +117,10 @@ def test_one_subscription_holds_at_most_its_share_of_its_tenant(
 
 def test_slots_of_a_worker_that_died_expire() -> None:
     long_ago = clock.now() - fairness.HOLD_SECONDS - 5
-    assert fairness.acquire("acme", "01DEAD", long_ago) is not None  # never released
-    assert fairness.acquire("acme", "01DEAD", clock.now()) is not None  # purged, taken
-    assert fairness.acquire("acme", "01DEAD", clock.now()) is None  # live holder: full
+    assert isinstance(fairness.acquire("acme", "01DEAD", long_ago), fairness.Lease)  # kept
+    assert isinstance(fairness.acquire("acme", "01DEAD", clock.now()), fairness.Lease)  # purged
+    refused = fairness.acquire("acme", "01DEAD", clock.now())  # a live holder: full
+    assert refused == fairness.Refused(subscription_full=True)
 
 
 def test_a_slow_receiver_does_not_hold_the_rest_of_its_batch(
@@ -162,3 +164,27 @@ def test_the_rate_limit_delays_deliveries_and_drops_none(
     assert got[-1] - got[0] >= 1.5  # 6 at 2 a second: spread over at least 2 s
     for first in got:  # never more than 2 + 1 (rounding to whole seconds) in a second
         assert len([t for t in got if first <= t < first + 1.0]) <= 3
+
+
+def test_a_slow_subscriptions_backlog_never_stands_before_its_tenants_others(
+    api: ApiClient, keys: Keys, receiver: Receiver
+) -> None:
+    slow = subscribe(api, keys.creator, receiver.url("/slow"))
+    fast = subscribe(api, keys.creator, receiver.url("/fast"))
+    now = clock.now()
+    hung = fairness.acquire("acme", slow, now)  # a hanging send holds the slow one's slot
+    assert isinstance(hung, fairness.Lease)
+    for _ in range(3):  # the slow one's backlog, parked first
+        parked = recording.deliver_message(
+            messages.Delivery("acme", slow, event(api, keys.creator))
+        )
+        assert parked.action == "parked"
+    busy = fairness.acquire("acme", fast, now)  # the fast one is busy for a moment
+    assert isinstance(busy, fairness.Lease)
+    waiting = messages.Delivery("acme", fast, event(api, keys.creator))
+    assert recording.deliver_message(waiting).action == "parked"
+    parking.release_and_wake(busy)  # the fast one's send ends: its own line goes first
+    woken = [m for m in queued() if not m.get("parked")]
+    assert [m["event_id"] for m in woken] == [waiting.event_id]
+    assert recording.deliver_message(messages.parse_delivery(woken[0])).action == "sent"
+    assert [r.path for r in receiver.received] == ["/fast"]

@@ -89,17 +89,17 @@ def _take_turn(
     wait = _pace(delivery, subscription, now)
     if wait > 0:
         return _defer(delivery, now, wait)
-    lease = fairness.acquire(delivery.tenant, delivery.subscription_id, now)
-    if lease is not None:
-        return lease
-    parked = parking.park(delivery)
-    lease = fairness.acquire(delivery.tenant, delivery.subscription_id, now)  # one more look
-    if lease is None:
+    turn = fairness.acquire(delivery.tenant, delivery.subscription_id, now)
+    if isinstance(turn, fairness.Lease):
+        return turn
+    parked = parking.park(delivery, own_line=turn.subscription_full)
+    again = fairness.acquire(delivery.tenant, delivery.subscription_id, now)  # one more look
+    if not isinstance(again, fairness.Lease):
         return AttemptOutcome("parked")
     if not parking.claim(delivery.tenant, parked):  # woken meanwhile: that copy goes on
-        parking.release_and_wake(lease)
+        parking.release_and_wake(again)
         return AttemptOutcome("parked")
-    return lease
+    return again
 
 
 def _pace(delivery: Delivery, subscription: subs.Subscription, now: float) -> float:

@@ -74,6 +74,13 @@ class Lease:
     entry: str
 
 
+@dataclass(frozen=True)
+class Refused:
+    """No slot: the subscription's own share is full (else the tenant's)."""
+
+    subscription_full: bool
+
+
 def _take(key: Mapping[str, str], entry: str, cap: int) -> dict[str, Any]:
     return dynamo.update_op(
         settings().hooks_table,
@@ -85,28 +92,34 @@ def _take(key: Mapping[str, str], entry: str, cap: int) -> dict[str, Any]:
     )
 
 
-def acquire(tenant: str, subscription_id: str, now: float) -> Lease | None:
-    """A slot of the tenant and of the subscription, or None when either is full
-    (after purging the entries of holders that died)."""
+def acquire(tenant: str, subscription_id: str, now: float) -> Lease | Refused:
+    """A slot of the tenant and of the subscription, or why not (after purging the
+    entries of holders that died)."""
     entry = f"{secrets.token_hex(8)}@{int(now) + HOLD_SECONDS}"
-    keys = [tenant_key(tenant), subscription_key(tenant, subscription_id)]
-    caps = [settings().delivery_tenant_slots, settings().delivery_subscription_slots]
+    keys = {"tenant": tenant_key(tenant), "subscription": subscription_key(tenant, subscription_id)}
+    caps = {
+        "tenant": settings().delivery_tenant_slots,
+        "subscription": settings().delivery_subscription_slots,
+    }
+    refused = Refused(subscription_full=False)
     for attempt in range(2):
-        reasons = transact.run([_take(k, entry, c) for k, c in zip(keys, caps, strict=True)])
+        reasons = transact.run([_take(keys[name], entry, caps[name]) for name in keys])
         if reasons is None:
             return Lease(tenant, subscription_id, entry)
+        why = dict(zip(keys, reasons, strict=True))
+        refused = Refused(subscription_full=transact.failed_condition(why["subscription"]))
         expired = [
-            (key, _expired(reason, now))
-            for key, reason in zip(keys, reasons, strict=True)
+            (keys[name], _expired(reason, now))
+            for name, reason in why.items()
             if transact.failed_condition(reason)
         ]
         if attempt or not expired or not all(dead for _, dead in expired):
-            return None  # full of live holders: no second try
+            return refused  # full of live holders: no second try
         for key, dead in expired:
             dynamo.update(
                 settings().hooks_table, key, "DELETE holders :gone", values={":gone": dead}
             )
-    return None
+    return refused
 
 
 def _expired(reason: Mapping[str, Any], now: float) -> set[str]:

@@ -8,13 +8,21 @@ tenant: every send that gives its slots back wakes the tenant's oldest parked
 message (sends it to the queue again).  So the work a parked backlog causes is one
 wake per send of that tenant, never a function of the backlog's size.
 
+Two lines per tenant: a delivery refused because its *subscription* is at its share
+waits in that subscription's own line, woken by that subscription's next finished
+send; one refused because the *tenant* is at its share waits in the tenant's line,
+woken by any of the tenant's sends.  A finished send wakes its subscription's line
+first, then the tenant's: a slow subscription's backlog never stands in front of
+its tenant's other subscriptions.
+
 Exactly one copy goes on: a parked item is claimed by a conditional delete, and two
 paths may try — the wake, and a backstop copy of the message sent with the longest
 delay SQS holds (15 min; it covers a wake that never comes, e.g. a worker that died
 holding the slot).  The parker itself checks once more after parking, so a slot
 given back between its refusal and its park is not missed.
 
-Items (hooks table): pk `T#<tenant>#FAIR`, sk `park#<ULID>`, the message body.
+Items (hooks table): pk `T#<tenant>#FAIR`, sk `park#S#<subscription id>#<ULID>` or
+`park#T#<ULID>`, the message body.
 """
 
 from __future__ import annotations
@@ -33,9 +41,14 @@ PARK_PREFIX = "park#"
 KEEP_SECONDS = 4 * 86_400  # the delivery queue's retention
 
 
-def park(delivery: Delivery) -> str:
-    """Park `delivery` (and send its backstop copy); the parked item's sort key."""
-    sk = f"{PARK_PREFIX}{ids.new_id()}"
+def _line(subscription_id: str | None) -> str:
+    return f"{PARK_PREFIX}S#{subscription_id}#" if subscription_id else f"{PARK_PREFIX}T#"
+
+
+def park(delivery: Delivery, *, own_line: bool) -> str:
+    """Park `delivery` (and send its backstop copy) in its subscription's own line or
+    its tenant's; the parked item's sort key."""
+    sk = _line(delivery.subscription_id if own_line else None) + ids.new_id()
     dynamo.put(
         settings().hooks_table,
         {
@@ -64,27 +77,33 @@ def claim(tenant: str, sk: str) -> bool:
     return True
 
 
-def wake(tenant: str) -> bool:
-    """Send the tenant's oldest parked delivery to the queue again; best effort (the
-    backstop copy covers a wake that fails).  True when one was woken."""
+def wake(tenant: str, subscription_id: str) -> bool:
+    """Send the oldest parked delivery of the subscription's line, else of the
+    tenant's, to the queue again; best effort (the backstop copy covers a wake that
+    fails).  True when one was woken."""
     try:
-        page = dynamo.query(
-            settings().hooks_table,
-            "#pk = :pk AND begins_with(#sk, :park)",
-            names={"#pk": PK, "#sk": SK},
-            values={":pk": fairness.fair_pk(tenant), ":park": PARK_PREFIX},
-            limit=1,
-            consistent=True,
-        )
-        for item in page.items:
-            if claim(tenant, str(item[SK])):
-                messages.send([(str(item["body"]), 0)])
-                return True
+        return any(_wake_one(tenant, line) for line in (_line(subscription_id), _line(None)))
     except Exception:
         logger.warning("parked delivery not woken; its backstop copy will", exc_info=True)
     return False
 
 
+def _wake_one(tenant: str, line: str) -> bool:
+    page = dynamo.query(
+        settings().hooks_table,
+        "#pk = :pk AND begins_with(#sk, :line)",
+        names={"#pk": PK, "#sk": SK},
+        values={":pk": fairness.fair_pk(tenant), ":line": line},
+        limit=1,
+        consistent=True,
+    )
+    for item in page.items:
+        if claim(tenant, str(item[SK])):
+            messages.send([(str(item["body"]), 0)])
+            return True
+    return False
+
+
 def release_and_wake(lease: fairness.Lease) -> None:
     fairness.release(lease)
-    wake(lease.tenant)
+    wake(lease.tenant, lease.subscription_id)
