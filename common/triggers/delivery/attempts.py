@@ -93,6 +93,8 @@ def _take_turn(
     if isinstance(turn, fairness.Lease):
         return turn
     parked = parking.park(delivery, own_line=turn.subscription_full)
+    with _metrics_lock:
+        catalogue.count("deliveries_parked")
     again = fairness.acquire(delivery.tenant, delivery.subscription_id, now)  # one more look
     if not isinstance(again, fairness.Lease):
         return AttemptOutcome("parked")
@@ -119,6 +121,8 @@ def _defer(delivery: Delivery, now: float, seconds: float) -> AttemptOutcome:
     later = dataclasses.replace(delivery, due_ms=due_ms)
     delay = max(1, min(SQS_MAX_DELAY_SECONDS, math.ceil(seconds)))
     messages.send([(later.body(), delay)])
+    with _metrics_lock:
+        catalogue.count("deliveries_paced")
     return AttemptOutcome("deferred")
 
 
