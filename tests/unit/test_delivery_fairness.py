@@ -188,3 +188,12 @@ def test_a_slow_subscriptions_backlog_never_stands_before_its_tenants_others(
     assert [m["event_id"] for m in woken] == [waiting.event_id]
     assert recording.deliver_message(messages.parse_delivery(woken[0])).action == "sent"
     assert [r.path for r in receiver.received] == ["/fast"]
+
+
+def test_the_pace_reserves_moments_one_interval_apart_and_can_be_reset() -> None:
+    now = clock.now()
+    waits = [fairness.reserve("acme", "01PACED", 4, now) for _ in range(4)]
+    assert waits == pytest.approx([0.0, 0.25, 0.5, 0.75], abs=0.01)
+    fairness.reset_pace("acme", "01PACED")
+    assert fairness.reserve("acme", "01PACED", 4, now) == 0.0
+    assert fairness.reserve("globex", "01PACED", 4, now) == 0.0  # per tenant

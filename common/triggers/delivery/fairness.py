@@ -171,6 +171,12 @@ def reserve(tenant: str, subscription_id: str, per_second: float, now: float) ->
     return max(0.0, (int(updated["tat_ms"]) - interval - now_ms) / 1000)
 
 
+def reset_pace(tenant: str, subscription_id: str) -> None:
+    """Forget the reserved moments (on enable, or when the rate limit changes): the
+    deliveries holding them keep theirs, new ones start from now."""
+    dynamo.delete(settings().hooks_table, pace_key(tenant, subscription_id))
+
+
 # ---------------------------------------------------------------- replays
 
 
