@@ -10,7 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from common.runtime.observability import logger, start_invocation
-from common.triggers import delivery, fanout
+from common.triggers import fanout
+from common.triggers.delivery import dispatch, messages
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
@@ -20,9 +21,9 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         # Queues first (their entries are idempotent); delivery then sends only for the
         # records the queues took, so a retried batch sends nothing twice.
         filled = fanout.fill_queues(records)
-        failed = delivery.dispatch_records(records[:filled]) or fanout.sequences(records[filled:])
+        failed = dispatch.dispatch_records(records[:filled]) or fanout.sequences(records[filled:])
     finally:
-        delivery.flush()
+        messages.flush()
     if failed:
         logger.warning("dispatch incomplete", extra={"first_failed": failed[0]})
     return {"batchItemFailures": [{"itemIdentifier": seq} for seq in failed]}

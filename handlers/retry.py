@@ -11,19 +11,20 @@ from __future__ import annotations
 from typing import Any
 
 from common.runtime.observability import logger, start_invocation
-from common.triggers import delivery, recovery
+from common.triggers import recovery
+from common.triggers.delivery import messages, retries
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     start_invocation(function="retry", correlation_id=event.get("id"))
     try:
-        sent = delivery.sweep_due()
+        sent = retries.sweep_due()
         # Recoveries whose enabling request died before starting them (recovery.py).
         recovered = recovery.sweep_pending()
     except Exception:
         logger.exception("retry sweep failed")
         raise
     finally:
-        delivery.flush()
+        messages.flush()
     logger.info("retry sweep done", extra={"sent": sent, "recoveries": recovered})
     return {"sent": sent}

@@ -7,9 +7,10 @@ from __future__ import annotations
 from common.api import Response, Route, http_handler
 from common.runtime.http import Request, empty_response, json_response, page
 from common.runtime.models import PageQuery
-from common.triggers import delivery, delivery_log, subscription_changes, subscription_sends
+from common.triggers import delivery_log, subscription_changes, subscription_sends
 from common.triggers import subscription_input as inputs
 from common.triggers import subscriptions as subs
+from common.triggers.delivery import replay as replays
 
 
 def _no_body(request: Request) -> None:
@@ -73,7 +74,7 @@ def deliveries(request: Request) -> Response:
 
 def replay(request: Request) -> Response:
     body = request.json_model(subs.ReplayRequest)
-    return json_response(202, delivery.start_replay(request.tenant, _id(request), body))
+    return json_response(202, replays.start_replay(request.tenant, _id(request), body))
 
 
 def send_test(request: Request) -> Response:

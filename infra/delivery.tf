@@ -1,6 +1,7 @@
 # Push delivery (docs/triggers.md, "Push delivery"): the events table's stream feeds
 # the dispatch function, which puts one message per (event, subscription) on the
-# delivery queue; the deliver function signs and POSTs it, records the attempt and
+# delivery queue; the deliver function takes its tenant's and subscription's fair
+# share (or parks it), signs and POSTs it, records the attempt and
 # schedules the retry (SQS DelaySeconds up to 15 min, the hooks table's due-time
 # index read every minute by the retry function beyond that).
 
@@ -71,6 +72,10 @@ resource "aws_lambda_event_source_mapping" "dispatch" {
   }
 }
 
+# A batch's 5 messages are sent side by side (handlers/deliver.py), and a tenant's or
+# subscription's sends in flight are capped by slots in the hooks table, so one
+# tenant's hanging receivers hold at most DOCKHAND_DELIVERY_TENANT_SLOTS (10) of the
+# maximum_concurrency invocations (docs/capacity.md, "Fair delivery").
 resource "aws_lambda_event_source_mapping" "deliver" {
   function_name                      = module.function["deliver"].function_name
   event_source_arn                   = aws_sqs_queue.deliveries.arn

@@ -205,7 +205,8 @@ locals {
     }
 
     # Queue consumer: the subscription and its delivery state (hooks), the event
-    # (GetItem) and replay pages (timeline); one transaction records the attempt,
+    # (GetItem) and replay pages (timeline); fairness slots, pace and the replay
+    # lock, parked deliveries (hooks: Query wakes, DeleteItem claims); one transaction records the attempt,
     # the day counters and, on auto-disable, the subscription.disabled event
     # (PutItem on events, the pending gauge on stats). SQS: what the event source
     # mapping needs (receive, delete, queue attributes), plus sends of retries and
@@ -213,7 +214,7 @@ locals {
     deliver = {
       dynamodb = {
         hooks = {
-          actions = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"]
+          actions = ["dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"]
           indexes = []
         }
         events = { actions = ["dynamodb:GetItem", "dynamodb:PutItem"], indexes = ["timeline"] }

@@ -140,6 +140,18 @@ CATALOGUE: dict[str, MetricSpec] = {
         MetricSpec(
             "subscriptions_disabled", MetricUnit.Count, "subscriptions auto-disabled", SCHEDULED
         ),
+        MetricSpec(
+            "deliveries_parked",
+            MetricUnit.Count,
+            "deliveries parked because their tenant or subscription was at its share",
+            SCHEDULED,
+        ),
+        MetricSpec(
+            "deliveries_paced",
+            MetricUnit.Count,
+            "deliveries delayed by their subscription's rate limit",
+            SCHEDULED,
+        ),
     )
 }
 

@@ -75,6 +75,8 @@ class Settings:
     loopback_reserved_ports: frozenset[int] = frozenset()
     retry_divisor: int = 1
     due_shards: int = 4
+    delivery_tenant_slots: int = 10
+    delivery_subscription_slots: int = 2
     max_attempts: int = 5
     mcp_allowed_origins: frozenset[str] = frozenset()
 
@@ -124,6 +126,10 @@ def load_settings() -> Settings:
         retry_divisor=_int("DOCKHAND_RETRY_DIVISOR", 1, 1, 10_000_000),
         # Partitions of the due-time index of retries (hooks gsi1).
         due_shards=_int("DOCKHAND_DUE_SHARDS", 4, 1, 64),
+        # Fair delivery (docs/capacity.md): sends in flight at once per tenant and per
+        # subscription; past them a message waits in the queue, not in a worker.
+        delivery_tenant_slots=_int("DOCKHAND_DELIVERY_TENANT_SLOTS", 10, 1, 1000),
+        delivery_subscription_slots=_int("DOCKHAND_DELIVERY_SUBSCRIPTION_SLOTS", 2, 1, 100),
         # Leases of one event before it is quarantined (common/triggers/leases.py).
         max_attempts=_int("DOCKHAND_MAX_ATTEMPTS", 5, 1, 100),
         # Browser origins POST /mcp accepts (comma-separated); MCP clients send no Origin.

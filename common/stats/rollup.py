@@ -43,7 +43,7 @@ COUNTED = (
     "notes_created",
     "snapshots_created",
     "heartbeats",
-    # Push delivery (common/triggers/delivery.py): attempts, by outcome.
+    # Push delivery (common/triggers/delivery/): attempts, by outcome.
     "deliveries_succeeded",
     "deliveries_failed",
     "deliveries_exhausted",

@@ -35,6 +35,7 @@ class Result:
     status_code: int | None
     duration_ms: int
     error: str | None = None  # a class of failure, safe to show the subscription's tenant
+    retry_after: str | None = None  # the receiver's Retry-After, as sent (delivery honours it)
 
     @property
     def ok(self) -> bool:
@@ -113,7 +114,8 @@ def send(
         return Result("timeout", None, _ms(started), "timeout")
     if 200 <= status < 300:
         return Result("success", status, _ms(started))
-    return Result("http_status", status, _ms(started), f"http_status: {status}")
+    retry_after = response.headers.get("retry-after")
+    return Result("http_status", status, _ms(started), f"http_status: {status}", retry_after)
 
 
 def _pool(target: ssrf.Target, deadline: float, ca_certs: str | None) -> urllib3.HTTPConnectionPool:

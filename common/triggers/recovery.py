@@ -6,7 +6,7 @@ Crash safety comes from the order of writes:
    subscription item IN THE SAME conditional update (`recovery_id`, `recovery_since`,
    `recovery_until`), together with a due-time entry on the hooks table's gsi1
    (`RECOVER#0` / `<due ms>#<tenant>#<subscription id>`, due 30 seconds on);
-2. the request then starts the replay (`delivery.start_replay`: one SQS message);
+2. the request then starts the replay (`replays.start_replay`: one SQS message);
 3. and clears the record, conditionally on its `recovery_id`.
 A crash between 1 and 2 (or a queue that refused the message) leaves the record: the
 `retry` function (every minute) finds it on the index once due, claims it by moving its
@@ -31,8 +31,8 @@ from common.runtime.errors import ApiError, NotFound
 from common.runtime.observability import logger
 from common.store import dynamo
 from common.store.tables import GSI1, GSI1_PK, GSI1_SK, PK, SK
-from common.triggers import delivery
 from common.triggers import subscriptions as subs
+from common.triggers.delivery import replay as replays
 
 # The enabling request's own start has this long before a sweep takes over: just over
 # the `subscriptions` function's 25 s timeout, so the request is surely over by then.
@@ -68,7 +68,7 @@ def start(item: Mapping[str, Any]) -> bool:
     if until > since:
         request = subs.ReplayRequest(since=since, until=until)
         try:
-            started = delivery.start_replay(tenant, sid, request)
+            started = replays.start_replay(tenant, sid, request, trigger="recovery")
         except NotFound:
             return True  # deleted meanwhile: nothing to send, nothing left to clear
         except ApiError as error:  # e.g. 409: one replay at a time; the sweep retries

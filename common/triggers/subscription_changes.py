@@ -21,6 +21,7 @@ from common.store.tables import PK, SK
 from common.triggers import recovery
 from common.triggers import subscription_input as inputs
 from common.triggers import subscriptions as subs
+from common.triggers.delivery import fairness
 
 ENABLE_ATTEMPTS = 5  # optimistic retries when another change lands between read and write
 # PATCH field → item attribute
@@ -61,6 +62,9 @@ def change(
     if removes:
         expression += " REMOVE " + ", ".join(alias[c] for c in removes)
     updated = subs.update_existing(tenant, subscription_id, expression.strip(), names, values)
+    if "rate_limit_per_second" in given:
+        # Moments reserved at the old pace would hold new deliveries back: start afresh.
+        fairness.reset_pace(tenant, subscription_id)
     return subs.Subscription(updated).public()
 
 
@@ -86,6 +90,7 @@ def enable(tenant: str, subscription_id: str, recover: bool = True) -> subs.Subs
             updated = _flip(current.item, recover)
         except dynamo.ConditionFailed:
             continue  # changed between the read and the write: read again
+        fairness.reset_pace(tenant, subscription_id)  # no wait carried over from before
         if updated.get("recovery_id"):
             # Written just now: start it.  Pending from an enable that died (or whose
             # queue refused): an explicit enable takes it over at once, claimed first so

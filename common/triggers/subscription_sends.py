@@ -15,8 +15,9 @@ from common.runtime.config import settings
 from common.runtime.errors import Conflict, NotFound
 from common.runtime.models import Count, Id
 from common.store import dynamo
-from common.triggers import delivery, events, outbound, webhooks
+from common.triggers import events, outbound, webhooks
 from common.triggers import subscriptions as subs
+from common.triggers.delivery import messages
 
 TEST_EVENT_TYPE = "webhook.test"
 TEST_SOURCE = "dockhand.test"
@@ -113,8 +114,8 @@ def resend(tenant: str, subscription_id: str, event_id: str) -> ResendView:
     if subscription.status != subs.ACTIVE:
         raise Conflict(f"The subscription is {subscription.status}; enable it first.")
     round_name = RESEND_ROUND_PREFIX + ids.new_id()
-    target = delivery.Delivery(tenant, subscription.id, event_id, 1, round_name)
-    delivery.send([(target.body(), 0)])
+    target = messages.Delivery(tenant, subscription.id, event_id, 1, round_name)
+    messages.send([(target.body(), 0)])
     return {
         "subscription_id": subscription.id,
         "event_id": event_id,

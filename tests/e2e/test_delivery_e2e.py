@@ -115,6 +115,32 @@ def test_5xx_then_2xx_is_retried_and_logged(
     assert [(a["attempt"], a["status_code"]) for a in log] == [(2, 200), (1, 500)]
 
 
+def test_410_gone_disables_the_subscription_at_once(
+    gateway: e2e.Gateway, tenant: str, receiver: Receiver
+) -> None:
+    receiver.answer = lambda path, n: (410, 0.0)
+    sub = subscribe(gateway, tenant, receiver.url())
+    gateway.http("POST", "/events", tenant, {"event_type": "t", "payload": {}})
+    path = f"/subscriptions/{sub['subscription_id']}"
+    wait_for(lambda: gateway.http("GET", path, tenant).json["status"] == "disabled")
+    inbox = gateway.http("GET", "/inbox?event_type=subscription.disabled", tenant).json
+    assert [i["payload"]["reason"] for i in inbox["items"]] == ["gone"]
+    time.sleep(2)  # retries come after 1 s here: none does
+    assert len(receiver.received) == 1
+
+
+def test_429_with_retry_after_waits_at_least_that(
+    gateway: e2e.Gateway, tenant: str, receiver: Receiver
+) -> None:
+    receiver.answer = lambda path, n: (429 if n == 0 else 200, 0.0)
+    receiver.answer_headers = lambda path, n: {"Retry-After": "3"} if n == 0 else {}
+    subscribe(gateway, tenant, receiver.url())
+    gateway.http("POST", "/events", tenant, {"event_type": "t", "payload": {}})
+    wait_for(lambda: len(receiver.received) == 2, timeout=15)
+    first, second = receiver.received
+    assert second.at - first.at >= 2.9  # the schedule alone says 1 s here
+
+
 def test_redirects_are_not_followed_and_refused_connections_are_recorded(
     gateway: e2e.Gateway, tenant: str, receiver: Receiver
 ) -> None:

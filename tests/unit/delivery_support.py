@@ -41,6 +41,8 @@ class Receiver:
     """HTTP receiver on 127.0.0.1; `answer` decides status (and a delay) per request."""
 
     answer: Answer = lambda path, n: (200, 0.0)
+    # Response headers per request, e.g. Retry-After: (path, nth) → {name: value}.
+    answer_headers: Callable[[str, int], dict[str, str]] = lambda path, n: {}
     received: list[Received] = field(default_factory=list)
     port: int = 0
     _server: http.server.ThreadingHTTPServer | None = None
@@ -66,6 +68,8 @@ class Receiver:
                 self.send_response(status)
                 if 300 <= status < 400:
                     self.send_header("Location", receiver.url("/elsewhere"))
+                for name, value in receiver.answer_headers(self.path, nth).items():
+                    self.send_header(name, value)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 

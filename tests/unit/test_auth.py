@@ -166,5 +166,3 @@ def test_create_key_validates(aws: None, tenant: str, role: str) -> None:
 
     with pytest.raises(ValidationFailed):
         auth.create_key(tenant, role)
-
-

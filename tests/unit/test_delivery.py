@@ -17,7 +17,8 @@ from common.runtime import clock
 from common.runtime.config import settings
 from common.store import aws as clients
 from common.store import counters
-from common.triggers import delivery
+from common.triggers.delivery import attempts as recording
+from common.triggers.delivery import dispatch, messages, replay
 from tests.conftest import ApiClient, Keys
 from tests.unit.delivery_support import Pipeline, Receiver, make_pipeline, running_receiver
 
@@ -156,11 +157,11 @@ def test_the_retry_schedule_is_the_contracts_and_scales_with_one_setting(
 ) -> None:
     monkeypatch.setenv("DOCKHAND_RETRY_DIVISOR", "1")
     settings.cache_clear()
-    delays = [delivery.retry_delay(n) for n in range(1, delivery.MAX_ATTEMPTS)]
+    delays = [messages.retry_delay(n) for n in range(1, messages.MAX_ATTEMPTS)]
     assert delays == [5, 300, 1800, 7200, 18000, 36000, 36000]
     monkeypatch.setenv("DOCKHAND_RETRY_DIVISOR", "3600")
     settings.cache_clear()
-    assert [delivery.retry_delay(n) for n in range(1, 8)] == [1, 1, 1, 2, 5, 10, 10]
+    assert [messages.retry_delay(n) for n in range(1, 8)] == [1, 1, 1, 2, 5, 10, 10]
 
 
 def test_retries_follow_the_scaled_schedule_until_exhausted(
@@ -175,11 +176,11 @@ def test_retries_follow_the_scaled_schedule_until_exhausted(
     receiver.answer = lambda path, n: (500, 0.0)
     sub = subscribe(api, keys.creator, receiver.url())
     post_event(api, keys.creator)
-    pipeline.drain(until=lambda: len(receiver.received) == delivery.MAX_ATTEMPTS, timeout=60)
+    pipeline.drain(until=lambda: len(receiver.received) == messages.MAX_ATTEMPTS, timeout=60)
     pipeline.drain()
     assert len(receiver.received) == 8  # the first attempt and 7 retries, then no more
     gaps = [b.at - a.at for a, b in zip(receiver.received, receiver.received[1:], strict=False)]
-    expected = [max(1.0, s / 36000) for s in delivery.RETRY_SCHEDULE_SECONDS]
+    expected = [max(1.0, s / 36000) for s in messages.RETRY_SCHEDULE_SECONDS]
     for gap, wanted in zip(gaps, expected, strict=True):
         assert gap >= wanted - 0.2, (gaps, expected)
     log = attempts(api, keys.viewer, sub)
@@ -229,7 +230,7 @@ def test_a_worker_dying_after_sending_delivers_again_and_records_once(
     transaction; the message is not deleted, comes back after the visibility timeout,
     and is delivered again (never lost), then recorded exactly once."""
     sub = subscribe(api, keys.creator, receiver.url())
-    real = delivery.record_attempt
+    real = recording.record_attempt
     crashes = [1]
 
     def dies_once(*args: Any, **kwargs: Any) -> bool:
@@ -238,7 +239,7 @@ def test_a_worker_dying_after_sending_delivers_again_and_records_once(
             raise SystemExit("worker killed")  # not an Exception: nothing catches it
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(delivery, "record_attempt", dies_once)
+    monkeypatch.setattr(recording, "record_attempt", dies_once)
     pipeline.queue.visibility_seconds = 1
     post_event(api, keys.creator)
     with pytest.raises(SystemExit):
@@ -257,8 +258,8 @@ def test_a_duplicate_message_after_recording_is_dropped_without_sending(
     sub = subscribe(api, keys.creator, receiver.url())
     event_id = post_event(api, keys.creator)
     pipeline.drain(until=lambda: len(receiver.received) == 1)
-    duplicate = delivery.Delivery("acme", sub["subscription_id"], event_id)
-    delivery.send([(duplicate.body(), 0)])
+    duplicate = messages.Delivery("acme", sub["subscription_id"], event_id)
+    messages.send([(duplicate.body(), 0)])
     pipeline.drain()
     assert len(receiver.received) == 1
     assert len(attempts(api, keys.viewer, sub)) == 1
@@ -271,7 +272,7 @@ def test_five_exhausted_events_disable_with_an_inbox_event_and_enable_restores(
     pipeline: Pipeline,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(delivery, "MAX_ATTEMPTS", 1)  # exhausted at the first failure
+    monkeypatch.setattr(messages, "MAX_ATTEMPTS", 1)  # exhausted at the first failure
     receiver.answer = lambda path, n: (500, 0.0)
     sub = subscribe(api, keys.creator, receiver.url(), event_types=["order.*"])
     for n in range(5):
@@ -348,7 +349,7 @@ def test_replay_of_a_window_spanning_several_pages(
     pipeline: Pipeline,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(delivery, "REPLAY_PAGE", 3)
+    monkeypatch.setattr(replay, "REPLAY_PAGE", 3)
     before = [
         post_event(api, keys.creator, "order.created" if n % 4 else "other", n=n) for n in range(10)
     ]
@@ -405,13 +406,13 @@ def test_long_retries_wait_in_the_due_index_and_the_retry_function_sends_them(
     monkeypatch.setenv("DOCKHAND_RETRY_DIVISOR", "1")
     settings.cache_clear()
     receiver.answer = lambda path, n: (500 if n == 0 else 200, 0.0)
-    monkeypatch.setattr(delivery, "RETRY_SCHEDULE_SECONDS", (7200,) * 7)
+    monkeypatch.setattr(messages, "RETRY_SCHEDULE_SECONDS", (7200,) * 7)
     sub = subscribe(api, keys.creator, receiver.url())
     post_event(api, keys.creator)
     pipeline.drain(until=lambda: len(receiver.received) == 1)
     pipeline.drain()
     assert retry.handler({}, None) == {"sent": 0}  # not due yet
-    later = clock.now() + 7200 + 1
+    later = clock.now() + 7200 * 1.1 + 1  # the schedule carries up to +10 % jitter
     clock.set_clock(lambda: later)
     try:
         assert retry.handler({}, None) == {"sent": 1}
@@ -436,7 +437,7 @@ def test_a_lost_fast_path_retry_is_sent_by_the_retry_function(
 
     receiver.answer = lambda path, n: (500 if n == 0 else 200, 0.0)
     sub = subscribe(api, keys.creator, receiver.url())
-    real_send = delivery.send
+    real_send = messages.send
     calls = [0]
 
     def first_retry_lost(bodies: Any) -> None:
@@ -445,12 +446,12 @@ def test_a_lost_fast_path_retry_is_sent_by_the_retry_function(
             raise RuntimeError("SQS unavailable")
         real_send(bodies)
 
-    monkeypatch.setattr(delivery, "send", first_retry_lost)
+    monkeypatch.setattr(messages, "send", first_retry_lost)
     post_event(api, keys.creator)
     pipeline.drain(until=lambda: len(receiver.received) == 1)
     pipeline.drain()
     assert len(receiver.received) == 1
-    later = clock.now() + delivery.BACKSTOP_SECONDS + 10
+    later = clock.now() + messages.BACKSTOP_SECONDS + 10
     clock.set_clock(lambda: later)
     try:
         assert retry.handler({}, None) == {"sent": 1}
@@ -491,10 +492,10 @@ def test_ssrf_refusal_at_send_time_is_a_recorded_failure(
 def test_dispatch_skips_records_that_are_not_new_events() -> None:
     sample = json.loads((EVENTS / "dispatch_stream.json").read_text())
     insert, dedup = sample["Records"]
-    assert delivery.event_of_record(insert) is not None
-    assert delivery.event_of_record(dedup) is None
-    assert delivery.event_of_record({**insert, "eventName": "MODIFY"}) is None
-    assert delivery.event_of_record({**insert, "eventName": "REMOVE"}) is None
+    assert dispatch.event_of_record(insert) is not None
+    assert dispatch.event_of_record(dedup) is None
+    assert dispatch.event_of_record({**insert, "eventName": "MODIFY"}) is None
+    assert dispatch.event_of_record({**insert, "eventName": "REMOVE"}) is None
 
 
 def test_dispatch_reports_the_first_record_it_could_not_queue(
@@ -512,7 +513,7 @@ def test_dispatch_reports_the_first_record_it_could_not_queue(
     def broken(bodies: Any) -> None:
         raise RuntimeError("SQS down")
 
-    monkeypatch.setattr(delivery, "send", broken)
+    monkeypatch.setattr(messages, "send", broken)
     result = dispatch.handler({"Records": [sample["Records"][1], record]}, None)
     assert result == {
         "batchItemFailures": [{"itemIdentifier": record["dynamodb"]["SequenceNumber"]}]
@@ -530,7 +531,7 @@ def test_deliver_reports_a_message_it_could_not_handle(
     def unavailable(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("DynamoDB unavailable")
 
-    monkeypatch.setattr(delivery, "deliver_message", unavailable)
+    monkeypatch.setattr(recording, "deliver_message", unavailable)
     result = deliver.handler({"Records": [bad]}, None)
     assert result == {"batchItemFailures": [{"itemIdentifier": "m-bad"}]}
     monkeypatch.undo()

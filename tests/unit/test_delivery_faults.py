@@ -12,7 +12,8 @@ import pytest
 from common.runtime import clock
 from common.runtime.config import settings
 from common.store import aws as clients
-from common.triggers import delivery, ssrf
+from common.triggers import ssrf
+from common.triggers.delivery import fairness, messages
 from tests.conftest import ApiClient, Keys, Result
 from tests.unit.delivery_support import Pipeline, Receiver, make_pipeline, running_receiver
 from tests.unit.test_faults import DDB_FAULTS, Fault, _client_error, inject  # noqa: F401
@@ -127,6 +128,7 @@ def test_recording_under_fault_fails_the_message_and_it_is_delivered_again(
     receiver: Receiver,
     inject: Callable[[Fault], Callable[[], int]],  # noqa: F811
     fault: Fault,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The POST happened, the recording transaction failed: the message is reported
     as failed (SQS hands it out again), nothing was recorded, and the next try
@@ -134,8 +136,11 @@ def test_recording_under_fault_fails_the_message_and_it_is_delivered_again(
     from handlers import deliver
 
     sid = _sub(api, keys.creator, receiver.url())
+    # The fault is for the recording: the fairness slots (writes too) are not under test.
+    monkeypatch.setattr(fairness, "acquire", lambda t, s, now: fairness.Lease(t, s, "x@0"))
+    monkeypatch.setattr(fairness, "release", lambda lease: None)
     event = api.post("/events", key=keys.creator, json_body={"event_type": "t", "payload": {}})
-    message = delivery.Delivery("acme", sid, event.json["event_id"])
+    message = messages.Delivery("acme", sid, event.json["event_id"])
     record = {"messageId": "m1", "body": message.body(), "attributes": {}}
     before = stored()
     remove = inject(fault)

@@ -14,8 +14,9 @@ import pytest
 from common.runtime import clock
 from common.runtime.config import settings
 from common.store import aws as clients
-from common.triggers import delivery, recovery, webhooks
+from common.triggers import recovery, webhooks
 from common.triggers import subscriptions as subs
+from common.triggers.delivery import replay as replays
 from tests.conftest import ApiClient, Keys
 from tests.unit.delivery_support import Pipeline, Receiver, make_pipeline, running_receiver
 
@@ -137,7 +138,7 @@ def test_a_crash_between_the_flip_and_the_recovery_loses_nothing(
     def die(*args: Any, **kwargs: Any) -> Any:
         raise Crash
 
-    monkeypatch.setattr(delivery, "start_replay", die)
+    monkeypatch.setattr(replays, "start_replay", die)
     with pytest.raises(Crash):
         api.post(f"/subscriptions/{sid_of(sub)}/enable", key=keys.creator)
     monkeypatch.undo()
@@ -177,7 +178,7 @@ def test_a_queue_failure_at_recovery_start_still_answers_200_and_the_sweep_sends
     def refused(*args: Any, **kwargs: Any) -> Any:
         raise ServiceUnavailable(retry_after=1)
 
-    monkeypatch.setattr(delivery, "start_replay", refused)
+    monkeypatch.setattr(replays, "start_replay", refused)
     enabled = api.post(f"/subscriptions/{sid_of(sub)}/enable", key=keys.creator)
     assert enabled.status == 200, enabled.text  # the window is durable: the sweep sends it
     monkeypatch.undo()
@@ -201,7 +202,7 @@ def test_a_pause_before_a_pending_recovery_starts_widens_it_instead_of_losing_it
     from handlers import retry
 
     sub, _, missed = paused_with_events(api, keys, receiver, pipeline)
-    monkeypatch.setattr(delivery, "start_replay", lambda *a, **k: (_ for _ in ()).throw(Crash()))
+    monkeypatch.setattr(replays, "start_replay", lambda *a, **k: (_ for _ in ()).throw(Crash()))
     with pytest.raises(Crash):
         api.post(f"/subscriptions/{sid_of(sub)}/enable", key=keys.creator)
     monkeypatch.undo()
@@ -351,7 +352,7 @@ def test_a_client_retrying_its_failed_enable_starts_the_pending_recovery_at_once
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     sub, _, missed = paused_with_events(api, keys, receiver, pipeline)
-    monkeypatch.setattr(delivery, "start_replay", lambda *a, **k: (_ for _ in ()).throw(Crash()))
+    monkeypatch.setattr(replays, "start_replay", lambda *a, **k: (_ for _ in ()).throw(Crash()))
     with pytest.raises(Crash):
         api.post(f"/subscriptions/{sid_of(sub)}/enable", key=keys.creator)
     monkeypatch.undo()

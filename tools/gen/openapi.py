@@ -509,6 +509,9 @@ OPERATIONS: dict[str, Operation] = {
         "Re-send the retained events of a time window (202: sent in the background)",
         {202: "ReplayAccepted"},
         body=subs.ReplayRequest,
+        errors=(409,),
+        description="Paced at the subscription's rate limit; 409 while another replay of "
+        "the same subscription runs.",
     ),
     "POST /subscriptions/{subscription_id}/test": Operation(
         "Send a signed test delivery (type webhook.test) now and answer what the receiver did",

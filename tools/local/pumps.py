@@ -5,9 +5,10 @@
   `dispatch` with the real stream event shape; a reported batch item failure makes
   it read again from that sequence number (like bisect/retry on a real mapping).
 * `QueuePump` long-polls the delivery queue (ReceiveMessage) and invokes `deliver`
-  with the real SQS event shape, one message per invocation on a few worker
-  threads; it deletes what succeeded and leaves failed items (and everything, when
-  the function raised) to come back after the visibility timeout.
+  with the real SQS event shape, batches of up to BATCH_SIZE on QUEUE_WORKERS
+  threads (the deliver function's fairness slots bound what one tenant holds); it
+  deletes what succeeded and leaves failed items (and everything, when the function
+  raised) to come back after the visibility timeout.
 * The `retry` function is an ordinary schedule: tools/local/scheduler.py fires it.
 
 `start(invoke)` creates the queues (same names and redrive as infra/delivery.tf),
@@ -29,10 +30,15 @@ log = logging.getLogger("dockhand.pumps")
 Invoke = Callable[[str, dict[str, Any]], Any]
 
 # Locally a message comes back 30 s after a worker died holding it (in AWS: 540 s,
-# six times the deliver function's timeout); one message per invocation keeps a
-# 15 s receiver timeout well inside it.
+# six times the deliver function's timeout); a batch's sends run side by side, so a
+# 15 s receiver timeout stays well inside it.
 LOCAL_VISIBILITY_SECONDS = 30
-QUEUE_WORKERS = 4
+# Fair delivery (docs/capacity.md): 8 workers, a tenant's sends in flight capped at 4
+# (DOCKHAND_DELIVERY_TENANT_SLOTS): another tenant's hanging receivers leave 4 workers
+# to everyone else, and refused messages wait in the queue, not in a worker.
+QUEUE_WORKERS = 8
+LOCAL_TENANT_SLOTS = "4"
+BATCH_SIZE = 5  # infra/delivery.tf's batch_size
 # An idle stream is read 5 times a second: delivery starts well within the contract's
 # 2 s (measured ~0.1 s from the 201), at ~5 emulator calls/s when nothing happens.
 POLL_SECONDS = 0.2
@@ -170,10 +176,12 @@ class QueuePump:
     function: str = "deliver"
     wait_seconds: int = 1
     visibility_seconds: int | None = None  # None: the queue's own (tests shorten it)
+    batch_size: int = 1  # make run: BATCH_SIZE, like the deployed event source mapping
     stop_event: threading.Event = field(default_factory=threading.Event)
 
     def poll_once(self) -> int:
-        """Receive one message, invoke the function, delete it unless it failed."""
+        """Receive up to `batch_size` messages, invoke the function with them (it
+        handles a batch's messages side by side), delete those that did not fail."""
         from common.store import aws
 
         sqs = aws.client("sqs")
@@ -184,7 +192,7 @@ class QueuePump:
         )
         result = sqs.receive_message(
             QueueUrl=self.queue_url,
-            MaxNumberOfMessages=1,
+            MaxNumberOfMessages=self.batch_size,
             WaitTimeSeconds=self.wait_seconds,
             AttributeNames=["All"],
             MessageAttributeNames=["All"],
@@ -267,6 +275,7 @@ def configure(*, allow_loopback: bool) -> tuple[str, str]:
     os.environ["DOCKHAND_DELIVERY_QUEUE_URL"] = url
     if allow_loopback:
         os.environ.setdefault("DOCKHAND_ALLOW_LOOPBACK_TARGETS", "true")
+    os.environ.setdefault("DOCKHAND_DELIVERY_TENANT_SLOTS", LOCAL_TENANT_SLOTS)
     reset_settings()
     settings()
     return url, arn
@@ -282,7 +291,7 @@ def start(invoke: Invoke, *, allow_loopback: bool = True) -> Pumps | None:
     stop_event = threading.Event()
     stream = StreamPump(invoke, settings().events_table, stop_event=stop_event)
     stream.open()
-    queue = QueuePump(invoke, url, arn, stop_event=stop_event)
+    queue = QueuePump(invoke, url, arn, stop_event=stop_event, batch_size=BATCH_SIZE)
     threads = [threading.Thread(target=stream.run, name="dockhand-stream-pump", daemon=True)]
     threads += [
         threading.Thread(target=queue.run, name=f"dockhand-queue-pump-{n}", daemon=True)
