@@ -98,7 +98,7 @@ def register(tenant: str, body: RegisterAgent) -> AgentCreatedView:
         "interval": interval,
         "generation": 0,
         "created_at": clock.iso(now),
-        "last_ts": 0,
+        "last_ts_ms": 0,
         "last_heartbeat_ms": now_ms,
     }
     claim = {**layout.name_key(tenant, body.name), "agent_id": agent_id}
