@@ -54,6 +54,7 @@ def _facts(tenant: str, queue: str, event_ids: Sequence[str]) -> dict[str, Mappi
 
 def publish(
     tenant: str,
+    *,
     agent: Mapping[str, Any],
     queue: str,
     event_ids: Sequence[str],

@@ -119,6 +119,7 @@ def check_headers(
     timestamp_header: str | None,
     signature_header: str | None,
     body: bytes,
+    *,
     action: str = "heartbeat",
 ) -> SignedRequest:
     """Headers, clock skew and id format, in memory; 401 on any failure."""

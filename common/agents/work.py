@@ -140,7 +140,14 @@ def ack(agent: dict[str, Any], body: AgentAckRequest) -> inbox.AckResultView:
     _known_queue(queue)
     answer = inbox.acknowledge_lease(tenant, body.lease_id, body.event_ids)
     if body.outcome is not None:
-        jobs.publish(tenant, agent, queue, answer["acknowledged"], body.outcome, body.result)
+        jobs.publish(
+            tenant,
+            agent=agent,
+            queue=queue,
+            event_ids=answer["acknowledged"],
+            outcome=body.outcome,
+            result=body.result,
+        )
     return answer
 
 

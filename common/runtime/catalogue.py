@@ -88,7 +88,11 @@ CATALOGUE: dict[str, MetricSpec] = {
         MetricSpec("agent_secrets_rotated", MetricUnit.Count, "agent secret rotations"),
         MetricSpec("jobs_succeeded", MetricUnit.Count, "agent acks with outcome succeeded"),
         MetricSpec("jobs_failed", MetricUnit.Count, "agent acks with outcome failed"),
-        MetricSpec("agent_leases_released", MetricUnit.Count, "events a dead or deleted agent held, released at once"),
+        MetricSpec(
+            "agent_leases_released",
+            MetricUnit.Count,
+            "events a dead or deleted agent held, released at once",
+        ),
         MetricSpec(
             "rollup_duration", MetricUnit.Milliseconds, "time of one daily rollup run", SCHEDULED
         ),

@@ -14,7 +14,7 @@ from common.runtime import clock
 from common.runtime.config import settings
 from common.store import counters
 from tests.conftest import ApiClient, Keys
-from tests.unit.agents_support import heartbeat, register
+from tests.unit.agents_support import FIGURES, heartbeat, register
 from tests.unit.workers_support import create_events, signed_call
 
 START = 1_790_000_000.0  # 2026-09-21T14:13:20Z
@@ -93,7 +93,8 @@ def test_agent_leases_and_acks_with_outcome_one_job_event(
     assert figures["jobs_succeeded"] == 2
     assert "jobs_failed" not in figures
     stats = api.get("/stats", key=keys.viewer, query={"day": DAY}).json
-    assert stats["jobs_succeeded"] == 2 and stats["jobs_failed"] == 0
+    assert stats["jobs_succeeded"] == 2
+    assert stats["jobs_failed"] == 0
 
 
 def test_failed_outcome_and_ack_without_outcome(
@@ -105,7 +106,8 @@ def test_failed_outcome_and_ack_without_outcome(
     assert signed_call(api, agent, "ack", body).json["acknowledged"] == [made[0]]
     assert signed_call(api, agent, "ack", {"lease_id": lease_id}).json["acknowledged"] == made
     types = _inbox_types(api, keys.viewer)
-    assert types.count("job.failed") == 1 and "job.succeeded" not in types
+    assert types.count("job.failed") == 1
+    assert "job.succeeded" not in types
     job = api.get("/inbox", key=keys.viewer, query={"event_type": "job.failed"}).json["items"][0]
     assert job["payload"]["result"] is None
     assert (counters.read_day("acme", DAY) or {})["jobs_failed"] == 1
@@ -130,7 +132,8 @@ def test_outcome_result_is_at_most_16_kib_and_bodies_are_checked(
     lease_id = signed_call(api, agent, "lease", {}).json["lease_id"]
     big = {"lease_id": lease_id, "outcome": "succeeded", "result": {"output": "x" * 17_000}}
     refused = signed_call(api, agent, "ack", big)
-    assert refused.status == 400 and refused.error_code == "validation_error"
+    assert refused.status == 400
+    assert refused.error_code == "validation_error"
     assert refused.json["error"]["details"][0]["field"] == "result"
     wrong = signed_call(api, agent, "ack", {"lease_id": lease_id, "outcome": "done"})
     assert wrong.status == 400
@@ -167,7 +170,8 @@ def test_replayed_signature_is_refused_but_parallel_signatures_are_not(
     other = signed_call(api, agent, "lease", {"limit": 1, "lease_seconds": 30}, stamp=stamp)
     assert other.status == 200
     replay = signed_call(api, agent, "lease", {"limit": 1}, stamp=stamp)
-    assert replay.status == 401 and replay.error_code == "unauthorized"
+    assert replay.status == 401
+    assert replay.error_code == "unauthorized"
     # Older timestamps than the last heartbeat are fine for worker calls.
     assert heartbeat(api, agent).status == 200
     older = signed_call(api, agent, "lease", {"limit": 2}, stamp=f"{START - 100:.3f}")
@@ -242,7 +246,7 @@ def test_heartbeats_take_millisecond_timestamps(
 ) -> None:
     from tests.unit.agents_support import signed_headers
 
-    body = b'{"cpu_percent":1,"memory_percent":1,"disk_percent":1,"jobs_queued":0,"jobs_completed":0,"uptime_seconds":1}'
+    body = json.dumps(FIGURES).encode()
     path = signing.heartbeat_path(agent["agent_id"])
     stamp = stamp_of(int(moment[0]) + 0.25 if stamp_of is not str else int(moment[0]))
     headers = signed_headers(agent["agent_id"], agent["secret"], body)
@@ -257,7 +261,7 @@ def test_two_heartbeats_in_one_second_are_both_accepted(
 ) -> None:
     from tests.unit.agents_support import signed_headers
 
-    body = b'{"cpu_percent":1,"memory_percent":1,"disk_percent":1,"jobs_queued":0,"jobs_completed":0,"uptime_seconds":1}'
+    body = json.dumps(FIGURES).encode()
     path = signing.heartbeat_path(agent["agent_id"])
     second = int(moment[0]) + 1
     for stamp in (f"{second}.100", f"{second}.200"):
