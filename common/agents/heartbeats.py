@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, with_config
 # typing_extensions: pydantic reads TypedDicts from it on Python < 3.12 (a pydantic dependency).
 from typing_extensions import TypedDict
 
-from common.agents import history, layout
+from common.agents import held, history, layout
 from common.agents.signing import SignedRequest, refuse
 from common.runtime import clock
 from common.runtime.config import settings
@@ -97,6 +97,9 @@ def record(
             metrics.count("heartbeats_accepted")
             if previous != "healthy":
                 metrics.count("agents_recovered")
+            # A live agent keeps its work: each lease it holds runs its own
+            # lease_seconds from now (common.agents.held).
+            held.extend(signed.tenant, signed.agent_id, now)
             return {"status": "healthy", "next_check_interval": layout.interval_of(agent)}
         if not transact.failed_condition(reasons[0]):
             raise ServiceUnavailable(retry_after=1)

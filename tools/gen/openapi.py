@@ -142,6 +142,7 @@ RESPONSE_SCHEMAS: dict[str, Schema | type] = {
         "description": "The markdown document's sections as structured data (format=json).",
     },
     "Agent": layout.AgentView,
+    "AgentDetail": agents.AgentDetailView,
     "AgentCreated": agents.AgentCreatedView,
     "AgentPage": page_of("Agent"),
     "HeartbeatAccepted": heartbeats.HeartbeatAcceptedView,
@@ -408,7 +409,9 @@ OPERATIONS: dict[str, Operation] = {
         errors=(409,),
     ),
     "GET /agents": Operation("The tenant's agents", {200: "AgentPage"}, query=agents.AgentQuery),
-    "GET /agents/{agent_id}": Operation("One agent", {200: "Agent"}),
+    "GET /agents/{agent_id}": Operation(
+        "One agent, with the work it holds as a worker", {200: "AgentDetail"}
+    ),
     "DELETE /agents/{agent_id}": Operation(
         "Remove an agent: its heartbeats are refused from now on and its name is free again",
         {204: None},
