@@ -18,6 +18,7 @@ held, and nothing they held waits for its lease to run out.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -81,7 +82,8 @@ def drain(item: Mapping[str, Any], summary: SweepSummary) -> None:
     if item["status"] == "deleted":
         dynamo.delete(table, layout.tombstone_key(tenant, agent_id))
         return
-    try:
+    # A heartbeat meanwhile (recovered) or a delete fails the condition: nothing to remove.
+    with contextlib.suppress(dynamo.ConditionFailed):
         dynamo.update(
             table,
             layout.agent_key(tenant, agent_id),
@@ -90,8 +92,6 @@ def drain(item: Mapping[str, Any], summary: SweepSummary) -> None:
             names={"#status": "status", "#g2pk": GSI2_PK, "#g2sk": GSI2_SK},
             values={":dead": "dead"},
         )
-    except dynamo.ConditionFailed:
-        pass  # it heartbeat meanwhile (recovered) or was deleted: nothing to remove
 
 
 def due_agents(shard: int, now_ms: int) -> list[dict[str, Any]]:
