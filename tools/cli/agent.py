@@ -174,6 +174,8 @@ class Worker:
     held: list[str] = field(default_factory=list)
     refused: threading.Event = field(default_factory=threading.Event)
     stopping: threading.Event = field(default_factory=threading.Event)
+    # Heartbeats must be newer than the last one: never two in flight at once.
+    beating: threading.Lock = field(default_factory=threading.Lock)
 
     def figures(self) -> dict[str, Any]:
         disk = shutil.disk_usage(".")
@@ -191,6 +193,10 @@ class Worker:
 
     def beat(self) -> None:
         """One heartbeat; it also keeps the leases the agent holds from expiring."""
+        with self.beating:
+            self._beat()
+
+    def _beat(self) -> None:
         try:
             answer = signed_post(self.identity, "heartbeat", self.figures())
             self.identity.interval = int(answer.get("next_check_interval", self.identity.interval))
