@@ -1,22 +1,26 @@
-"""Function `dispatch` (DynamoDB stream of the events table): one delivery message per
+"""Function `dispatch` (DynamoDB stream of the events table): each new event's copy in
+every named queue that wants it (common.triggers.fanout), then one delivery message per
 new event and matching subscription.
 
 Reports batch item failures: the stream is retried from the first record that could
-not be handed to the queue (records before it are not sent again)."""
+not be handled (records before it are not handled again)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from common.runtime.observability import logger, start_invocation
-from common.triggers import delivery
+from common.triggers import delivery, fanout
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     records = list(event.get("Records") or [])
     start_invocation(function="dispatch", records=len(records))
     try:
-        failed = delivery.dispatch_records(records)
+        # Queues first (their entries are idempotent); delivery then sends only for the
+        # records the queues took, so a retried batch sends nothing twice.
+        filled = fanout.fill_queues(records)
+        failed = delivery.dispatch_records(records[:filled]) or fanout.sequences(records[filled:])
     finally:
         delivery.flush()
     if failed:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from common.api import Response, Route, http_handler
 from common.runtime.errors import field_error
 from common.runtime.http import Request, empty_response, json_response
-from common.triggers import dedup, events, inbox
+from common.triggers import dedup, events
+from common.triggers.inbox import ack, place
 
 
 def post_event(request: Request) -> Response:
@@ -32,7 +33,7 @@ def get_event(request: Request) -> Response:
 
 
 def delete_event(request: Request) -> Response:
-    inbox.acknowledge(request.tenant, request.path_param("event_id"))
+    ack.acknowledge(place.inbox(request.tenant), request.path_param("event_id"))
     return empty_response(204)
 
 

@@ -13,7 +13,7 @@ from typing import Any
 from common.runtime import catalogue
 from common.runtime.observability import logger, metrics, start_invocation
 from common.stats import rollup
-from common.triggers import events  # noqa: F401 - every run reads the inbox gauge (rollup imports it lazily)
+from common.triggers.inbox import listing  # noqa: F401 - every run reads the inbox gauge (rollup imports it lazily)
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:

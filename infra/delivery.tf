@@ -34,7 +34,7 @@ resource "aws_sqs_queue_redrive_allow_policy" "deliveries_dlq" {
   })
 }
 
-# Only INSERTs of events (sk "E") reach dispatch: dedup and idempotency records,
+# Only INSERTs of events (sk "E") and queue clean-up records reach dispatch: dedup and idempotency records,
 # acknowledgements and TTL deletions are filtered out by Lambda, for free.
 resource "aws_lambda_event_source_mapping" "dispatch" {
   function_name                      = module.function["dispatch"].function_name
@@ -53,6 +53,13 @@ resource "aws_lambda_event_source_mapping" "dispatch" {
       pattern = jsonencode({
         eventName = ["INSERT"]
         dynamodb  = { NewImage = { sk = { S = ["E"] } } }
+      })
+    }
+    # A deleted queue's clean-up record: each write of it is the next bounded step.
+    filter {
+      pattern = jsonencode({
+        eventName = ["INSERT", "MODIFY"]
+        dynamodb  = { NewImage = { sk = { S = ["QDEL"] } } }
       })
     }
   }

@@ -20,11 +20,11 @@ locals {
       schedule    = null
     }
     inbox = {
-      description = "The tenant inbox: listing, leases, acknowledgements, the quarantine"
+      description = "Queues (the tenant inbox and named ones): listing, leases, acknowledgements, the quarantine"
       handler     = "handlers.inbox.handler"
       memory      = 1024
       timeout     = 10
-      routes      = ["GET /inbox", "POST /inbox/lease", "POST /inbox/ack", "POST /inbox/release", "GET /inbox/quarantine", "POST /inbox/quarantine/requeue"]
+      routes      = ["GET /inbox", "POST /inbox/lease", "POST /inbox/ack", "POST /inbox/release", "POST /inbox/extend", "GET /inbox/quarantine", "POST /inbox/quarantine/requeue", "POST /queues", "GET /queues", "GET /queues/{name}", "DELETE /queues/{name}"]
       schedule    = null
     }
     notes = {

@@ -55,8 +55,11 @@ locals {
         # Pages come from the sparse inbox indexes (gsi1/gsi2), leases from their
         # availability twins (gsi3/gsi4), the quarantine from gsi5; every change is a
         # conditional update in a transaction; GetItem reads a lease record.
-        events = { actions = ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem"], indexes = ["gsi1", "gsi2", "gsi3", "gsi4", "gsi5"] }
-        stats  = { actions = ["dynamodb:GetItem", "dynamodb:UpdateItem"], indexes = [] }
+        # Named queues: a definition and a count item (PutItem, DeleteItem in transactions),
+        # the clean-up record a delete leaves for the stream; GET /queues/{name} reads
+        # the pending gauge (Query on stats).
+        events = { actions = ["dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"], indexes = ["gsi1", "gsi2", "gsi3", "gsi4", "gsi5"] }
+        stats  = { actions = ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem"], indexes = [] }
       }
       s3         = []
       master_key = true
@@ -191,6 +194,12 @@ locals {
     dispatch = {
       dynamodb = {
         hooks = { actions = ["dynamodb:Query"], indexes = [] }
+        # Named queues (common.triggers.fanout): the tenant's queues (Query), one
+        # transaction per entry (PutItem, ConditionCheckItem, the gauge's UpdateItem);
+        # a deleted queue's clean-up reads its pools (gsi1) and quarantine (gsi5) and
+        # deletes in batches.
+        events = { actions = ["dynamodb:BatchWriteItem", "dynamodb:ConditionCheckItem", "dynamodb:DeleteItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"], indexes = ["gsi1", "gsi5"] }
+        stats  = { actions = ["dynamodb:BatchWriteItem", "dynamodb:Query", "dynamodb:UpdateItem"], indexes = [] }
       }
       streams = { events = ["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:ListStreams"] }
       # deliveries_dlq: the event source mapping's on-failure destination.

@@ -94,6 +94,14 @@ resource "aws_dynamodb_table" "events" {
     name = "gsi5sk"
     type = "S"
   }
+  attribute {
+    name = "hpk"
+    type = "S"
+  }
+  attribute {
+    name = "hsk"
+    type = "S"
+  }
 
   # The inbox: only pending events carry gsi1pk/gsi1sk.
   global_secondary_index {
@@ -131,6 +139,15 @@ resource "aws_dynamodb_table" "events" {
     name            = "gsi5"
     hash_key        = "gsi5pk"
     range_key       = "gsi5sk"
+    projection_type = "ALL"
+  }
+  # Leases held by an agent (hpk = "T#<tenant>#H#<agent_id>", hsk =
+  # "<lease_expires_ms>#<pk>"), only on held items: heartbeats extend them, a dead or
+  # deleted agent's are released, without a scan.
+  global_secondary_index {
+    name            = "held"
+    hash_key        = "hpk"
+    range_key       = "hsk"
     projection_type = "ALL"
   }
 

@@ -5,7 +5,7 @@ Sources, none of which scans anything:
   events_received, events_duplicate, events_delivered, notes_created,
   snapshots_created, heartbeats — one Query per counter shard finds every active
   tenant of a day;
-- at rollup time: the inbox gauge (`common.triggers.events.inbox_summary`) and the tenant's
+- at rollup time: the inbox gauge (`common.triggers.inbox.listing.summary`) and the tenant's
   agents by status (one projected Query of its agent list, gsi1).
 
 One item per tenant and day (`T#<tenant>#ROLLUP` / `<day>`) written with PutItem, so
@@ -88,15 +88,15 @@ InboxSummary = Callable[[str], tuple[int, str | None]]
 
 
 def _inbox_summary(tenant: str) -> tuple[int, str | None]:
-    from common.triggers import events  # the triggers area owns the inbox gauge
+    from common.triggers.inbox import listing, place  # the triggers area owns the inbox
 
-    return events.inbox_summary(tenant)
+    return listing.summary(place.inbox(tenant))
 
 
 def _inbox_leased(tenant: str) -> int:
-    from common.triggers import inbox  # the triggers area owns leases
+    from common.triggers.inbox import listing, place  # the triggers area owns leases
 
-    return inbox.leased_count(tenant)
+    return listing.leased_count(place.inbox(tenant))
 
 
 def parse_day(text: str) -> date:

@@ -19,6 +19,8 @@ TIMELINE, TIMELINE_PK, TIMELINE_SK = "timeline", "tlpk", "tlsk"
 # them by availability time instead (gsi3sk); gsi5 is the quarantine.
 GSI3, GSI4, GSI3_SK = "gsi3", "gsi4", "gsi3sk"
 GSI5, GSI5_PK, GSI5_SK = "gsi5", "gsi5pk", "gsi5sk"
+# events only: leases held by an agent (sparse), by lease expiry.
+HELD, HELD_PK, HELD_SK = "held", "hpk", "hsk"
 
 # What each table's indexes mean:
 #   keys:    gsi1 = a tenant's keys (gsi1pk "T#<tenant>")
@@ -27,7 +29,8 @@ GSI5, GSI5_PK, GSI5_SK = "gsi5", "gsi5pk", "gsi5sk"
 #            timeline = every retained event by received_at (replays)
 #            gsi3 / gsi4 = the same partitions as gsi1 / gsi2 sorted by availability
 #            (`<visible_at_ms>#<event_id>`): what a lease reads,
-#            gsi5 = the quarantine (`<quarantined_at_ms>#<event_id>`)
+#            gsi5 = the quarantine (`<quarantined_at_ms>#<event_id>`),
+#            held = the leases an agent holds (common.triggers.layout)
 #   context: gsi1 = notes / snapshots of a thread, gsi2 = threads by last activity
 #   agents:  gsi1 = agents of a tenant by name/status listing,
 #            gsi2 = the sweeper's index of live agents by due time (common.agents.layout)
@@ -35,7 +38,7 @@ GSI5, GSI5_PK, GSI5_SK = "gsi5", "gsi5pk", "gsi5sk"
 #   hooks:   gsi1 = the due-time index of delivery retries
 TABLE_INDEXES: dict[str, tuple[str, ...]] = {
     "keys": (GSI1,),
-    "events": (GSI1, GSI2, GSI3, GSI4, GSI5, TIMELINE),
+    "events": (GSI1, GSI2, GSI3, GSI4, GSI5, TIMELINE, HELD),
     "context": (GSI1, GSI2),
     "agents": (GSI1, GSI2),
     "stats": (),

@@ -44,6 +44,13 @@ def run(items: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
     raise ServiceUnavailable(retry_after=1)
 
 
+def run_named(items: Mapping[str, dict[str, Any]]) -> dict[str, dict[str, Any]] | None:
+    """`run` for items named by the caller: None when committed, else the reason per name,
+    so a reader asks for `reasons["dedup"]`, never for a position in a list built elsewhere."""
+    reasons = run(list(items.values()))
+    return None if reasons is None else dict(zip(items, reasons, strict=True))
+
+
 def codes(reasons: Iterable[Mapping[str, Any]]) -> set[str]:
     """The cancellation codes that say something (DynamoDB pads with "None")."""
     return {str(r.get("Code")) for r in reasons if r.get("Code") not in (None, "None")}

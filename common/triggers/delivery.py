@@ -39,7 +39,7 @@ from common.runtime.errors import NotFound, ServiceUnavailable
 from common.runtime.observability import logger, metrics
 from common.store import aws, counters, ddb, dynamo, transact
 from common.store.tables import GSI1, GSI1_PK, GSI1_SK, PK, SK, TIMELINE, TIMELINE_PK, TIMELINE_SK
-from common.triggers import events, outbound, webhooks
+from common.triggers import events, layout, outbound, webhooks
 from common.triggers import subscriptions as subs
 
 RETRY_SCHEDULE_SECONDS = (5, 300, 1800, 7200, 18000, 36000, 36000)
@@ -571,7 +571,7 @@ def _timeline(
 ) -> Iterable[dict[str, Any]]:
     kwargs: dict[str, Any] = {
         "names": {"#pk": TIMELINE_PK, "#sk": TIMELINE_SK},
-        "values": {":pk": events.timeline_pk(tenant, shard), ":since": since, ":until": until},
+        "values": {":pk": layout.timeline_pk(tenant, shard), ":since": since, ":until": until},
         "index": TIMELINE,
     }
     condition = "#pk = :pk AND #sk BETWEEN :since AND :until"
@@ -593,7 +593,7 @@ def replay_page(job: Mapping[str, Any]) -> int:
         "#pk = :pk AND #sk BETWEEN :since AND :until",
         names={"#pk": TIMELINE_PK, "#sk": TIMELINE_SK},
         values={
-            ":pk": events.timeline_pk(tenant, shard),
+            ":pk": layout.timeline_pk(tenant, shard),
             ":since": str(job["since"]),
             ":until": str(job["until"]),
         },

@@ -26,7 +26,7 @@ EXPECTED_TABLES = {
     "sweeper": {"agents", "events", "stats"},  # agent.* events in the inbox
     "rollup": {"stats", "events", "agents"},
     "subscriptions": {"keys", "hooks", "events"},
-    "dispatch": {"hooks"},
+    "dispatch": {"events", "hooks", "stats"},
     "deliver": {"hooks", "events", "stats"},
     "retry": {"hooks"},
 }

@@ -17,6 +17,7 @@ from common.runtime import clock
 from common.runtime.config import settings
 from common.store import aws, counters, ddb
 from common.triggers import events
+from common.triggers.inbox import listing, place
 from tests.conftest import ApiClient, Keys
 
 EVENT = {"event_type": "order.created", "payload": {"order": 42, "items": ["a", "b"]}}
@@ -376,7 +377,7 @@ def test_delete_acknowledges_once_and_is_idempotent(
     assert not {"gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk"} & set(stored)
     assert stored["expires_at"] == int(frozen_clock[0]) + 7 * 86_400
     assert _today("acme")["events_delivered"] == 1  # not 2
-    assert events.inbox_summary("acme") == (0, None)
+    assert listing.summary(place.inbox("acme")) == (0, None)
 
 
 def test_delivered_events_vanish_after_retention(
@@ -394,15 +395,15 @@ def test_delivered_events_vanish_after_retention(
 def test_inbox_summary_counts_pending_and_oldest(
     api: ApiClient, keys: Keys, frozen_clock: list[float]
 ) -> None:
-    assert events.inbox_summary("acme") == (0, None)
+    assert listing.summary(place.inbox("acme")) == (0, None)
     first = _post(api, keys.creator, {"event_type": "a", "payload": {"n": 1}}).json
     frozen_clock[0] += 10
     second = _post(api, keys.creator, {"event_type": "a", "payload": {"n": 2}}).json
     _post(api, keys.other_creator, {"event_type": "a", "payload": {"n": 3}})
-    assert events.inbox_summary("acme") == (2, first["received_at"])
+    assert listing.summary(place.inbox("acme")) == (2, first["received_at"])
     api.delete(f"/events/{first['event_id']}", key=keys.creator)
-    assert events.inbox_summary("acme") == (1, second["received_at"])
-    assert events.inbox_summary("globex")[0] == 1
+    assert listing.summary(place.inbox("acme")) == (1, second["received_at"])
+    assert listing.summary(place.inbox("globex"))[0] == 1
 
 
 # ------------------------------------------------------------------ faults
@@ -461,7 +462,7 @@ def test_failed_ack_leaves_event_pending_in_inbox(api: ApiClient, keys: Keys) ->
     assert api.get(f"/events/{event_id}", key=keys.viewer).json["status"] == "pending"
     inbox = api.get("/inbox", key=keys.viewer).json
     assert [item["event_id"] for item in inbox["items"]] == [event_id]
-    assert events.inbox_summary("acme")[0] == 1
+    assert listing.summary(place.inbox("acme"))[0] == 1
 
 
 def test_transaction_conflict_is_retried(api: ApiClient, keys: Keys) -> None:

@@ -12,7 +12,7 @@ import pytest
 from common.runtime import clock
 from common.runtime.config import settings
 from common.store import counters
-from common.triggers import events
+from common.triggers.inbox import listing, place
 from tests.conftest import ApiClient, Keys
 
 
@@ -197,7 +197,7 @@ def test_ack_reports_acknowledged_and_not_found(
     assert _ids(api.get("/inbox", key=keys.other_viewer)) == [theirs]
     today = counters.read_day("acme", clock.day_of(clock.now())) or {}
     assert today["events_delivered"] == 2
-    assert events.inbox_summary("acme")[0] == 1
+    assert listing.summary(place.inbox("acme"))[0] == 1
 
 
 def test_ack_is_one_transaction_per_98_ids_without_reads(
@@ -272,7 +272,7 @@ def test_sharded_inbox_merges_shards_in_order(
         if cursor is None:
             break
     assert seen == created
-    assert events.inbox_summary("acme") == (
+    assert listing.summary(place.inbox("acme")) == (
         12,
         api.get(f"/events/{created[0]}", key=keys.viewer).json["received_at"],
     )

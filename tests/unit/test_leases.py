@@ -16,7 +16,7 @@ import pytest
 from common.runtime import clock
 from common.runtime.config import settings
 from common.store import aws, counters, ddb
-from common.triggers import events
+from common.triggers.inbox import listing, place
 from tests.conftest import ApiClient, Keys
 
 START = 1_767_225_600.0  # 2026-01-01T00:00:00Z
@@ -225,7 +225,7 @@ def test_concurrent_leasers_never_share_an_event(
     assert not set(every) & set(rest)
     assert _today("acme")["events_leased"] == len(created)
     delivered = _today("acme").get("events_delivered", 0)
-    assert events.inbox_summary("acme")[0] == len(created) - delivered
+    assert listing.summary(place.inbox("acme"))[0] == len(created) - delivered
 
 
 def test_sharded_leases_merge_oldest_first_across_shards(
@@ -285,7 +285,7 @@ def test_expired_lease_nobody_else_holds_is_still_acknowledged(
     }
     assert _status(api, keys.viewer, event_id) == "delivered"
     assert _today("acme")["events_delivered"] == 1
-    assert events.inbox_summary("acme")[0] == 0
+    assert listing.summary(place.inbox("acme"))[0] == 0
 
 
 def test_ack_by_lease_is_one_transaction_and_counts_once(
@@ -302,7 +302,7 @@ def test_ack_by_lease_is_one_transaction_and_counts_once(
     again = api.post("/inbox/ack", key=keys.creator, json_body=body)
     assert again.json["acknowledged"] == created
     assert _today("acme")["events_delivered"] == 3
-    assert events.inbox_summary("acme") == (0, None)
+    assert listing.summary(place.inbox("acme")) == (0, None)
 
 
 def test_ack_by_lease_reports_unknown_ids_as_not_found(
@@ -396,7 +396,7 @@ def test_quarantine_after_max_attempts_when_the_last_lease_expires(
     # No lease returns it; the next lease moves it out of the inbox for good.
     assert _lease(api, keys.creator)["items"] == []
     assert _today("acme")["events_quarantined"] == 1
-    assert events.inbox_summary("acme") == (0, None)
+    assert listing.summary(place.inbox("acme")) == (0, None)
     stored = aws.dynamodb().get_item(
         TableName=settings().events_table,
         Key=ddb.serialize({"pk": f"T#acme#E#{event_id}", "sk": "E"}),
@@ -423,7 +423,7 @@ def test_release_of_the_last_attempt_quarantines_at_once(
     assert _ids(api.get("/inbox/quarantine", key=keys.viewer).json["items"]) == [event_id]
     assert _today("acme")["events_quarantined"] == 1
     assert _today("acme")["events_released"] == 2
-    assert events.inbox_summary("acme")[0] == 0
+    assert listing.summary(place.inbox("acme"))[0] == 0
 
 
 def test_requeue_makes_quarantined_events_pending_with_attempts_zero(
@@ -442,7 +442,7 @@ def test_requeue_makes_quarantined_events_pending_with_attempts_zero(
     listed = _inbox(api, keys.viewer)
     assert _ids(listed) == [moved]
     assert listed[0]["attempts"] == 0
-    assert events.inbox_summary("acme")[0] == 1
+    assert listing.summary(place.inbox("acme"))[0] == 1
     held = _lease(api, keys.creator)
     assert _ids(held["items"]) == [moved]
     assert held["items"][0]["attempts"] == 1
@@ -489,7 +489,7 @@ def test_delete_acknowledges_from_any_state(
         assert _status(api, keys.viewer, event_id) == "delivered"
     assert _inbox(api, keys.viewer) == []
     assert api.get("/inbox/quarantine", key=keys.viewer).json["items"] == []
-    assert events.inbox_summary("acme")[0] == 0
+    assert listing.summary(place.inbox("acme"))[0] == 0
     assert _today("acme")["events_delivered"] == 3
 
 
@@ -631,20 +631,19 @@ def test_bad_json_and_media_type_on_lease(api: ApiClient, keys: Keys) -> None:
 
 def test_rollup_counts_leased_events(api: ApiClient, keys: Keys, moment: list[float]) -> None:
     from common.stats import rollup
-    from common.triggers import inbox
 
     created = [_create(api, keys.creator, n) for n in range(4)]
     held = _lease(api, keys.creator, limit=3, lease_seconds=30)
     body = {"lease_id": held["lease_id"], "event_ids": [created[0]], "delay_seconds": 60}
     api.post("/inbox/release", key=keys.creator, json_body=body)  # delayed, not leased
-    assert inbox.leased_count("acme") == 2
-    assert inbox.leased_count("globex") == 0
+    assert listing.leased_count(place.inbox("acme")) == 2
+    assert listing.leased_count(place.inbox("globex")) == 0
     figures = rollup.live_figures("acme", clock.day_of(clock.now()), _today("acme"))
     assert figures["inbox_leased"] == 2
     assert figures["events_leased"] == 3
     assert figures["events_released"] == 1
     moment[0] += 31
-    assert inbox.leased_count("acme") == 0
+    assert listing.leased_count(place.inbox("acme")) == 0
 
 
 # ------------------------------------------------------------------ faults

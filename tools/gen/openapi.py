@@ -40,8 +40,9 @@ from common.mcp import protocol as mcp_protocol
 from common.runtime import http
 from common.runtime.models import PageQuery, QueryModel
 from common.stats import ranges, rollup
-from common.triggers import events, inbox
+from common.triggers import events, queues
 from common.triggers import subscriptions as subs
+from common.triggers.inbox import ack, extend, lease, listing, quarantine, release
 from handlers import status as status_handler
 
 DOCUMENT_PATH = Path(__file__).resolve().parents[2] / "common" / "openapi.json"
@@ -119,15 +120,19 @@ RESPONSE_SCHEMAS: dict[str, Schema | type] = {
     "Error": http.ErrorView,
     "EventCreated": events.EventCreatedView,
     "Event": events.EventView,
-    "InboxItem": events.InboxItemView,
+    "InboxItem": listing.InboxItemView,
     "InboxPage": page_of("InboxItem"),
-    "AckResult": inbox.AckResultView,
-    "Lease": inbox.LeaseView,
-    "LeasedItem": inbox.LeasedItem,
-    "ReleaseResult": inbox.ReleaseResultView,
-    "QuarantinedItem": inbox.QuarantinedItemView,
+    "AckResult": ack.AckResultView,
+    "Lease": lease.LeaseView,
+    "LeasedItem": lease.LeasedItem,
+    "ReleaseResult": release.ReleaseResultView,
+    "ExtendResult": extend.ExtendResultView,
+    "QuarantinedItem": quarantine.QuarantinedItemView,
     "QuarantinePage": page_of("QuarantinedItem"),
-    "RequeueResult": inbox.RequeueResultView,
+    "RequeueResult": quarantine.RequeueResultView,
+    "Queue": queues.QueueView,
+    "QueuePage": page_of("Queue"),
+    "QueueDetail": queues.QueueDetailView,
     "Note": notes.NoteView,
     "NoteCreated": notes.NoteCreatedView,
     "NotePage": page_of("Note"),
@@ -276,18 +281,23 @@ OPERATIONS: dict[str, Operation] = {
     "GET /events/{event_id}": Operation("One event", {200: "Event"}),
     "DELETE /events/{event_id}": Operation("Acknowledge delivery (idempotent)", {204: None}),
     "GET /inbox": Operation(
-        "Pending events (leased or not), oldest first", {200: "InboxPage"}, query=events.InboxQuery
+        "Pending events of a queue (leased or not), oldest first",
+        {200: "InboxPage"},
+        query=listing.InboxQuery,
+        errors=(404,),
+        description="`queue` defaults to `inbox` (the tenant inbox); an unknown queue is 404.",
     ),
     "POST /inbox/lease": Operation(
         "Lease the oldest available events (exactly one holder at a time)",
         {200: "Lease"},
-        body=inbox.LeaseRequest,
+        body=lease.LeaseRequest,
+        errors=(404,),
         description="`{}` takes the defaults. An empty `items` list is a lease that holds nothing.",
     ),
     "POST /inbox/ack": Operation(
         "Acknowledge up to 100 events, or the events of a lease",
         {200: "AckResult"},
-        body=inbox.AckRequest,
+        body=ack.AckRequest,
         errors=(404,),
         description="`event_ids`, or `lease_id` with optional `event_ids` (default: all of "
         "the lease). 404 for an unknown lease id.",
@@ -295,18 +305,46 @@ OPERATIONS: dict[str, Operation] = {
     "POST /inbox/release": Operation(
         "Give leased events back, available again after `delay_seconds`",
         {200: "ReleaseResult"},
-        body=inbox.ReleaseRequest,
+        body=release.ReleaseRequest,
         errors=(404,),
+    ),
+    "POST /inbox/extend": Operation(
+        "Hold a lease's events `lease_seconds` from now (ChangeMessageVisibility)",
+        {200: "ExtendResult"},
+        body=extend.ExtendRequest,
+        errors=(404,),
+        description="`event_ids` default to all of the lease; events another lease took "
+        "since are `lease_lost`.",
     ),
     "GET /inbox/quarantine": Operation(
         "Events leased max_attempts times and not acknowledged, oldest quarantine first",
         {200: "QuarantinePage"},
-        query=inbox.QuarantineQuery,
+        query=quarantine.QuarantineQuery,
+        errors=(404,),
     ),
     "POST /inbox/quarantine/requeue": Operation(
         "Make quarantined events pending again with attempts 0",
         {200: "RequeueResult"},
-        body=inbox.RequeueRequest,
+        body=quarantine.RequeueRequest,
+        errors=(404,),
+    ),
+    "POST /queues": Operation(
+        "Add a named queue: its own copy of every matching event created from now on",
+        {201: "Queue"},
+        body=queues.NewQueue,
+        errors=(409,),
+        description="409 for a name in use, for `inbox` (the tenant inbox), and beyond "
+        f"{queues.MAX_QUEUES} named queues per tenant.",
+    ),
+    "GET /queues": Operation(
+        "The tenant's queues, `inbox` first", {200: "QueuePage"}, query=queues.QueuesQuery
+    ),
+    "GET /queues/{name}": Operation("One queue with its backlog", {200: "QueueDetail"}),
+    "DELETE /queues/{name}": Operation(
+        "Delete a named queue and its entries",
+        {204: None},
+        errors=(409,),
+        description="The tenant inbox cannot be deleted (409).",
     ),
     "POST /notes": Operation(
         "Add a note to a thread",
