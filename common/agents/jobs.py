@@ -27,6 +27,8 @@ from common.runtime.errors import ServiceUnavailable
 from common.runtime.observability import logger
 from common.store import dynamo, transact
 from common.store.tables import PK, SK, TTL_ATTRIBUTE
+from common.triggers import layout
+from common.triggers.inbox.place import Place
 
 EVENT_TYPES = {"succeeded": "job.succeeded", "failed": "job.failed"}
 COUNTERS = {"succeeded": "jobs_succeeded", "failed": "jobs_failed"}
@@ -36,27 +38,23 @@ def marker_key(tenant: str, queue: str, event_id: str) -> dict[str, str]:
     return {PK: f"T#{tenant}#JOB#{queue}#{event_id}", SK: "JOB"}
 
 
-def _facts(tenant: str, queue: str, event_ids: Sequence[str]) -> dict[str, Mapping[str, Any]]:
-    """(event_type, attempts) of each acknowledged event: one BatchGetItem of the events
-    (acknowledged events are retained, so they are still there)."""
-    from common.triggers import events  # the triggers area owns events
-
-    keys = [{PK: events.event_pk(tenant, i), SK: events.EVENT_SK} for i in event_ids]
-    found = dynamo.batch_get(settings().events_table, keys)
+def _facts(place: Place, event_ids: Sequence[str]) -> dict[str, Mapping[str, Any]]:
+    """(event_type, attempts) of each acknowledged event in its queue: one BatchGetItem
+    of the queue's items (acknowledged items are retained, so they are still there)."""
+    found = dynamo.batch_get(settings().events_table, [place.key(i) for i in event_ids])
     return {
         str(item["event_id"]): {
             "event_type": item.get("event_type"),
-            "attempts": int(item.get(events.ATTEMPTS, 0)),
+            "attempts": int(item.get(layout.ATTEMPTS, 0)),
         }
         for item in found
     }
 
 
 def publish(
-    tenant: str,
+    place: Place,
     *,
     agent: Mapping[str, Any],
-    queue: str,
     event_ids: Sequence[str],
     outcome: str,
     result: dict[str, Any] | None,
@@ -64,20 +62,20 @@ def publish(
     """Put the outcome event of each acknowledged event (none twice); how many were new."""
     if not event_ids:
         return 0
-    facts = _facts(tenant, queue, event_ids)
+    facts = _facts(place, event_ids)
     written = 0
     for event_id in event_ids:
         fact = facts.get(event_id, {})
         payload = {
             "event_id": event_id,
             "event_type": fact.get("event_type"),
-            "queue": queue,
+            "queue": place.name,
             "agent_id": str(agent["agent_id"]),
             "name": str(agent["name"]),
             "attempts": int(fact.get("attempts", 0)),
             "result": result,
         }
-        written += _write_once(tenant, queue, event_id, outcome, payload)
+        written += _write_once(place.tenant, place.name, event_id, outcome, payload)
     if written and outcome == "succeeded":
         metrics.count("jobs_succeeded", written)
     elif written:

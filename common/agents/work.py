@@ -25,12 +25,16 @@ from common.agents import heartbeats, layout
 from common.agents.signing import TIMESTAMP_TOLERANCE_SECONDS, SignedRequest, refuse
 from common.runtime import clock
 from common.runtime.config import settings
+from common.runtime.slug import Slug
 from common.store import dynamo
 from common.store.tables import PK, SK, TTL_ATTRIBUTE
-from common.triggers import inbox
+from common.triggers import layout as triggers_layout
+from common.triggers import queues
+from common.triggers.inbox import ack as acks
+from common.triggers.inbox import lease as leases
+from common.triggers.inbox import release as releases
 
 MAX_RESULT_BYTES = 16 * 1024
-QueueName = Annotated[StrictStr, Field(min_length=1, max_length=64)]
 Outcome = Literal["succeeded", "failed"]
 
 
@@ -40,22 +44,24 @@ Outcome = Literal["succeeded", "failed"]
 class AgentLeaseRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    queue: QueueName = "inbox"
-    limit: inbox.Limit = 10
-    lease_seconds: inbox.LeaseSeconds = 300
+    queue: Slug = triggers_layout.INBOX
+    limit: leases.Limit = 10
+    lease_seconds: leases.LeaseSeconds = 300
     event_type: Annotated[StrictStr, Field(min_length=1, max_length=255)] | None = None
 
 
 class AgentAckRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    lease_id: inbox.LeaseId
-    event_ids: inbox.EventIds | None = None
+    lease_id: acks.LeaseId
+    event_ids: acks.EventIds | None = None
     outcome: Outcome | None = None
     result: dict[str, Any] | None = Field(
         default=None, description="Any JSON object of at most 16 KiB; needs an outcome."
     )
-    queue: QueueName | None = None
+    queue: Slug = Field(
+        default=triggers_layout.INBOX, description="The lease's queue (default inbox)."
+    )
 
     @field_validator("result")
     @classmethod
@@ -70,10 +76,12 @@ class AgentAckRequest(BaseModel):
 class AgentReleaseRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    lease_id: inbox.LeaseId
-    event_ids: inbox.EventIds | None = None
-    delay_seconds: inbox.DelaySeconds = 0
-    queue: QueueName | None = None
+    lease_id: acks.LeaseId
+    event_ids: acks.EventIds | None = None
+    delay_seconds: releases.DelaySeconds = 0
+    queue: Slug = Field(
+        default=triggers_layout.INBOX, description="The lease's queue (default inbox)."
+    )
 
 
 # ---------------------------------------------------------------- authentication
@@ -123,27 +131,25 @@ def agent_name(agent: dict[str, Any]) -> str:
 # ---------------------------------------------------------------- work
 
 
-def lease(agent: dict[str, Any], body: AgentLeaseRequest) -> inbox.LeaseView:
-    """As POST /inbox/lease, the items held by this agent."""
-    tenant = str(agent["tenant"])
-    _known_queue(body.queue)
-    return inbox.lease(tenant, body.limit, body.lease_seconds, body.event_type)
+def lease(agent: dict[str, Any], body: AgentLeaseRequest) -> leases.LeaseView:
+    """As POST /inbox/lease on the queue, the items held by this agent."""
+    place = queues.place_of(str(agent["tenant"]), body.queue)
+    return leases.lease(
+        place, body.limit, body.lease_seconds, body.event_type, holder=str(agent["agent_id"])
+    )
 
 
-def ack(agent: dict[str, Any], body: AgentAckRequest) -> inbox.AckResultView:
+def ack(agent: dict[str, Any], body: AgentAckRequest) -> acks.AckResultView:
     """As POST /inbox/ack with a lease; with an outcome, one job event per acknowledged
     event (common.agents.jobs)."""
     from common.agents import jobs
 
-    tenant = str(agent["tenant"])
-    queue = body.queue or "inbox"
-    _known_queue(queue)
-    answer = inbox.acknowledge_lease(tenant, body.lease_id, body.event_ids)
+    place = queues.place_of(str(agent["tenant"]), body.queue)
+    answer = acks.acknowledge_lease(place, body.lease_id, body.event_ids)
     if body.outcome is not None:
         jobs.publish(
-            tenant,
+            place,
             agent=agent,
-            queue=queue,
             event_ids=answer["acknowledged"],
             outcome=body.outcome,
             result=body.result,
@@ -151,15 +157,7 @@ def ack(agent: dict[str, Any], body: AgentAckRequest) -> inbox.AckResultView:
     return answer
 
 
-def release(agent: dict[str, Any], body: AgentReleaseRequest) -> inbox.ReleaseResultView:
+def release(agent: dict[str, Any], body: AgentReleaseRequest) -> releases.ReleaseResultView:
     """As POST /inbox/release."""
-    tenant = str(agent["tenant"])
-    _known_queue(body.queue or "inbox")
-    return inbox.release(tenant, body.lease_id, body.event_ids, body.delay_seconds)
-
-
-def _known_queue(queue: str) -> None:
-    from common.runtime.errors import NotFound
-
-    if queue != "inbox":
-        raise NotFound("No such queue.")
+    place = queues.place_of(str(agent["tenant"]), body.queue)
+    return releases.release(place, body.lease_id, body.event_ids, body.delay_seconds)
