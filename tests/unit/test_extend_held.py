@@ -1,0 +1,216 @@
+"""POST /inbox/extend and the leases an agent holds (#30): extension by lease_seconds
+from now, lease_lost, the last lease's quarantine moving with it, and the holder index
+(extend_held, release_held, held_work) without a scan."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from common.runtime import clock
+from common.runtime.config import settings
+from common.store import ddb, dynamo
+from common.triggers import fanout, queues
+from common.triggers.inbox import held, place
+from common.triggers.inbox import lease as leases
+from common.triggers.layout import EVENT_SK, event_pk
+from tests.conftest import ApiClient, Keys
+
+START = 1_767_225_600.0  # 2026-01-01T00:00:00Z
+
+
+@pytest.fixture(autouse=True)
+def generous_rate_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DOCKHAND_RATE_LIMIT_REQUESTS", "100000")
+    monkeypatch.setenv("DOCKHAND_RATE_LIMIT_WINDOW_SECONDS", "3600")
+    settings.cache_clear()
+
+
+@pytest.fixture
+def moment() -> Iterator[list[float]]:
+    now = [START]
+
+    def tick() -> float:
+        now[0] += 0.001
+        return now[0]
+
+    clock.set_clock(tick)
+    yield now
+    clock.set_clock(None)
+
+
+def _near(iso: str | None, moment: float) -> bool:
+    """Within a second of `moment` (the test clock ticks a millisecond per read)."""
+    return iso is not None and abs(clock.parse_iso(iso).timestamp() - moment) < 1
+
+
+def _create(api: ApiClient, key: str, n: int) -> str:
+    result = api.post("/events", key=key, json_body={"event_type": "t", "payload": {"n": n}})
+    assert result.status == 201, result.text
+    return str(result.json["event_id"])
+
+
+def _lease(api: ApiClient, key: str, **body: Any) -> dict[str, Any]:
+    result = api.post("/inbox/lease", key=key, json_body=body)
+    assert result.status == 200, result.text
+    return dict(result.json)
+
+
+def _extend(api: ApiClient, key: str, **body: Any) -> Any:
+    return api.post("/inbox/extend", key=key, json_body=body)
+
+
+def test_extend_holds_the_events_lease_seconds_from_now(
+    api: ApiClient, keys: Keys, moment: list[float]
+) -> None:
+    ids = [_create(api, keys.creator, n) for n in range(2)]
+    held_lease = _lease(api, keys.creator, limit=2, lease_seconds=30)
+    moment[0] += 20
+    answer = _extend(api, keys.creator, lease_id=held_lease["lease_id"], lease_seconds=60)
+    assert answer.status == 200
+    assert answer.json["extended"] == ids
+    assert answer.json["lease_lost"] == answer.json["not_found"] == []
+    assert _near(answer.json["expires_at"], START + 80)
+    moment[0] += 50  # past the first expiry (30 s), inside the extension (80 s)
+    assert _lease(api, keys.creator, limit=2)["items"] == []
+    listed = api.get("/inbox", key=keys.viewer).json["items"]
+    assert all(_near(item["leased_until"], START + 80) for item in listed)
+    acked = api.post("/inbox/ack", key=keys.creator, json_body={"lease_id": held_lease["lease_id"]})
+    assert acked.json["acknowledged"] == ids
+
+
+def test_extend_reports_lease_lost_and_not_found(
+    api: ApiClient, keys: Keys, moment: list[float]
+) -> None:
+    taken, kept = _create(api, keys.creator, 0), _create(api, keys.creator, 1)
+    first = _lease(api, keys.creator, limit=2, lease_seconds=30)
+    moment[0] += 31
+    second = _lease(api, keys.creator, limit=1, lease_seconds=30)  # takes the oldest
+    assert [i["event_id"] for i in second["items"]] == [taken]
+    answer = _extend(
+        api,
+        keys.creator,
+        lease_id=first["lease_id"],
+        lease_seconds=30,
+        event_ids=[taken, kept, "01ARZ3NDEKTSV4RRFFQ69G5FAV", "junk"],
+    ).json
+    # `kept` expired but nobody took it: it still names this lease, so it extends.
+    assert answer["extended"] == [kept]
+    assert answer["lease_lost"] == [taken]
+    assert answer["not_found"] == ["01ARZ3NDEKTSV4RRFFQ69G5FAV", "junk"]
+    # An acknowledged event is not found for an extension.
+    api.post("/inbox/ack", key=keys.creator, json_body={"lease_id": second["lease_id"]})
+    again = _extend(api, keys.creator, lease_id=second["lease_id"], lease_seconds=30).json
+    assert again["not_found"] == [taken]
+
+
+def test_extend_validation_and_tenants(api: ApiClient, keys: Keys) -> None:
+    _create(api, keys.creator, 0)
+    lease_id = _lease(api, keys.creator)["lease_id"]
+    for body in (
+        {"lease_id": lease_id, "lease_seconds": 4},
+        {"lease_id": lease_id, "lease_seconds": 3601},
+        {"lease_id": lease_id, "lease_seconds": "30"},
+        {"lease_id": lease_id},
+        {"lease_seconds": 30},
+        {"lease_id": lease_id, "lease_seconds": 30, "event_ids": []},
+        {"lease_id": lease_id, "lease_seconds": 30, "extra": 1},
+    ):
+        assert _extend(api, keys.creator, **body).error_code == "validation_error", body
+    assert _extend(api, keys.creator, lease_id="nope", lease_seconds=30).status == 404
+    assert _extend(api, keys.other_creator, lease_id=lease_id, lease_seconds=30).status == 404
+    assert _extend(api, keys.viewer, lease_id=lease_id, lease_seconds=30).status == 403
+
+
+def test_extending_a_last_lease_moves_its_quarantine(
+    api: ApiClient, keys: Keys, moment: list[float], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DOCKHAND_MAX_ATTEMPTS", "1")
+    settings.cache_clear()
+    event_id = _create(api, keys.creator, 0)
+    lease_id = _lease(api, keys.creator, lease_seconds=30)["lease_id"]
+    assert _extend(api, keys.creator, lease_id=lease_id, lease_seconds=100).json["extended"] == [
+        event_id
+    ]
+    moment[0] += 50
+    assert api.get(f"/events/{event_id}", key=keys.viewer).json["status"] == "pending"
+    assert api.get("/inbox/quarantine", key=keys.viewer).json["items"] == []
+    moment[0] += 51
+    assert api.get(f"/events/{event_id}", key=keys.viewer).json["status"] == "quarantined"
+    assert len(api.get("/inbox/quarantine", key=keys.viewer).json["items"]) == 1
+    # Once its last lease has ended, it cannot be extended back out of the quarantine.
+    late = _extend(api, keys.creator, lease_id=lease_id, lease_seconds=100).json
+    assert late["not_found"] == [event_id]
+
+
+# ---------------------------------------------------------------- held by an agent
+
+
+def _queue_copy(event_id: str) -> None:
+    """The stream's fan-out of one stored event (as dispatch would run it)."""
+    item = dynamo.get(settings().events_table, {"pk": event_pk("acme", event_id), "sk": EVENT_SK})
+    assert item is not None
+    record = {"eventName": "INSERT", "dynamodb": {"NewImage": ddb.serialize(item)}}
+    assert fanout.fill_queues([record]) == 1
+
+
+def test_an_agents_leases_are_found_extended_and_released_without_a_scan(
+    api: ApiClient, keys: Keys, moment: list[float], aws_calls: Counter[str]
+) -> None:
+    queues.create("acme", queues.NewQueue(name="jobs"))
+    ids = [_create(api, keys.creator, n) for n in range(3)]
+    for event_id in ids:
+        _queue_copy(event_id)
+    inbox, jobs = place.inbox("acme"), queues.place_of("acme", "jobs")
+    leases.lease(inbox, 2, 30, None, holder="agent-1")
+    leases.lease(jobs, 1, 60, None, holder="agent-1")
+    leases.lease(inbox, 1, 30, None)  # nobody's by name
+    leases.lease(jobs, 1, 600, None, holder="agent-2")
+    work = held.held_work("acme", "agent-1")
+    assert work["leased"] == 3
+    assert work["oldest_leased_at"] is not None
+    assert held.held_work("acme", "agent-2")["leased"] == 1
+    assert held.held_work("globex", "agent-1") == {"leased": 0, "oldest_leased_at": None}
+
+    moment[0] += 20
+    aws_calls.clear()
+    assert held.extend_held("acme", "agent-1", clock.now()) == 3
+    # One Query of the holder index, one transaction per queue; never a Scan.
+    assert aws_calls["dynamodb.Query"] == 1
+    assert aws_calls["dynamodb.TransactWriteItems"] == 2
+    assert aws_calls["dynamodb.Scan"] == 0
+    # Each by its own lease_seconds: the inbox's 30 s and the queue's 60 s from now.
+    listed = {
+        i["event_id"]: i["leased_until"] for i in api.get("/inbox", key=keys.viewer).json["items"]
+    }
+    assert _near(listed[ids[0]], START + 50)
+    moment[0] += 25  # past the original expiry: the agent's are still held, the other not
+    assert [i["event_id"] for i in leases.lease(inbox, 3, 30, None)["items"]] == [ids[2]]
+
+    assert held.release_held("acme", "agent-1", limit=2) == 2
+    assert held.release_held("acme", "agent-1", limit=2) == 1
+    assert held.release_held("acme", "agent-1") == 0
+    assert held.held_work("acme", "agent-1") == {"leased": 0, "oldest_leased_at": None}
+    again = leases.lease(inbox, 3, 30, None)["items"]
+    assert sorted(i["event_id"] for i in again) == ids[:2]
+    assert all(i["attempts"] == 2 for i in again)  # attempts stay counted
+    # agent-2's lease is its own.
+    assert held.held_work("acme", "agent-2")["leased"] == 1
+
+
+def test_an_expired_or_retaken_lease_is_not_the_agents_any_more(
+    api: ApiClient, keys: Keys, moment: list[float]
+) -> None:
+    event_id = _create(api, keys.creator, 0)
+    inbox = place.inbox("acme")
+    leases.lease(inbox, 1, 30, None, holder="agent-1")
+    moment[0] += 31
+    assert held.held_work("acme", "agent-1")["leased"] == 0
+    assert held.extend_held("acme", "agent-1") == 0
+    taken = leases.lease(inbox, 1, 30, None)  # another consumer takes it
+    assert [i["event_id"] for i in taken["items"]] == [event_id]
+    assert held.release_held("acme", "agent-1") == 0
+    assert api.get("/inbox", key=keys.viewer).json["items"][0]["leased_until"] is not None
