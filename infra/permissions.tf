@@ -141,7 +141,7 @@ locals {
         # Agents as workers lease, ack and release like the inbox function (gsi3/gsi4
         # leases, gsi5 the quarantine) and put job outcomes with their markers (Put);
         # BatchGetItem reads the acknowledged events for their outcome events.
-        events = { actions = ["dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"], indexes = ["gsi3", "gsi4"] }
+        events = { actions = ["dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"], indexes = ["gsi3", "gsi4", "held"] }
         stats  = { actions = ["dynamodb:GetItem", "dynamodb:UpdateItem"], indexes = [] }
       }
       s3         = []
@@ -164,9 +164,10 @@ locals {
     # the agent update, its history entry, its inbox event, counter and gauge.
     sweeper = {
       dynamodb = {
-        agents = { actions = ["dynamodb:PutItem", "dynamodb:UpdateItem"], indexes = ["gsi2"] }
+        # DeleteItem: a deleted agent's tombstone, once its work is all released.
+        agents = { actions = ["dynamodb:DeleteItem", "dynamodb:PutItem", "dynamodb:UpdateItem"], indexes = ["gsi2"] }
         # A dead agent's held leases are released at once (bounded per run).
-        events = { actions = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"], indexes = [] }
+        events = { actions = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"], indexes = ["held"] }
         stats  = { actions = ["dynamodb:UpdateItem"], indexes = [] }
       }
       s3         = []

@@ -30,6 +30,7 @@ from common.store import counters, dynamo, transact
 from common.store.tables import GSI2_PK, GSI2_SK
 
 _WRITE_ATTEMPTS = 3
+WORKER_MARK = "worker"  # set on the agent item by its first lease (common.agents.work)
 
 Percent = Annotated[float, Field(ge=0, le=100, strict=True, allow_inf_nan=False)]
 Count = Annotated[int, Field(ge=0, le=10**15, strict=True), INTEGRAL]  # 5.0 is an integer
@@ -98,8 +99,10 @@ def record(
             if previous != "healthy":
                 metrics.count("agents_recovered")
             # A live agent keeps its work: each lease it holds runs its own
-            # lease_seconds from now (common.agents.held).
-            held.extend(signed.tenant, signed.agent_id, now)
+            # lease_seconds from now (common.agents.held).  Agents that never leased
+            # work (no `worker` mark) skip the holder Query.
+            if agent.get(WORKER_MARK):
+                held.extend(signed.tenant, signed.agent_id, now)
             return {"status": "healthy", "next_check_interval": layout.interval_of(agent)}
         if not transact.failed_condition(reasons[0]):
             raise ServiceUnavailable(retry_after=1)

@@ -12,7 +12,7 @@ and agent), so without any scan:
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import ConfigDict, Field, with_config
 
@@ -32,33 +32,26 @@ class WorkView(TypedDict):
     oldest_leased_at: Time | None
 
 
-def _triggers(name: str) -> Any:
-    """The triggers area's holder function (merge seam: present once leases have holders)."""
-    from common.triggers import inbox  # the triggers area owns leases
-
-    return getattr(inbox, name, None)
-
-
 def extend(tenant: str, agent_id: str, now: float) -> int:
     """Extend the agent's unexpired leases; how many items were extended."""
-    extend_held = _triggers("extend_held")
-    return 0 if extend_held is None else int(extend_held(tenant, agent_id, now))
+    from common.triggers.inbox import held  # the triggers area owns leases
+
+    return held.extend_held(tenant, agent_id, now)
 
 
 def release(tenant: str, agent_id: str, limit: int = RELEASE_BUDGET) -> int:
     """Release up to `limit` of the agent's held items now; how many were released."""
     from common.runtime import catalogue
+    from common.triggers.inbox import held
 
-    release_held = _triggers("release_held")
-    released = 0 if release_held is None else int(release_held(tenant, agent_id, limit))
+    released = held.release_held(tenant, agent_id, limit)
     if released:
         catalogue.count("agent_leases_released", released)
     return released
 
 
 def work(tenant: str, agent_id: str) -> WorkView:
-    held_work = _triggers("held_work")
-    if held_work is None:
-        return {"leased": 0, "oldest_leased_at": None}
-    leased, oldest = held_work(tenant, agent_id)
-    return {"leased": int(leased), "oldest_leased_at": oldest}
+    from common.triggers.inbox import held
+
+    found = held.held_work(tenant, agent_id)
+    return {"leased": found["leased"], "oldest_leased_at": found["oldest_leased_at"]}

@@ -16,6 +16,7 @@ released at once (common.agents.jobs for acks with an outcome).
 
 from __future__ import annotations
 
+import contextlib
 import json
 from typing import Annotated, Any, Literal
 
@@ -134,9 +135,25 @@ def agent_name(agent: dict[str, Any]) -> str:
 def lease(agent: dict[str, Any], body: AgentLeaseRequest) -> leases.LeaseView:
     """As POST /inbox/lease on the queue, the items held by this agent."""
     place = queues.place_of(str(agent["tenant"]), body.queue)
+    if not agent.get(heartbeats.WORKER_MARK):
+        _mark_worker(agent)
     return leases.lease(
         place, body.limit, body.lease_seconds, body.event_type, holder=str(agent["agent_id"])
     )
+
+
+def _mark_worker(agent: dict[str, Any]) -> None:
+    """Once per agent, before its first lease: from now on its heartbeats extend what it
+    holds (agents that never lease skip that Query)."""
+    with contextlib.suppress(dynamo.ConditionFailed):  # deleted meanwhile: the lease holds
+        dynamo.update(
+            settings().agents_table,
+            layout.agent_key(str(agent["tenant"]), str(agent["agent_id"])),
+            "SET #worker = :yes",
+            condition="attribute_exists(#pk)",
+            names={"#worker": heartbeats.WORKER_MARK, "#pk": PK},
+            values={":yes": True},
+        )
 
 
 def ack(agent: dict[str, Any], body: AgentAckRequest) -> acks.AckResultView:
