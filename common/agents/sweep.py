@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from common.agents import held, history, layout
@@ -40,7 +40,7 @@ class SweepSummary:
     lost_races: int = 0  # a heartbeat (or another sweep) changed the agent first
     examined: int = 0
     released: int = 0  # items dead or deleted agents held, released this run
-    budget: int = held.RELEASE_BUDGET
+    budget: int = field(default_factory=lambda: held.RELEASE_BUDGET)
 
     def as_dict(self) -> dict[str, int]:
         return {
