@@ -26,14 +26,17 @@ from common.agents import heartbeats, layout
 from common.agents.signing import TIMESTAMP_TOLERANCE_SECONDS, SignedRequest, refuse
 from common.runtime import clock
 from common.runtime.config import settings
+from common.runtime.errors import NotFound
 from common.runtime.slug import Slug
 from common.store import dynamo
 from common.store.tables import PK, SK, TTL_ATTRIBUTE
 from common.triggers import layout as triggers_layout
 from common.triggers import queues
 from common.triggers.inbox import ack as acks
+from common.triggers.inbox import changes
 from common.triggers.inbox import lease as leases
 from common.triggers.inbox import release as releases
+from common.triggers.inbox.place import Place
 
 MAX_RESULT_BYTES = 16 * 1024
 Outcome = Literal["succeeded", "failed"]
@@ -60,8 +63,9 @@ class AgentAckRequest(BaseModel):
     result: dict[str, Any] | None = Field(
         default=None, description="Any JSON object of at most 16 KiB; needs an outcome."
     )
-    queue: Slug = Field(
-        default=triggers_layout.INBOX, description="The lease's queue (default inbox)."
+    queue: Slug | None = Field(
+        default=None,
+        description="The lease's queue; by default the queue the lease id belongs to.",
     )
 
     @field_validator("result")
@@ -80,8 +84,9 @@ class AgentReleaseRequest(BaseModel):
     lease_id: acks.LeaseId
     event_ids: acks.EventIds | None = None
     delay_seconds: releases.DelaySeconds = 0
-    queue: Slug = Field(
-        default=triggers_layout.INBOX, description="The lease's queue (default inbox)."
+    queue: Slug | None = Field(
+        default=None,
+        description="The lease's queue; by default the queue the lease id belongs to.",
     )
 
 
@@ -161,7 +166,7 @@ def ack(agent: dict[str, Any], body: AgentAckRequest) -> acks.AckResultView:
     event (common.agents.jobs)."""
     from common.agents import jobs
 
-    place = queues.place_of(str(agent["tenant"]), body.queue)
+    place = _place_of_lease(str(agent["tenant"]), body.queue, body.lease_id)
     answer = acks.acknowledge_lease(place, body.lease_id, body.event_ids)
     if body.outcome is not None:
         jobs.publish(
@@ -176,5 +181,28 @@ def ack(agent: dict[str, Any], body: AgentAckRequest) -> acks.AckResultView:
 
 def release(agent: dict[str, Any], body: AgentReleaseRequest) -> releases.ReleaseResultView:
     """As POST /inbox/release."""
-    place = queues.place_of(str(agent["tenant"]), body.queue)
+    place = _place_of_lease(str(agent["tenant"]), body.queue, body.lease_id)
     return releases.release(place, body.lease_id, body.event_ids, body.delay_seconds)
+
+
+def _place_of_lease(tenant: str, queue: str | None, lease_id: str) -> Place:
+    """The queue named, else the one the lease id belongs to: ids are bound to their
+    queue, so at most one of the tenant's queues accepts it (checked in memory: the
+    inbox first, then the named queues, one Query of at most MAX_QUEUES of them)."""
+    if queue is not None:
+        return queues.place_of(tenant, queue)
+    candidates = [Place(tenant)]
+    if not _accepts(candidates[0], lease_id):
+        candidates = [q.place for q in queues.of_tenant(tenant)]
+    for place in candidates:
+        if _accepts(place, lease_id):
+            return place
+    raise NotFound("No such lease.")
+
+
+def _accepts(place: Place, lease_id: str) -> bool:
+    try:
+        changes.lease_ulid(place, lease_id)
+    except NotFound:
+        return False
+    return True

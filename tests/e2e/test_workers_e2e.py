@@ -271,3 +271,36 @@ def test_agent_run_releases_held_work_on_ctrl_c(workers_gateway: Gateway, tmp_pa
     assert gateway.http("GET", f"/agents/{agent_id}", key).json["work"]["leased"] == 0
     leased = gateway.http("POST", "/inbox/lease", key, {"event_type": "slow.job"}).json
     assert [(i["event_id"], i["attempts"]) for i in leased["items"]] == [(jobs[0], 2)]
+
+
+def test_a_named_queues_lease_is_acked_without_naming_the_queue(workers_gateway: Gateway) -> None:
+    """Lease ids are bound to their queue: the ack finds it from the id (the contract's
+    ack body has no queue)."""
+    gateway = workers_gateway
+    key = gateway.create_key("named", "creator")
+    assert gateway.http("POST", "/queues", key, {"name": "deploys"}).status == 201
+    [job] = post_jobs(gateway, key, 1, "deploy.requested")
+    deadline = time.monotonic() + 10
+    while gateway.http("GET", "/queues/deploys", key).json["pending"] < 1:
+        assert time.monotonic() < deadline, "the queue did not fill within 10 s"
+        time.sleep(0.2)
+    agent = register(gateway, key, "deployer")
+    leased = signed_call(gateway, agent, "lease", {"queue": "deploys"}).json
+    assert [i["event_id"] for i in leased["items"]] == [job]
+    body = {"lease_id": leased["lease_id"], "outcome": "failed", "result": {"exit_code": 2}}
+    acked = signed_call(gateway, agent, "ack", body)
+    assert acked.status == 200, acked.body
+    assert acked.json["acknowledged"] == [job]
+    [outcome] = job_events(gateway, key)
+    assert outcome["event_type"] == "job.failed"
+    assert outcome["payload"]["queue"] == "deploys"
+    assert outcome["payload"]["attempts"] == 1
+    # The inbox copy of the same event is untouched by the queue's ack.
+    assert [
+        i["event_id"]
+        for i in gateway.http("GET", "/inbox?event_type=deploy.requested", key).json["items"]
+    ] == [job]
+    unknown = signed_call(
+        gateway, agent, "release", {"lease_id": "01ARZ3NDEKTSV4RRFFQ69G5FAVAAAAAAAAAAAAAAAA"}
+    )
+    assert unknown.status == 404
