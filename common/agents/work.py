@@ -20,7 +20,8 @@ import contextlib
 import json
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from common.agents import heartbeats, layout
 from common.agents.signing import TIMESTAMP_TOLERANCE_SECONDS, SignedRequest, refuse
@@ -67,6 +68,14 @@ class AgentAckRequest(BaseModel):
         default=None,
         description="The lease's queue; by default the queue the lease id belongs to.",
     )
+
+    @model_validator(mode="after")
+    def _result_needs_outcome(self) -> AgentAckRequest:
+        if self.result is not None and self.outcome is None:
+            # Otherwise the result would be dropped silently: it only travels in the
+            # outcome event.
+            raise PydanticCustomError("result_needs_outcome", "a result needs an outcome")
+        return self
 
     @field_validator("result")
     @classmethod

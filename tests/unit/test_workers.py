@@ -291,3 +291,14 @@ def test_old_seconds_only_last_timestamp_still_guards_replays() -> None:
     assert last_accepted_ms({"last_ts": 5, "last_ts_ms": 7}) == 7
     assert signing.timestamp_ms("1790000000.5") == 1_790_000_000_500
     assert signing.timestamp_ms("1790000000.05") == 1_790_000_000_050
+
+
+def test_a_result_without_an_outcome_is_refused(
+    api: ApiClient, keys: Keys, agent: dict[str, Any]
+) -> None:
+    create_events(api, keys.creator, 1)
+    lease_id = signed_call(api, agent, "lease", {}).json["lease_id"]
+    refused = signed_call(api, agent, "ack", {"lease_id": lease_id, "result": {"x": 1}})
+    assert refused.status == 400
+    assert refused.error_code == "validation_error"
+    assert signed_call(api, agent, "ack", {"lease_id": lease_id}).json["acknowledged"]
