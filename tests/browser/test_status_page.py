@@ -314,11 +314,11 @@ def test_subscription_health_shows_when_the_route_answers(
     page.context.close()
 
 
-def test_work_panel_shows_held_work_and_the_queue_backlog(
+def test_work_panel_shows_held_work_and_job_outcomes(
     browser: Any, page_gateway: Gateway, fleet: dict[str, Any]
 ) -> None:
-    """A worker agent leases a job with its own signature: the page shows what it holds,
-    the backlog per queue, and today's job outcomes (its own section of the page)."""
+    """A worker agent leases a job with its own signature: the page shows what it holds
+    and today's job outcomes (its own section of the page)."""
     from playwright.sync_api import expect
 
     from tests.browser.conftest import signed_call
@@ -336,7 +336,6 @@ def test_work_panel_shows_held_work_and_the_queue_backlog(
     watched = open_page(browser, page_gateway)
     sign_in(watched, key)
     page = watched.page
-    expect(page.locator("#queues li[data-queue='inbox']")).to_contain_text("pending")
     expect(page.locator("#jobs-today")).to_contain_text("Jobs today: ")
     held = page.locator(f"#agent-work li[data-agent-id='{made.json['agent_id']}']")
     expect(held).to_have_attribute("data-leased", "1")
@@ -353,3 +352,25 @@ def test_work_panel_shows_held_work_and_the_queue_backlog(
     expect(page.locator("#jobs-today")).to_contain_text("1 succeeded", timeout=10_000)
     expect(held).to_have_count(0, timeout=10_000)
     page.context.close()
+
+
+def test_each_named_queue_shows_its_backlog(browser: Any, page_gateway: Gateway) -> None:
+    from playwright.sync_api import expect
+
+    key = page_gateway.key
+    made = page_gateway.http(
+        "POST", "/queues", key, {"name": "page-jobs", "event_types": ["job.*"]}
+    )
+    assert made.status == 201, made.body
+    event = {"event_type": "job.build", "payload": {"n": 1}}
+    assert page_gateway.http("POST", "/events", key, event).status == 201
+    watched = open_page(browser, page_gateway)
+    page = watched.page
+    sign_in(watched, key)
+    item = page.locator("#queues li[data-queue='page-jobs']")
+    expect(item).to_contain_text("1 pending", timeout=10_000)
+    expect(item).to_contain_text("0 leased · 0 quarantined")
+    assert watched.errors == []
+    assert watched.csp_violations() == []
+    page.context.close()
+    assert page_gateway.http("DELETE", "/queues/page-jobs", key).status == 204

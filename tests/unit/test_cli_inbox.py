@@ -101,6 +101,19 @@ def test_a_stop_releases_what_the_lease_still_holds(monkeypatch: pytest.MonkeyPa
     assert api.calls[-1] == ("/inbox/release", {"lease_id": "L1", "event_ids": ["a", "b"]})
 
 
+def test_a_named_queue_is_in_every_request(monkeypatch: pytest.MonkeyPatch) -> None:
+    api = FakeApi([[_event("good")]])
+    monkeypatch.setattr(cli_inbox, "_post", api.post)
+    args = build_parser().parse_args(
+        ["inbox", "consume", "--queue", "billing", "--exec", "true", "--until-empty"]
+    )
+    cli_inbox.consume(args)
+    assert [body.get("queue") for _, body in api.calls] == ["billing"] * len(api.calls)
+    assert ("/inbox/ack", {"lease_id": "L1", "event_ids": ["good"], "queue": "billing"}) in (
+        api.calls
+    )
+
+
 def test_busy_answers_are_retried(monkeypatch: pytest.MonkeyPatch) -> None:
     api = FakeApi([])
     answers = iter([CliError("HTTP 503", 503)])

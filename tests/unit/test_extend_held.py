@@ -214,3 +214,26 @@ def test_an_expired_or_retaken_lease_is_not_the_agents_any_more(
     assert [i["event_id"] for i in taken["items"]] == [event_id]
     assert held.release_held("acme", "agent-1") == 0
     assert api.get("/inbox", key=keys.viewer).json["items"][0]["leased_until"] is not None
+
+
+def test_an_ack_carries_extra_items_in_its_own_transaction_exactly_once(
+    api: ApiClient, keys: Keys
+) -> None:
+    from common.store import counters
+    from common.triggers.inbox import ack
+
+    ids = [_create(api, keys.creator, n) for n in range(2)]
+    inbox = place.inbox("acme")
+    lease_id = leases.lease(inbox, 2, 30, None, holder="agent-1")["lease_id"]
+    seen: list[list[str]] = []
+
+    def outcomes(pending: Any) -> list[dict[str, Any]]:
+        seen.append(sorted(pending))
+        return [counters.update_item("globex", {"events_received": len(pending)}, clock.now())]
+
+    first = ack.acknowledge_lease(inbox, lease_id, [ids[0]], extra=outcomes)
+    again = ack.acknowledge_lease(inbox, lease_id, None, extra=outcomes)
+    assert first["acknowledged"] == [ids[0]]
+    assert again["acknowledged"] == ids
+    # The second call's transaction held only the event not acknowledged before.
+    assert seen == [[ids[0]], [ids[0], ids[1]], [ids[1]]]

@@ -81,8 +81,15 @@ def _threads(api: ApiClient, keys: Keys) -> dict[str, str]:
     return {}
 
 
+def _queues(api: ApiClient, keys: Keys) -> dict[str, str]:
+    for n in range(3):
+        _ok(api.post("/queues", key=keys.creator, json_body={"name": f"q{n}"}))
+    return {}
+
+
 SEEDERS: dict[str, Seeder] = {
     "GET /inbox": _events,
+    "GET /queues": _queues,
     "GET /agents": _agents,
     "GET /notes": _notes,
     "GET /snapshots": _snapshots,

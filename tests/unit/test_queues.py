@@ -399,3 +399,40 @@ def test_another_tenant_cannot_use_or_see_a_queue(
         "inbox",
         "q",
     ]
+
+
+def test_a_named_queue_lease_costs_its_definition_one_query_and_one_transaction(
+    api: ApiClient, keys: Keys, pipeline: Pipeline, aws_calls: Counter[str]
+) -> None:
+    create_queue(api, keys.creator, "q")
+    for n in range(30):
+        post_event(api, keys.creator, n=n)
+    pipeline.drain()
+    lease(api, keys.creator, "q", limit=10)  # the older ones leased: behind the next lease
+    aws_calls.clear()
+    held = lease(api, keys.creator, "q", limit=10)
+    assert len(held["items"]) == 10
+    data_calls = {k: v for k, v in aws_calls.items() if k != "dynamodb.UpdateItem"}
+    # The queue's definition (GetItem), one Query per shard, one transaction.
+    assert data_calls == {
+        "dynamodb.GetItem": 1,
+        "dynamodb.Query": settings().inbox_shards,
+        "dynamodb.TransactWriteItems": 1,
+    }
+
+
+def test_a_cursor_is_bound_to_its_queue(api: ApiClient, keys: Keys, pipeline: Pipeline) -> None:
+    create_queue(api, keys.creator, "a")
+    create_queue(api, keys.creator, "b")
+    for n in range(3):
+        post_event(api, keys.creator, n=n)
+    pipeline.drain()
+    pages = {}
+    for queue in ("inbox", "a", "b"):
+        first = api.get("/inbox", key=keys.viewer, query={"queue": queue, "limit": "1"}).json
+        pages[queue] = first["next_cursor"]
+        after = {"queue": queue, "limit": "1", "cursor": first["next_cursor"]}
+        assert api.get("/inbox", key=keys.viewer, query=after).status == 200
+    for used, on in (("a", "b"), ("inbox", "a"), ("b", "inbox")):
+        wrong = {"queue": on, "limit": "1", "cursor": pages[used]}
+        assert api.get("/inbox", key=keys.viewer, query=wrong).error_code == "invalid_cursor"

@@ -31,7 +31,7 @@ BUSY = (429, 503)  # answered with Retry-After: wait and go on
 
 
 def register(subparsers: Any) -> None:
-    inbox = subparsers.add_parser("inbox", help="consume the tenant inbox")
+    inbox = subparsers.add_parser("inbox", help="consume the tenant inbox or a named queue")
     commands = inbox.add_subparsers(dest="inbox_command", required=True)
     consume = commands.add_parser(
         "consume",
@@ -43,6 +43,9 @@ def register(subparsers: Any) -> None:
         "--exec", dest="command", required=True, help="shell command; gets one event on stdin"
     )
     consume.add_argument("--event-type", help="only events of this type")
+    consume.add_argument(
+        "--queue", default="inbox", help="the queue to consume (default: inbox, the tenant inbox)"
+    )
     consume.add_argument("--lease-seconds", type=_bounded(5, 3600), default=300)
     consume.add_argument("--limit", type=_bounded(1, 100), default=10, help="events per lease")
     consume.add_argument(
@@ -110,6 +113,11 @@ def _post(path: str, body: dict[str, Any]) -> Any:
     return json.loads(payload)
 
 
+def _in(queue: str, body: dict[str, Any]) -> dict[str, Any]:
+    """The body for that queue (the tenant inbox is the default: not named)."""
+    return body if queue == "inbox" else {**body, "queue": queue}
+
+
 def _run(command: str, item: dict[str, Any]) -> int:
     env = {
         **os.environ,
@@ -128,7 +136,8 @@ def _settle(args: argparse.Namespace, lease_id: str, item: dict[str, Any], tally
     event_id = str(item["event_id"])
     code = _run(args.command, item)
     if code == 0:
-        answer = _post("/inbox/ack", {"lease_id": lease_id, "event_ids": [event_id]})
+        body = _in(args.queue, {"lease_id": lease_id, "event_ids": [event_id]})
+        answer = _post("/inbox/ack", body)
         if event_id in answer.get("lease_lost", []):
             tally.lost += 1
             _say(f"{event_id}: done, but its lease had expired and another consumer holds it")
@@ -137,18 +146,21 @@ def _settle(args: argparse.Namespace, lease_id: str, item: dict[str, Any], tally
             _say(f"{event_id}: acknowledged")
     else:
         delay = backoff(args.backoff_seconds, int(item["attempts"]))
-        body = {"lease_id": lease_id, "event_ids": [event_id], "delay_seconds": delay}
+        body = _in(
+            args.queue, {"lease_id": lease_id, "event_ids": [event_id], "delay_seconds": delay}
+        )
         answer = _post("/inbox/release", body)
         tally.released += len(answer.get("released", []))
         _say(f"{event_id}: command exited {code}; released, back in {delay} s")
     tally.held.remove(event_id)
 
 
-def _release_held(lease_id: str | None, tally: Tally) -> None:
+def _release_held(lease_id: str | None, queue: str, tally: Tally) -> None:
     if lease_id is None or not tally.held:
         return
     try:
-        answer = _post("/inbox/release", {"lease_id": lease_id, "event_ids": list(tally.held)})
+        body = _in(queue, {"lease_id": lease_id, "event_ids": list(tally.held)})
+        answer = _post("/inbox/release", body)
     except CliError as error:
         _say(f"could not release {len(tally.held)} held events ({error}); their lease expires")
         return
@@ -161,7 +173,7 @@ def consume(args: argparse.Namespace) -> Tally:
     """The loop; returns what it did.  Raises Stop when a signal asks it to end."""
     tally = Tally()
     lease_id: str | None = None
-    body: dict[str, Any] = {"limit": args.limit, "lease_seconds": args.lease_seconds}
+    body = _in(args.queue, {"limit": args.limit, "lease_seconds": args.lease_seconds})
     if args.event_type:
         body["event_type"] = args.event_type
     try:
@@ -184,7 +196,7 @@ def consume(args: argparse.Namespace) -> Tally:
             for item in items:
                 _settle(args, lease_id, item, tally)
     finally:
-        _release_held(lease_id, tally)
+        _release_held(lease_id, args.queue, tally)
 
 
 def _consume(args: argparse.Namespace) -> int:
@@ -198,7 +210,7 @@ def _consume(args: argparse.Namespace) -> int:
         print(f"dockhand: {error}", file=sys.stderr)
         return 1
     _say(
-        f"inbox empty: {tally.acknowledged} acknowledged, {tally.released} released, "
+        f"{args.queue} empty: {tally.acknowledged} acknowledged, {tally.released} released, "
         f"{tally.lost} lost to another consumer"
     )
     return 0

@@ -15,6 +15,7 @@ COMMAND_MODULES = (
     "tools.cli.ops",
     "tools.cli.inbox",
     "tools.cli.agent",
+    "tools.cli.queues",
     "tools.cli.listen",
     "tools.cli.mcp",
 )

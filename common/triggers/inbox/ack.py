@@ -141,13 +141,20 @@ def acknowledge_many(place: Place, event_ids: Sequence[str]) -> AckResultView:
 
 
 def acknowledge_lease(
-    place: Place, lease_id: str, event_ids: Sequence[str] | None
+    place: Place,
+    lease_id: str,
+    event_ids: Sequence[str] | None,
+    *,
+    extra: changes.Extra | None = None,
 ) -> AckResultView:
     """Acknowledge the items of a lease (all of them, or those named).
 
     An item another live lease now holds is `lease_lost`; one whose lease expired but
     that nobody else holds is still acknowledged.  Named ids: one transaction; all of
-    the lease: one GetItem of the lease record first."""
+    the lease: one GetItem of the lease record first.  `extra(pending)`: more items for
+    each transaction, given the changes it commits (an agent's job outcome events), so
+    they are stored exactly when their acknowledgements are; an item acknowledged
+    before is answered from its stored state and adds nothing."""
     named = changes.lease_events(place, lease_id, event_ids)
     now = clock.now()
     now_ms = layout.millis(now)
@@ -165,13 +172,22 @@ def acknowledge_lease(
 
     unique, valid = changes.unique_valid(named)
     first = {event_id: _ack_in_lease(place, event_id, lease_id, now) for event_id in valid}
-    return _ack_outcome(place, unique, first, decide, now)
+    return _ack_outcome(place, unique, first, decide, now, extra=extra)
 
 
 def _ack_outcome(
-    place: Place, unique: list[str], first: dict[str, Change], decide: Decide, now: float
+    place: Place,
+    unique: list[str],
+    first: dict[str, Change],
+    decide: Decide,
+    now: float,
+    *,
+    extra: changes.Extra | None = None,
 ) -> AckResultView:
-    results, committed = changes.apply(place, first, decide, now)
+    if extra is None:
+        results, committed = changes.apply(place, first, decide, now)
+    else:
+        results, committed = changes.apply(place, first, decide, now, extra)
     delivered = sum(1 for change in committed if change.result == ACKNOWLEDGED)
     if delivered:
         catalogue.count("events_delivered", delivered)

@@ -116,7 +116,7 @@ def leased_count(place: Place) -> int:
                 names={
                     "#pk": layout.POOL_PK,
                     "#sk": layout.VISIBLE_SK,
-                    "#lexp": "lease_expires_ms",
+                    "#lexp": layout.LEASE_EXPIRES_MS,
                 },
                 values={
                     ":pk": place.pool(shard),
