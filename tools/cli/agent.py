@@ -46,6 +46,7 @@ from tools.cli.snapshot import CliError, _describe_error, request
 
 TIMEOUT_SECONDS = 30
 OUTPUT_LINES = 20
+ACK_ATTEMPTS = 4
 MAX_OUTPUT_BYTES = 8 * 1024  # the result must stay under the API's 16 KiB
 
 
@@ -273,13 +274,27 @@ def _settle(worker: Worker, args: argparse.Namespace, lease_id: str, item: dict[
         body["result"] = {"exit_code": code, "output": output}
     if args.queue != "inbox":
         body["queue"] = args.queue
-    answer = signed_post(worker.identity, "ack", body)
+    answer = _ack(worker, body)
     worker.held.remove(event_id)
     worker.completed += 1
     if event_id in answer.get("lease_lost", []):
         _say(f"{event_id}: {outcome}, but its lease had expired and another worker holds it")
     else:
         _say(f"{event_id}: {outcome} (exit {code})")
+
+
+def _ack(worker: Worker, body: dict[str, Any]) -> dict[str, Any]:
+    """The ack, retried when the API is busy (429, 503): a retried ack acknowledges
+    again and writes a missing outcome, never a second one."""
+    for attempt in range(ACK_ATTEMPTS):
+        try:
+            return signed_post(worker.identity, "ack", body)
+        except CliError as error:
+            if error.status not in BUSY or attempt == ACK_ATTEMPTS - 1:
+                raise
+            _say(f"ack busy ({error}); retrying")
+            time.sleep(1 + attempt)
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def is_outcome_event(item: dict[str, Any]) -> bool:
