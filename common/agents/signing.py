@@ -110,9 +110,6 @@ class SignedRequest:
         return hashlib.sha256(f"{self.agent_id}\n{self.offered}".encode()).hexdigest()
 
 
-SignedHeartbeat = SignedRequest  # the name heartbeats were written against
-
-
 def check_headers(
     agent_id: str,
     method: str,
