@@ -10,8 +10,8 @@ is not involved: it stays one round trip.
 
 A deleted queue's clean-up record (written with the delete) comes through the stream
 too: each record removes at most CLEAN_UP_PAGE entries per pool and quarantine shard,
-then touches the record (its MODIFY is the next step) or, once nothing is left,
-deletes it.  Every step is bounded and idempotent.
+then touches the record (its MODIFY is the next step) or, once a pass after another
+step finds nothing left, deletes it.  Every step is bounded and idempotent.
 """
 
 from __future__ import annotations
@@ -153,10 +153,16 @@ def clean_up_step(record: Mapping[str, Any]) -> int:
             )
             keys += [{PK: item[PK], SK: item[SK]} for item in page.items]
     record_key = {PK: record[PK], SK: record[SK]}
-    if keys:
+    # An entry written just before the delete may reach the indexes a moment late:
+    # finish only after an empty pass that follows another step (one more stream trip).
+    if keys or not record.get("checked_empty"):
         dynamo.batch_delete(table, keys)
         dynamo.update(
-            table, record_key, "ADD #round :one", names={"#round": "round"}, values={":one": 1}
+            table,
+            record_key,
+            "SET #checked = :checked ADD #round :one",
+            names={"#round": "round", "#checked": "checked_empty"},
+            values={":one": 1, ":checked": not keys},
         )
         return len(keys)
     gauges = dynamo.query(

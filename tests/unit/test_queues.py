@@ -365,6 +365,14 @@ def test_release_requeue_and_quarantine_stay_in_their_queue(
     ).json
     assert requeued == {"requeued": [event_id], "not_found": []}
     assert listed(api, keys.viewer, "q") == [event_id]
+    # Acknowledged by id in the queue: gone from it, still pending in the tenant inbox.
+    acked = api.post(
+        "/inbox/ack", key=keys.creator, json_body={"event_ids": [event_id, "nope"], "queue": "q"}
+    ).json
+    assert acked == {"acknowledged": [event_id], "lease_lost": [], "not_found": ["nope"]}
+    assert listed(api, keys.viewer, "q") == []
+    assert listed(api, keys.viewer, "inbox") == [event_id]
+    assert api.get("/queues/q", key=keys.viewer).json["pending"] == 0
 
 
 def test_concurrent_leasers_on_a_queue_never_share_an_event(
