@@ -304,3 +304,31 @@ def test_a_named_queues_lease_is_acked_without_naming_the_queue(workers_gateway:
         gateway, agent, "release", {"lease_id": "01ARZ3NDEKTSV4RRFFQ69G5FAVAAAAAAAAAAAAAAAA"}
     )
     assert unknown.status == 404
+
+
+def test_racing_acks_of_one_job_make_one_outcome(workers_gateway: Gateway) -> None:
+    """The same ack sent twice at once (a client retrying over a slow network): one
+    outcome event, whichever copy commits the acknowledgement."""
+    gateway = workers_gateway
+    key = gateway.create_key("racing", "creator")
+    jobs = post_jobs(gateway, key, 3, "race.job")
+    agent = register(gateway, key, "racer")
+    lease_id = signed_call(gateway, agent, "lease", {"limit": 3}).json["lease_id"]
+    answers: list[HttpResult] = []
+
+    def ack(n: int) -> None:
+        # Each retry is signed anew: its own timestamp, so its own signature.
+        stamp = f"{time.time() + n / 1000:.3f}"
+        body = {"lease_id": lease_id, "outcome": "succeeded", "result": {"ok": True}}
+        answers.append(signed_call(gateway, agent, "ack", body, stamp))
+
+    threads = [threading.Thread(target=ack, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert [a.status for a in answers] == [200] * 4
+    assert all(sorted(a.json["acknowledged"]) == sorted(jobs) for a in answers)
+    outcomes = job_events(gateway, key)
+    assert sorted(e["payload"]["event_id"] for e in outcomes) == sorted(jobs)
+    assert gateway.http("GET", "/stats", key).json["jobs_succeeded"] == 3
