@@ -64,7 +64,7 @@ locals {
       handler     = "handlers.heartbeat.handler"
       memory      = 1024
       timeout     = 10
-      routes      = ["POST /agents", "GET /agents", "GET /agents/{agent_id}", "DELETE /agents/{agent_id}", "GET /agents/{agent_id}/history", "POST /agents/{agent_id}/rotate-secret", "POST /agents/{agent_id}/heartbeat"]
+      routes      = ["POST /agents", "GET /agents", "GET /agents/{agent_id}", "DELETE /agents/{agent_id}", "GET /agents/{agent_id}/history", "POST /agents/{agent_id}/rotate-secret", "POST /agents/{agent_id}/heartbeat", "POST /agents/{agent_id}/lease", "POST /agents/{agent_id}/ack", "POST /agents/{agent_id}/release"]
       schedule    = null
     }
     status = {

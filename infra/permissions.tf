@@ -138,8 +138,11 @@ locals {
           indexes = ["gsi1"]
         }
         # A recovery puts its agent.recovered event in the inbox (same transaction).
-        events = { actions = ["dynamodb:PutItem"], indexes = [] }
-        stats  = { actions = ["dynamodb:UpdateItem"], indexes = [] }
+        # Agents as workers lease, ack and release like the inbox function (gsi3/gsi4
+        # leases, gsi5 the quarantine) and put job outcomes with their markers (Put);
+        # BatchGetItem reads the acknowledged events for their outcome events.
+        events = { actions = ["dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"], indexes = ["gsi3", "gsi4", "held"] }
+        stats  = { actions = ["dynamodb:GetItem", "dynamodb:UpdateItem"], indexes = [] }
       }
       s3         = []
       master_key = true
@@ -161,8 +164,10 @@ locals {
     # the agent update, its history entry, its inbox event, counter and gauge.
     sweeper = {
       dynamodb = {
-        agents = { actions = ["dynamodb:PutItem", "dynamodb:UpdateItem"], indexes = ["gsi2"] }
-        events = { actions = ["dynamodb:PutItem"], indexes = [] }
+        # DeleteItem: a deleted agent's tombstone, once its work is all released.
+        agents = { actions = ["dynamodb:DeleteItem", "dynamodb:PutItem", "dynamodb:UpdateItem"], indexes = ["gsi2"] }
+        # A dead agent's held leases are released at once (bounded per run).
+        events = { actions = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"], indexes = ["held"] }
         stats  = { actions = ["dynamodb:UpdateItem"], indexes = [] }
       }
       s3         = []

@@ -3,8 +3,9 @@ figures (replay-safe), and turn an unhealthy or dead agent healthy again.
 
 A heartbeat is two DynamoDB round trips: a consistent GetItem of the agent (its
 secret generation, interval and status live there) and one TransactWriteItems.  The
-write is conditional on the status, generation and that `last_ts < :ts`, so a replay
-or a racing copy stores nothing; a recovery adds its history entry and its
+write is conditional on the status, generation and that the timestamp is newer than
+the last accepted one (`last_ts_ms`, milliseconds), so a replay or a racing copy
+stores nothing; a recovery adds its history entry and its
 `agent.recovered` event to the same transaction.  If the agent changed between the
 read and the write (a sweep, a rotation, another heartbeat) the heartbeat reads again.
 """
@@ -19,8 +20,8 @@ from pydantic import BaseModel, ConfigDict, Field, with_config
 # typing_extensions: pydantic reads TypedDicts from it on Python < 3.12 (a pydantic dependency).
 from typing_extensions import TypedDict
 
-from common.agents import history, layout
-from common.agents.signing import SignedHeartbeat, refuse
+from common.agents import held, history, layout
+from common.agents.signing import SignedRequest, refuse
 from common.runtime import clock
 from common.runtime.config import settings
 from common.runtime.errors import ServiceUnavailable
@@ -29,6 +30,7 @@ from common.store import counters, dynamo, transact
 from common.store.tables import GSI2_PK, GSI2_SK
 
 _WRITE_ATTEMPTS = 3
+WORKER_MARK = "worker"  # set on the agent item by its first lease (common.agents.work)
 
 Percent = Annotated[float, Field(ge=0, le=100, strict=True, allow_inf_nan=False)]
 Count = Annotated[int, Field(ge=0, le=10**15, strict=True), INTEGRAL]  # 5.0 is an integer
@@ -52,7 +54,7 @@ class HeartbeatAcceptedView(TypedDict):
     next_check_interval: int  # the agent's heartbeat interval, in seconds
 
 
-def _read(signed: SignedHeartbeat) -> dict[str, Any]:
+def _read(signed: SignedRequest) -> dict[str, Any]:
     agent = dynamo.get(settings().agents_table, layout.agent_key(signed.tenant, signed.agent_id))
     if agent is None:  # never registered, or deleted
         raise refuse("unknown_agent", signed.agent_id)
@@ -69,7 +71,7 @@ def valid_generations(agent: Mapping[str, Any], now_ms: int) -> list[int]:
     return generations
 
 
-def authenticate(signed: SignedHeartbeat) -> dict[str, Any]:
+def authenticate(signed: SignedRequest) -> dict[str, Any]:
     """The agent the heartbeat is signed for; 401 for an unknown agent or a bad signature."""
     agent = _read(signed)
     now_ms = int(clock.now() * 1000)
@@ -79,7 +81,7 @@ def authenticate(signed: SignedHeartbeat) -> dict[str, Any]:
 
 
 def record(
-    signed: SignedHeartbeat, agent: Mapping[str, Any], figures: HeartbeatFigures
+    signed: SignedRequest, agent: Mapping[str, Any], figures: HeartbeatFigures
 ) -> HeartbeatAcceptedView:
     """Store the heartbeat; 401 for a replay (a timestamp not newer than the last one)."""
     from common.runtime import catalogue as metrics
@@ -87,7 +89,7 @@ def record(
     for attempt in range(_WRITE_ATTEMPTS):
         if attempt:
             agent = authenticate(signed)  # it changed under us: judge it as it is now
-        if int(agent.get("last_ts") or 0) >= signed.timestamp:
+        if last_accepted_ms(agent) >= signed.timestamp_ms:
             raise refuse("replay", signed.agent_id)
         now = clock.now()
         previous = str(agent["status"])
@@ -96,14 +98,35 @@ def record(
             metrics.count("heartbeats_accepted")
             if previous != "healthy":
                 metrics.count("agents_recovered")
+            # A live agent keeps its work: each lease it holds runs its own
+            # lease_seconds from now (common.agents.held).  Agents that never leased
+            # work (no `worker` mark) skip the holder Query.
+            if agent.get(WORKER_MARK):
+                held.extend(signed.tenant, signed.agent_id, now)
             return {"status": "healthy", "next_check_interval": layout.interval_of(agent)}
         if not transact.failed_condition(reasons[0]):
             raise ServiceUnavailable(retry_after=1)
     raise ServiceUnavailable(retry_after=1)
 
 
+def last_accepted_ms(agent: Mapping[str, Any]) -> int:
+    """The last accepted heartbeat's timestamp in ms; agents whose last heartbeat
+    predates millisecond timestamps kept whole seconds in `last_ts`."""
+    if "last_ts_ms" in agent:
+        return int(agent["last_ts_ms"])
+    return int(agent.get("last_ts") or 0) * 1000
+
+
+def _newer_than_last(timestamp_ms: int, values: dict[str, Any]) -> str:
+    """The condition "newer than the last accepted timestamp", in either unit: a
+    seconds value S stands for S * 1000 ms, and S * 1000 < T exactly when S < ceil(T / 1000)."""
+    values[":ts_ms"] = timestamp_ms
+    values[":ts_s"] = -(-timestamp_ms // 1000)
+    return "(last_ts_ms < :ts_ms OR (attribute_not_exists(last_ts_ms) AND last_ts < :ts_s))"
+
+
 def _write_items(
-    signed: SignedHeartbeat, agent: Mapping[str, Any], figures: HeartbeatFigures, now: float
+    signed: SignedRequest, agent: Mapping[str, Any], figures: HeartbeatFigures, now: float
 ) -> list[dict[str, Any]]:
     tenant, agent_id = signed.tenant, signed.agent_id
     now_ms = int(now * 1000)
@@ -113,7 +136,6 @@ def _write_items(
     values: dict[str, Any] = {
         ":healthy": "healthy",
         ":seen": previous,
-        ":ts": signed.timestamp,
         ":ms": now_ms,
         ":at": clock.iso(now),
         ":figures": figures.model_dump(exclude_none=True),
@@ -125,14 +147,15 @@ def _write_items(
         values[":gen"] = agent["generation"]
     else:  # registered before rotation existed
         generation_unchanged = "attribute_not_exists(#gen)"
+    newer = _newer_than_last(signed.timestamp_ms, values)
     update = dynamo.update_op(
         settings().agents_table,
         layout.agent_key(tenant, agent_id),
-        "SET #status = :healthy, last_ts = :ts, last_heartbeat_ms = :ms, "
+        "SET #status = :healthy, last_ts_ms = :ts_ms, last_heartbeat_ms = :ms, "
         "last_heartbeat_at = :at, figures = :figures, #g2pk = :g2pk, #g2sk = :g2sk",
         # A missing (deleted) agent fails `#status = :seen`; a replay or a racing copy
-        # fails `last_ts < :ts`; a sweep or a rotation since the read fails the rest.
-        condition=f"#status = :seen AND last_ts < :ts AND {generation_unchanged}",
+        # fails `newer`; a sweep or a rotation since the read fails the rest.
+        condition=f"#status = :seen AND {newer} AND {generation_unchanged}",
         names=names,
         values=values,
     )

@@ -5,6 +5,10 @@
                `<due epoch ms, 15 digits>#<tenant>#<agent_id>` (the sweeper's index).
 - name claim   pk `T#<tenant>#AN#<name>`, sk `AN` (names are unique per tenant).
 - history      pk `T#<tenant>#AH#<agent_id>`, sk `H#<ULID>`; TTL 90 days.
+- tombstone    pk `T#<tenant>#AX#<agent_id>`, sk `AX`, status `deleted`, in gsi2 due
+               now: a deleted agent whose held work its DELETE could not all release.
+- signature    pk `T#<tenant>#SIG#<sha256>`, sk `SIG`; TTL the end of the signature's
+               300 s window (a worker call's signature is accepted once).
 
 "Due" is when the agent's next liveness change falls due if it stays silent: 3
 intervals after its last heartbeat while healthy, 20 while unhealthy.  Indexing by
@@ -43,6 +47,11 @@ def agent_key(tenant: str, agent_id: str) -> dict[str, str]:
 
 def name_key(tenant: str, name: str) -> dict[str, str]:
     return {PK: f"T#{tenant}#AN#{name}", SK: "AN"}
+
+
+def tombstone_key(tenant: str, agent_id: str) -> dict[str, str]:
+    """A deleted agent whose held work is not all released yet (in the sweeper's index)."""
+    return {PK: f"T#{tenant}#AX#{agent_id}", SK: "AX"}
 
 
 def list_pk(tenant: str) -> str:

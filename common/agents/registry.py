@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, with_config
 from typing_extensions import TypedDict
 
 from common.agents import layout
+from common.agents.held import WorkView
 from common.agents.signing import (  # noqa: F401 - the agent API callers and tests use
     agent_secret,
     heartbeat_path,
@@ -98,7 +99,7 @@ def register(tenant: str, body: RegisterAgent) -> AgentCreatedView:
         "interval": interval,
         "generation": 0,
         "created_at": clock.iso(now),
-        "last_ts": 0,
+        "last_ts_ms": 0,
         "last_heartbeat_ms": now_ms,
     }
     claim = {**layout.name_key(tenant, body.name), "agent_id": agent_id}
@@ -157,6 +158,26 @@ def delete_agent(tenant: str, agent_id: str) -> None:
     if _transact(items) is not None:
         raise NotFound("No such agent.")  # deleted by a concurrent request
     metrics.count("agents_deleted")
+    _release_work(tenant, agent_id)
+
+
+def _release_work(tenant: str, agent_id: str) -> None:
+    """What the deleted agent held goes back at once; beyond one call's budget, a
+    tombstone in the sweeper's index has the sweeper release the rest."""
+    from common.agents import held
+
+    if held.release(tenant, agent_id, held.RELEASE_BUDGET) < held.RELEASE_BUDGET:
+        return
+    now_ms = int(clock.now() * 1000)
+    tombstone = {
+        **layout.tombstone_key(tenant, agent_id),
+        GSI2_PK: layout.liveness_pk(layout.shard_of(agent_id)),
+        GSI2_SK: layout.liveness_sk(now_ms, tenant, agent_id),
+        "tenant": tenant,
+        "agent_id": agent_id,
+        "status": "deleted",
+    }
+    dynamo.put(settings().agents_table, tombstone)
 
 
 def rotate_secret(tenant: str, agent_id: str) -> SecretRotatedView:
@@ -191,9 +212,19 @@ def rotate_secret(tenant: str, agent_id: str) -> SecretRotatedView:
 # ---------------------------------------------------------------- reads
 
 
-def get_agent(tenant: str, agent_id: str) -> layout.AgentView:
-    """The tenant's agent; another tenant's id answers exactly like an unknown one."""
-    return layout.public_view(_own_agent(tenant, agent_id))
+@with_config(ConfigDict(extra="forbid", title="AgentDetail"))
+class AgentDetailView(layout.AgentView):
+    """One agent with the work it holds now (leases taken as a worker)."""
+
+    work: WorkView
+
+
+def get_agent(tenant: str, agent_id: str) -> AgentDetailView:
+    """The tenant's agent and its work; another tenant's id answers like an unknown one."""
+    from common.agents import held
+
+    view = layout.public_view(_own_agent(tenant, agent_id))
+    return {**view, "work": held.work(tenant, agent_id)}
 
 
 class AgentQuery(PageQuery):

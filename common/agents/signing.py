@@ -6,6 +6,11 @@ is `HMAC(derived_key("agent"), agent_id)` for generation 0, and
 alone names the tenant (a heartbeat carries no API key) and the tenant part cannot
 be forged, because the signature check needs the secret derived from the whole id.
 Only the generation number is stored, never a secret.
+
+Every signed route (heartbeats and a worker's lease, ack and release) signs
+`"{timestamp}\n{METHOD}\n{path}\n{hex sha256(body)}"` with the path built from the agent
+id and the route's action; the timestamp is unix seconds, optionally with up to three
+decimals (milliseconds), so one agent can sign many requests in one second.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ TIMESTAMP_TOLERANCE_SECONDS = 300
 SIGNATURE_VERSION = "v1"
 
 _ULID_LENGTH = 26
-_TIMESTAMP = re.compile(r"[0-9]{1,12}")
+_TIMESTAMP = re.compile(r"[0-9]{1,12}(?:\.[0-9]{1,3})?")
 _SIGNATURE = re.compile(r"v1=([0-9a-fA-F]{64})")
 
 
@@ -51,7 +56,19 @@ def agent_secret(agent_id: str, generation: int = 0) -> str:
 
 
 def heartbeat_path(agent_id: str) -> str:
-    return f"/agents/{agent_id}/heartbeat"
+    return signed_path(agent_id, "heartbeat")
+
+
+def signed_path(agent_id: str, action: str) -> str:
+    """The path a signature covers: built from the id, never taken from the request,
+    so a stage prefix or a proxy in front does not break signatures."""
+    return f"/agents/{agent_id}/{action}"
+
+
+def timestamp_ms(stamp: str) -> int:
+    """`1765000000` or `1765000000.123` as epoch milliseconds (exact: no float)."""
+    whole, _, fraction = stamp.partition(".")
+    return int(whole) * 1000 + int((fraction + "000")[:3])
 
 
 def sign(secret: str, timestamp: str, method: str, path: str, body: bytes) -> str:
@@ -72,19 +89,25 @@ def refuse(reason: str, agent_id: str) -> Unauthorized:
 
 
 @dataclass(frozen=True)
-class SignedHeartbeat:
-    """A heartbeat whose headers are well formed and recent; the signature is not yet
-    checked (that needs the agent's secret generation, stored on the agent)."""
+class SignedRequest:
+    """A signed request whose headers are well formed and recent; the signature is not
+    yet checked (that needs the agent's secret generation, stored on the agent)."""
 
     agent_id: str
     tenant: str
-    timestamp: int
+    timestamp_ms: int
     message_parts: tuple[str, str, str, bytes]  # timestamp text, method, path, body
     offered: str
 
     def signed_by(self, generation: int) -> bool:
         expected = sign(agent_secret(self.agent_id, generation), *self.message_parts)
         return hmac.compare_digest(expected.encode(), self.offered.encode())
+
+    @property
+    def digest(self) -> str:
+        """What names this exact signature (the replay guard's key): a signature is unique
+        to its agent, timestamp, path and body, so one digest is one request."""
+        return hashlib.sha256(f"{self.agent_id}\n{self.offered}".encode()).hexdigest()
 
 
 def check_headers(
@@ -93,7 +116,9 @@ def check_headers(
     timestamp_header: str | None,
     signature_header: str | None,
     body: bytes,
-) -> SignedHeartbeat:
+    *,
+    action: str = "heartbeat",
+) -> SignedRequest:
     """Headers, clock skew and id format, in memory; 401 on any failure."""
     if timestamp_header is None or not _TIMESTAMP.fullmatch(timestamp_header.strip()):
         raise refuse("bad_timestamp_header", agent_id)
@@ -101,16 +126,16 @@ def check_headers(
     if signature is None:
         raise refuse("bad_signature_header", agent_id)
     stamp = timestamp_header.strip()
-    timestamp = int(stamp)
-    if abs(clock.now() - timestamp) > TIMESTAMP_TOLERANCE_SECONDS:
+    stamp_ms = timestamp_ms(stamp)
+    if abs(clock.now() * 1000 - stamp_ms) > TIMESTAMP_TOLERANCE_SECONDS * 1000:
         raise refuse("timestamp_out_of_window", agent_id)
     tenant = tenant_of(agent_id)
     if tenant is None:
         raise refuse("malformed_agent_id", agent_id)
-    return SignedHeartbeat(
+    return SignedRequest(
         agent_id=agent_id,
         tenant=tenant,
-        timestamp=timestamp,
-        message_parts=(stamp, method, heartbeat_path(agent_id), body),
+        timestamp_ms=stamp_ms,
+        message_parts=(stamp, method, signed_path(agent_id, action), body),
         offered=f"{SIGNATURE_VERSION}={signature.group(1).lower()}",
     )

@@ -7,15 +7,23 @@ their intervals.  Each change is one transaction: the agent's conditional update
 `agent.unhealthy` / `agent.dead` event.  A heartbeat racing the sweep wins; an
 overlapping or retried sweep fails the condition and writes nothing, so each change
 makes exactly one event.
+
+A dead agent's held work is released at once (common.agents.held), within a budget of
+RELEASE_BUDGET items per run over all agents: a dead agent stays in the index, due now,
+until its work is all released (then it leaves it), and a deleted agent whose work
+exceeded the budget of its DELETE leaves a tombstone there (status `deleted`) that the
+sweeper drains and removes.  So a run's cost stays bounded however much dead agents
+held, and nothing they held waits for its lease to run out.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from common.agents import history, layout
+from common.agents import held, history, layout
 from common.agents.layout import Status
 from common.runtime import clock
 from common.runtime.config import settings
@@ -31,6 +39,8 @@ class SweepSummary:
     marked_dead: int = 0
     lost_races: int = 0  # a heartbeat (or another sweep) changed the agent first
     examined: int = 0
+    released: int = 0  # items dead or deleted agents held, released this run
+    budget: int = field(default_factory=lambda: held.RELEASE_BUDGET)
 
     def as_dict(self) -> dict[str, int]:
         return {
@@ -38,6 +48,7 @@ class SweepSummary:
             "marked_dead": self.marked_dead,
             "lost_races": self.lost_races,
             "examined": self.examined,
+            "released": self.released,
         }
 
 
@@ -49,8 +60,38 @@ def sweep(now: float | None = None) -> SweepSummary:
     for shard in range(settings().agent_shards):
         for item in due_agents(shard, now_ms):
             summary.examined += 1
-            transition(item, target(item, now_ms), summary, moment)
+            if item["status"] in {"dead", "deleted"}:
+                drain(item, summary)  # its work was not all released yet
+            elif transition(item, target(item, now_ms), summary, moment) == "dead":
+                drain(item, summary)
     return summary
+
+
+def drain(item: Mapping[str, Any], summary: SweepSummary) -> None:
+    """Release what a dead or deleted agent holds, within the run's budget; once all is
+    released, the agent (or its tombstone) leaves the sweeper's index."""
+    tenant, agent_id = str(item["tenant"]), str(item["agent_id"])
+    if summary.budget <= 0:
+        return  # the next run goes on
+    released = held.release(tenant, agent_id, summary.budget)
+    summary.released += released
+    summary.budget -= released
+    if summary.budget <= 0:
+        return  # more may be held: it stays due
+    table = settings().agents_table
+    if item["status"] == "deleted":
+        dynamo.delete(table, layout.tombstone_key(tenant, agent_id))
+        return
+    # A heartbeat meanwhile (recovered) or a delete fails the condition: nothing to remove.
+    with contextlib.suppress(dynamo.ConditionFailed):
+        dynamo.update(
+            table,
+            layout.agent_key(tenant, agent_id),
+            "REMOVE #g2pk, #g2sk",
+            condition="#status = :dead",
+            names={"#status": "status", "#g2pk": GSI2_PK, "#g2sk": GSI2_SK},
+            values={":dead": "dead"},
+        )
 
 
 def due_agents(shard: int, now_ms: int) -> list[dict[str, Any]]:
@@ -77,7 +118,10 @@ def target(item: Mapping[str, Any], now_ms: int) -> Status:
     return "dead"
 
 
-def transition(item: Mapping[str, Any], to: Status, summary: SweepSummary, now: float) -> None:
+def transition(
+    item: Mapping[str, Any], to: Status, summary: SweepSummary, now: float
+) -> Status | None:
+    """Make the change; the new status, or None when a heartbeat or a sweep came first."""
     from common.runtime import catalogue as metrics
 
     tenant, agent_id = str(item["tenant"]), str(item["agent_id"])
@@ -85,13 +129,14 @@ def transition(item: Mapping[str, Any], to: Status, summary: SweepSummary, now: 
     names = {"#status": "status", "#g2pk": GSI2_PK, "#g2sk": GSI2_SK}
     values: dict[str, Any] = {":from": previous, ":to": to, ":seen": item["last_heartbeat_ms"]}
     if to == "dead":
-        # Dead agents leave the sweeper's index: they cost it nothing from now on.
-        expression = "SET #status = :to REMOVE #g2pk, #g2sk"
+        # Dead agents stay due until their work is released (drain), then leave the
+        # sweeper's index: they cost it nothing from then on.
+        due = int(now * 1000)
     else:
         due = layout.due_ms(to, int(item["last_heartbeat_ms"]), layout.interval_of(item))
-        expression = "SET #status = :to, #g2pk = :g2pk, #g2sk = :g2sk"
-        values[":g2pk"] = layout.liveness_pk(layout.shard_of(agent_id))
-        values[":g2sk"] = layout.liveness_sk(due, tenant, agent_id)
+    expression = "SET #status = :to, #g2pk = :g2pk, #g2sk = :g2sk"
+    values[":g2pk"] = layout.liveness_pk(layout.shard_of(agent_id))
+    values[":g2sk"] = layout.liveness_sk(due, tenant, agent_id)
     update = dynamo.update_op(
         settings().agents_table,
         layout.agent_key(tenant, agent_id),
@@ -108,7 +153,7 @@ def transition(item: Mapping[str, Any], to: Status, summary: SweepSummary, now: 
         if not transact.failed_condition(reasons[0]):
             raise ServiceUnavailable(retry_after=1)  # cancelled for no reason we can act on
         summary.lost_races += 1
-        return
+        return None
     if to == "dead":
         summary.marked_dead += 1
         metrics.count("agents_marked_dead")
@@ -119,3 +164,4 @@ def transition(item: Mapping[str, Any], to: Status, summary: SweepSummary, now: 
         "agent liveness changed",
         extra={"tenant": tenant, "agent_id": agent_id, "from": previous, "to": to},
     )
+    return to

@@ -86,6 +86,13 @@ CATALOGUE: dict[str, MetricSpec] = {
         MetricSpec("agents_recovered", MetricUnit.Count, "heartbeats that made an agent healthy"),
         MetricSpec("agents_deleted", MetricUnit.Count, "agents removed with DELETE /agents/{id}"),
         MetricSpec("agent_secrets_rotated", MetricUnit.Count, "agent secret rotations"),
+        MetricSpec("jobs_succeeded", MetricUnit.Count, "agent acks with outcome succeeded"),
+        MetricSpec("jobs_failed", MetricUnit.Count, "agent acks with outcome failed"),
+        MetricSpec(
+            "agent_leases_released",
+            MetricUnit.Count,
+            "events a dead or deleted agent held, released at once",
+        ),
         MetricSpec(
             "rollup_duration", MetricUnit.Milliseconds, "time of one daily rollup run", SCHEDULED
         ),

@@ -62,6 +62,8 @@ class RangeDay(TypedDict):
     deliveries_succeeded: Count
     deliveries_failed: Count
     deliveries_exhausted: Count
+    jobs_succeeded: Count
+    jobs_failed: Count
     final: bool
 
 
@@ -142,6 +144,8 @@ def _day(day: str, counts: Mapping[str, int], *, final: bool) -> RangeDay:
         "deliveries_succeeded": counts["deliveries_succeeded"],
         "deliveries_failed": counts["deliveries_failed"],
         "deliveries_exhausted": counts["deliveries_exhausted"],
+        "jobs_succeeded": counts["jobs_succeeded"],
+        "jobs_failed": counts["jobs_failed"],
         "final": final,
     }
 

@@ -47,6 +47,9 @@ COUNTED = (
     "deliveries_succeeded",
     "deliveries_failed",
     "deliveries_exhausted",
+    # Agents as workers (common/agents/work.py): acknowledged jobs, by outcome.
+    "jobs_succeeded",
+    "jobs_failed",
 )
 _DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 Day = Annotated[str, Field(json_schema_extra={"format": "date"})]
@@ -70,6 +73,8 @@ class DayFiguresView(TypedDict):
     deliveries_succeeded: Count | None
     deliveries_failed: Count | None
     deliveries_exhausted: Count | None
+    jobs_succeeded: Count | None
+    jobs_failed: Count | None
     inbox_pending: Count | None
     inbox_oldest_pending_age_seconds: Annotated[float, Field(ge=0)] | None
     inbox_leased: Count | None
@@ -242,6 +247,8 @@ def _view(figures: Mapping[str, Any], final: bool) -> DayFiguresView:
         "deliveries_succeeded": figures.get("deliveries_succeeded"),
         "deliveries_failed": figures.get("deliveries_failed"),
         "deliveries_exhausted": figures.get("deliveries_exhausted"),
+        "jobs_succeeded": figures.get("jobs_succeeded"),
+        "jobs_failed": figures.get("jobs_failed"),
         "inbox_pending": figures.get("inbox_pending"),
         "inbox_oldest_pending_age_seconds": figures.get("inbox_oldest_pending_age_seconds"),
         "inbox_leased": figures.get("inbox_leased"),

@@ -93,6 +93,21 @@ def signed_heartbeat(gateway: Gateway, agent: dict[str, Any], timestamp: int) ->
     return gateway.http("POST", path, headers=headers, data=body).status
 
 
+def signed_call(gateway: Gateway, agent: dict[str, Any], action: str, body: dict[str, Any]) -> Any:
+    """POST /agents/{id}/{action} (lease, ack, release) signed by the agent, in ms."""
+    data = json.dumps(body).encode()
+    stamp = f"{time.time():.3f}"
+    path = f"/agents/{agent['agent_id']}/{action}"
+    message = f"{stamp}\nPOST\n{path}\n{hashlib.sha256(data).hexdigest()}"
+    digest = hmac.new(agent["secret"].encode(), message.encode(), hashlib.sha256).hexdigest()
+    headers = {
+        "Content-Type": "application/json",
+        "X-Agent-Timestamp": stamp,
+        "X-Agent-Signature": f"v1={digest}",
+    }
+    return gateway.http("POST", path, headers=headers, data=data)
+
+
 @dataclass
 class HeartbeatingAgent:
     """A registered agent whose thread sends a signed heartbeat every second."""

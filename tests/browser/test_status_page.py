@@ -231,6 +231,10 @@ def test_an_unknown_route_of_the_page_is_not_requested(
     sign_in(watched, page_gateway.key)
     watched.page.wait_for_function("() => Number(document.body.dataset.refreshes) >= 2")
     paths = {u.removeprefix(page_gateway.url) for u in requested}
+    # The work panel reads each live agent's detail (its held work) and the queues.
+    details = {p for p in paths if p.startswith("/agents/") or p.startswith("/queues")}
+    assert all(p.count("/") == 2 or p == "/queues" for p in details)
+    paths -= details
     assert paths <= {"/openapi.json", "/agents", "/stats", "/inbox", "/subscriptions"}
     assert "/subscriptions" not in paths
     assert all(u.startswith(page_gateway.url) for u in requested)  # same origin only
@@ -321,6 +325,46 @@ def test_subscription_health_shows_when_the_route_answers(
     expect(page.locator("#subs-summary")).to_have_text("1 paused · 2 failing · 1 disabled of 5")
     assert watched.errors == []
     assert watched.csp_violations() == []
+    page.context.close()
+
+
+def test_work_panel_shows_held_work_and_job_outcomes(
+    browser: Any, page_gateway: Gateway, fleet: dict[str, Any]
+) -> None:
+    """A worker agent leases a job with its own signature: the page shows what it holds
+    and today's job outcomes (its own section of the page)."""
+    from playwright.sync_api import expect
+
+    from tests.browser.conftest import signed_call
+
+    key = page_gateway.key
+    made = page_gateway.http(
+        "POST", "/agents", key, {"name": "page-worker", "heartbeat_interval_seconds": 600}
+    )
+    assert made.status == 201
+    job = {"event_type": "page.job", "payload": {"n": 1}}
+    assert page_gateway.http("POST", "/events", key, job).status == 201
+    leased = signed_call(page_gateway, made.json, "lease", {"event_type": "page.job"})
+    assert leased.status == 200
+    assert len(leased.json["items"]) == 1
+    watched = open_page(browser, page_gateway)
+    sign_in(watched, key)
+    page = watched.page
+    expect(page.locator("#jobs-today")).to_contain_text("Jobs today: ")
+    held = page.locator(f"#agent-work li[data-agent-id='{made.json['agent_id']}']")
+    expect(held).to_have_attribute("data-leased", "1")
+    expect(held).to_contain_text("page-worker")
+    assert watched.errors == []
+    assert watched.csp_violations() == []
+    acked = signed_call(
+        page_gateway,
+        made.json,
+        "ack",
+        {"lease_id": leased.json["lease_id"], "outcome": "succeeded", "result": {"ok": True}},
+    )
+    assert acked.status == 200
+    expect(page.locator("#jobs-today")).to_contain_text("1 succeeded", timeout=10_000)
+    expect(held).to_have_count(0, timeout=10_000)
     page.context.close()
 
 

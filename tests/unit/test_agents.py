@@ -56,6 +56,7 @@ def test_registration_returns_the_agent_and_its_secret_once(api: ApiClient, keys
         "created_at": "2026-09-21T14:13:20.000Z",
         "last_heartbeat_at": None,
         "last_heartbeat": None,
+        "work": {"leased": 0, "oldest_leased_at": None},
     }
 
 

@@ -81,6 +81,8 @@ def test_rollup_stores_each_tenants_figures() -> None:
         "deliveries_succeeded": 0,
         "deliveries_failed": 0,
         "deliveries_exhausted": 0,
+        "jobs_succeeded": 0,
+        "jobs_failed": 0,
         "inbox_pending": 3,
         "inbox_oldest_pending_age_seconds": 3600,
         "inbox_leased": 0,

@@ -45,6 +45,8 @@ def test_stored_rollup_is_served_as_final(api: ApiClient, keys: Keys) -> None:
         "deliveries_succeeded": 0,
         "deliveries_failed": 0,
         "deliveries_exhausted": 0,
+        "jobs_succeeded": 0,
+        "jobs_failed": 0,
         "inbox_pending": 0,
         "inbox_oldest_pending_age_seconds": 0,
         "inbox_leased": 0,

@@ -59,6 +59,7 @@ def test_silence_makes_an_agent_unhealthy_then_dead(
         "marked_dead": 0,
         "lost_races": 0,
         "examined": 1,
+        "released": 0,
     }
     assert status_of(api, keys, agent) == "unhealthy"
     time_.at(599)
@@ -73,6 +74,7 @@ def test_silence_makes_an_agent_unhealthy_then_dead(
         "marked_dead": 0,
         "lost_races": 0,
         "examined": 0,
+        "released": 0,
     }
 
 

@@ -14,6 +14,7 @@ COMMAND_MODULES = (
     "tools.cli.snapshot",
     "tools.cli.ops",
     "tools.cli.inbox",
+    "tools.cli.agent",
     "tools.cli.queues",
     "tools.cli.listen",
     "tools.cli.mcp",

@@ -82,6 +82,11 @@ PANELS: tuple[tuple[str, tuple[str, ...], str], ...] = (
         "Sum",
     ),
     (
+        "Agents as workers: job outcomes and released work",
+        ("jobs_succeeded", "jobs_failed", "agent_leases_released"),
+        "Sum",
+    ),
+    (
         "Agents by status (at rollup)",
         ("agents_healthy", "agents_unhealthy", "agents_dead"),
         "Maximum",

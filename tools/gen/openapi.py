@@ -32,7 +32,7 @@ from typing import Any
 from pydantic import BaseModel, TypeAdapter
 
 from common import __version__
-from common.agents import heartbeats, history, layout
+from common.agents import heartbeats, history, layout, work
 from common.agents import registry as agents
 from common.api import Route
 from common.context import notes, rehydrate, snapshots, threads
@@ -132,6 +132,7 @@ RESPONSE_SCHEMAS: dict[str, Schema | type] = {
         "description": "The markdown document's sections as structured data (format=json).",
     },
     "Agent": layout.AgentView,
+    "AgentDetail": agents.AgentDetailView,
     "AgentCreated": agents.AgentCreatedView,
     "AgentPage": page_of("Agent"),
     "HeartbeatAccepted": heartbeats.HeartbeatAcceptedView,
@@ -201,10 +202,12 @@ class Param:
 AGENT_SIGNATURE = (
     Param(
         "X-Agent-Timestamp",
-        {"type": "string", "pattern": "^[0-9]{1,12}$"},
+        {"type": "string", "pattern": "^[0-9]{1,12}(\\.[0-9]{1,3})?$"},
         required=True,
         where="header",
-        description="Unix seconds; within 300 s of server time and newer than the last one.",
+        description="Unix seconds, optionally with milliseconds (1765000000.123); within "
+        "300 s of server time. Heartbeats: newer than the last accepted one; worker calls "
+        "(lease, ack, release): each signature is accepted once.",
     ),
     Param(
         "X-Agent-Signature",
@@ -414,7 +417,9 @@ OPERATIONS: dict[str, Operation] = {
         errors=(409,),
     ),
     "GET /agents": Operation("The tenant's agents", {200: "AgentPage"}, query=agents.AgentQuery),
-    "GET /agents/{agent_id}": Operation("One agent", {200: "Agent"}),
+    "GET /agents/{agent_id}": Operation(
+        "One agent, with the work it holds as a worker", {200: "AgentDetail"}
+    ),
     "DELETE /agents/{agent_id}": Operation(
         "Remove an agent: its heartbeats are refused from now on and its name is free again",
         {204: None},
@@ -438,6 +443,36 @@ OPERATIONS: dict[str, Operation] = {
         errors=(401,),
         description="A timestamp more than 300 s off, a wrong signature or a replayed "
         "timestamp answer 401, and so does an unknown agent id.",
+    ),
+    "POST /agents/{agent_id}/lease": Operation(
+        "Lease work as this agent (signed like a heartbeat; no API key)",
+        {200: "Lease"},
+        params=AGENT_SIGNATURE,
+        body=work.AgentLeaseRequest,
+        errors=(401, 404),
+        description="As POST /inbox/lease on the named queue (default inbox); the items "
+        "are held by the agent: its heartbeats extend the lease, and its death or "
+        "deletion releases it at once. A dead or deleted agent, a bad signature or a "
+        "signature used before answer 401; an unknown queue 404.",
+    ),
+    "POST /agents/{agent_id}/ack": Operation(
+        "Acknowledge leased work, optionally with its outcome (signed)",
+        {200: "AckResult"},
+        params=AGENT_SIGNATURE,
+        body=work.AgentAckRequest,
+        errors=(401, 404),
+        description="As POST /inbox/ack with a lease. With an outcome, each acknowledged "
+        "event gets one job.succeeded or job.failed event in the tenant inbox (source "
+        "dockhand.agents, payload event_id, event_type, queue, agent_id, name, attempts, "
+        "result), exactly once however often the ack is retried.",
+    ),
+    "POST /agents/{agent_id}/release": Operation(
+        "Give leased work back, optionally after a delay (signed)",
+        {200: "ReleaseResult"},
+        params=AGENT_SIGNATURE,
+        body=work.AgentReleaseRequest,
+        errors=(401, 404),
+        description="As POST /inbox/release; attempts stay counted.",
     ),
     "GET /status": Operation("Liveness and version", {200: "Status"}),
     "GET /stats": Operation(
