@@ -17,7 +17,6 @@ BENCH_ENV: Mapping[str, str] = {
     "AWS_DEFAULT_REGION": "us-east-1",
     "AWS_REGION": "us-east-1",
     "DOCKHAND_MASTER_KEY": "bench-master-key-0123456789abcdef0123456789",
-    "DOCKHAND_BCRYPT_ROUNDS": "4",
     "DOCKHAND_TABLE_PREFIX": "dockhand-bench",
     # A limit no benchmark loop reaches: the rate limiter's AWS calls still run and count.
     "DOCKHAND_RATE_LIMIT_REQUESTS": "1000000",

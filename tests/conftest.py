@@ -27,7 +27,6 @@ TEST_ENV = {
     "AWS_DEFAULT_REGION": "us-east-1",
     "AWS_REGION": "us-east-1",
     "DOCKHAND_MASTER_KEY": "test-master-key-0123456789abcdef0123456789",
-    "DOCKHAND_BCRYPT_ROUNDS": "4",
     "DOCKHAND_TABLE_PREFIX": "dockhand-test",
     "POWERTOOLS_METRICS_DISABLED": "true",
     "POWERTOOLS_SERVICE_NAME": "dockhand",

@@ -147,7 +147,6 @@ def gateway_env(port: int, state_dir: Path) -> dict[str, str]:
         PORT=str(port),
         DOCKHAND_STATE_DIR=str(state_dir),
         DOCKHAND_SCHEDULES="off",
-        DOCKHAND_BCRYPT_ROUNDS="4",
         PYTHONUNBUFFERED="1",
     )
     return env

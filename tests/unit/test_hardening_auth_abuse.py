@@ -14,7 +14,6 @@ from __future__ import annotations
 import importlib
 import json
 import threading
-import time
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
@@ -242,13 +241,12 @@ def test_a_wrong_secret_costs_one_cheap_bcrypt_and_an_unknown_id_none(
     assert aws_calls == Counter({"dynamodb.GetItem": 1, "dynamodb.UpdateItem": 1})
 
 
-def test_checking_a_wrong_secret_takes_a_few_milliseconds_of_cpu(aws: None) -> None:
-    stored = auth.bcrypt_hash("S" * 43).encode()
-    started = time.process_time()
-    for _ in range(20):
-        assert not auth.bcrypt.checkpw(b"W" * 43, stored)
-    per_check = (time.process_time() - started) / 20
-    assert per_check < 0.02  # ~1 ms measured; cost 12 took ~240 ms
+def test_new_keys_are_hashed_at_the_cost_chosen_for_random_secrets(aws: None) -> None:
+    # The CPU a wrong secret costs is measured by make bench (first response), not timed
+    # here; what a test can pin is that every new hash carries the chosen cost.
+    stored = auth.bcrypt_hash("S" * 43)
+    assert stored.startswith(f"$2b${auth.BCRYPT_COST:02d}$")
+    assert auth.BCRYPT_COST <= 5  # 256 random bits: a slow hash adds no strength
 
 
 def test_a_key_hashed_at_the_old_cost_still_verifies(keys: Keys, now: list[float]) -> None:

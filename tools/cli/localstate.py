@@ -35,7 +35,6 @@ STATE_ENV = (
     "AWS_REGION",
     "DOCKHAND_TABLE_PREFIX",
     "DOCKHAND_MASTER_KEY",
-    "DOCKHAND_BCRYPT_ROUNDS",
 )
 
 # `dockhand --port N` (tools/cli/main.py sets it): which run to use when several are up.
