@@ -18,9 +18,10 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
+from common.context.render import added, rules
 from common.context.render import markup as m
-from common.context.render import rules
 from common.context.render.markup import Md
+from common.context.render.tokens import line_tokens
 from common.context.render.parts import (
     SHORT_ITEM_TOKENS,
     Document,
@@ -46,6 +47,8 @@ from common.context.render.parts import (
 
 # Re-exported: the budget (output.py) and tests name them from here.
 __all__ = [
+    "VALUE_ORDER",
+    "WRITTEN",
     "Document",
     "Group",
     "Item",
@@ -63,7 +66,9 @@ __all__ = [
 # Sections in document order.
 SECTION_ORDER = (
     "operator_instructions",
+    "newer_notes",
     "since_last_snapshot",
+    "project",
     "recent_progress",
     "current_changes",
     "development_velocity",
@@ -72,16 +77,21 @@ SECTION_ORDER = (
     "notes",
     "open_questions",
 )
-# Sections by value under a budget, most valuable first: what is specific to this
-# snapshot before derived figures, generic persona guidance last.
+# What people wrote: kept before anything generated when the budget is short.
+WRITTEN = frozenset({"newer_notes", "open_questions", "decisions_constraints", "tasks", "notes"})
+# Sections by value under a budget, most valuable first: what people wrote, then what
+# is generated from the snapshot (what changed before what the repository is), generic
+# persona guidance last.
 VALUE_ORDER = (
-    "since_last_snapshot",
+    "newer_notes",
     "open_questions",
-    "current_changes",
-    "recent_progress",
+    "decisions_constraints",
     "tasks",
     "notes",
-    "decisions_constraints",
+    "since_last_snapshot",
+    "current_changes",
+    "project",
+    "recent_progress",
     "development_velocity",
     "operator_instructions",
 )
@@ -117,19 +127,29 @@ def snapshot_facts(
     return Facts(counts)
 
 
+NO_GOAL_TASK = "No goal is recorded for this thread: ask what it should achieve"
+
+
 def _persona_lines(
     entries: Iterable[rules.Line], facts: Facts, values: dict[str, str]
-) -> list[str]:
-    """The template lines whose condition holds, placeholders filled in (raw text)."""
+) -> list[tuple[str, str]]:
+    """(full, short) of the template lines whose condition holds, placeholders filled in
+    (raw text).  The goal is never clipped: a line quoting it refers to the title in its
+    short form; without a goal the line asks for one instead."""
     lines = []
     for entry in entries:
         count = sum(facts.get(name) for name in entry.when) if entry.when else 1
         if count <= 0:
             continue
         text = entry.text.replace("{count}", counted(count, entry.noun) if entry.noun else "")
+        if "{goal}" in text and not values.get("goal"):
+            lines.append((NO_GOAL_TASK, NO_GOAL_TASK))
+            continue
+        short = text.replace(": {goal}", " (the goal above)").replace("{goal}", "the goal above")
         for name, value in values.items():
             text = text.replace("{" + name + "}", value)
-        lines.append(text)
+            short = short.replace("{" + name + "}", value)
+        lines.append((text, short))
     return lines
 
 
@@ -137,7 +157,7 @@ def operator_section(snapshot: Mapping[str, Any], facts: Facts, compact: bool) -
     thread = snapshot.get("thread") or {}
     repo = snapshot.get("repo") or {}
     template = rules.persona(thread.get("persona"))
-    goal = str(thread.get("goal") or thread.get("id") or "the thread's goal")
+    goal = str(thread.get("goal") or "")
     focus = str(thread.get("focus") or template.focus)
     section = Section("operator_instructions", m.literal("Operator Instructions"))
     section.summary = {
@@ -171,8 +191,8 @@ def operator_section(snapshot: Mapping[str, Any], facts: Facts, compact: bool) -
         Group(
             m.literal("### Tasks for this session"),
             [
-                text_item(m.literal(f"{number}. "), text, {"group": "session_task"})
-                for number, text in enumerate(tasks, start=1)
+                _persona_item(m.literal(f"{number}. "), line, "session_task")
+                for number, line in enumerate(tasks, start=1)
             ],
             "session_task",
             "session task",
@@ -183,13 +203,22 @@ def operator_section(snapshot: Mapping[str, Any], facts: Facts, compact: bool) -
         ("dont", "### Don't", "warning", template.dont),
     ):
         lines = _persona_lines(entries, facts, values)
-        items = [text_item(m.literal("- "), line, {"group": group}) for line in lines]
+        items = [_persona_item(m.literal("- "), line, group) for line in lines]
         section.groups.append(Group(m.literal(heading), items, group, noun))
     section.groups = [g for g in section.groups if g.items]
     return section
 
 
-def _commit_item(commit: Mapping[str, Any], now: datetime | None, group: str) -> Item:
+def _persona_item(prefix: Md, line: tuple[str, str], group: str) -> Item:
+    full, short = line
+    return Item(
+        free_text(prefix, full)[0], {"group": group, "text": full}, free_text(prefix, short)[1]
+    )
+
+
+def _commit_item(
+    commit: Mapping[str, Any], now: datetime | None, group: str, with_author: bool = True
+) -> Item:
     sha = str(commit.get("sha", ""))[:7]
     title = subject(commit.get("message"))
     author = str(commit.get("author") or "unknown")
@@ -202,13 +231,49 @@ def _commit_item(commit: Mapping[str, Any], now: datetime | None, group: str) ->
         "timestamp": commit.get("timestamp"),
         "age": age,
     }
-    text = m.fmt("- {} {} — {}, {}", m.code(sha), title, author, m.literal(age))
+    if with_author:
+        text = m.fmt("- {} {} — {}, {}", m.code(sha), title, author, m.literal(age))
+    else:
+        text = m.fmt("- {} {} — {}", m.code(sha), title, m.literal(age))
     return Item(text, data, lambda: m.fmt("- {} {}", m.code(sha), clip(title, SHORT_ITEM_TOKENS)))
 
 
+# The subjects git itself writes for merges (a client may also flag them: "merge": true).
+_MERGE_SUBJECT = re.compile(
+    r"^Merge (?:branch|branches|pull request|remote-tracking branch|tag|commit) |^Merge ['\"]"
+)
+
+
+def is_merge(commit: Mapping[str, Any]) -> bool:
+    return bool(commit.get("merge")) or bool(_MERGE_SUBJECT.match(subject(commit.get("message"))))
+
+
+def split_merges(
+    commits: Iterable[Mapping[str, Any]],
+) -> tuple[list[Mapping[str, Any]], int]:
+    """(the commits that are not merges, how many merges there were)."""
+    kept, merges = [], 0
+    for commit in commits:
+        if is_merge(commit):
+            merges += 1
+        else:
+            kept.append(commit)
+    return kept, merges
+
+
 def progress_section(snapshot: Mapping[str, Any], now: datetime | None) -> Section:
+    """Commits newest first; merges counted, not listed; an author shared by every listed
+    commit named once."""
     section = Section("recent_progress", m.literal("Recent Progress"))
-    items = [_commit_item(c, now, "commit") for c in snapshot.get("commits") or []]
+    commits, merges = split_merges(snapshot.get("commits") or [])
+    authors = {str(c.get("author") or "unknown") for c in commits}
+    shared = next(iter(authors)) if len(authors) == 1 and len(commits) > 1 else None
+    if shared is not None:
+        section.intro.append(m.fmt("All by {}.", shared))
+    if merges:
+        section.intro.append(m.literal(f"{counted(merges, 'merge commit')} counted, not listed."))
+    section.summary = {"merges": merges, "author": shared}
+    items = [_commit_item(c, now, "commit", with_author=shared is None) for c in commits]
     section.groups = [Group(None, items, "commit", "commit")] if items else []
     return section
 
@@ -274,22 +339,11 @@ def focus_areas(
 
 
 def velocity_section(snapshot: Mapping[str, Any]) -> Section:
-    commits = snapshot.get("commits") or []
+    """The pace and the focus areas of the listed commits, merges left out.  Shown only
+    when it says something: at least two focus areas each seen in two commits or more (the
+    commit count alone is usually the collector's cap, and one repeated word is noise)."""
+    commits, _ = split_merges(snapshot.get("commits") or [])
     section = Section("development_velocity", m.literal("Development Velocity"))
-    if not commits:
-        return section
-    authors = {str(c.get("author") or "") for c in commits}
-    times = [t for t in (parse_time(c.get("timestamp")) for c in commits) if t and t.tzinfo]
-    span_days = (max(times) - min(times)).total_seconds() / 86_400 if len(times) > 1 else 0.0
-    line = f"**{counted(len(commits), 'commit')}** by {counted(len(authors), 'author')}"
-    if span_days >= 1:
-        line += f" over {counted(round(span_days), 'day')} ({len(commits) / span_days:.1f} a day)"
-    section.intro.append(m.literal(line + "."))
-    section.summary = {
-        "commit_count": len(commits),
-        "authors": len(authors),
-        "span_days": round(span_days, 2),
-    }
     stopwords = rules.stopwords()
     kinds, words = focus_areas((subject(c.get("message")) for c in commits), stopwords)
     items = [
@@ -298,6 +352,7 @@ def velocity_section(snapshot: Mapping[str, Any]) -> Section:
             {"type": "prefix", "name": kind, "count": count},
         )
         for kind, count in kinds.most_common(FOCUS_AREAS)
+        if count >= 2
     ]
     items.extend(
         Item(
@@ -305,9 +360,23 @@ def velocity_section(snapshot: Mapping[str, Any]) -> Section:
             {"type": "word", "name": word, "count": count},
         )
         for word, count in words.most_common(FOCUS_AREAS)
-        if word not in kinds
+        if word not in kinds and count >= 2
     )
-    section.groups = [Group(None, items, "focus_area", "focus area")] if items else []
+    if len(items) < 2:
+        return section
+    authors = {str(c.get("author") or "") for c in commits}
+    times = [t for t in (parse_time(c.get("timestamp")) for c in commits) if t and t.tzinfo]
+    span_days = (max(times) - min(times)).total_seconds() / 86_400 if len(times) > 1 else 0.0
+    if span_days >= 1:
+        days = counted(round(span_days), "day")
+        pace = f"{len(commits) / span_days:.1f} commits a day over {days}"
+        section.intro.append(m.literal(f"{pace}, {counted(len(authors), 'author')}."))
+    section.summary = {
+        "commit_count": len(commits),
+        "authors": len(authors),
+        "span_days": round(span_days, 2),
+    }
+    section.groups = [Group(None, items, "focus_area", "focus area")]
     return section
 
 
@@ -509,15 +578,34 @@ def front_matter(snapshot: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def _title(snapshot: Mapping[str, Any], compact: bool) -> Md:
+def plain_title(snapshot: Mapping[str, Any]) -> str:
+    """The title as text: the goal whole (never clipped), or one line saying there is none."""
     thread = snapshot.get("thread") or {}
-    goal = str(thread.get("goal") or thread.get("id") or "snapshot")
-    return m.fmt("# Rehydrate: {}", clip(goal, SHORT_ITEM_TOKENS) if compact else goal)
+    goal = " ".join(m.split_lines(str(thread.get("goal") or ""))).strip()
+    if goal:
+        return f"Rehydrate: {goal}"
+    return f"Rehydrate: no goal recorded for thread {thread.get('id') or '(unnamed)'}"
 
 
-def make_compact(document: Document, snapshot: Mapping[str, Any]) -> None:
-    """Clip the long values of the title and the operator intro (for tight budgets)."""
-    document.title = _title(snapshot, compact=True)
+GOAL_IN_TITLE_TOKENS = 64  # under a budget, a longer goal is repeated only if it is small
+GOAL_ABOVE = "# Rehydrate: the goal is in the front matter above"
+
+
+def _title(snapshot: Mapping[str, Any]) -> Md:
+    thread = snapshot.get("thread") or {}
+    goal = str(thread.get("goal") or "")
+    if goal.strip():
+        return m.fmt("# Rehydrate: {}", goal)
+    return m.fmt("# Rehydrate: no goal recorded for thread {}", m.code(thread.get("id") or ""))
+
+
+def make_compact(document: Document, snapshot: Mapping[str, Any], max_tokens: int) -> None:
+    """Clip the long values of the operator intro (for tight budgets); never the goal.  A
+    goal too long to say twice in the budget stays whole in the front matter and the
+    title points there."""
+    goal = str((snapshot.get("thread") or {}).get("goal") or "")
+    if line_tokens(goal) > max(GOAL_IN_TITLE_TOKENS, max_tokens // 8):
+        document.title = m.literal(GOAL_ABOVE)
     for index, section in enumerate(document.sections):
         if section.key == "operator_instructions" and document.facts is not None:
             document.sections[index] = operator_section(snapshot, document.facts, compact=True)
@@ -539,6 +627,8 @@ def build(snapshot: Mapping[str, Any], since: Mapping[str, Any] | None = None) -
         "tasks": tasks_section(snapshot, todos),
         "notes": notes_section(snapshot, code_notes),
         "open_questions": questions_section(snapshot, questions),
+        "project": added.project_section(snapshot),
+        "newer_notes": added.newer_notes_section(snapshot),
     }
     if since is not None:
         built["since_last_snapshot"] = since_section(snapshot, since, now)
@@ -547,7 +637,7 @@ def build(snapshot: Mapping[str, Any], since: Mapping[str, Any] | None = None) -
         for key in SECTION_ORDER
         if key in built and (built[key].groups or built[key].intro)
     ]
-    thread = snapshot.get("thread") or {}
-    plain = f"Rehydrate: {thread.get('goal') or thread.get('id') or 'snapshot'}"
-    title = _title(snapshot, False)
-    return Document(front_matter(snapshot), title, sections, facts=facts, plain_title=plain)
+    title = _title(snapshot)
+    return Document(
+        front_matter(snapshot), title, sections, facts=facts, plain_title=plain_title(snapshot)
+    )
