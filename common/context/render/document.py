@@ -21,7 +21,6 @@ from typing import Any
 from common.context.render import added, rules
 from common.context.render import markup as m
 from common.context.render.markup import Md
-from common.context.render.tokens import line_tokens
 from common.context.render.parts import (
     SHORT_ITEM_TOKENS,
     Document,
@@ -44,6 +43,7 @@ from common.context.render.parts import (
     subject,
     text_item,
 )
+from common.context.render.tokens import line_tokens
 
 # Re-exported: the budget (output.py) and tests name them from here.
 __all__ = [
@@ -587,8 +587,11 @@ def plain_title(snapshot: Mapping[str, Any]) -> str:
     return f"Rehydrate: no goal recorded for thread {thread.get('id') or '(unnamed)'}"
 
 
-GOAL_IN_TITLE_TOKENS = 64  # under a budget, a longer goal is repeated only if it is small
-GOAL_ABOVE = "# Rehydrate: the goal is in the front matter above"
+# Under a budget the title repeats the goal only if it is short for that budget (an
+# eighth of it, and any goal of up to 16 tokens); else the title points at the front
+# matter, where the goal always is, whole.
+GOAL_IN_TITLE_TOKENS = 16
+GOAL_ABOVE = "# Rehydrate: see the goal in the front matter"
 
 
 def _title(snapshot: Mapping[str, Any]) -> Md:
