@@ -84,8 +84,8 @@ WRITTEN = frozenset({"newer_notes", "open_questions", "decisions_constraints", "
 # persona guidance last.
 VALUE_ORDER = (
     "newer_notes",
-    "open_questions",
     "decisions_constraints",
+    "open_questions",
     "tasks",
     "notes",
     "since_last_snapshot",
