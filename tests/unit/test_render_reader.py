@@ -107,7 +107,7 @@ def test_generated_sections_still_keep_an_entry_at_1000_tokens() -> None:
 
 def _heading_above(markdown: str, line: str) -> str:
     before = markdown[: markdown.index(line)]
-    return re.findall(r"^(#{2,3} .+)$", before, flags=re.MULTILINE)[-1]
+    return str(re.findall(r"^(#{2,3} .+)$", before, flags=re.MULTILINE)[-1])
 
 
 def test_every_cut_line_sits_under_the_heading_of_what_it_counts() -> None:
