@@ -21,7 +21,7 @@ pytestmark = pytest.mark.e2e
 
 RECORDED = REPO / "tests" / "unit" / "data" / "claude_code_hooks"
 THREAD = "hooks-loop"
-USER_SETTINGS = {
+USER_SETTINGS: dict[str, Any] = {
     "permissions": {"allow": ["Bash(make test)"]},
     "hooks": {
         "PreToolUse": [{"matcher": "Bash", "hooks": [{"type": "command", "command": "true"}]}]

@@ -164,7 +164,8 @@ def _clip(text: str) -> str:
 
 
 def layout(files: Iterable[str]) -> list[str]:
-    dirs, tops = set(), set()
+    dirs: set[str] = set()
+    tops: set[str] = set()
     for path in files:
         head, _, rest = path.partition("/")
         if head.startswith("."):
