@@ -40,6 +40,11 @@ SECRET = "AKIAIOSFODNN7EXAMPLE"
             "It does two things: reads files; writes them.",
         ),
         ("---\nnever closed\n", ""),
+        (
+            '<div align="center"><img src="x.svg"></div>\n\n# Lib\n\n... so sign this\n\n'
+            "Helpers to pass data to untrusted places and back.\n",
+            "Helpers to pass data to untrusted places and back.",
+        ),
         ("# Only a heading\n", ""),
     ],
 )

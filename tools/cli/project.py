@@ -5,8 +5,8 @@
   reStructuredText underlines), HTML (tags, comments, `<p align>` blocks), badges
   (image links), code fences, tables, lists, quotes, link definitions and rST
   directives; links keep their text; a paragraph ending in ":" keeps the list it
-  introduces.  At most SUMMARY_CHARS characters, cut at a
-  sentence when it can be.
+  introduces; a tagline (fewer than 6 words) gives way to the next paragraph.  At
+  most SUMMARY_CHARS characters, cut at a sentence when it can be.
 - layout: the top-level entries git knows (directories with a trailing `/`), no dotfiles.
 - languages: files by language (by extension or name), most first.
 - test_command: the project's own entry point first: a Makefile `test` target, then
@@ -29,6 +29,7 @@ from typing import Any
 
 SUMMARY_CHARS = 600
 LIST_ITEM_CHARS = 120
+MIN_WORDS = 6
 LAYOUT_MAX = 40
 LANGUAGES_MAX = 8
 README_NAMES = ("readme.md", "readme.markdown", "readme.rst", "readme.txt", "readme")
@@ -92,12 +93,27 @@ def _is_prose(line: str, following: str) -> bool:
 
 
 def readme_summary(text: str) -> str:
-    """The first paragraph of prose (see the module docstring), one line."""
+    """The first paragraph of prose (see the module docstring), one line; a tagline of
+    fewer than MIN_WORDS words gives way to the paragraph after it."""
     lines = _without_front_matter(text.replace("\r\n", "\n").split("\n"))
+    first = ""
+    start = 0
+    while start < len(lines):
+        paragraph, start = _next_paragraph(lines, start)
+        summary = _clip(_inline(" ".join(paragraph)))
+        if len(summary.split()) >= MIN_WORDS:
+            return summary
+        first = first or summary
+    return first
+
+
+def _next_paragraph(lines: list[str], start: int) -> tuple[list[str], int]:
+    """(the next paragraph of prose from `start`, where the search goes on)."""
     paragraph: list[str] = []
     fence: str | None = None
     in_comment = False
-    for index, line in enumerate(lines):
+    for index in range(start, len(lines)):
+        line = lines[index]
         stripped = line.strip()
         if fence is not None:
             fence = None if stripped.startswith(fence) else fence
@@ -105,15 +121,13 @@ def readme_summary(text: str) -> str:
         if in_comment:
             in_comment = "-->" not in stripped
             continue
+        if stripped.startswith(("```", "~~~", "<!--")) and paragraph:
+            return paragraph, index
         if stripped.startswith(("```", "~~~")):
             fence = stripped[:3]
-            if paragraph:
-                break
             continue
         if stripped.startswith("<!--"):
             in_comment = "-->" not in stripped
-            if paragraph:
-                break
             continue
         following = lines[index + 1] if index + 1 < len(lines) else ""
         if _is_prose(line, following):
@@ -122,8 +136,8 @@ def readme_summary(text: str) -> str:
             rest = [candidate for candidate in lines[index:] if candidate.strip()]
             if paragraph[-1].endswith(":") and rest and _LIST.match(rest[0]):
                 paragraph.append(_list_after(lines[index:]))  # "It does four things:"
-            break
-    return _clip(_inline(" ".join(paragraph)))
+            return paragraph, index
+    return paragraph, len(lines)
 
 
 def _list_after(lines: list[str]) -> str:
