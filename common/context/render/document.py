@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from common.context.render import added, rules
+from common.context.render import added, rules, written
 from common.context.render import markup as m
 from common.context.render.markup import Md
 from common.context.render.parts import (
@@ -28,21 +28,20 @@ from common.context.render.parts import (
     Group,
     Item,
     Section,
+    change_label,
     clip,
+    commit_item,
     constant,
     counted,
     free_text,
-    marker_item,
     meaningful_context,
     more_line,
     more_line_of,
-    note_item,
     parse_time,
     plural,
-    relative_age,
     subject,
-    text_item,
 )
+from common.context.render.since import since_section
 from common.context.render.tokens import line_tokens
 
 # Re-exported: the budget (output.py) and tests name them from here.
@@ -97,7 +96,6 @@ VALUE_ORDER = (
 )
 PATHS_PER_CATEGORY = 3
 FOCUS_AREAS = 5
-QUESTION_MARKERS = frozenset({"QUESTION", "FIXME"})
 _CONVENTIONAL = re.compile(r"^([a-z]+)(?:\([^)]*\))?!?:\s")
 _WORD = re.compile(r"[^\W\d_]{3,}")
 
@@ -216,28 +214,6 @@ def _persona_item(prefix: Md, line: tuple[str, str], group: str) -> Item:
     )
 
 
-def _commit_item(
-    commit: Mapping[str, Any], now: datetime | None, group: str, with_author: bool = True
-) -> Item:
-    sha = str(commit.get("sha", ""))[:7]
-    title = subject(commit.get("message"))
-    author = str(commit.get("author") or "unknown")
-    age = relative_age(commit.get("timestamp"), now)
-    data = {
-        "group": group,
-        "sha": commit.get("sha"),
-        "subject": title,
-        "author": commit.get("author"),
-        "timestamp": commit.get("timestamp"),
-        "age": age,
-    }
-    if with_author:
-        text = m.fmt("- {} {} — {}, {}", m.code(sha), title, author, m.literal(age))
-    else:
-        text = m.fmt("- {} {} — {}", m.code(sha), title, m.literal(age))
-    return Item(text, data, lambda: m.fmt("- {} {}", m.code(sha), clip(title, SHORT_ITEM_TOKENS)))
-
-
 # The subjects git itself writes for merges (a client may also flag them: "merge": true).
 _MERGE_SUBJECT = re.compile(
     r"^Merge (?:branch|branches|pull request|remote-tracking branch|tag|commit) |^Merge ['\"]"
@@ -273,16 +249,9 @@ def progress_section(snapshot: Mapping[str, Any], now: datetime | None) -> Secti
     if merges:
         section.intro.append(m.literal(f"{counted(merges, 'merge commit')} counted, not listed."))
     section.summary = {"merges": merges, "author": shared}
-    items = [_commit_item(c, now, "commit", with_author=shared is None) for c in commits]
+    items = [commit_item(c, now, "commit", with_author=shared is None) for c in commits]
     section.groups = [Group(None, items, "commit", "commit")] if items else []
     return section
-
-
-def _change_label(change: Mapping[str, Any]) -> Md:
-    status = str(change.get("status", "modified"))
-    if status == "renamed" and change.get("old_path"):
-        return m.fmt("{} (renamed from {})", m.code(change.get("path")), m.code(change["old_path"]))
-    return m.fmt("{} ({})", m.code(change.get("path")), status)
 
 
 def changes_section(snapshot: Mapping[str, Any]) -> Section:
@@ -303,7 +272,7 @@ def changes_section(snapshot: Mapping[str, Any]) -> Section:
     for name, members in present:
         shown = members[:PATHS_PER_CATEGORY]
         more = len(members) - len(shown)
-        labels = m.join(", ", (_change_label(c) for c in shown))
+        labels = m.join(", ", (change_label(c) for c in shown))
         text = m.fmt("- **{}** ({}): {}", name, m.literal(str(len(members))), labels)
         short = m.fmt("- **{}** ({})", name, m.literal(counted(len(members), "file")))
         if more:
@@ -380,188 +349,6 @@ def velocity_section(snapshot: Mapping[str, Any]) -> Section:
     return section
 
 
-def decisions_section(snapshot: Mapping[str, Any]) -> Section:
-    section = Section("decisions_constraints", m.literal("Decisions & Constraints"))
-    for group, heading in (("decision", "### Decisions"), ("constraint", "### Constraints")):
-        entries = snapshot.get(f"{group}s") or []
-        items = [text_item(m.literal("- "), str(t), {"group": group}) for t in entries]
-        if items:
-            section.groups.append(Group(m.literal(heading), items, group, group))
-    return section
-
-
-def _marker_place(markers: list[Mapping[str, Any]]) -> str:
-    """ "in code", "in docs", or nothing when the markers come from both."""
-    docs = sum(
-        1 for mk in markers if rules.categorize(str(mk.get("path", ""))) == rules.DOCUMENTATION
-    )
-    if docs == 0:
-        return " in code"
-    return " in docs" if docs == len(markers) else ""
-
-
-_TASK_ORDER = {"in_progress": 0, "todo": 1, "done": 2}
-
-
-def tasks_section(snapshot: Mapping[str, Any], todo_markers: list[Mapping[str, Any]]) -> Section:
-    tasks = snapshot.get("tasks") or []
-    section = Section("tasks", m.literal("Tasks"))
-    if tasks:
-        done = sum(1 for t in tasks if t.get("status") == "done")
-        percent = round(100 * done / len(tasks))
-        section.intro.append(m.literal(f"{done} / {len(tasks)} done ({percent}%)."))
-        section.summary = {"done": done, "total": len(tasks), "percent": percent}
-        boxes = {"done": "[x]", "in_progress": "[~]", "todo": "[ ]"}
-        # Open work first: in progress, then to do, then done (a stable bucket pass).
-        buckets: list[list[Item]] = [[], [], []]
-        for task in tasks:
-            status = str(task.get("status", "todo"))
-            suffix = m.literal(" (in progress)" if status == "in_progress" else "")
-            data = {"group": "task", "title": task.get("title"), "status": status}
-            prefix = m.literal(f"- {boxes.get(status, '[ ]')} ")
-            full, short = free_text(prefix, task.get("title"), suffix)
-            buckets[_TASK_ORDER.get(status, 1)].append(Item(full, data, short))
-        section.groups.append(Group(None, [i for b in buckets for i in b], "task", "task"))
-    if todo_markers:
-        heading = f"### TODO markers{_marker_place(todo_markers)} ({len(todo_markers)})"
-        items = [marker_item(mk, "todo_marker") for mk in todo_markers]
-        section.groups.append(Group(m.literal(heading), items, "todo_marker", "TODO marker"))
-    return section
-
-
-NOTE_GROUPS = (
-    ("decision", "Decisions", "decision"),
-    ("todo", "To do", "to-do"),
-    ("note", "Notes", "note"),
-)
-
-
-def _newest_first(notes: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
-    # Frozen notes are stored oldest first (ids sort by time): reversing is enough.
-    return list(notes)[::-1]
-
-
-def notes_section(snapshot: Mapping[str, Any], code_notes: list[Mapping[str, Any]]) -> Section:
-    """Notes grouped by kind, newest first; question notes live in Open Questions."""
-    by_kind: dict[str, list[Mapping[str, Any]]] = {kind: [] for kind, _, _ in NOTE_GROUPS}
-    for note in snapshot.get("notes") or []:
-        kind = str(note.get("kind", "note"))
-        if kind in by_kind:
-            by_kind[kind].append(note)
-    section = Section("notes", m.literal("Notes"))
-    for kind, heading, noun in NOTE_GROUPS:
-        if by_kind[kind]:
-            items = [note_item(n, kind) for n in _newest_first(by_kind[kind])]
-            title = m.literal(f"### {heading} ({len(items)})")
-            section.groups.append(Group(title, items, kind, noun))
-    if code_notes:
-        where = _marker_place(code_notes)
-        heading = m.literal(f"### NOTE and HACK markers{where} ({len(code_notes)})")
-        items = [marker_item(mk, "code_marker") for mk in code_notes]
-        section.groups.append(Group(heading, items, "code_marker", "NOTE or HACK marker"))
-    return section
-
-
-def questions_section(
-    snapshot: Mapping[str, Any], question_markers: list[Mapping[str, Any]]
-) -> Section:
-    """Questions people asked (notes, newest first), then QUESTION/FIXME markers."""
-    section = Section("open_questions", m.literal("Open Questions"))
-    asked = [n for n in snapshot.get("notes") or [] if n.get("kind") == "question"]
-    items = [note_item(n, "note") for n in _newest_first(asked)]
-    items.extend(marker_item(mk, "marker") for mk in question_markers)
-    section.groups = [Group(None, items, "question", "question")] if items else []
-    return section
-
-
-def split_markers(
-    markers: Iterable[Mapping[str, Any]],
-) -> tuple[list[Mapping[str, Any]], list[Mapping[str, Any]], list[Mapping[str, Any]]]:
-    """(open questions, TODOs, NOTE/HACK): QUESTION and FIXME markers, and any marker whose
-    text ends with "?", are open questions."""
-    questions, todos, code_notes = [], [], []
-    for marker in markers:
-        kind = str(marker.get("kind", ""))
-        if kind in QUESTION_MARKERS or str(marker.get("text", "")).rstrip().endswith("?"):
-            questions.append(marker)
-        elif kind == "TODO":
-            todos.append(marker)
-        else:
-            code_notes.append(marker)
-    return questions, todos, code_notes
-
-
-def _marker_key(marker: Mapping[str, Any]) -> tuple[str, str, str]:
-    # Line numbers shift as code moves; path + kind + text identifies a marker.
-    text = " ".join(str(marker.get("text") or "").split())
-    return (str(marker.get("path")), str(marker.get("kind")), text)
-
-
-def since_section(
-    snapshot: Mapping[str, Any], previous: Mapping[str, Any], now: datetime | None
-) -> Section:
-    section = Section("since_last_snapshot", m.literal("Since last snapshot"))
-    section.intro.append(
-        m.fmt(
-            "Compared with snapshot {} of {}.",
-            m.code(previous.get("snapshot_id")),
-            previous.get("created_at"),
-        )
-    )
-    seen = {c.get("sha") for c in previous.get("commits") or []}
-    new_commits = [c for c in snapshot.get("commits") or [] if c.get("sha") not in seen]
-    before = {str(c.get("path")): c.get("status") for c in previous.get("changes") or []}
-    changed = [
-        c
-        for c in snapshot.get("changes") or []
-        if before.get(str(c.get("path"))) != c.get("status")
-    ]
-    old_markers = {_marker_key(mk): mk for mk in previous.get("markers") or []}
-    new_markers = {_marker_key(mk): mk for mk in snapshot.get("markers") or []}
-    added = [mk for key, mk in new_markers.items() if key not in old_markers]
-    resolved = [mk for key, mk in old_markers.items() if key not in new_markers]
-    section.summary = {
-        "previous_snapshot_id": previous.get("snapshot_id"),
-        "new_commits": len(new_commits),
-        "files_changed": len(changed),
-        "markers_added": len(added),
-        "markers_resolved": len(resolved),
-    }
-    parts: list[tuple[str, str, str, list[Item]]] = [
-        (
-            "new_commit",
-            "New commits",
-            "new commit",
-            [_commit_item(c, now, "new_commit") for c in new_commits],
-        ),
-        (
-            "file",
-            "Files changed since",
-            "changed file",
-            [Item(m.fmt("- {}", _change_label(c)), {"group": "file", **dict(c)}) for c in changed],
-        ),
-        (
-            "marker_added",
-            "Markers added",
-            "added marker",
-            [marker_item(mk, "marker_added") for mk in added],
-        ),
-        (
-            "marker_resolved",
-            "Markers resolved",
-            "resolved marker",
-            [marker_item(mk, "marker_resolved") for mk in resolved],
-        ),
-    ]
-    for key, heading, noun, items in parts:
-        if items:
-            title = m.literal(f"### {heading} ({len(items)})")
-            section.groups.append(Group(title, items, key, noun))
-    if not section.groups:
-        section.intro.append(m.literal("Nothing changed."))
-    return section
-
-
 def front_matter(snapshot: Mapping[str, Any]) -> dict[str, Any]:
     thread = snapshot.get("thread") or {}
     return {
@@ -618,7 +405,7 @@ def build(snapshot: Mapping[str, Any], since: Mapping[str, Any] | None = None) -
     """Every section of the document, before any budget cut; empty ones left out."""
     now = parse_time(snapshot.get("captured_at") or snapshot.get("created_at"))
     markers = snapshot.get("markers") or []
-    questions, todos, code_notes = split_markers(markers)
+    questions, todos, code_notes = written.split_markers(markers)
     asked = sum(1 for n in snapshot.get("notes") or [] if n.get("kind") == "question")
     facts = snapshot_facts(snapshot, len(questions) + asked, markers)
     built = {
@@ -626,10 +413,10 @@ def build(snapshot: Mapping[str, Any], since: Mapping[str, Any] | None = None) -
         "recent_progress": progress_section(snapshot, now),
         "current_changes": changes_section(snapshot),
         "development_velocity": velocity_section(snapshot),
-        "decisions_constraints": decisions_section(snapshot),
-        "tasks": tasks_section(snapshot, todos),
-        "notes": notes_section(snapshot, code_notes),
-        "open_questions": questions_section(snapshot, questions),
+        "decisions_constraints": written.decisions_section(snapshot),
+        "tasks": written.tasks_section(snapshot, todos),
+        "notes": written.notes_section(snapshot, code_notes),
+        "open_questions": written.questions_section(snapshot, questions),
         "project": added.project_section(snapshot),
         "newer_notes": added.newer_notes_section(snapshot),
     }

@@ -266,3 +266,32 @@ def note_item(note: Mapping[str, Any], group: str) -> Item:
         **{k: note.get(k) for k in ("note_id", "kind", "text", "source", "tags", "created_at")},
     }
     return Item(full, data, short)
+
+
+def commit_item(
+    commit: Mapping[str, Any], now: datetime | None, group: str, with_author: bool = True
+) -> Item:
+    sha = str(commit.get("sha", ""))[:7]
+    title = subject(commit.get("message"))
+    author = str(commit.get("author") or "unknown")
+    age = relative_age(commit.get("timestamp"), now)
+    data = {
+        "group": group,
+        "sha": commit.get("sha"),
+        "subject": title,
+        "author": commit.get("author"),
+        "timestamp": commit.get("timestamp"),
+        "age": age,
+    }
+    if with_author:
+        text = m.fmt("- {} {} — {}, {}", m.code(sha), title, author, m.literal(age))
+    else:
+        text = m.fmt("- {} {} — {}", m.code(sha), title, m.literal(age))
+    return Item(text, data, lambda: m.fmt("- {} {}", m.code(sha), clip(title, SHORT_ITEM_TOKENS)))
+
+
+def change_label(change: Mapping[str, Any]) -> Md:
+    status = str(change.get("status", "modified"))
+    if status == "renamed" and change.get("old_path"):
+        return m.fmt("{} (renamed from {})", m.code(change.get("path")), m.code(change["old_path"]))
+    return m.fmt("{} ({})", m.code(change.get("path")), status)
