@@ -115,14 +115,12 @@ def front_matter_markdown(document: Document) -> str:
 
 
 def _left_out_line(document: Document) -> str:
-    """One line naming the sections left out, and how many entries they held (each
-    section's own count is in the JSON view): short, as it matters most when the budget
-    is tight."""
     if not document.left_out:
         return ""
-    names = ", ".join(str(section.title) for section, _ in document.left_out)
-    entries = counted(sum(count for _, count in document.left_out), "entry")
-    return f"\n_Left out to fit max_tokens={document.max_tokens} ({entries}): {names}._\n"
+    names = ", ".join(
+        f"{section.title} ({counted(count, 'entry')})" for section, count in document.left_out
+    )
+    return f"\n_Left out to fit max_tokens={document.max_tokens}: {names}._\n"
 
 
 def to_markdown(document: Document) -> str:
