@@ -12,7 +12,8 @@ or updates dockhand's own entries):
 Which thread: `--thread`, written into the hook commands at install; by default the
 repository directory's name, slugified, as `dockhand snapshot` chooses.  The hooks reach
 the API as every command does (DOCKHAND_URL and DOCKHAND_API_KEY in the assistant's
-environment, or the `make run` of the directory).  Both hooks never fail the assistant:
+environment, or DOCKHAND_STATE_DIR naming a `make run`'s state); no key is ever written
+into settings.json, a file teams commit.  Both hooks never fail the assistant:
 whatever goes wrong is one line on stderr, and the exit code is 0.
 `dockhand hooks uninstall` removes exactly the entries install added (a settings file
 left empty is removed, as is a `.claude` directory left empty).
