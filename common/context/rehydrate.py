@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from common.context import render, snapshots
+from common.context import render, search, snapshots
 from common.runtime import catalogue
 from common.runtime.errors import NotFound, field_error
 from common.runtime.models import QueryModel, SlugParam, query_choice, query_int, query_text
@@ -62,6 +62,17 @@ def _older(earlier: dict[str, Any], later: dict[str, Any]) -> bool:
     return first < (str(later["created_at"]), str(later["snapshot_id"]))
 
 
+def with_newer_notes(tenant: str, document: dict[str, Any]) -> dict[str, Any]:
+    """The newest snapshot's document with the notes written since it (one bounded Query;
+    older snapshots render as they were)."""
+    frozen = {str(note.get("note_id")) for note in document.get("notes") or []}
+    thread_id = str((document.get("thread") or {}).get("id"))
+    newer, more = search.newer_notes(tenant, thread_id, str(document["created_at"]), frozen)
+    if not newer:
+        return document
+    return {**document, "newer_notes": newer, "newer_notes_more": more}
+
+
 @dataclass(frozen=True)
 class Rendered:
     body: str | dict[str, Any]  # markdown text, or the JSON form (with its token_estimate)
@@ -79,6 +90,8 @@ def render_meta(
     and the MCP tool (the since snapshot first, then this one's object)."""
     since = since_document(tenant, since_id, meta)
     document = snapshots.load_document(meta)
+    if meta.get(snapshots.NEWEST):
+        document = with_newer_notes(tenant, document)
     started = time.perf_counter()
     if output == "json":
         body = render.render_json(document, since, max_tokens)

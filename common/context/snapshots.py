@@ -73,6 +73,9 @@ class CommitIn(_Strict):
     message: Text
     author: Short = ""
     timestamp: TimestampAsSent
+    # Optional: the collector flags merge commits (more than one parent); the document
+    # counts them instead of listing them (git's own merge subjects are recognised too).
+    merge: bool | None = None
 
 
 class ChangeIn(_Strict):
@@ -94,6 +97,24 @@ class TaskIn(_Strict):
     status: Literal["done", "in_progress", "todo"]
 
 
+class LanguageIn(_Strict):
+    name: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    files: Annotated[int, Field(ge=0), INTEGRAL]
+
+
+class ProjectIn(_Strict):
+    """What the repository is (`dockhand snapshot` fills it in): its README's first
+    paragraph, top-level layout, languages by file count, the test command it found."""
+
+    summary: Annotated[str, StringConstraints(max_length=2000)] = ""
+    layout: Annotated[
+        list[Annotated[str, StringConstraints(min_length=1, max_length=256)]],
+        Field(max_length=200),
+    ] = Field(default_factory=list)
+    languages: Annotated[list[LanguageIn], Field(max_length=50)] = Field(default_factory=list)
+    test_command: Short = ""
+
+
 class SnapshotsQuery(PageQuery):
     """GET /snapshots: a thread's snapshot metadata."""
 
@@ -109,6 +130,7 @@ class SnapshotIn(_Strict):
     decisions: list[Text] = Field(default_factory=list)
     constraints: list[Text] = Field(default_factory=list)
     tasks: list[TaskIn] = Field(default_factory=list)
+    project: ProjectIn | None = None
     captured_at: TimestampAsSent | None = None
 
 
@@ -141,6 +163,10 @@ def build_document(
 ) -> dict[str, Any]:
     body = snapshot.model_dump(mode="json")
     thread = body["thread"]
+    for commit in body["commits"]:
+        if not commit.get("merge"):
+            commit.pop("merge", None)  # stored only when set
+    extra = {"project": body["project"]} if body.get("project") else {}
     return {
         "schema_version": SCHEMA_VERSION,
         "snapshot_id": snapshot_id,
@@ -153,6 +179,7 @@ def build_document(
         "constraints": body["constraints"],
         "tasks": body["tasks"],
         "notes": frozen_notes,
+        **extra,
         "captured_at": snapshot.captured_at or created_at,
         "created_at": created_at,
     }
@@ -214,6 +241,8 @@ def hydrate(tenant: str, snapshot: SnapshotIn) -> SnapshotMetaView:
     snapshot_id = ids.new_id()
     created_at = clock.iso(moment)
     thread_id = snapshot.thread.id
+    if not snapshot.thread.goal:
+        snapshot.thread.goal = _last_goal(tenant, thread_id)
     # Notes are redacted when written; again here for notes stored before redaction existed.
     frozen = redact.redact_value(list(notes.iter_thread_notes(tenant, thread_id)), Counter())
     document = build_document(snapshot, snapshot_id, created_at, frozen)
@@ -263,6 +292,15 @@ def hydrate(tenant: str, snapshot: SnapshotIn) -> SnapshotMetaView:
     return public_meta(item)
 
 
+def _last_goal(tenant: str, thread_id: str) -> str:
+    """The thread's goal so far: a snapshot that states none carries it on (one GetItem,
+    only for such a snapshot)."""
+    thread = thread_item.get_thread(tenant, thread_id)
+    if thread is None or "deleting_at" in thread:
+        return ""
+    return str(thread.get("goal") or "")
+
+
 def _put_object(key: str, body: bytes, digest: str) -> str | None:
     return objects.put(
         settings().snapshots_bucket,
@@ -294,11 +332,22 @@ def get_meta(tenant: str, snapshot_id: str) -> dict[str, Any]:
     if not ids.is_valid_id(snapshot_id):
         raise NotFound("No such snapshot.")
     meta = raw_meta(tenant, snapshot_id)
-    if meta is None:
+    if meta is None or "deleting_at" in meta:
         raise NotFound("No such snapshot.")
-    if "deleting_at" in meta or thread_item.thread_deleting(tenant, str(meta["thread_id"])):
+    thread = thread_item.get_thread(tenant, str(meta["thread_id"]))
+    if thread is not None and "deleting_at" in thread:
         raise NotFound("No such snapshot.")  # being deleted: already invisible
-    return meta
+    return _with_newest(meta, thread)
+
+
+NEWEST = "newest_of_thread"  # set on a read meta (never stored): its thread's newest?
+
+
+def _with_newest(meta: dict[str, Any], thread: dict[str, Any] | None) -> dict[str, Any]:
+    """The thread item, read anyway for the deletion check, says which snapshot is the
+    thread's newest (it is written in the snapshot's own transaction)."""
+    newest = thread is not None and thread.get("newest_snapshot_id") == meta["snapshot_id"]
+    return {**meta, NEWEST: newest}
 
 
 def raw_meta(tenant: str, snapshot_id: str) -> dict[str, Any] | None:
@@ -308,12 +357,13 @@ def raw_meta(tenant: str, snapshot_id: str) -> dict[str, Any] | None:
 
 def newest_meta(tenant: str, thread_id: str) -> dict[str, Any]:
     """The thread's newest snapshot's metadata: one Query (newest first, Limit 1), or 404."""
-    if thread_item.thread_deleting(tenant, thread_id):
+    thread = thread_item.get_thread(tenant, thread_id)
+    if thread is not None and "deleting_at" in thread:
         raise NotFound("This thread has no snapshots.")
     items = _query_thread_snapshots(tenant, thread_id, limit=1).items
     if not items:
         raise NotFound("This thread has no snapshots.")
-    return items[0]
+    return _with_newest(items[0], thread)
 
 
 def list_meta(

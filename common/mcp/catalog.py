@@ -25,7 +25,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from common.access import auth
-from common.context import notes, redact, rehydrate, render, snapshots, threads
+from common.context import notes, redact, rehydrate, render, search, snapshots, threads
 from common.mcp.errors import INVALID_PARAMS, RESOURCE_NOT_FOUND, RpcError
 from common.runtime.errors import ApiError, NotFound, ValidationFailed, field_error
 from common.runtime.http import (
@@ -92,6 +92,25 @@ class GetNotesArgs(_ThreadArgs):
     kind: str = _schema(enum=list(notes.NOTE_KINDS))
     limit: int = _schema(**_LIMIT)
     cursor: str = _schema(**_CURSOR)
+
+
+class SearchNotesArgs(_Args):
+    # Required, but checked by the query model so a missing one reads as a missing field.
+    model_config = ConfigDict(json_schema_extra={"required": ["query"]})
+    query: str = _schema(
+        minLength=1, maxLength=200, description="Text to find in notes (case-insensitive)"
+    )
+    thread_id: str = _schema(
+        **{
+            **_SLUG,
+            "description": "Search this thread only (default: the 20 most recently "
+            "active threads, the newest 200 notes of each)",
+        }
+    )
+    kind: str = _schema(enum=list(notes.NOTE_KINDS))
+    limit: int = _schema(
+        minimum=1, maximum=search.SEARCH_LIMIT_MAX, default=search.SEARCH_LIMIT_DEFAULT
+    )
 
 
 def _query(args: BaseModel) -> dict[str, str]:
@@ -203,6 +222,12 @@ def _get_notes(principal: Principal, arguments: Mapping[str, Any]) -> ToolOutput
     return _json_output(page(items, next_cursor))
 
 
+def _search_notes(principal: Principal, arguments: Mapping[str, Any]) -> ToolOutput:
+    raw = _query(_validated(SearchNotesArgs, arguments))
+    query: search.SearchNotesQuery = _validated(search.SearchNotesQuery, raw)
+    return _json_output(dict(search.search_notes(principal.tenant, query)))
+
+
 def _add_note(principal: Principal, arguments: Mapping[str, Any]) -> ToolOutput:
     auth.require_role(principal, "creator")  # before validation, as POST /notes answers 403
     note: notes.NoteIn = _validated(notes.NoteIn, arguments)
@@ -244,6 +269,16 @@ TOOLS: dict[str, Tool] = {
             "question or todo.",
             GetNotesArgs,
             _get_notes,
+        ),
+        Tool(
+            "search_notes",
+            "Search notes",
+            "Notes whose text or tags contain `query` (case-insensitive), newest first, "
+            "optionally of one thread and one kind. Bounded: a thread's newest 1,000 notes, "
+            "or without thread_id the newest 200 notes of the 20 most recently active "
+            "threads; `searched.complete` is false when older notes were not read.",
+            SearchNotesArgs,
+            _search_notes,
         ),
         Tool(
             "add_note",
@@ -351,7 +386,8 @@ RESUME_INSTRUCTION = (
     "You are picking up work on the thread `{thread_id}`. The context document below was "
     "rendered from its newest snapshot: read it, then continue the work where it stopped. "
     "Start with the open questions and the tasks in progress, respect the decisions and "
-    "constraints it lists, and say which snapshot you resumed from."
+    'constraints it lists (notes under "Newer than this snapshot" were written after it '
+    "and come first where they differ), and say which snapshot you resumed from."
 )
 
 PROMPTS: dict[str, dict[str, Any]] = {

@@ -8,6 +8,7 @@ import json
 import subprocess
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
 import anyio
@@ -24,7 +25,8 @@ pytestmark = pytest.mark.e2e
 TENANT, OTHER = "mcp-acme", "mcp-globex"
 THREAD = "mcp-checkout"
 GOAL = "Ship the checkout ✨ 日本語"
-TOOLS = ["rehydrate", "list_threads", "list_snapshots", "get_notes", "add_note"]
+TOOLS = ["rehydrate", "list_threads", "list_snapshots", "get_notes", "search_notes", "add_note"]
+STDIO_TOOLS = [*TOOLS, "snapshot"]  # `dockhand mcp` collects the repository it runs in
 T = TypeVar("T")
 
 
@@ -88,11 +90,13 @@ def over_http_handshake(gateway: Gateway, key: str, session: Callable[[Client], 
     return _over_http(gateway, key, session, "legacy")
 
 
-def over_stdio(gateway: Gateway, key: str, session: Callable[[Client], Awaitable[T]]) -> T:
+def over_stdio(
+    gateway: Gateway, key: str, session: Callable[[Client], Awaitable[T]], cwd: Path = REPO
+) -> T:
     """Run `session` on an SDK stdio client of `dockhand mcp` (started as a user would)."""
     env = {**gateway.env, "DOCKHAND_API_KEY": key}
     params = StdioServerParameters(
-        command=DOCKHAND_CLI[0], args=[*DOCKHAND_CLI[1:], "mcp"], env=env, cwd=str(REPO)
+        command=DOCKHAND_CLI[0], args=[*DOCKHAND_CLI[1:], "mcp"], env=env, cwd=str(cwd)
     )
 
     async def run() -> T:
@@ -136,7 +140,7 @@ def test_initialize_and_list_everything(gateway: Gateway, tenancy: Tenancy, run:
     seen = run(gateway, tenancy.viewer, session)
     assert seen["version"] == ("2025-11-25" if run is over_http_handshake else "2026-07-28")
     assert seen["server"] == "dockhand"
-    assert seen["tools"] == TOOLS
+    assert seen["tools"] == (STDIO_TOOLS if run is over_stdio else TOOLS)
     assert seen["resources"] == [f"dockhand://threads/{THREAD}/rehydrate"]
     assert seen["templates"] == ["dockhand://threads/{thread_id}/rehydrate"]
     assert seen["prompts"] == ["resume"]
@@ -388,3 +392,69 @@ def test_dockhand_mcp_with_a_bad_key_says_so(gateway: Gateway) -> None:
     assert completed.stderr.startswith(f"dockhand mcp: no MCP session with {gateway.url}/mcp")
     assert "Traceback" not in completed.stderr
     assert completed.stdout == ""
+
+
+@BOTH
+def test_search_notes(gateway: Gateway, tenancy: Tenancy, run: Runner) -> None:
+    async def session(client: Client) -> list[Any]:
+        return [
+            await client.call_tool("search_notes", {"query": "TAX ROUNDED"}),
+            await client.call_tool("search_notes", {"query": "tax", "thread_id": THREAD}),
+            await client.call_tool("search_notes", {"query": "tax", "kind": "decision"}),
+            await client.call_tool("search_notes", {"query": ""}),
+        ]
+
+    found, by_thread, by_kind, bad = run(gateway, tenancy.viewer, session)
+    assert [n["text"] for n in found.structured_content["items"]] == ["Why is tax rounded twice?"]
+    assert found.structured_content["searched"]["complete"] is True
+    assert by_thread.structured_content["items"] == found.structured_content["items"]
+    assert by_kind.structured_content["items"] == []
+    assert bad.is_error is True
+    assert json.loads(text_of(bad))["error"]["code"] == "validation_error"
+    other = run(
+        gateway, tenancy.other_viewer, lambda c: c.call_tool("search_notes", {"query": "tax"})
+    )
+    assert other.structured_content["items"] == []
+
+
+def test_stdio_snapshot_collects_the_repository_it_runs_in(
+    gateway: Gateway, tenancy: Tenancy, tmp_path: Path
+) -> None:
+    repo = tmp_path / "corner-shop"
+    repo.mkdir()
+    (repo / "README.md").write_text("# Shop\n\nA checkout for the corner shop.\n")
+    (repo / "app.py").write_text("# FIXME: tax rounding\nTOTAL = 1\n")
+    for args in (
+        ["init", "-q", "-b", "main"],
+        ["add", "-A"],
+        ["-c", "user.name=Zoë", "-c", "user.email=z@example.com", "commit", "-qm", "feat: cart"],
+    ):
+        subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True)
+
+    async def session(client: Client) -> list[Any]:
+        return [
+            await client.call_tool("snapshot", {"thread_id": "stdio-snap", "goal": "Tax ✨"}),
+            await client.call_tool("snapshot", {"thread_id": "stdio-snap"}),
+            await client.call_tool("snapshot", {"thread_id": "Bad Slug"}),
+            await client.call_tool("rehydrate", {"thread_id": "stdio-snap"}),
+        ]
+
+    first, second, bad, document = over_stdio(gateway, tenancy.creator, session, cwd=repo)
+    assert first.is_error is False, text_of(first)
+    assert first.structured_content["thread_id"] == "stdio-snap"
+    assert first.structured_content["counts"]["markers"] == 1
+    assert second.is_error is False
+    assert bad.is_error is True
+    assert json.loads(text_of(bad))["error"]["details"][0]["field"] == "thread_id"
+    text = text_of(document)
+    assert f'snapshot_id: "{second.structured_content["snapshot_id"]}"' in text
+    assert "# Rehydrate: Tax ✨" in text  # the second snapshot kept the thread's goal
+    assert "A checkout for the corner shop." in text
+    refused = over_stdio(
+        gateway,
+        tenancy.viewer,
+        lambda c: c.call_tool("snapshot", {"thread_id": "stdio-snap"}),
+        cwd=repo,
+    )
+    assert refused.is_error is True
+    assert "403" in json.loads(text_of(refused))["error"]["message"]

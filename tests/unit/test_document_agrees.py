@@ -135,7 +135,11 @@ def _integer_paths(model: type[Any], prefix: tuple[Any, ...] = ()) -> Iterator[t
         loc = (*prefix, field.alias or name)
         schema = json.dumps(TypeAdapter(Annotated[field.annotation, field]).json_schema())
         for inner in _models_in(field.annotation):
-            list_like = get_origin(field.annotation) is list or "array" in schema
+            # The field itself is a list (or an optional one); an object that holds arrays
+            # further down is not.
+            list_like = get_origin(field.annotation) is list or any(
+                get_origin(arg) is list for arg in get_args(field.annotation)
+            )
             yield from _integer_paths(inner, (*loc, 0) if list_like else loc)
         if '"integer"' in schema and not any(
             isinstance(t, type) and issubclass(t, BaseModel) for t in _leaves(field.annotation)

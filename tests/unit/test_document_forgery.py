@@ -82,6 +82,8 @@ def _scalar(annotation: Any, draw: Any) -> Any:
         return draw(hostile_text())
     if annotation is int:
         return draw(st.integers(1, 10_000))
+    if annotation is bool:
+        return draw(st.booleans())
     raise AssertionError(f"no hostile value for {annotation!r}: teach this test the type")
 
 

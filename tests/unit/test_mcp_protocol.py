@@ -197,6 +197,7 @@ def test_tools_list_names_every_tool_with_an_object_schema() -> None:
         "list_threads",
         "list_snapshots",
         "get_notes",
+        "search_notes",
         "add_note",
     ]
     for tool in tools:

@@ -59,18 +59,25 @@ def test_newest_of_thread(api: ApiClient, keys: Keys, aws_calls: Counter[str]) -
     assert result.status == 200
     assert f'snapshot_id: "{newest}"' in result.text
     assert "newest wins" in result.text
-    assert aws_calls["dynamodb.Query"] == 1
+    assert aws_calls["dynamodb.Query"] == 2  # the newest snapshot, the notes written since
+    assert aws_calls["dynamodb.GetItem"] <= 2  # the thread item (and the key, if not cached)
     assert aws_calls["s3.GetObject"] == 1
     assert aws_calls["dynamodb.Scan"] == 0
 
 
 def test_by_id_call_counts(api: ApiClient, keys: Keys, aws_calls: Counter[str]) -> None:
+    older = hydrate(api, keys.creator)
     snapshot_id = hydrate(api, keys.creator)
     api.get(f"/rehydrate/{snapshot_id}", key=keys.viewer)  # warm the key cache
     aws_calls.clear()
+    assert api.get(f"/rehydrate/{older}", key=keys.viewer).status == 200
+    assert aws_calls["s3.GetObject"] == 1
+    assert aws_calls["dynamodb.Query"] == 0  # an older snapshot renders as it was
+    assert aws_calls["dynamodb.GetItem"] == 2  # its metadata, its thread
+    aws_calls.clear()
     assert api.get(f"/rehydrate/{snapshot_id}", key=keys.viewer).status == 200
     assert aws_calls["s3.GetObject"] == 1
-    assert aws_calls["dynamodb.Query"] == 0
+    assert aws_calls["dynamodb.Query"] == 1  # the newest: the notes written since it
     assert aws_calls["dynamodb.Scan"] == 0
     assert aws_calls["s3.ListObjectsV2"] == 0
 

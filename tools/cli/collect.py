@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 import subprocess
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -161,19 +161,25 @@ def repo_info(repo: Path) -> dict[str, str]:
     return info
 
 
-def commits(repo: Path, limit: int) -> list[dict[str, str]]:
+def commits(repo: Path, limit: int) -> list[dict[str, Any]]:
     """The last `limit` commits, newest first."""
     if limit <= 0 or not has_head(repo):
         return []
-    raw = _text(git(repo, "log", f"-n{limit}", "--format=%H%x1f%s%x1f%an%x1f%aI%x1e"))
-    result = []
+    raw = _text(git(repo, "log", f"-n{limit}", "--format=%H%x1f%s%x1f%an%x1f%aI%x1f%P%x1e"))
+    result: list[dict[str, Any]] = []
     for record in raw.split("\x1e"):
         fields = record.strip("\n").split("\x1f")
-        if len(fields) == 4:
-            sha, message, author, timestamp = fields
-            result.append(
-                {"sha": sha, "message": message, "author": author, "timestamp": timestamp}
-            )
+        if len(fields) == 5:
+            sha, message, author, timestamp, parents = fields
+            commit: dict[str, Any] = {
+                "sha": sha,
+                "message": message,
+                "author": author,
+                "timestamp": timestamp,
+            }
+            if len(parents.split()) > 1:
+                commit["merge"] = True  # counted, not listed, in the document
+            result.append(commit)
     return result
 
 
@@ -359,9 +365,11 @@ def _context_line(lines: list[str], number: int) -> str | None:
     return None
 
 
-def markers(repo: Path, paths: PathFilter | None = None) -> list[dict[str, Any]]:
+def markers(
+    repo: Path, paths: PathFilter | None = None, files: Iterable[str] | None = None
+) -> list[dict[str, Any]]:
     result: list[dict[str, Any]] = []
-    for path in candidate_files(repo, paths):
+    for path in candidate_files(repo, paths) if files is None else files:
         text = _read_text(repo / path)
         if text is None:
             continue
@@ -389,6 +397,7 @@ def collect(
     output: str | None = None,
     max_commits: int = 50,
     excludes: Sequence[str] = (),
+    describe: bool = True,
 ) -> dict[str, Any]:
     """The `POST /hydrate` body for the repository containing `repo_dir` (not yet
     scanned for secrets: see tools/cli/secretscan.py)."""
@@ -406,13 +415,20 @@ def collect(
     for name, value in named:
         if value:
             thread[name] = value
+    files = list(candidate_files(repo, paths))
     body: dict[str, Any] = {
         "thread": thread,
         "repo": repo_info(repo),
         "commits": commits(repo, max_commits),
         "changes": [c for c in changes(repo) if not paths.excluded(c["path"])],
-        "markers": markers(repo, paths),
+        "markers": markers(repo, paths, files),
     }
+    if describe:
+        from tools.cli import project
+
+        described = project.describe(repo, files)
+        if described:
+            body["project"] = described  # what the repository is: the Project section
     if given:
         # The thread's constraints feed the front matter; the list feeds the document's
         # "Decisions & Constraints" section (the contract has both).

@@ -18,10 +18,14 @@ COMMAND_MODULES = (
     "tools.cli.queues",
     "tools.cli.listen",
     "tools.cli.mcp",
+    "tools.cli.hooks",
 )
 
 # What `dockhand --help` tells users (the module docstring above is for contributors).
-DESCRIPTION = "dockhand from your shell: API keys, project snapshots, daily figures and agents."
+DESCRIPTION = (
+    "dockhand from your shell: API keys, project snapshots, daily figures, agents, and "
+    "the hooks that give an assistant its context."
+)
 EPILOG = """\
 where it connects:
   DOCKHAND_URL and DOCKHAND_API_KEY name a dockhand API and a key. Without them the

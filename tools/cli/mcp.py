@@ -6,13 +6,21 @@ each request there with the SDK's Streamable HTTP client, authenticated with
 `DOCKHAND_API_KEY` at `DOCKHAND_URL` (or the running `make run`): one definition of
 the tools, and the API's rules (roles, tenants, rate limits, validation) apply as
 they do over HTTP.  Nothing but MCP messages goes to stdout; diagnostics go to stderr.
+
+One tool is its own: `snapshot` {thread_id, goal?, persona?} collects the repository the
+server runs in (its working directory), as `dockhand snapshot` does (secrets scrubbed
+before sending), and stores it with POST /hydrate; it answers the 201 body.  A snapshot
+without a goal keeps the thread's last goal.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import re
 import sys
 from contextlib import AsyncExitStack
+from pathlib import Path
 from typing import Any
 
 from tools.cli.snapshot import CliError, api_target
@@ -89,9 +97,16 @@ def build_server(upstream: Any) -> Any:
     from mcp.server.lowlevel import Server
 
     async def list_tools(ctx: Any, params: Any) -> Any:
-        return await upstream.list_tools(cursor=_cursor(params))
+        listed = await upstream.list_tools(cursor=_cursor(params))
+        if getattr(listed, "nextCursor", None):
+            return listed
+        return listed.model_copy(update={"tools": [*listed.tools, snapshot_tool()]})
 
     async def call_tool(ctx: Any, params: Any) -> Any:
+        if params.name == SNAPSHOT:
+            import anyio
+
+            return await anyio.to_thread.run_sync(run_snapshot, dict(params.arguments or {}))
         return await upstream.call_tool(params.name, params.arguments)
 
     async def list_resources(ctx: Any, params: Any) -> Any:
@@ -127,3 +142,112 @@ def build_server(upstream: Any) -> Any:
 
 def _cursor(params: Any) -> str | None:
     return getattr(params, "cursor", None) if params is not None else None
+
+
+# --- the local `snapshot` tool ---------------------------------------------------------------
+
+SNAPSHOT = "snapshot"
+_SLUG = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
+_ARGUMENTS: dict[str, dict[str, Any]] = {
+    "thread_id": {
+        "type": "string",
+        "pattern": "^[a-z0-9][a-z0-9._-]{0,63}$",
+        "description": "The thread to store the snapshot in",
+    },
+    "goal": {
+        "type": "string",
+        "maxLength": 1024,
+        "description": "What the thread is for (default: the thread's last goal)",
+    },
+    "persona": {
+        "type": "string",
+        "maxLength": 64,
+        "description": "generalist, senior-backend-dev, frontend-dev, ...",
+    },
+}
+
+
+def snapshot_tool() -> Any:
+    from mcp import types
+
+    return types.Tool(
+        name=SNAPSHOT,
+        title="Snapshot this repository",
+        description="Collect the git repository this server runs in (commits, changes, "
+        "TODO/FIXME markers, what the project is) as `dockhand snapshot` does, secrets "
+        "scrubbed, and store it in a thread (POST /hydrate). Needs a creator key.",
+        input_schema={
+            "type": "object",
+            "properties": _ARGUMENTS,
+            "required": ["thread_id"],
+            "additionalProperties": False,
+        },
+        annotations=types.ToolAnnotations(
+            title="Snapshot this repository",
+            read_only_hint=False,
+            destructive_hint=False,
+            idempotent_hint=False,
+            open_world_hint=False,
+        ),
+    )
+
+
+def _argument_error(arguments: dict[str, Any]) -> tuple[str, str] | None:
+    """(field, message) of the first bad argument, with the API's wording, or None."""
+    for name in arguments:
+        if name not in _ARGUMENTS:
+            return name, "unknown field"
+    thread_id = arguments.get("thread_id")
+    if thread_id is None:
+        return "thread_id", "required"
+    if not isinstance(thread_id, str) or not _SLUG.fullmatch(thread_id):
+        return "thread_id", "must be a slug: 1-64 of a-z 0-9 . _ -, starting with a letter or digit"
+    for name in ("goal", "persona"):
+        value = arguments.get(name)
+        limit = _ARGUMENTS[name]["maxLength"]
+        if value is not None and (not isinstance(value, str) or len(value) > limit):
+            return name, f"must be a string of at most {limit} characters"
+    return None
+
+
+def _tool_result(body: dict[str, Any], is_error: bool) -> Any:
+    from mcp import types
+
+    text = json.dumps(body, ensure_ascii=False)
+    return types.CallToolResult(
+        content=[types.TextContent(type="text", text=text)],
+        structured_content=body,
+        is_error=is_error,
+    )
+
+
+def _error(code: str, message: str, details: list[dict[str, str]] | None = None) -> Any:
+    return _tool_result(
+        {"error": {"code": code, "message": message, "details": details or []}}, True
+    )
+
+
+def run_snapshot(arguments: dict[str, Any]) -> Any:
+    """The `snapshot` tool: a CallToolResult, errors as tool results (isError)."""
+    from tools.cli.collect import GitError
+    from tools.cli.snapshot import post_snapshot
+
+    bad = _argument_error(arguments)
+    if bad is not None:
+        field, message = bad
+        details = [{"field": field, "message": message}]
+        return _error("validation_error", "The request is not valid.", details)
+    try:
+        created, redacted = post_snapshot(
+            Path.cwd(),
+            thread_id=arguments["thread_id"],
+            goal=arguments.get("goal") or None,
+            persona=arguments.get("persona") or None,
+        )
+    except GitError as error:
+        return _error("not_a_repository", f"git: {error}")
+    except CliError as error:
+        return _error("api_error", str(error))
+    if redacted:
+        created = {**created, "scrubbed": redacted}
+    return _tool_result(created, False)

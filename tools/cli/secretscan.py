@@ -144,9 +144,12 @@ def scrub(body: dict[str, Any]) -> tuple[dict[str, Any], list[Finding]]:
         changes = [_scrub_change(scanner, change) for change in body.get("changes", [])]
         markers = [_scrub_marker(scanner, marker) for marker in body.get("markers", [])]
         constraints = [scanner.clean(c, "--constraints") for c in body.get("constraints", [])]
+        project = _scrub_project(scanner, body["project"]) if "project" in body else None
     cleaned = {**body, "thread": thread, "repo": repo, "commits": commits}
     if "constraints" in body:
         cleaned["constraints"] = constraints
+    if project is not None:
+        cleaned["project"] = project
     return {**cleaned, "changes": changes, "markers": markers}, scanner.findings
 
 
@@ -163,6 +166,17 @@ def _scrub_change(scanner: Scanner, change: dict[str, str]) -> dict[str, str]:
     cleaned = {**change, "path": scanner.clean(change["path"], change["path"])}
     if "old_path" in change:
         cleaned["old_path"] = scanner.clean(change["old_path"], change["old_path"])
+    return cleaned
+
+
+def _scrub_project(scanner: Scanner, project: dict[str, Any]) -> dict[str, Any]:
+    """The README paragraph and the test command are free text: scanned like the rest."""
+    cleaned = dict(project)
+    for name in ("summary", "test_command"):
+        if project.get(name):
+            cleaned[name] = scanner.clean(project[name], f"project {name}")
+    layout = project.get("layout", [])
+    cleaned["layout"] = [scanner.clean(entry, "project layout") for entry in layout]
     return cleaned
 
 

@@ -89,7 +89,9 @@ def api_target() -> tuple[str, str]:
     return (url or localstate.default_api_url()).rstrip("/"), str(key)
 
 
-def request(method: str, path: str, body: Any = None) -> tuple[int, str, bytes]:
+def request(
+    method: str, path: str, body: Any = None, timeout: float = TIMEOUT_SECONDS
+) -> tuple[int, str, bytes]:
     """(status, content type, body) of one call; HTTP errors become CliError."""
     url, key = api_target()
     data = None
@@ -99,7 +101,7 @@ def request(method: str, path: str, body: Any = None) -> tuple[int, str, bytes]:
         headers["Content-Type"] = "application/json; charset=utf-8"
     prepared = urllib.request.Request(url + path, data=data, method=method, headers=headers)  # noqa: S310 - the user's own API URL
     try:
-        with urllib.request.urlopen(prepared, timeout=TIMEOUT_SECONDS) as response:  # noqa: S310
+        with urllib.request.urlopen(prepared, timeout=timeout) as response:  # noqa: S310
             return response.status, response.headers.get("Content-Type", ""), response.read()
     except urllib.error.HTTPError as error:
         raise CliError(_describe_error(error.code, error.read()), error.code) from None
@@ -191,6 +193,26 @@ def _rehydrate(args: argparse.Namespace) -> int:
     sys.stdout.buffer.write(text.encode("utf-8"))  # byte-exact, whatever the locale
     sys.stdout.buffer.flush()
     return 0
+
+
+def post_snapshot(
+    repo: Path,
+    *,
+    thread_id: str | None = None,
+    persona: str | None = None,
+    goal: str | None = None,
+    timeout: float = TIMEOUT_SECONDS,
+) -> tuple[dict[str, Any], str]:
+    """Collect the repository, scrub it, POST /hydrate: (the 201 body, what secretscan
+    redacted, as a sentence or "").  Used by the hooks and `dockhand mcp`'s `snapshot`
+    tool; GitError and CliError go to the caller."""
+    from tools.cli import collect, secretscan
+
+    collected = collect.collect(repo, thread_id=thread_id, persona=persona, goal=goal)
+    body, findings = secretscan.scrub(collected)
+    _, _, payload = request("POST", "/hydrate", body, timeout=timeout)
+    created: dict[str, Any] = json.loads(payload)
+    return created, secretscan.summary(findings)
 
 
 def _counted(count: int, plural: str) -> str:

@@ -14,20 +14,60 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
+from common.context.render import added, rules, written
 from common.context.render import markup as m
-from common.context.render import rules
 from common.context.render.markup import Md
+from common.context.render.parts import (
+    SHORT_ITEM_TOKENS,
+    Document,
+    Facts,
+    Group,
+    Item,
+    Section,
+    change_label,
+    clip,
+    commit_item,
+    constant,
+    counted,
+    free_text,
+    meaningful_context,
+    more_line,
+    more_line_of,
+    parse_time,
+    plural,
+    subject,
+)
+from common.context.render.since import since_section
 from common.context.render.tokens import line_tokens
+
+# Re-exported: the budget (output.py) and tests name them from here.
+__all__ = [
+    "VALUE_ORDER",
+    "WRITTEN",
+    "Document",
+    "Group",
+    "Item",
+    "Section",
+    "build",
+    "clip",
+    "counted",
+    "make_compact",
+    "meaningful_context",
+    "more_line",
+    "more_line_of",
+    "plural",
+]
 
 # Sections in document order.
 SECTION_ORDER = (
     "operator_instructions",
+    "newer_notes",
     "since_last_snapshot",
+    "project",
     "recent_progress",
     "current_changes",
     "development_velocity",
@@ -36,224 +76,30 @@ SECTION_ORDER = (
     "notes",
     "open_questions",
 )
-# Sections by value under a budget, most valuable first: what is specific to this
-# snapshot before derived figures, generic persona guidance last.
+# What people wrote: kept before anything generated when the budget is short.
+WRITTEN = frozenset({"newer_notes", "open_questions", "decisions_constraints", "tasks", "notes"})
+# Sections by value under a budget, most valuable first: what people wrote, then what
+# is generated from the snapshot (what changed before what the repository is), generic
+# persona guidance last.
 VALUE_ORDER = (
-    "since_last_snapshot",
+    "newer_notes",
+    "decisions_constraints",
     "open_questions",
-    "current_changes",
-    "recent_progress",
     "tasks",
     "notes",
-    "decisions_constraints",
+    "since_last_snapshot",
+    "current_changes",
+    "project",
+    "recent_progress",
     "development_velocity",
     "operator_instructions",
 )
 PATHS_PER_CATEGORY = 3
 FOCUS_AREAS = 5
-SHORT_ITEM_TOKENS = 24  # an entry's compact form, when even its first entry is too long
-QUESTION_MARKERS = frozenset({"QUESTION", "FIXME"})
 _CONVENTIONAL = re.compile(r"^([a-z]+)(?:\([^)]*\))?!?:\s")
 _WORD = re.compile(r"[^\W\d_]{3,}")
-# A line that is itself a marker comment (the next marker, not context for this one).
-_MARKER_LINE = re.compile(r"(?:#|//|/\*|<!--|--|;|\*)\s*(?:TODO|FIXME|NOTE|HACK|QUESTION)\b")
-# Lines that carry nothing: closers, fences, bare keywords, comment punctuation.
-_EMPTY_LINE = re.compile(
-    r"(?:[\s{}()\[\];,]*|(?:```|~~~)\S*|pass|\.\.\.|…|return|break|continue|else:?|try:|"
-    r"finally:|end|fi|done|esac|then|do|#+|//+|/\*+|\*+/?|<!--|-->|--|;+)",
-    re.IGNORECASE,
-)
-
-
-@dataclass
-class Item:
-    """One entry: its markdown (`text`, maybe several lines the renderer controls), its
-    structured form, and a compact form for a tight budget."""
-
-    text: Md
-    data: dict[str, Any]
-    short: Callable[[], Md] | None = None  # made only when a budget needs it
-
-
-@dataclass
-class Group:
-    """Items of one kind under an optional heading; `noun` names one ("1 more commit")."""
-
-    heading: Md | None
-    items: list[Item]
-    key: str
-    noun: str
-    kept: list[Md] | None = None  # the renderings kept after a cut; None = all, in full
-
-    def kept_texts(self) -> list[Md]:
-        return [i.text for i in self.items] if self.kept is None else self.kept
-
-    def omitted(self) -> int:
-        return 0 if self.kept is None else len(self.items) - len(self.kept)
-
-
-@dataclass
-class Section:
-    key: str
-    title: Md
-    intro: list[Md] = field(default_factory=list)
-    summary: dict[str, Any] = field(default_factory=dict)
-    groups: list[Group] = field(default_factory=list)
-
-    def item_count(self) -> int:
-        return sum(len(g.items) for g in self.groups)
-
-    def omitted(self) -> int:
-        return sum(g.omitted() for g in self.groups)
-
-    def kept_data(self) -> list[dict[str, Any]]:
-        rows: list[dict[str, Any]] = []
-        for group in self.groups:
-            count = len(group.items) if group.kept is None else len(group.kept)
-            rows.extend(item.data for item in group.items[:count])
-        return rows
-
-
-@dataclass
-class Document:
-    front_matter: dict[str, Any]
-    title: Md
-    sections: list[Section]
-    left_out: list[tuple[Section, int]] = field(default_factory=list)
-    max_tokens: int | None = None
-    truncated: bool = False
-    shortened: list[str] = field(default_factory=list)  # front-matter fields cut to fit
-    facts: Facts | None = None
-    plain_title: str = ""
-
-
-# --- words ------------------------------------------------------------------------------
-
-_IRREGULAR = {"person": "people", "focus area": "focus areas"}
-
-
-def plural(noun: str, count: int) -> str:
-    """English plural of the nouns the document counts ("1 commit", "2 categories")."""
-    if count == 1:
-        return noun
-    if noun in _IRREGULAR:
-        return _IRREGULAR[noun]
-    if noun.endswith("y") and noun[-2:-1] not in ("a", "e", "o", "u"):
-        return noun[:-1] + "ies"
-    if noun.endswith(("s", "x", "ch", "sh")):
-        return noun + "es"
-    return noun + "s"
-
-
-def counted(count: int, noun: str) -> str:
-    """ "1 commit", "2 commits"."""
-    return f"{count} {plural(noun, count)}"
-
-
-def more_line(count: int, noun: str) -> Md:
-    return m.literal(f"_... and {count} more {plural(noun, count)}_")
-
-
-def more_line_of(cuts: list[tuple[int, str]]) -> Md:
-    """One line for several cuts: "_... and 3 more notes and 1 more marker_"."""
-    phrases = [f"{count} more {plural(noun, count)}" for count, noun in cuts]
-    said = phrases[0] if len(phrases) == 1 else ", ".join(phrases[:-1]) + " and " + phrases[-1]
-    return m.literal(f"_... and {said}_")
-
-
-def _parse_time(text: Any) -> datetime | None:
-    if not isinstance(text, str) or not text:
-        return None
-    try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
-    except ValueError:
-        return None
-
-
-def relative_age(then: Any, now: datetime | None) -> str:
-    """ "3 hours ago", relative to the snapshot time (not the reader's clock)."""
-    moment = _parse_time(then)
-    if moment is None or now is None or moment.tzinfo is None or now.tzinfo is None:
-        return "at an unknown time"
-    seconds = (now - moment).total_seconds()
-    if seconds < 0:
-        return "after the snapshot"
-    for size, unit in (
-        (31_536_000, "year"),
-        (2_592_000, "month"),
-        (86_400, "day"),
-        (3_600, "hour"),
-        (60, "minute"),
-    ):
-        if seconds >= size:
-            return f"{counted(int(seconds // size), unit)} ago"
-    return "just now"
-
-
-def subject(message: Any) -> str:
-    lines = m.split_lines(str(message or "").strip())
-    return lines[0].strip() if lines else ""
-
-
-def clip(text: str, tokens: int) -> str:
-    """The longest prefix of `text` (one line) estimated at most `tokens`, "…" if cut."""
-    line = " ".join(m.split_lines(text))
-    if line_tokens(line) <= tokens:
-        return line
-    line = line[: 4 * tokens + 4]  # every character costs at least 1/4 token
-    low, high = 0, len(line)
-    while low < high:  # the longest prefix that fits with the ellipsis
-        middle = (low + high + 1) // 2
-        if line_tokens(line[:middle]) + 1 <= tokens:
-            low = middle
-        else:
-            high = middle - 1
-    return line[:low].rstrip() + "…"
-
-
-def _location(path: Any, line: Any) -> str:
-    return f"{path}:{line}" if line else str(path)
-
-
-def _first_and_rest(text: Any) -> tuple[str, list[str]]:
-    """A free text's first non-blank line, and the lines after it (blank edges trimmed)."""
-    lines = m.split_lines(str(text or ""))
-    while lines and m.is_blank(lines[0]):
-        lines.pop(0)
-    while lines and m.is_blank(lines[-1]):
-        lines.pop()
-    if not lines:
-        return "", []
-    return lines[0], lines[1:]
-
-
-def free_text(prefix: Md, text: Any, suffix: Md = m.EMPTY) -> tuple[Md, Callable[[], Md]]:
-    """(full, short) markdown for a list item of free text: the first line inline,
-    further lines in a fenced block under it; the short form is the first line clipped."""
-    first, rest = _first_and_rest(text)
-    # An item is never left without text: an empty list item would change the structure.
-    head = m.fmt("{}{}{}", prefix, m.inline(first) or m.literal("(empty)"), suffix)
-    full = m.join("\n", [head, m.fenced(rest, "  ")]) if rest else head
-
-    def short() -> Md:
-        return m.fmt(
-            "{}{}", prefix, m.inline(clip(first, SHORT_ITEM_TOKENS)) or m.literal("(empty)")
-        )
-
-    return full, short
-
 
 # --- sections --------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Facts:
-    """What the snapshot holds, for persona tasks that apply only when it holds it."""
-
-    counts: Mapping[str, int]
-
-    def get(self, name: str) -> int:
-        return int(self.counts.get(name, 0))
 
 
 def snapshot_facts(
@@ -279,19 +125,29 @@ def snapshot_facts(
     return Facts(counts)
 
 
+NO_GOAL_TASK = "No goal is recorded for this thread: ask what it should achieve"
+
+
 def _persona_lines(
     entries: Iterable[rules.Line], facts: Facts, values: dict[str, str]
-) -> list[str]:
-    """The template lines whose condition holds, placeholders filled in (raw text)."""
+) -> list[tuple[str, str]]:
+    """(full, short) of the template lines whose condition holds, placeholders filled in
+    (raw text).  The goal is never clipped: a line quoting it refers to the title in its
+    short form; without a goal the line asks for one instead."""
     lines = []
     for entry in entries:
         count = sum(facts.get(name) for name in entry.when) if entry.when else 1
         if count <= 0:
             continue
         text = entry.text.replace("{count}", counted(count, entry.noun) if entry.noun else "")
+        if "{goal}" in text and not values.get("goal"):
+            lines.append((NO_GOAL_TASK, NO_GOAL_TASK))
+            continue
+        short = text.replace(": {goal}", " (the goal above)").replace("{goal}", "the goal above")
         for name, value in values.items():
             text = text.replace("{" + name + "}", value)
-        lines.append(text)
+            short = short.replace("{" + name + "}", value)
+        lines.append((text, short))
     return lines
 
 
@@ -299,7 +155,7 @@ def operator_section(snapshot: Mapping[str, Any], facts: Facts, compact: bool) -
     thread = snapshot.get("thread") or {}
     repo = snapshot.get("repo") or {}
     template = rules.persona(thread.get("persona"))
-    goal = str(thread.get("goal") or thread.get("id") or "the thread's goal")
+    goal = str(thread.get("goal") or "")
     focus = str(thread.get("focus") or template.focus)
     section = Section("operator_instructions", m.literal("Operator Instructions"))
     section.summary = {
@@ -333,8 +189,8 @@ def operator_section(snapshot: Mapping[str, Any], facts: Facts, compact: bool) -
         Group(
             m.literal("### Tasks for this session"),
             [
-                _text_item(m.literal(f"{number}. "), text, {"group": "session_task"})
-                for number, text in enumerate(tasks, start=1)
+                _persona_item(m.literal(f"{number}. "), line, "session_task")
+                for number, line in enumerate(tasks, start=1)
             ],
             "session_task",
             "session task",
@@ -345,46 +201,57 @@ def operator_section(snapshot: Mapping[str, Any], facts: Facts, compact: bool) -
         ("dont", "### Don't", "warning", template.dont),
     ):
         lines = _persona_lines(entries, facts, values)
-        items = [_text_item(m.literal("- "), line, {"group": group}) for line in lines]
+        items = [_persona_item(m.literal("- "), line, group) for line in lines]
         section.groups.append(Group(m.literal(heading), items, group, noun))
     section.groups = [g for g in section.groups if g.items]
     return section
 
 
-def _text_item(prefix: Md, text: str, data: dict[str, Any]) -> Item:
-    full, short = free_text(prefix, text)
-    return Item(full, {**data, "text": text}, short)
+def _persona_item(prefix: Md, line: tuple[str, str], group: str) -> Item:
+    full, short = line
+    return Item(
+        free_text(prefix, full)[0], {"group": group, "text": full}, free_text(prefix, short)[1]
+    )
 
 
-def _commit_item(commit: Mapping[str, Any], now: datetime | None, group: str) -> Item:
-    sha = str(commit.get("sha", ""))[:7]
-    title = subject(commit.get("message"))
-    author = str(commit.get("author") or "unknown")
-    age = relative_age(commit.get("timestamp"), now)
-    data = {
-        "group": group,
-        "sha": commit.get("sha"),
-        "subject": title,
-        "author": commit.get("author"),
-        "timestamp": commit.get("timestamp"),
-        "age": age,
-    }
-    text = m.fmt("- {} {} — {}, {}", m.code(sha), title, author, m.literal(age))
-    return Item(text, data, lambda: m.fmt("- {} {}", m.code(sha), clip(title, SHORT_ITEM_TOKENS)))
+# The subjects git itself writes for merges (a client may also flag them: "merge": true).
+_MERGE_SUBJECT = re.compile(
+    r"^Merge (?:branch|branches|pull request|remote-tracking branch|tag|commit) |^Merge ['\"]"
+)
+
+
+def is_merge(commit: Mapping[str, Any]) -> bool:
+    return bool(commit.get("merge")) or bool(_MERGE_SUBJECT.match(subject(commit.get("message"))))
+
+
+def split_merges(
+    commits: Iterable[Mapping[str, Any]],
+) -> tuple[list[Mapping[str, Any]], int]:
+    """(the commits that are not merges, how many merges there were)."""
+    kept, merges = [], 0
+    for commit in commits:
+        if is_merge(commit):
+            merges += 1
+        else:
+            kept.append(commit)
+    return kept, merges
 
 
 def progress_section(snapshot: Mapping[str, Any], now: datetime | None) -> Section:
+    """Commits newest first; merges counted, not listed; an author shared by every listed
+    commit named once."""
     section = Section("recent_progress", m.literal("Recent Progress"))
-    items = [_commit_item(c, now, "commit") for c in snapshot.get("commits") or []]
+    commits, merges = split_merges(snapshot.get("commits") or [])
+    authors = {str(c.get("author") or "unknown") for c in commits}
+    shared = next(iter(authors)) if len(authors) == 1 and len(commits) > 1 else None
+    if shared is not None:
+        section.intro.append(m.fmt("All by {}.", shared))
+    if merges:
+        section.intro.append(m.literal(f"{counted(merges, 'merge commit')} counted, not listed."))
+    section.summary = {"merges": merges, "author": shared}
+    items = [commit_item(c, now, "commit", with_author=shared is None) for c in commits]
     section.groups = [Group(None, items, "commit", "commit")] if items else []
     return section
-
-
-def _change_label(change: Mapping[str, Any]) -> Md:
-    status = str(change.get("status", "modified"))
-    if status == "renamed" and change.get("old_path"):
-        return m.fmt("{} (renamed from {})", m.code(change.get("path")), m.code(change["old_path"]))
-    return m.fmt("{} ({})", m.code(change.get("path")), status)
 
 
 def changes_section(snapshot: Mapping[str, Any]) -> Section:
@@ -405,7 +272,7 @@ def changes_section(snapshot: Mapping[str, Any]) -> Section:
     for name, members in present:
         shown = members[:PATHS_PER_CATEGORY]
         more = len(members) - len(shown)
-        labels = m.join(", ", (_change_label(c) for c in shown))
+        labels = m.join(", ", (change_label(c) for c in shown))
         text = m.fmt("- **{}** ({}): {}", name, m.literal(str(len(members))), labels)
         short = m.fmt("- **{}** ({})", name, m.literal(counted(len(members), "file")))
         if more:
@@ -419,13 +286,9 @@ def changes_section(snapshot: Mapping[str, Any]) -> Section:
             ],
             "more": more,
         }
-        items.append(Item(text, data, _constant(short)))
+        items.append(Item(text, data, constant(short)))
     section.groups = [Group(None, items, "category", "category")]
     return section
-
-
-def _constant(text: Md) -> Callable[[], Md]:
-    return lambda: text
 
 
 def focus_areas(
@@ -445,22 +308,11 @@ def focus_areas(
 
 
 def velocity_section(snapshot: Mapping[str, Any]) -> Section:
-    commits = snapshot.get("commits") or []
+    """The pace and the focus areas of the listed commits, merges left out.  Shown only
+    when it says something: at least two focus areas each seen in two commits or more (the
+    commit count alone is usually the collector's cap, and one repeated word is noise)."""
+    commits, _ = split_merges(snapshot.get("commits") or [])
     section = Section("development_velocity", m.literal("Development Velocity"))
-    if not commits:
-        return section
-    authors = {str(c.get("author") or "") for c in commits}
-    times = [t for t in (_parse_time(c.get("timestamp")) for c in commits) if t and t.tzinfo]
-    span_days = (max(times) - min(times)).total_seconds() / 86_400 if len(times) > 1 else 0.0
-    line = f"**{counted(len(commits), 'commit')}** by {counted(len(authors), 'author')}"
-    if span_days >= 1:
-        line += f" over {counted(round(span_days), 'day')} ({len(commits) / span_days:.1f} a day)"
-    section.intro.append(m.literal(line + "."))
-    section.summary = {
-        "commit_count": len(commits),
-        "authors": len(authors),
-        "span_days": round(span_days, 2),
-    }
     stopwords = rules.stopwords()
     kinds, words = focus_areas((subject(c.get("message")) for c in commits), stopwords)
     items = [
@@ -469,6 +321,7 @@ def velocity_section(snapshot: Mapping[str, Any]) -> Section:
             {"type": "prefix", "name": kind, "count": count},
         )
         for kind, count in kinds.most_common(FOCUS_AREAS)
+        if count >= 2
     ]
     items.extend(
         Item(
@@ -476,233 +329,23 @@ def velocity_section(snapshot: Mapping[str, Any]) -> Section:
             {"type": "word", "name": word, "count": count},
         )
         for word, count in words.most_common(FOCUS_AREAS)
-        if word not in kinds
+        if word not in kinds and count >= 2
     )
-    section.groups = [Group(None, items, "focus_area", "focus area")] if items else []
-    return section
-
-
-def decisions_section(snapshot: Mapping[str, Any]) -> Section:
-    section = Section("decisions_constraints", m.literal("Decisions & Constraints"))
-    for group, heading in (("decision", "### Decisions"), ("constraint", "### Constraints")):
-        entries = snapshot.get(f"{group}s") or []
-        items = [_text_item(m.literal("- "), str(t), {"group": group}) for t in entries]
-        if items:
-            section.groups.append(Group(m.literal(heading), items, group, group))
-    return section
-
-
-def _marker_place(markers: list[Mapping[str, Any]]) -> str:
-    """ "in code", "in docs", or nothing when the markers come from both."""
-    docs = sum(
-        1 for mk in markers if rules.categorize(str(mk.get("path", ""))) == rules.DOCUMENTATION
-    )
-    if docs == 0:
-        return " in code"
-    return " in docs" if docs == len(markers) else ""
-
-
-_TASK_ORDER = {"in_progress": 0, "todo": 1, "done": 2}
-
-
-def tasks_section(snapshot: Mapping[str, Any], todo_markers: list[Mapping[str, Any]]) -> Section:
-    tasks = snapshot.get("tasks") or []
-    section = Section("tasks", m.literal("Tasks"))
-    if tasks:
-        done = sum(1 for t in tasks if t.get("status") == "done")
-        percent = round(100 * done / len(tasks))
-        section.intro.append(m.literal(f"{done} / {len(tasks)} done ({percent}%)."))
-        section.summary = {"done": done, "total": len(tasks), "percent": percent}
-        boxes = {"done": "[x]", "in_progress": "[~]", "todo": "[ ]"}
-        # Open work first: in progress, then to do, then done (a stable bucket pass).
-        buckets: list[list[Item]] = [[], [], []]
-        for task in tasks:
-            status = str(task.get("status", "todo"))
-            suffix = m.literal(" (in progress)" if status == "in_progress" else "")
-            data = {"group": "task", "title": task.get("title"), "status": status}
-            prefix = m.literal(f"- {boxes.get(status, '[ ]')} ")
-            full, short = free_text(prefix, task.get("title"), suffix)
-            buckets[_TASK_ORDER.get(status, 1)].append(Item(full, data, short))
-        section.groups.append(Group(None, [i for b in buckets for i in b], "task", "task"))
-    if todo_markers:
-        heading = f"### TODO markers{_marker_place(todo_markers)} ({len(todo_markers)})"
-        items = [_marker_item(mk, "todo_marker") for mk in todo_markers]
-        section.groups.append(Group(m.literal(heading), items, "todo_marker", "TODO marker"))
-    return section
-
-
-def meaningful_context(context: Any) -> list[str]:
-    """The context lines that say something (no blank lines, closers, fences, `pass`,
-    nor the next marker's own comment line)."""
-    return [
-        line
-        for line in m.split_lines(str(context or ""))
-        if not _EMPTY_LINE.fullmatch(line.strip()) and not _MARKER_LINE.search(line)
-    ]
-
-
-def _marker_item(marker: Mapping[str, Any], group: str) -> Item:
-    where = m.code(_location(marker.get("path"), marker.get("line")))
-    text = m.fmt("- {} **{}** {}", where, marker.get("kind"), marker.get("text"))
-    kind, said = marker.get("kind"), str(marker.get("text"))
-    context = meaningful_context(marker.get("context"))
-    if len(context) == 1:
-        text = m.join("\n", [text, m.fmt("  > {}", m.code(context[0].strip()))])
-    elif context:
-        text = m.join("\n", [text, m.fenced(context, "  ")])
-    data = {
-        "group": group,
-        **{k: marker.get(k) for k in ("path", "line", "kind", "text", "context")},
-    }
-    return Item(text, data, lambda: m.fmt("- {} **{}** {}", where, kind, clip(said, 24)))
-
-
-def _note_item(note: Mapping[str, Any], group: str) -> Item:
-    source = note.get("source") or {}
-    suffix = m.EMPTY
-    if isinstance(source, Mapping) and source.get("path"):
-        suffix = m.fmt(" ({})", m.code(_location(source["path"], source.get("line"))))
-    if note.get("tags"):
-        tags = m.join(" ", (m.fmt("#{}", tag) for tag in note["tags"]))
-        suffix = m.fmt("{} {}", suffix, tags)
-    full, short = free_text(m.literal("- "), note.get("text"), suffix)
-    data = {
-        "group": group,
-        **{k: note.get(k) for k in ("note_id", "kind", "text", "source", "tags", "created_at")},
-    }
-    return Item(full, data, short)
-
-
-NOTE_GROUPS = (
-    ("decision", "Decisions", "decision"),
-    ("todo", "To do", "to-do"),
-    ("note", "Notes", "note"),
-)
-
-
-def _newest_first(notes: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
-    # Frozen notes are stored oldest first (ids sort by time): reversing is enough.
-    return list(notes)[::-1]
-
-
-def notes_section(snapshot: Mapping[str, Any], code_notes: list[Mapping[str, Any]]) -> Section:
-    """Notes grouped by kind, newest first; question notes live in Open Questions."""
-    by_kind: dict[str, list[Mapping[str, Any]]] = {kind: [] for kind, _, _ in NOTE_GROUPS}
-    for note in snapshot.get("notes") or []:
-        kind = str(note.get("kind", "note"))
-        if kind in by_kind:
-            by_kind[kind].append(note)
-    section = Section("notes", m.literal("Notes"))
-    for kind, heading, noun in NOTE_GROUPS:
-        if by_kind[kind]:
-            items = [_note_item(n, kind) for n in _newest_first(by_kind[kind])]
-            title = m.literal(f"### {heading} ({len(items)})")
-            section.groups.append(Group(title, items, kind, noun))
-    if code_notes:
-        where = _marker_place(code_notes)
-        heading = m.literal(f"### NOTE and HACK markers{where} ({len(code_notes)})")
-        items = [_marker_item(mk, "code_marker") for mk in code_notes]
-        section.groups.append(Group(heading, items, "code_marker", "NOTE or HACK marker"))
-    return section
-
-
-def questions_section(
-    snapshot: Mapping[str, Any], question_markers: list[Mapping[str, Any]]
-) -> Section:
-    """Questions people asked (notes, newest first), then QUESTION/FIXME markers."""
-    section = Section("open_questions", m.literal("Open Questions"))
-    asked = [n for n in snapshot.get("notes") or [] if n.get("kind") == "question"]
-    items = [_note_item(n, "note") for n in _newest_first(asked)]
-    items.extend(_marker_item(mk, "marker") for mk in question_markers)
-    section.groups = [Group(None, items, "question", "question")] if items else []
-    return section
-
-
-def split_markers(
-    markers: Iterable[Mapping[str, Any]],
-) -> tuple[list[Mapping[str, Any]], list[Mapping[str, Any]], list[Mapping[str, Any]]]:
-    """(open questions, TODOs, NOTE/HACK): QUESTION and FIXME markers, and any marker whose
-    text ends with "?", are open questions."""
-    questions, todos, code_notes = [], [], []
-    for marker in markers:
-        kind = str(marker.get("kind", ""))
-        if kind in QUESTION_MARKERS or str(marker.get("text", "")).rstrip().endswith("?"):
-            questions.append(marker)
-        elif kind == "TODO":
-            todos.append(marker)
-        else:
-            code_notes.append(marker)
-    return questions, todos, code_notes
-
-
-def _marker_key(marker: Mapping[str, Any]) -> tuple[str, str, str]:
-    # Line numbers shift as code moves; path + kind + text identifies a marker.
-    text = " ".join(str(marker.get("text") or "").split())
-    return (str(marker.get("path")), str(marker.get("kind")), text)
-
-
-def since_section(
-    snapshot: Mapping[str, Any], previous: Mapping[str, Any], now: datetime | None
-) -> Section:
-    section = Section("since_last_snapshot", m.literal("Since last snapshot"))
-    section.intro.append(
-        m.fmt(
-            "Compared with snapshot {} of {}.",
-            m.code(previous.get("snapshot_id")),
-            previous.get("created_at"),
-        )
-    )
-    seen = {c.get("sha") for c in previous.get("commits") or []}
-    new_commits = [c for c in snapshot.get("commits") or [] if c.get("sha") not in seen]
-    before = {str(c.get("path")): c.get("status") for c in previous.get("changes") or []}
-    changed = [
-        c
-        for c in snapshot.get("changes") or []
-        if before.get(str(c.get("path"))) != c.get("status")
-    ]
-    old_markers = {_marker_key(mk): mk for mk in previous.get("markers") or []}
-    new_markers = {_marker_key(mk): mk for mk in snapshot.get("markers") or []}
-    added = [mk for key, mk in new_markers.items() if key not in old_markers]
-    resolved = [mk for key, mk in old_markers.items() if key not in new_markers]
+    if len(items) < 2:
+        return section
+    authors = {str(c.get("author") or "") for c in commits}
+    times = [t for t in (parse_time(c.get("timestamp")) for c in commits) if t and t.tzinfo]
+    span_days = (max(times) - min(times)).total_seconds() / 86_400 if len(times) > 1 else 0.0
+    if span_days >= 1:
+        days = counted(round(span_days), "day")
+        pace = f"{len(commits) / span_days:.1f} commits a day over {days}"
+        section.intro.append(m.literal(f"{pace}, {counted(len(authors), 'author')}."))
     section.summary = {
-        "previous_snapshot_id": previous.get("snapshot_id"),
-        "new_commits": len(new_commits),
-        "files_changed": len(changed),
-        "markers_added": len(added),
-        "markers_resolved": len(resolved),
+        "commit_count": len(commits),
+        "authors": len(authors),
+        "span_days": round(span_days, 2),
     }
-    parts: list[tuple[str, str, str, list[Item]]] = [
-        (
-            "new_commit",
-            "New commits",
-            "new commit",
-            [_commit_item(c, now, "new_commit") for c in new_commits],
-        ),
-        (
-            "file",
-            "Files changed since",
-            "changed file",
-            [Item(m.fmt("- {}", _change_label(c)), {"group": "file", **dict(c)}) for c in changed],
-        ),
-        (
-            "marker_added",
-            "Markers added",
-            "added marker",
-            [_marker_item(mk, "marker_added") for mk in added],
-        ),
-        (
-            "marker_resolved",
-            "Markers resolved",
-            "resolved marker",
-            [_marker_item(mk, "marker_resolved") for mk in resolved],
-        ),
-    ]
-    for key, heading, noun, items in parts:
-        if items:
-            title = m.literal(f"### {heading} ({len(items)})")
-            section.groups.append(Group(title, items, key, noun))
-    if not section.groups:
-        section.intro.append(m.literal("Nothing changed."))
+    section.groups = [Group(None, items, "focus_area", "focus area")]
     return section
 
 
@@ -722,15 +365,37 @@ def front_matter(snapshot: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def _title(snapshot: Mapping[str, Any], compact: bool) -> Md:
+def plain_title(snapshot: Mapping[str, Any]) -> str:
+    """The title as text: the goal whole (never clipped), or one line saying there is none."""
     thread = snapshot.get("thread") or {}
-    goal = str(thread.get("goal") or thread.get("id") or "snapshot")
-    return m.fmt("# Rehydrate: {}", clip(goal, SHORT_ITEM_TOKENS) if compact else goal)
+    goal = " ".join(m.split_lines(str(thread.get("goal") or ""))).strip()
+    if goal:
+        return f"Rehydrate: {goal}"
+    return f"Rehydrate: no goal recorded for thread {thread.get('id') or '(unnamed)'}"
 
 
-def make_compact(document: Document, snapshot: Mapping[str, Any]) -> None:
-    """Clip the long values of the title and the operator intro (for tight budgets)."""
-    document.title = _title(snapshot, compact=True)
+# Under a budget the title repeats the goal only if it is short for that budget (an
+# eighth of it, and any goal of up to 16 tokens); else the title points at the front
+# matter, where the goal always is, whole.
+GOAL_IN_TITLE_TOKENS = 16
+GOAL_ABOVE = "# Rehydrate: see the goal in the front matter"
+
+
+def _title(snapshot: Mapping[str, Any]) -> Md:
+    thread = snapshot.get("thread") or {}
+    goal = str(thread.get("goal") or "")
+    if goal.strip():
+        return m.fmt("# Rehydrate: {}", goal)
+    return m.fmt("# Rehydrate: no goal recorded for thread {}", m.code(thread.get("id") or ""))
+
+
+def make_compact(document: Document, snapshot: Mapping[str, Any], max_tokens: int) -> None:
+    """Clip the long values of the operator intro (for tight budgets); never the goal.  A
+    goal too long to say twice in the budget stays whole in the front matter and the
+    title points there."""
+    goal = str((snapshot.get("thread") or {}).get("goal") or "")
+    if line_tokens(goal) > max(GOAL_IN_TITLE_TOKENS, max_tokens // 8):
+        document.title = m.literal(GOAL_ABOVE)
     for index, section in enumerate(document.sections):
         if section.key == "operator_instructions" and document.facts is not None:
             document.sections[index] = operator_section(snapshot, document.facts, compact=True)
@@ -738,9 +403,9 @@ def make_compact(document: Document, snapshot: Mapping[str, Any]) -> None:
 
 def build(snapshot: Mapping[str, Any], since: Mapping[str, Any] | None = None) -> Document:
     """Every section of the document, before any budget cut; empty ones left out."""
-    now = _parse_time(snapshot.get("captured_at") or snapshot.get("created_at"))
+    now = parse_time(snapshot.get("captured_at") or snapshot.get("created_at"))
     markers = snapshot.get("markers") or []
-    questions, todos, code_notes = split_markers(markers)
+    questions, todos, code_notes = written.split_markers(markers)
     asked = sum(1 for n in snapshot.get("notes") or [] if n.get("kind") == "question")
     facts = snapshot_facts(snapshot, len(questions) + asked, markers)
     built = {
@@ -748,10 +413,12 @@ def build(snapshot: Mapping[str, Any], since: Mapping[str, Any] | None = None) -
         "recent_progress": progress_section(snapshot, now),
         "current_changes": changes_section(snapshot),
         "development_velocity": velocity_section(snapshot),
-        "decisions_constraints": decisions_section(snapshot),
-        "tasks": tasks_section(snapshot, todos),
-        "notes": notes_section(snapshot, code_notes),
-        "open_questions": questions_section(snapshot, questions),
+        "decisions_constraints": written.decisions_section(snapshot),
+        "tasks": written.tasks_section(snapshot, todos),
+        "notes": written.notes_section(snapshot, code_notes),
+        "open_questions": written.questions_section(snapshot, questions),
+        "project": added.project_section(snapshot),
+        "newer_notes": added.newer_notes_section(snapshot),
     }
     if since is not None:
         built["since_last_snapshot"] = since_section(snapshot, since, now)
@@ -760,7 +427,7 @@ def build(snapshot: Mapping[str, Any], since: Mapping[str, Any] | None = None) -
         for key in SECTION_ORDER
         if key in built and (built[key].groups or built[key].intro)
     ]
-    thread = snapshot.get("thread") or {}
-    plain = f"Rehydrate: {thread.get('goal') or thread.get('id') or 'snapshot'}"
-    title = _title(snapshot, False)
-    return Document(front_matter(snapshot), title, sections, facts=facts, plain_title=plain)
+    title = _title(snapshot)
+    return Document(
+        front_matter(snapshot), title, sections, facts=facts, plain_title=plain_title(snapshot)
+    )

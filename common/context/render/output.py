@@ -29,6 +29,7 @@ from typing import Any
 
 from common.context.render.document import (
     VALUE_ORDER,
+    WRITTEN,
     Document,
     Group,
     Item,
@@ -47,6 +48,8 @@ MIN_TOKENS, MAX_TOKENS = 200, 200_000
 # Entries a section adds per round once each has its first: what the snapshot says
 # about work in flight counts most.
 WEIGHTS = {
+    "newer_notes": 3,
+    "project": 2,
     "since_last_snapshot": 3,
     "open_questions": 3,
     "current_changes": 2,
@@ -57,7 +60,11 @@ WEIGHTS = {
     "development_velocity": 1,
     "operator_instructions": 1,
 }
-_CLIPPABLE_FRONT_MATTER = ("constraints", "goal", "focus", "output")
+# Never the goal: it is kept whole whatever the budget.
+_CLIPPABLE_FRONT_MATTER = ("constraints", "focus", "output")
+# From this budget on, every non-empty section keeps at least one entry (Part 2's rule):
+# what people wrote leaves room for the first entry of each generated section.
+FULL_BUDGET = 1000
 _TRUNCATION_NOTE = "_... cut to fit max_tokens._"
 
 
@@ -77,20 +84,19 @@ def _group_lines(group: Group) -> list[str]:
 
 
 def section_markdown(section: Section) -> str:
+    """The section; a cut line always sits under the heading of what it counts: a group
+    that kept entries ends with its own, under its `###` heading, and the groups cut to
+    nothing share one line right under the section's heading, before any `###`."""
     lines: list[str] = [f"## {section.title}", ""]
     lines.extend(section.intro)
-    pending: list[tuple[int, str]] = []  # groups cut to nothing: one line says it for all
-    for group in [*section.groups, None]:
-        if group is not None and not group.kept_texts():
-            pending.append((group.omitted(), group.noun))
+    emptied = [(g.omitted(), g.noun) for g in section.groups if not g.kept_texts()]
+    if emptied:
+        if lines[-1] != "":
+            lines.append("")
+        lines.append(more_line_of(emptied))
+    for group in section.groups:
+        if not group.kept_texts():
             continue
-        if pending:
-            if lines[-1] != "":
-                lines.append("")
-            lines.append(more_line_of(pending))
-            pending = []
-        if group is None:
-            break
         if lines[-1] != "":
             lines.append("")  # a blank line before each group
         lines.extend(_group_lines(group))
@@ -122,7 +128,9 @@ def to_markdown(document: Document) -> str:
     parts.extend(section_markdown(s) for s in document.sections)
     text = "\n".join(parts) + _left_out_line(document)
     if document.truncated and document.max_tokens is not None:
-        text = _truncate(text, document.max_tokens, len(front_matter_markdown(document)))
+        # The front matter and the title (the goal) stay whole.
+        protected = len(front_matter_markdown(document)) + len(f"\n{document.title}\n")
+        text = _truncate(text, document.max_tokens, protected)
     return text
 
 
@@ -193,9 +201,11 @@ class _Planner:
         self.added: list[Group] = []  # in order, to undo if the final check disagrees
         by_key = {s.key: s for s in document.sections}
         self.lanes = [_Lane(by_key[key]) for key in VALUE_ORDER if key in by_key]
+        self.held = 0  # tokens kept back for sections planned later
 
     def _try(self, group: Group, text: Md, reserve: int = 0) -> bool:
         assert group.kept is not None
+        reserve += self.held
         if group.kept:
             cost = _item_cost(text)
             if self.used + cost + reserve > self.max_tokens:
@@ -238,13 +248,31 @@ class _Planner:
         return False
 
     def run(self) -> None:
+        """What people wrote first (first entries, then rounds), then what is generated.
+        From FULL_BUDGET on, what people wrote holds back the compact first entry of every
+        generated section, so none is reduced to a bare count."""
+        written = [lane for lane in self.lanes if lane.section.key in WRITTEN]
+        generated = [lane for lane in self.lanes if lane.section.key not in WRITTEN]
+        if self.max_tokens >= FULL_BUDGET:
+            self.held = sum(
+                _first_entry_cost(lane.section.groups[0])
+                for lane in generated
+                if lane.section.groups and lane.section.groups[0].items
+            )
+        self._firsts(written)
+        self._rounds(written)
+        self.held = 0
+        self._firsts(generated)
+        self._rounds(generated)
+
+    def _firsts(self, lanes: list[_Lane]) -> None:
+        """Everyone's first entry, most valuable section first; an entry is taken in full
+        only if that still leaves room for the compact first entries of those after it."""
         firsts = [
             (lane, lane.section.groups[0])
-            for lane in self.lanes
+            for lane in lanes
             if lane.section.groups and lane.section.groups[0].items
         ]
-        # Everyone's first entry, most valuable section first; an entry is taken in full
-        # only if that still leaves room for the compact first entries of those after it.
         reserve = [_first_entry_cost(group) for _, group in firsts]
         for index, (lane, group) in enumerate(firsts):
             item = group.items[0]
@@ -253,7 +281,9 @@ class _Planner:
                 compact is not None and self._try(group, compact)
             ):
                 lane.turn = 1
-        active = [lane for lane in self.lanes if lane.section.groups]
+
+    def _rounds(self, lanes: list[_Lane]) -> None:
+        active = [lane for lane in lanes if lane.section.groups]
         while active:
             still = []
             for lane in active:
@@ -309,7 +339,7 @@ def fit(snapshot: Mapping[str, Any], since: Mapping[str, Any] | None, max_tokens
     document.max_tokens = max_tokens
     if _fits(to_markdown(document), max_tokens):
         return document
-    make_compact(document, snapshot)
+    make_compact(document, snapshot, max_tokens)
     _fit_front_matter(document, max_tokens)
     for section in document.sections:
         for group in section.groups:
