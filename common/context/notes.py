@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, with_config
+from pydantic import ConfigDict, Field, StringConstraints, with_config
 
 # typing_extensions: pydantic reads TypedDicts from it on Python < 3.12 (a pydantic dependency).
 from typing_extensions import TypedDict
@@ -22,6 +22,7 @@ from common.runtime.config import settings
 from common.runtime.errors import NotFound, ServiceUnavailable, field_error
 from common.runtime.models import (
     INTEGRAL,
+    BodyModel,
     Id,
     PageQuery,
     Redactions,
@@ -41,8 +42,7 @@ Tag = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 MAX_FROZEN_NOTES = 2000
 
 
-class SourceRef(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
+class SourceRef(BodyModel):
     path: Annotated[str, StringConstraints(min_length=1, max_length=1024)]
     line: Annotated[int, Field(ge=1), INTEGRAL]
 
@@ -54,8 +54,7 @@ class NotesQuery(PageQuery):
     kind: Annotated[str, query_choice(NOTE_KINDS)] | None = None
 
 
-class NoteIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
+class NoteIn(BodyModel):
     thread_id: Slug
     text: Annotated[str, StringConstraints(min_length=1, max_length=10_000)]
     kind: NoteKind = "note"

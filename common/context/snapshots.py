@@ -20,7 +20,7 @@ import json
 from collections import Counter
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, with_config
+from pydantic import ConfigDict, Field, StringConstraints, with_config
 
 # typing_extensions: pydantic reads TypedDicts from it on Python < 3.12 (a pydantic dependency).
 from typing_extensions import TypedDict
@@ -31,6 +31,7 @@ from common.runtime.config import settings
 from common.runtime.errors import Conflict, InternalError, NotFound, ServiceUnavailable
 from common.runtime.models import (
     INTEGRAL,
+    BodyModel,
     Count,
     Id,
     PageQuery,
@@ -49,8 +50,8 @@ Text = Annotated[str, StringConstraints(max_length=100_000)]
 Short = Annotated[str, StringConstraints(max_length=1024)]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
+class _Strict(BodyModel):
+    """The snapshot's parts: unknown fields refused, nothing coerced."""
 
 
 class ThreadIn(_Strict):

@@ -35,6 +35,7 @@ from common.runtime.http import (
     page,
     validation_details,
 )
+from common.runtime.models import BodyModel
 from common.runtime.slug import SLUG_PATTERN
 
 MARKDOWN = "text/markdown"
@@ -54,8 +55,8 @@ _LIMIT = {"minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT}
 _CURSOR = {"description": "next_cursor from the previous page"}
 
 
-class _Args(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
+class _Args(BodyModel):
+    """A tool's arguments: unknown ones refused, nothing coerced."""
 
 
 class RehydrateArgs(_Args):
