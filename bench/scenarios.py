@@ -12,6 +12,7 @@ where infra/permissions.tf grants the master key (as Terraform sets it), never
 from __future__ import annotations
 
 import json
+import logging
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -101,6 +102,8 @@ def emulator() -> Iterator[str]:
     from tools.local.coldstate import reset_runtime
     from tools.local.emulator import make_dynamodb_safe
 
+    for noisy in ("werkzeug", "moto"):  # one access-log line per AWS call otherwise
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     make_dynamodb_safe()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
