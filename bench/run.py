@@ -158,6 +158,12 @@ def _warm_lines(warm_section: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _first_response_lines(report: dict[str, Any]) -> list[str]:
+    if "first_response" not in report:  # a report written before the section existed
+        return []
+    return ["", *firstresponse.format_lines(report["first_response"], report["cold_start"])]
+
+
 def format_report(report: dict[str, Any]) -> str:
     """The plain-text tables `make bench` prints (also pasted in docs/performance.md)."""
     m = report["machine"]
@@ -167,8 +173,7 @@ def format_report(report: dict[str, Any]) -> str:
             f"   (cold start re-measured alone on {report['cold_start']['machine']['date']})"
         )
     lines += coldstart.format_lines(report["cold_start"])
-    if "first_response" in report:
-        lines += ["", *firstresponse.format_lines(report["first_response"], report["cold_start"])]
+    lines += _first_response_lines(report)
     lines += ["", *_warm_lines(report["warm_overhead"])]
     lines += ["", "3. AWS round trips per request (warm, cached key)"]
     lines.append(f"   {'route':<36}{'calls':>6}{'min':>5}  operations")
