@@ -68,6 +68,7 @@ class Samples:
     first: list[float] = field(default_factory=list)
     wall: list[float] = field(default_factory=list)
     statuses: set[int | None] = field(default_factory=set)
+    bcrypt_checks: set[int | None] = field(default_factory=set)
     boto3: bool = False
     error: str | None = None
 
@@ -138,6 +139,7 @@ class Runner:
         into.first.append(result["first_ns"] / 1e6)
         into.wall.append(wall)
         into.statuses.add(result["status"])
+        into.bcrypt_checks.add(result.get("bcrypt_checks"))
         into.boto3 = into.boto3 or bool(result["boto3"])
 
     def importtime(self, job: Job) -> list[dict[str, Any]]:
@@ -174,6 +176,8 @@ def summarise(plan: list[Job], samples: dict[tuple[str, str], Samples]) -> dict[
             "first_ms": round(median(got.first), 1),
             "process_ms": round(median(got.wall), 1),
             "statuses": sorted(s for s in got.statuses if s is not None),
+            # what the variant did: 1 bcrypt check without a record, 0 with one
+            "bcrypt_checks": sorted(c for c in got.bcrypt_checks if c is not None),
             "imports_boto3": got.boto3,
         }
     _add_ratios(rows)

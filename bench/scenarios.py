@@ -52,8 +52,9 @@ _loaded = sorted(m for m in sys.modules if m.split(".")[0] in _roots)
 _status = _response.get("statusCode") if isinstance(_response, dict) else None
 _secrets = sys.modules.get("common.store.secrets")
 _read = bool(getattr(_secrets, "_master", None))
+_bcrypt = getattr(sys.modules.get("common.access.auth"), "verification_count", None)
 print(json.dumps({{"init_ns": _t1 - _t0, "first_ns": _t2 - _t0, "status": _status,
-                  "boto3": _loaded, "master_key_read": _read}}))
+                  "boto3": _loaded, "master_key_read": _read, "bcrypt_checks": _bcrypt}}))
 """
 
 
