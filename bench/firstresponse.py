@@ -66,6 +66,7 @@ class Job:
 class Samples:
     init: list[float] = field(default_factory=list)
     first: list[float] = field(default_factory=list)
+    rounds: list[int] = field(default_factory=list)  # the round of each sample
     wall: list[float] = field(default_factory=list)
     statuses: set[int | None] = field(default_factory=set)
     bcrypt_checks: set[int | None] = field(default_factory=set)
@@ -74,6 +75,8 @@ class Samples:
 
 
 def jobs(function_handlers: dict[str, str], permissions: dict[str, Any]) -> list[Job]:
+    """One round: every function's cases, with the baseline's at the start, the middle
+    and the end, so each ratio divides by baseline samples taken close in time."""
     cases = scenarios.scenarios(_NO_IDS)  # only labels and auth are read here
     plan = []
     for name, handler in function_handlers.items():
@@ -83,18 +86,12 @@ def jobs(function_handlers: dict[str, str], permissions: dict[str, Any]) -> list
         master_key = permissions.get(name, {}).get("master_key") is True
         for variant in KEYED if case.auth else UNKEYED:
             plan.append(Job(name, handler, case, "dockhand", master_key, variant))
-    for variant in BASELINE_VARIANTS:
-        plan.append(
-            Job(
-                BASELINE,
-                "bench.baseline.app.handler",
-                scenarios.BASELINE,
-                "baseline",
-                False,
-                variant,
-            )
-        )
-    return plan
+    baseline = [
+        Job(BASELINE, "bench.baseline.app.handler", scenarios.BASELINE, "baseline", False, v)
+        for v in BASELINE_VARIANTS
+    ]
+    middle = len(plan) // 2
+    return [*baseline, *plan[:middle], *baseline, *plan[middle:], *baseline]
 
 
 _NO_IDS = {"inbox_cursor": "", "notes_cursor": "", "agent_id": "", "agent_secret": ""}
@@ -123,7 +120,7 @@ class Runner:
         argv = [self.column.python, *self.column.flags, *extra, "-c", script]
         return argv, environment, self.column.cwd[job.side]
 
-    def sample(self, job: Job, into: Samples) -> None:
+    def sample(self, job: Job, into: Samples, round_number: int = -1) -> None:
         argv, environment, cwd = self.command(job)
         started = time.perf_counter_ns()
         done = subprocess.run(
@@ -136,6 +133,7 @@ class Runner:
             into.error = (done.stderr.strip().splitlines() or ["failed"])[-1][:300]
             return
         into.init.append(result["init_ns"] / 1e6)
+        into.rounds.append(round_number)
         into.first.append(result["first_ns"] / 1e6)
         into.wall.append(wall)
         into.statuses.add(result["status"])
@@ -154,11 +152,11 @@ def run_jobs(runner: Runner, plan: list[Job], runs: int) -> dict[tuple[str, str]
     samples = {(j.target, j.variant.name): Samples() for j in plan}
     for job in plan:  # warm-up: page cache, the emulator's first requests
         runner.sample(job, Samples())
-    for _ in range(runs):
+    for round_number in range(runs):
         for job in plan:
             got = samples[(job.target, job.variant.name)]
             if got.error is None:
-                runner.sample(job, got)
+                runner.sample(job, got, round_number)
     return samples
 
 
@@ -180,28 +178,38 @@ def summarise(plan: list[Job], samples: dict[tuple[str, str], Samples]) -> dict[
             "bcrypt_checks": sorted(c for c in got.bcrypt_checks if c is not None),
             "imports_boto3": got.boto3,
         }
-    _add_ratios(rows)
+    _add_ratios(rows, samples)
     return rows
 
 
-def _add_ratios(rows: dict[str, Any]) -> None:
-    base = rows.get(BASELINE, {}).get("variants", {})
+def _round_ratio(mine: Samples, base: Samples, which: str) -> float | None:
+    """The median over rounds of (this sample / the median of the baseline's samples of
+    the same round): drift on a shared machine hits both sides of each ratio alike."""
+    ratios = []
+    for value, number in zip(getattr(mine, which), mine.rounds, strict=True):
+        reference = [
+            v for v, n in zip(getattr(base, which), base.rounds, strict=True) if n == number
+        ]
+        if reference:
+            ratios.append(value / median(reference))
+    return round(median(ratios), 2) if ratios else None
+
+
+def _add_ratios(rows: dict[str, Any], samples: dict[tuple[str, str], Samples]) -> None:
     for name, row in rows.items():
         if name == BASELINE:
             continue
         for variant, figures in row["variants"].items():
             if not figures.get("available"):
                 continue
+            mine = samples[(name, variant)]
             costs = (12, 4) if variant in ("record", "no key") else (int(variant.split()[-1]),)
             for cost in costs:
-                reference = base.get(f"cost {cost}", {})
-                if reference.get("available"):
-                    figures[f"first_vs_baseline_{cost}"] = round(
-                        figures["first_ms"] / reference["first_ms"], 2
-                    )
-                    figures["init_vs_baseline"] = round(
-                        figures["init_ms"] / reference["init_ms"], 2
-                    )
+                base = samples.get((BASELINE, f"cost {cost}"))
+                if base is None or not base.first:
+                    continue
+                figures[f"first_vs_baseline_{cost}"] = _round_ratio(mine, base, "first")
+                figures["init_vs_baseline"] = _round_ratio(mine, base, "init")
 
 
 def measure(function_handlers: dict[str, str], runs: int) -> dict[str, Any]:
@@ -215,7 +223,11 @@ def measure(function_handlers: dict[str, str], runs: int) -> dict[str, Any]:
         runner = Runner(column, endpoint, keys, scenarios.prepare(keys[4]))
         samples = run_jobs(runner, plan, runs)
         rows = summarise(plan, samples)
+        traced: set[Job] = set()
         for job in plan:
+            if job in traced:
+                continue
+            traced.add(job)
             if job.variant in (RECORD, UNKEYED[0]) or (
                 job.side == "baseline" and job.variant == NO_RECORD_4
             ):
