@@ -18,6 +18,14 @@ def test_every_round_samples_the_baseline_at_start_middle_and_end() -> None:
     assert [j.variant.name for j in plan if j.target == "status"] == ["no key"]
 
 
+def test_the_middle_baseline_never_separates_a_record_run_from_its_cost_4_run() -> None:
+    handlers = {name: f"handlers.{name}.handler" for name in ("events", "inbox", "notes")}
+    plan = firstresponse.jobs(handlers, {})
+    for before, job in zip(plan, plan[1:], strict=False):
+        if job.variant.name == "record":
+            assert (before.target, before.variant.name) == (job.target, "cost 4")
+
+
 def test_ratios_divide_each_sample_by_the_baseline_of_its_own_round() -> None:
     mine = Samples(first=[2.0, 4.0, 3.0], init=[1.0, 1.0, 1.0], rounds=[0, 1, 2])
     # the machine slowed down in round 1: both sides slowed down with it
