@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
+
 from bench import firstresponse
 from bench.firstresponse import BASELINE, Samples
+from tools.local import infra_model
 
 
 def test_every_round_samples_the_baseline_at_start_middle_and_end() -> None:
@@ -19,9 +22,9 @@ def test_every_round_samples_the_baseline_at_start_middle_and_end() -> None:
 
 
 def test_the_middle_baseline_never_separates_a_record_run_from_its_cost_4_run() -> None:
-    handlers = {name: f"handlers.{name}.handler" for name in ("events", "inbox", "notes")}
+    handlers = {name: spec.handler for name, spec in infra_model.functions().items()}
     plan = firstresponse.jobs(handlers, {})
-    for before, job in zip(plan, plan[1:], strict=False):
+    for before, job in itertools.pairwise(plan):
         if job.variant.name == "record":
             assert (before.target, before.variant.name) == (job.target, "cost 4")
 
