@@ -70,3 +70,8 @@ def test_the_code_makes_no_client_the_layer_does_not_keep() -> None:
         named.update(re.findall(r"\baws\.(dynamodb|s3)\(\)", text))
     assert named, "the scan found no client at all: the pattern is stale"
     assert named <= set(BOTOCORE_SERVICES)
+
+
+def test_a_layer_without_botocore_is_left_alone(tmp_path: Path) -> None:
+    slim_botocore_data(tmp_path / "botocore" / "data")
+    assert list(tmp_path.iterdir()) == []

@@ -303,6 +303,8 @@ def slim_botocore_data(data: Path, services: tuple[str, ...] = BOTOCORE_SERVICES
       is decompressed on a cold start.  The zip compresses them again.
     """
     endpoints_file = data / "endpoints.json"
+    if not endpoints_file.is_file():  # a layer without botocore
+        return
     endpoints = json.loads(endpoints_file.read_text())
     for partition in endpoints["partitions"]:
         kept = partition["services"]
