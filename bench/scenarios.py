@@ -144,17 +144,27 @@ def _create_resources() -> None:
 
 
 def create_key(rounds: int) -> str:
-    """A creator key of the bench tenant whose hash has bcrypt cost `rounds`."""
+    """A creator key of the bench tenant whose hash has bcrypt cost `rounds`, whatever
+    cost new keys get (`auth.BCRYPT_COST` once the hardening work is in, the
+    `DOCKHAND_BCRYPT_ROUNDS` setting before): set here, for the bench only."""
     from common.access import auth
     from common.runtime import config
 
-    previous = os.environ.get("DOCKHAND_BCRYPT_ROUNDS")
+    previous_env = os.environ.get("DOCKHAND_BCRYPT_ROUNDS")
+    previous_cost = getattr(auth, "BCRYPT_COST", None)
     os.environ["DOCKHAND_BCRYPT_ROUNDS"] = str(rounds)
     config.reset_settings()
+    if previous_cost is not None:
+        auth.BCRYPT_COST = rounds  # type: ignore[attr-defined,unused-ignore]
     try:
         return str(auth.create_key(world.TENANT, "creator")["api_key"])
     finally:
-        os.environ["DOCKHAND_BCRYPT_ROUNDS"] = previous or "4"
+        if previous_cost is not None:
+            auth.BCRYPT_COST = previous_cost  # type: ignore[attr-defined,unused-ignore]
+        if previous_env is None:
+            os.environ.pop("DOCKHAND_BCRYPT_ROUNDS", None)
+        else:
+            os.environ["DOCKHAND_BCRYPT_ROUNDS"] = previous_env
         config.reset_settings()
 
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import itertools
 
-from bench import firstresponse
+import pytest
+
+from bench import firstresponse, scenarios
 from bench.firstresponse import BASELINE, Samples
 from tools.local import infra_model
 
@@ -79,3 +81,19 @@ def test_the_table_shows_both_ratios_per_function() -> None:
     row = next(line for line in firstresponse.format_lines(section, cold) if "events" in line)
     for figure in ("0.57", "0.30", "0.41", "0.45", "0.20", "0.38", "POST /events"):
         assert figure in row
+
+
+@pytest.mark.parametrize("cost", [4, 5])
+def test_bench_keys_have_the_cost_asked_for(aws: None, cost: int) -> None:
+    from common.access import auth
+    from common.runtime.config import settings
+    from common.store import aws as clients
+
+    api_key = scenarios.create_key(cost)
+    key_id = auth.split_key(api_key)
+    assert key_id is not None
+    item = clients.dynamodb().get_item(
+        TableName=settings().keys_table, Key={"pk": {"S": f"KEY#{key_id[0]}"}, "sk": {"S": "KEY"}}
+    )["Item"]
+    stored = next(v["S"] for v in item.values() if "S" in v and v["S"].startswith("$2"))
+    assert stored.startswith(f"$2b${cost:02d}$")
