@@ -13,7 +13,7 @@ help:
 	@echo "make run      serve the whole API on http://127.0.0.1:$(PORT) (in-memory AWS emulator)"
 	@echo "make test     install and run the whole test suite"
 	@echo "make invoke FN=<function> EVENT=<file.json>   run one handler on one event"
-	@echo "make lint | fmt | package | check-infra | check-deploy | bench [QUICK=1] [ONLY=cold_start] | dashboard"
+	@echo "make lint | fmt | package | check-infra | check-deploy | bench [QUICK=1] [ONLY=cold_start|first_response] | dashboard"
 	@echo "make openapi | fuzz (schemathesis vs the local gateway) | load (bounded local load run)"
 
 # pip's output as a short progress display: a count of the packages fetched (one line,
@@ -151,7 +151,7 @@ $(BENCH_STAMP): requirements.txt requirements-bench.txt bench/baseline/requireme
 	@touch $(BENCH_STAMP)
 
 # The cold start is measured on build/*.zip, so `make package` runs first.
-# ONLY=cold_start (or warm_overhead, redaction) re-measures that section alone.
+# ONLY=cold_start (or first_response, warm_overhead, redaction) re-measures that section alone.
 bench: $(BENCH_STAMP) package
 	$(BENCH_VENV)/bin/python -m bench.run $(if $(QUICK),--quick,) $(if $(ONLY),--only $(ONLY),)
 

@@ -23,6 +23,7 @@ env.apply()  # before any dockhand module reads its settings
 
 from bench import (  # noqa: E402 - the environment must be set first
     coldstart,
+    firstresponse,
     inbox_scale,
     machine,
     packages,
@@ -36,6 +37,7 @@ from bench import (  # noqa: E402 - the environment must be set first
 @dataclass(frozen=True)
 class Sizes:
     cold_runs: int
+    first_runs: int
     warm_calls: int
     inbox_backlogs: tuple[int, ...]
     render_files: tuple[int, ...]
@@ -45,8 +47,8 @@ class Sizes:
 # Inbox backlogs stop at 10,000: since leases, the in-process emulator's memory grows
 # with every lease over a large table (a 30,000 run passed 7 GiB, 100,000 ran out of
 # 24 GiB); DynamoDB's cost is what is measured, and it is flat from 100 to 10,000.
-FULL = Sizes(10, 1000, (100, 10_000), (100, 1_000, 10_000), 5)
-QUICK = Sizes(5, 200, (100, 2_000), (100, 1_000), 3)
+FULL = Sizes(10, 5, 1000, (100, 10_000), (100, 1_000, 10_000), 5)
+QUICK = Sizes(5, 3, 200, (100, 2_000), (100, 1_000), 3)
 
 
 def _section(name: str, work: Callable[[], dict[str, Any]]) -> dict[str, Any]:
@@ -70,6 +72,10 @@ def run(sizes: Sizes, quick: bool) -> dict[str, Any]:
         "cold_start": _section(
             "cold start", lambda: coldstart.measure(_function_handlers(), sizes.cold_runs)
         ),
+        "first_response": _section(
+            "first response",
+            lambda: firstresponse.measure(_function_handlers(), sizes.first_runs),
+        ),
         "warm_overhead": _section("warm overhead", lambda: warm.measure(sizes.warm_calls)),
         "round_trips": _section("round trips", roundtrips.measure),
         "inbox_scale": _section("inbox scale", lambda: inbox_scale.measure(sizes.inbox_backlogs)),
@@ -87,12 +93,16 @@ def _rerunnable(sizes: Sizes) -> dict[str, tuple[str, Callable[[], dict[str, Any
             "cold start",
             lambda: coldstart.measure(_function_handlers(), sizes.cold_runs),
         ),
+        "first_response": (
+            "first response",
+            lambda: firstresponse.measure(_function_handlers(), sizes.first_runs),
+        ),
         "warm_overhead": ("warm overhead", lambda: warm.measure(sizes.warm_calls)),
         "redaction": ("redaction", redaction.measure),
     }
 
 
-RERUNNABLE = ("cold_start", "warm_overhead", "redaction")
+RERUNNABLE = ("cold_start", "first_response", "warm_overhead", "redaction")
 
 
 def rerun_section(name: str, sizes: Sizes, previous: dict[str, Any]) -> dict[str, Any]:
@@ -118,6 +128,8 @@ def format_section(name: str, report: dict[str, Any]) -> str:
     section = report[name]
     if name == "cold_start":
         lines = coldstart.format_lines(section)
+    elif name == "first_response":
+        lines = firstresponse.format_lines(section, report.get("cold_start"))
     elif name == "redaction":
         lines = redaction.format_lines(section)[1:]
     else:
@@ -146,6 +158,12 @@ def _warm_lines(warm_section: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _first_response_lines(report: dict[str, Any]) -> list[str]:
+    if "first_response" not in report:  # a report written before the section existed
+        return []
+    return ["", *firstresponse.format_lines(report["first_response"], report["cold_start"])]
+
+
 def format_report(report: dict[str, Any]) -> str:
     """The plain-text tables `make bench` prints (also pasted in docs/performance.md)."""
     m = report["machine"]
@@ -155,6 +173,7 @@ def format_report(report: dict[str, Any]) -> str:
             f"   (cold start re-measured alone on {report['cold_start']['machine']['date']})"
         )
     lines += coldstart.format_lines(report["cold_start"])
+    lines += _first_response_lines(report)
     lines += ["", *_warm_lines(report["warm_overhead"])]
     lines += ["", "3. AWS round trips per request (warm, cached key)"]
     lines.append(f"   {'route':<36}{'calls':>6}{'min':>5}  operations")

@@ -31,6 +31,7 @@ bytes and Terraform's `source_code_hash` only changes when the code does.
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import os
 import re
@@ -284,6 +285,37 @@ def prune_layer(site: Path) -> None:
         compiled.unlink()
 
 
+# The AWS services common.store.aws makes clients for (tests/infra/test_package.py
+# checks the code names no other).
+BOTOCORE_SERVICES = ("dynamodb", "s3", "secretsmanager", "sqs")
+
+
+def slim_botocore_data(data: Path, services: tuple[str, ...] = BOTOCORE_SERVICES) -> None:
+    """Two changes to botocore's data that only make the first clients cheaper to create
+    (measured on the artefacts, docs/performance.md, "First response"):
+
+    - `endpoints.json` (1.2 MB, parsed whole by the first client of every process) keeps
+      every partition's own data but, of its ~400 services, only those dockhand creates
+      clients for: their entries are unchanged, and a service without an entry resolves
+      from its partition's defaults and its endpoint rule set as botocore always does.
+    - those services' gzip'd models (service-2, endpoint rule set) are stored
+      uncompressed: botocore's loader looks for `.json` before `.json.gz`, so nothing
+      is decompressed on a cold start.  The zip compresses them again.
+    """
+    endpoints_file = data / "endpoints.json"
+    if not endpoints_file.is_file():  # a layer without botocore
+        return
+    endpoints = json.loads(endpoints_file.read_text())
+    for partition in endpoints["partitions"]:
+        kept = partition["services"]
+        partition["services"] = {name: kept[name] for name in kept if name in services}
+    endpoints_file.write_text(json.dumps(endpoints, separators=(",", ":")))
+    for service in services:
+        for packed in sorted((data / service).glob("*/*.json.gz")):
+            packed.with_suffix("").write_bytes(gzip.decompress(packed.read_bytes()))
+            packed.unlink()
+
+
 def build_layer(
     out_dir: Path = BUILD_DIR,
     requirements: Path = ROOT / "requirements.txt",
@@ -299,6 +331,7 @@ def build_layer(
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "SOURCE_DATE_EPOCH": "315532800"}
     run_pip(pip_install_command(requirements, site), env)
     prune_layer(site)
+    slim_botocore_data(site / "botocore" / "data")
     compile_tree(python, site, LAYER_ROOT)
     files = tree_files(site, with_bytecode=True)
     return write_deterministic_zip(out_dir / "layer.zip", files, prefix="python/")
