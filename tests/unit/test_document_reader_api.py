@@ -128,7 +128,12 @@ def test_a_bad_project_is_400(api: ApiClient, keys: Keys, project: dict[str, Any
 
 def test_a_merge_flagged_by_the_collector_is_counted(api: ApiClient, keys: Keys) -> None:
     commits = [
-        {"sha": "c" * 40, "message": "feat: x", "author": "Zoë", "timestamp": "2025-01-15T10:00:00Z"},
+        {
+            "sha": "c" * 40,
+            "message": "feat: x",
+            "author": "Zoë",
+            "timestamp": "2025-01-15T10:00:00Z",
+        },
         {
             "sha": "d" * 40,
             "message": "Merge coldstart (final)",
