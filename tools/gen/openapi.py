@@ -240,6 +240,31 @@ class Operation:
     own_errors: Mapping[int, tuple[str, str]] = field(default_factory=dict)
 
 
+# POST /mcp's body: what the transport accepts before the protocol looks at it.
+_JSONRPC_ID: Schema = {"type": ["string", "integer"]}
+_JSONRPC_MESSAGE: Schema = {
+    "anyOf": [
+        {
+            "type": "object",
+            "title": "request or notification",
+            "required": ["jsonrpc", "method"],
+            "properties": {
+                "jsonrpc": {"const": "2.0"},
+                "id": _JSONRPC_ID,
+                "method": {"type": "string", "minLength": 1},
+                "params": {"type": "object"},
+            },
+        },
+        {
+            "type": "object",
+            "title": "response",
+            "required": ["jsonrpc", "id"],
+            "properties": {"jsonrpc": {"const": "2.0"}, "id": _JSONRPC_ID, "result": {}},
+        },
+    ]
+}
+
+
 OPERATIONS: dict[str, Operation] = {
     "POST /events": Operation(
         "Push an event (duplicates within 5 minutes answer 200 with the original id)",
@@ -379,9 +404,12 @@ OPERATIONS: dict[str, Operation] = {
             ),
         ),
         raw_body={
-            "type": "object",
             "description": "One JSON-RPC 2.0 message: a request, a notification or a "
-            "response (an array of them is a batch, 2025-03-26 only).",
+            "response; an array of 1 to 20 of them is a batch (2025-03-26 only).",
+            "anyOf": [
+                _JSONRPC_MESSAGE,
+                {"type": "array", "minItems": 1, "maxItems": 20, "items": _JSONRPC_MESSAGE},
+            ],
         },
         own_errors={
             400: (
