@@ -24,6 +24,7 @@ from common.triggers import subscriptions as subs
 from common.triggers.delivery import fairness
 
 ENABLE_ATTEMPTS = 5  # optimistic retries when another change lands between read and write
+RECOVERY_LAG_SECONDS = 60  # stream and queue lag an event received before a pause may have
 # PATCH field → item attribute
 _COLUMNS = {
     "url": "url",
@@ -148,7 +149,12 @@ def _window_start(item: Mapping[str, Any]) -> str | None:
         failing = subs.Subscription(item).failing_since
         candidates.append(clock.iso(failing) if failing is not None else None)
     present = [str(value) for value in candidates if value]
-    return min(present) if present else None
+    if not present:
+        return None
+    # Events received up to RECOVERY_LAG_SECONDS before the stop may reach the worker
+    # after it (stream and queue lag) and be dropped: the window covers them, and the
+    # recovery skips what was delivered live (delivery/replay.py).
+    return clock.iso(clock.parse_iso(min(present)).timestamp() - RECOVERY_LAG_SECONDS)
 
 
 def _start_now(item: Mapping[str, Any] | None) -> None:

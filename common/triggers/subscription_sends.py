@@ -114,7 +114,7 @@ def resend(tenant: str, subscription_id: str, event_id: str) -> ResendView:
     if subscription.status != subs.ACTIVE:
         raise Conflict(f"The subscription is {subscription.status}; enable it first.")
     round_name = RESEND_ROUND_PREFIX + ids.new_id()
-    target = messages.Delivery(tenant, subscription.id, event_id, 1, round_name)
+    target = messages.Delivery(tenant, subscription.id, event_id, 1, round_name, "resend")
     messages.send([(target.body(), 0)])
     return {
         "subscription_id": subscription.id,

@@ -16,7 +16,7 @@ from common.runtime import clock
 from common.runtime.config import settings
 from common.store import dynamo
 from common.store.tables import PK
-from common.triggers import outbound
+from common.triggers import outbound, webhooks
 from common.triggers import subscriptions as subs
 from common.triggers.delivery import attempts as recording
 from common.triggers.delivery import messages, replay
@@ -186,12 +186,21 @@ def test_the_log_says_why_each_attempt_was_sent(
     request = subs.ReplayRequest(since=received_at)
     replay.start_replay("acme", sid, request)
     pipeline.drain(until=lambda: len(receiver.received) == 3)
-    replay.start_replay("acme", sid, request, trigger="recovery")
+    # A recovery sends what the subscription missed, never what it delivered live: its
+    # window opens before the pause, so the first event is in it and is skipped.
+    assert api.post(f"/subscriptions/{sid}/pause", key=keys.creator).status == 200
+    missed = post_event(api, keys.creator)
+    pipeline.drain()
+    assert len(receiver.received) == 3  # nothing is sent while paused
+    assert api.post(f"/subscriptions/{sid}/enable", key=keys.creator).status == 200
     pipeline.drain(until=lambda: len(receiver.received) == 4)
     pipeline.drain()
+    assert len(receiver.received) == 4
     assert [i["trigger"] for i in log_items(sid)] == ["live", "retry", "replay", "recovery"]
-    ids = {r.headers["webhook-id"] for r in receiver.received}
-    assert len(ids) == 1  # replays and recoveries keep the event's own webhook-id
+    ids = [r.headers["webhook-id"] for r in receiver.received]
+    # replays and recoveries keep the event's own webhook-id
+    assert ids[:3] == [webhooks.message_id(sid, event_id)] * 3
+    assert ids[3] == webhooks.message_id(sid, missed)
 
 
 def test_one_replay_per_subscription_at_a_time(
@@ -235,3 +244,22 @@ def test_a_replay_runs_at_the_subscriptions_pace(
     assert replayed[-1] - started >= 1.0  # 8 at 4 a second: not all at once
     for first in replayed:
         assert len([t for t in replayed if first <= t < first + 1.0]) <= 5
+
+
+def test_an_event_in_flight_when_the_subscription_pauses_is_recovered(
+    api: ApiClient, keys: Keys, receiver: Receiver, pipeline: Pipeline
+) -> None:
+    sid = subscribe(api, keys.creator, receiver.url())
+    # Received before the pause, but the stream and the queue reach the worker after it:
+    # the worker drops it (paused), and the recovery's window, which opens before the
+    # pause, sends it on enable.
+    in_flight = post_event(api, keys.creator)
+    assert api.post(f"/subscriptions/{sid}/pause", key=keys.creator).status == 200
+    pipeline.drain()
+    assert receiver.received == []
+    assert api.post(f"/subscriptions/{sid}/enable", key=keys.creator).status == 200
+    pipeline.drain(until=lambda: len(receiver.received) == 1)
+    pipeline.drain()
+    assert [r.headers["webhook-id"] for r in receiver.received] == [
+        webhooks.message_id(sid, in_flight)
+    ]

@@ -277,6 +277,9 @@ def test_resend_sends_one_event_again_with_its_original_webhook_id(
     )
     assert twice.status == 202  # each resend sends once more
     pipeline.drain(until=lambda: len(receiver.received) == 3)
+    pipeline.drain()
+    log = api.get(f"/subscriptions/{sid_of(sub)}/deliveries", key=keys.viewer).json["items"]
+    assert sorted(line["trigger"] for line in log) == ["live", "resend", "resend"]
 
 
 def test_resend_of_an_event_the_subscription_never_matched_is_404(

@@ -32,7 +32,7 @@ LIVE = "live"
 RETRYING, SUCCEEDED, EXHAUSTED, ABANDONED = "retrying", "succeeded", "exhausted", "abandoned"
 
 
-TRIGGERS = frozenset({"live", "retry", "replay", "recovery"})
+TRIGGERS = frozenset({"live", "retry", "replay", "recovery", "resend"})
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ from common.triggers.delivery.messages import Delivery
 
 REPLAY_PAGE = 100
 REPLAY_RATE = 10  # deliveries a second for a subscription without a rate limit
+RECOVERY_RATE = 1.0  # one a second keeps a recovery oldest first (replay_page)
 
 
 def start_replay(
@@ -130,6 +131,11 @@ def replay_page(job: Mapping[str, Any]) -> int:
     )
     deliveries = _deliveries(job, page.items)
     rate = float(subscription.item.get("rate_limit_per_second") or REPLAY_RATE)
+    if job.get("trigger") == "recovery":
+        # Oldest first: a standard queue (and its concurrent workers) may reorder what
+        # becomes visible in the same second, and delays are whole seconds, so a
+        # recovery's deliveries become visible one a second, in order.
+        rate = RECOVERY_RATE
     bodies = [(d.body(), int(n // rate)) for n, d in enumerate(deliveries)]
     following = _next_job(job, shard, page.last_key)
     if following is not None:
@@ -145,11 +151,23 @@ def _deliveries(job: Mapping[str, Any], items: Iterable[Mapping[str, Any]]) -> l
     trigger = "recovery" if job.get("trigger") == "recovery" else "replay"
     tenant, subscription_id = str(job["tenant"]), str(job["subscription_id"])
     round_name = f"R{job['replay_id']}"
-    return [
+    wanted = [
         Delivery(tenant, subscription_id, _event_id(item), 1, round_name, trigger)
         for item in items
         if _wanted(job.get("filters") or {}, str(item.get("event_type", "")))
     ]
+    if trigger != "recovery" or not wanted:
+        return wanted
+    # A recovery's window opens a little before the pause (an event received just before
+    # it may have reached the worker after it, and was dropped): what was delivered live
+    # meanwhile is not sent twice.  One BatchGetItem per page of up to 100 events.
+    live = [Delivery(tenant, subscription_id, d.event_id).state_key for d in wanted]
+    done = {
+        str(item["event_id"])
+        for item in dynamo.batch_get(settings().hooks_table, live)
+        if item.get("status") == messages.SUCCEEDED
+    }
+    return [d for d in wanted if d.event_id not in done]
 
 
 def _event_id(timeline_item: Mapping[str, Any]) -> str:
