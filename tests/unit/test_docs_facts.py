@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from common.mcp import protocol
+from common.stats import rollup
 from tools.gen import openapi
 from tools.local import infra_model
 
@@ -36,10 +38,15 @@ def _functions() -> int:
     return len(infra_model.functions())
 
 
+def _figures() -> int:
+    return len(rollup.COUNTED)
+
+
 FACTS = {
     "Lambda functions": (rf"\b{NUMBER} (?:Lambda )?functions\b", _functions),
     "DynamoDB tables": (rf"\b{NUMBER} (?:DynamoDB )?tables\b", _tables),
     "API operations": (rf"\b{NUMBER} operations\b", _operations),
+    "counted figures": (rf"\b{NUMBER} counted figures\b", _figures),
 }  # fmt: skip
 
 
@@ -68,3 +75,50 @@ def test_the_patterns_find_claims() -> None:
     # rewording hides them from the patterns, this test says so rather than passing empty.
     assert _claims(FACTS["Lambda functions"][0])
     assert _claims(FACTS["API operations"][0])
+
+
+def test_the_figures_listed_for_stats_are_the_counted_ones() -> None:
+    # docs/agents.md spells out GET /stats's figures; a new counter must be named there.
+    agents = (REPO / "docs" / "agents.md").read_text("utf-8")
+    listing = agents.split("Response of `GET /stats`", 1)[1].split("\n\n", 1)[0]
+    assert [name for name in rollup.COUNTED if f"`{name}`" not in listing] == []
+
+
+def test_every_setting_the_docs_name_exists() -> None:
+    code = "\n".join(
+        path.read_text("utf-8")
+        for folder in ("common", "handlers", "tools")
+        for path in (REPO / folder).rglob("*.py")
+    )
+    code += (REPO / "Makefile").read_text("utf-8")
+    named = {
+        (str(path.relative_to(REPO)), name)
+        for path in DOCS
+        for name in re.findall(r"\bDOCKHAND_[A-Z0-9_]*[A-Z0-9]\b", path.read_text("utf-8"))
+    }
+    assert sorted((where, name) for where, name in named if name not in code) == []
+
+
+def test_defaults_stated_for_settings_are_the_codes() -> None:
+    # "`DOCKHAND_X`, default N" in the docs against `_int("DOCKHAND_X", N, ...)`.
+    config = (REPO / "common" / "runtime" / "config.py").read_text("utf-8")
+    defaults = {
+        name: int(value.replace("_", ""))
+        for name, value in re.findall(r'_int\(\s*"(DOCKHAND_[A-Z0-9_]+)",\s*([0-9_]+)', config)
+    }
+    wrong = []
+    for path in DOCS:
+        text = path.read_text("utf-8")
+        for name, value in re.findall(r"`(DOCKHAND_[A-Z0-9_]+)`,? default (\d+)", text):
+            if name in defaults and defaults[name] != int(value):
+                wrong.append(f"{path.name}: {name} default {value}, code {defaults[name]}")
+    assert wrong == []
+
+
+def test_the_mcp_revisions_named_are_the_served_ones() -> None:
+    mcp = (REPO / "docs" / "mcp.md").read_text("utf-8")
+    table = mcp.split("### Protocol revisions", 1)[1].split("\n\n", 2)[1]
+    named = set(re.findall(r"\b\d{4}-\d{2}-\d{2}\b", table))
+    assert named == set(protocol.ALL_VERSIONS)
+    # and the newest handshake revision, which initialize offers when it cannot match
+    assert f"else the newest ({protocol.LATEST_VERSION})" in mcp
