@@ -8,15 +8,18 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from common.mcp import protocol
 from common.stats import rollup
+from tests.infra import tf
 from tools.gen import openapi
 from tools.local import infra_model
 
 REPO = Path(__file__).resolve().parents[2]
+NONE = "\N{EN DASH}"  # an empty cell in the docs' tables
 DOCS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
 WORDS = {
     "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
@@ -122,3 +125,44 @@ def test_the_mcp_revisions_named_are_the_served_ones() -> None:
     assert named == set(protocol.ALL_VERSIONS)
     # and the newest handshake revision, which initialize offers when it cannot match
     assert f"else the newest ({protocol.LATEST_VERSION})" in mcp
+
+
+def _dynamodb_lines(access: dict[str, Any]) -> list[str]:
+    lines = []
+    for table, grant in access["dynamodb"].items():
+        actions = [action.removeprefix("dynamodb:") for action in grant["actions"]]
+        writes = grant.get("leading_key_writes")
+        if writes:
+            only = "/".join(key.rstrip("*") for key in writes["leading_keys"])
+            actions += [f"{a.removeprefix('dynamodb:')} ({only} only)" for a in writes["actions"]]
+        parts = [", ".join(actions)] if actions else []
+        if grant["indexes"]:
+            parts.append("Query on " + ", ".join(grant["indexes"]))
+        lines.append(f"**{table}**: " + " · ".join(parts))
+    return lines
+
+
+def _s3_cell(access: dict[str, Any]) -> str:
+    objects = ", ".join(action.removeprefix("s3:") for action in access["s3"]) or NONE
+    bucket = access.get("s3_bucket")
+    if bucket:
+        objects += "; bucket: " + ", ".join(action.removeprefix("s3:") for action in bucket)
+    return objects
+
+
+def test_the_iam_table_in_deploy_md_is_permissions_tf() -> None:
+    # The DynamoDB grants, S3 actions and master key of each function, as permissions.tf
+    # says; the SQS and stream lines (infra/delivery.tf) are free text after them.
+    deploy = (REPO / "docs" / "deploy.md").read_text("utf-8")
+    rows = {}
+    for line in deploy.split("## IAM per function", 1)[1].splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) == 4 and cells[0] not in ("function", "---"):
+            rows[cells[0]] = cells[1:]
+    granted = tf.permissions()
+    assert sorted(rows) == sorted(granted)
+    for fn, (dynamodb, s3, master_key) in rows.items():
+        stated = [part for part in dynamodb.split("<br>") if part.startswith("**")]
+        assert stated == _dynamodb_lines(granted[fn]), fn
+        assert s3 == _s3_cell(granted[fn]), fn
+        assert master_key.startswith("yes" if granted[fn]["master_key"] else NONE), fn
