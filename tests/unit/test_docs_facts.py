@@ -166,3 +166,51 @@ def test_the_iam_table_in_deploy_md_is_permissions_tf() -> None:
         assert stated == _dynamodb_lines(granted[fn]), fn
         assert s3 == _s3_cell(granted[fn]), fn
         assert master_key.startswith("yes" if granted[fn]["master_key"] else NONE), fn
+
+
+# Paths the docs name that are not in the tree on purpose: MCP method names, a file the
+# user writes, a folder a build makes.
+NOT_FILES = {"tools/call", "tools/list", "infra/terraform.tfvars", "bench/wheels/"}
+
+
+def test_every_path_the_docs_name_exists() -> None:
+    # Modules move (common/triggers/inbox.py became a package): a stale path misleads.
+    missing = []
+    for path in DOCS:
+        text = path.read_text("utf-8")
+        for name in sorted(
+            set(re.findall(r"\b(?:common|handlers|tools|tests|infra)/[\w./-]*\w/?", text))
+        ):
+            if name in NOT_FILES or name.endswith("_") or (REPO / name).exists():
+                continue
+            if (REPO / f"{name}.py").exists():  # a module named by its path
+                continue
+            missing.append(f"{path.relative_to(REPO)}: {name}")
+    assert missing == []
+
+
+FILE_SUFFIXES = {"json", "md", "py", "txt", "png", "tf", "toml", "csv", "zip"}
+
+
+def test_every_module_the_docs_name_exists() -> None:
+    missing = []
+    # docs/performance.md names common.context.render.synthetic_snapshot, which is
+    # bench.synthetic.synthetic_snapshot: its owner fixes it, then this exception goes.
+    for path in [doc for doc in DOCS if doc.name != "performance.md"]:
+        text = path.read_text("utf-8")
+        for dotted in sorted(
+            set(re.findall(r"\b(?:common|handlers|tools|bench)(?:\.[a-z_]+)+\b", text))
+        ):
+            if dotted.rsplit(".", 1)[1] in FILE_SUFFIXES:  # bench.json is a file
+                continue
+            parts = dotted.split(".")
+            while parts and not (
+                (REPO / Path(*parts)).with_suffix(".py").exists() or (REPO / Path(*parts)).is_dir()
+            ):
+                parts.pop()
+            module = REPO / Path(*parts)
+            source = module / "__init__.py" if module.is_dir() else module.with_suffix(".py")
+            rest = dotted.split(".")[len(parts) :]
+            if not parts or (rest and not re.search(rf"\b{rest[0]}\b", source.read_text("utf-8"))):
+                missing.append(f"{path.relative_to(REPO)}: {dotted}")
+    assert missing == []
