@@ -14,6 +14,7 @@ import pytest
 
 from common.mcp import protocol
 from common.stats import rollup
+from common.triggers.inbox import changes
 from tests.infra import tf
 from tools.gen import openapi
 from tools.local import infra_model
@@ -41,6 +42,10 @@ def _functions() -> int:
     return len(infra_model.functions())
 
 
+def _ids_per_transaction() -> int:
+    return changes._PER_TRANSACTION
+
+
 def _figures() -> int:
     return len(rollup.COUNTED)
 
@@ -49,6 +54,7 @@ FACTS = {
     "Lambda functions": (rf"\b{NUMBER} (?:Lambda )?functions\b", _functions),
     "DynamoDB tables": (rf"\b{NUMBER} (?:DynamoDB )?tables\b", _tables),
     "API operations": (rf"\b{NUMBER} operations\b", _operations),
+    "ack ids per transaction": (rf"\bper {NUMBER} ids\b", _ids_per_transaction),
     "counted figures": (rf"\b{NUMBER} counted figures\b", _figures),
 }  # fmt: skip
 
