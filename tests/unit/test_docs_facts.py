@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from common.mcp import protocol
+from common.runtime import catalogue
 from common.stats import rollup
 from common.triggers.inbox import changes
 from tests.infra import tf
@@ -220,3 +221,18 @@ def test_every_module_the_docs_name_exists() -> None:
             if not parts or (rest and not re.search(rf"\b{rest[0]}\b", source.read_text("utf-8"))):
                 missing.append(f"{path.relative_to(REPO)}: {dotted}")
     assert missing == []
+
+
+def test_the_metric_table_is_the_catalogue() -> None:
+    operations = (REPO / "docs" / "operations.md").read_text("utf-8")
+    rows = {
+        name: (unit, dimensions)
+        for name, unit, dimensions in re.findall(
+            r"^\| `(\w+)` \| (\w+) \| ([\w, ]+) \|", operations, flags=re.MULTILINE
+        )
+    }
+    declared = {
+        name: (spec.unit.value, ", ".join(spec.dimensions))
+        for name, spec in catalogue.CATALOGUE.items()
+    }
+    assert rows == declared
