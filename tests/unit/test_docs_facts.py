@@ -12,9 +12,11 @@ from typing import Any
 
 import pytest
 
+from common.agents import held
 from common.mcp import protocol
 from common.runtime import catalogue
 from common.stats import rollup
+from common.triggers import queues
 from common.triggers.inbox import changes
 from tests.infra import tf
 from tools.gen import openapi
@@ -28,7 +30,7 @@ WORDS = {
     "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14,
     "fifteen": 15, "sixteen": 16,
 }  # fmt: skip
-NUMBER = r"(?P<n>\d+|" + "|".join(WORDS) + ")"
+NUMBER = r"(?P<n>\d[\d,]*|" + "|".join(WORDS) + ")"
 
 
 def _operations() -> int:
@@ -56,6 +58,10 @@ FACTS = {
     "DynamoDB tables": (rf"\b{NUMBER} (?:DynamoDB )?tables\b", _tables),
     "API operations": (rf"\b{NUMBER} operations\b", _operations),
     "ack ids per transaction": (rf"\bper {NUMBER} ids\b", _ids_per_transaction),
+    "named queues": (rf"\b(?:up to|at most) {NUMBER} (?:named )?queues\b",
+                     lambda: queues.MAX_QUEUES),
+    "released per run": (rf"\bat most {NUMBER} (?:held )?items per run\b",
+                         lambda: held.RELEASE_BUDGET),
     "counted figures": (rf"\b{NUMBER} counted figures\b", _figures),
 }  # fmt: skip
 
@@ -67,7 +73,11 @@ def _claims(pattern: str) -> list[tuple[str, int, int]]:
             for match in re.finditer(pattern, line, flags=re.IGNORECASE):
                 word = match.group("n").lower()
                 found.append(
-                    (f"{path.relative_to(REPO)}:{number}", number, WORDS.get(word) or int(word))
+                    (
+                        f"{path.relative_to(REPO)}:{number}",
+                        number,
+                        WORDS.get(word) or int(word.replace(",", "")),
+                    )
                 )
     return found
 
