@@ -246,3 +246,28 @@ def test_the_metric_table_is_the_catalogue() -> None:
         for name, spec in catalogue.CATALOGUE.items()
     }
     assert rows == declared
+
+
+def test_the_rules_at_the_top_of_api_md_are_the_codes() -> None:
+    from common.runtime import http, models
+    from common.runtime.config import load_settings
+    from handlers import heartbeat, hydrate
+
+    top = (REPO / "docs" / "api.md").read_text("utf-8").split("## Operations", 1)[0]
+    top = " ".join(top.split())  # sentences wrap anywhere
+    config = load_settings()
+    routes = heartbeat.ROUTES
+    agent = {name: routes[f"POST /agents/{{agent_id}}/{name}"].max_body // http.KIB for name in (
+        "heartbeat", "lease", "release", "ack")}  # fmt: skip
+    assert agent["heartbeat"] == agent["lease"] == agent["release"]
+    stated = [
+        f"Bodies are at most {http.DEFAULT_MAX_BODY // http.KIB} KiB",
+        f"`POST /hydrate`: {hydrate.MAX_SNAPSHOT_BODY // http.MIB} MiB",
+        f"{agent['heartbeat']} KiB (`heartbeat`, `lease`, `release`) and {agent['ack']} KiB",
+        f"{config.rate_limit_requests} requests per {config.rate_limit_window_seconds} s",
+        f"over {config.auth_client_budget} a minute (or {config.auth_client_key_budget} "
+        "against one key id)",
+        f"within {config.key_cache_seconds} s",
+        f"`limit` (1\N{EN DASH}{models.MAX_LIMIT}, default {models.DEFAULT_LIMIT})",
+    ]
+    assert [phrase for phrase in stated if phrase not in top] == []
