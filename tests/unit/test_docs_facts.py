@@ -271,3 +271,18 @@ def test_the_rules_at_the_top_of_api_md_are_the_codes() -> None:
         f"`limit` (1\N{EN DASH}{models.MAX_LIMIT}, default {models.DEFAULT_LIMIT})",
     ]
     assert [phrase for phrase in stated if phrase not in top] == []
+
+
+def _duration(seconds: int) -> str:
+    for unit, size in (("h", 3600), ("min", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size} {unit}"
+    return f"{seconds} s"
+
+
+def test_the_retry_schedule_in_triggers_md_is_the_codes() -> None:
+    from common.triggers.delivery import messages
+
+    schedule = ", ".join(_duration(s) for s in messages.RETRY_SCHEDULE_SECONDS)
+    triggers = " ".join((REPO / "docs" / "triggers.md").read_text("utf-8").split())
+    assert f"Schedule: {schedule} after each failed attempt" in triggers
