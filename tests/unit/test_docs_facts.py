@@ -65,6 +65,7 @@ FACTS = {
                      lambda: queues.MAX_QUEUES),
     "released per run": (rf"\bat most {NUMBER} (?:held )?items per run\b",
                          lambda: held.RELEASE_BUDGET),
+    "MCP batch size": (rf"\bbatches of at most {NUMBER} messages\b", lambda: protocol.MAX_BATCH),
     "counted figures": (rf"\b{NUMBER} counted figures\b", _figures),
 }  # fmt: skip
 
