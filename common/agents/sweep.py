@@ -73,7 +73,7 @@ def drain(item: Mapping[str, Any], summary: SweepSummary) -> None:
     tenant, agent_id = str(item["tenant"]), str(item["agent_id"])
     if summary.budget <= 0:
         return  # the next run goes on
-    released = held.release(tenant, agent_id, summary.budget)
+    released = held.release(tenant, agent_id, summary.budget, by_sweeper=True)
     summary.released += released
     summary.budget -= released
     if summary.budget <= 0:

@@ -91,7 +91,13 @@ CATALOGUE: dict[str, MetricSpec] = {
         MetricSpec(
             "agent_leases_released",
             MetricUnit.Count,
-            "events a dead or deleted agent held, released at once",
+            "events a deleted agent held, released at once (DELETE /agents/{id})",
+        ),
+        MetricSpec(
+            "agent_leases_released_by_sweeper",
+            MetricUnit.Count,
+            "events a dead agent held, released by the sweeper",
+            SCHEDULED,
         ),
         MetricSpec(
             "rollup_duration", MetricUnit.Milliseconds, "time of one daily rollup run", SCHEDULED

@@ -214,9 +214,7 @@ FILE_SUFFIXES = {"json", "md", "py", "txt", "png", "tf", "toml", "csv", "zip"}
 
 def test_every_module_the_docs_name_exists() -> None:
     missing = []
-    # docs/performance.md names common.context.render.synthetic_snapshot, which is
-    # bench.synthetic.synthetic_snapshot: its owner fixes it, then this exception goes.
-    for path in [doc for doc in DOCS if doc.name != "performance.md"]:
+    for path in DOCS:
         text = path.read_text("utf-8")
         for dotted in sorted(
             set(re.findall(r"\b(?:common|handlers|tools|bench)(?:\.[a-z_]+)+\b", text))

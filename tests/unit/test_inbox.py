@@ -200,7 +200,7 @@ def test_ack_reports_acknowledged_and_not_found(
     assert listing.summary(place.inbox("acme"))[0] == 1
 
 
-def test_ack_is_one_transaction_per_98_ids_without_reads(
+def test_ack_is_one_transaction_per_96_ids_without_reads(
     api: ApiClient, keys: Keys, aws_calls: Counter[str]
 ) -> None:
     created = [_create(api, keys.creator, n) for n in range(100)]

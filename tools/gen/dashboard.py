@@ -83,7 +83,12 @@ PANELS: tuple[tuple[str, tuple[str, ...], str], ...] = (
     ),
     (
         "Agents as workers: job outcomes and released work",
-        ("jobs_succeeded", "jobs_failed", "agent_leases_released"),
+        (
+            "jobs_succeeded",
+            "jobs_failed",
+            "agent_leases_released",
+            "agent_leases_released_by_sweeper",
+        ),
         "Sum",
     ),
     (
