@@ -95,8 +95,7 @@ locals {
       description = "Push delivery: subscriptions, changes, pause/enable, log, rotation, replays, test sends"
       handler     = "handlers.subscriptions.handler"
       memory      = 1024
-      # A test send waits for the receiver (15 s at most) inside API Gateway's 30 s.
-      timeout     = 25
+      timeout     = 25 # a test send waits for the receiver (15 s at most) inside API Gateway's 30 s
       routes      = ["POST /subscriptions", "GET /subscriptions", "GET /subscriptions/{subscription_id}", "DELETE /subscriptions/{subscription_id}", "POST /subscriptions/{subscription_id}/enable", "POST /subscriptions/{subscription_id}/rotate-secret", "GET /subscriptions/{subscription_id}/deliveries", "POST /subscriptions/{subscription_id}/replay", "PATCH /subscriptions/{subscription_id}", "POST /subscriptions/{subscription_id}/pause", "POST /subscriptions/{subscription_id}/test", "POST /subscriptions/{subscription_id}/resend"]
       schedule    = null
     }
