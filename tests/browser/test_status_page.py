@@ -172,8 +172,11 @@ def test_a_wrong_key_says_so_and_asks_again(
     page.keyboard.type(page_gateway.key)
     page.keyboard.press("Enter")
     expect(agent_item(watched, fleet["healthy"])).to_be_visible()
-    # The browser reports the refused requests themselves; nothing else went wrong.
-    assert all("401" in e for e in watched.errors), watched.errors
+    # Signed in, focus moves into the page rather than dropping to <body>.
+    expect(page.locator("#agents-title")).to_be_focused()
+    # The wrong key cost one refused request (the first panel's), not one per panel; the
+    # browser reports it itself and nothing else went wrong.
+    assert len(watched.errors) == 1 and "401" in watched.errors[0], watched.errors
     assert watched.csp_violations() == []
     page.context.close()
 
