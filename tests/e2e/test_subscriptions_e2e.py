@@ -154,3 +154,26 @@ def test_test_send_and_resend(gateway: e2e.Gateway, tenant: str, receiver: Recei
         "POST", f"/subscriptions/{sid}/resend", tenant, {"event_id": "01JDC5A1B2C3D4E5F6G7H8J9K0"}
     )
     assert (unknown.status, unknown.error_code) == (404, "not_found")
+
+
+def test_a_rate_limited_subscription_gets_its_pace_with_its_headers_and_loses_nothing(
+    gateway: e2e.Gateway, tenant: str, receiver: Receiver
+) -> None:
+    sub = subscribe(
+        gateway,
+        tenant,
+        receiver.url("/paced"),
+        rate_limit_per_second=2,
+        headers={"X-Team": "payments"},
+    )
+    sent = [post_event(gateway, tenant) for _ in range(8)]
+    wait_for(lambda: len(receiver.on("/paced")) == 8, timeout=30.0)
+    got = receiver.on("/paced")
+    ids = {Webhook(sub["secret"]).verify(r.body, r.headers)["data"]["event_id"] for r in got}
+    assert ids == set(sent)  # delayed, never dropped
+    assert all(r.headers.get("x-team") == "payments" for r in got)
+    times = sorted(r.at for r in got)
+    # 2 a second: the 8 arrive over at least 3 s (one second of slack for the window edges),
+    # and no second holds more than the limit plus that edge.
+    assert times[-1] - times[0] >= 2.5, times
+    assert max(sum(1 for t in times if start <= t < start + 1.0) for start in times) <= 3
