@@ -176,7 +176,8 @@ def test_a_wrong_key_says_so_and_asks_again(
     expect(page.locator("#agents-title")).to_be_focused()
     # The wrong key cost one refused request (the first panel's), not one per panel; the
     # browser reports it itself and nothing else went wrong.
-    assert len(watched.errors) == 1 and "401" in watched.errors[0], watched.errors
+    assert len(watched.errors) == 1, watched.errors
+    assert "401" in watched.errors[0]
     assert watched.csp_violations() == []
     page.context.close()
 

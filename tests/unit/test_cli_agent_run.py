@@ -80,3 +80,38 @@ def test_the_command_line() -> None:
     )
     assert (args.command, args.queue, args.name, args.limit) == ("true", "builds", "b-1", 1)
     assert agent.default_name().startswith("worker-")
+
+
+def test_a_saved_identity_the_server_refuses_is_replaced(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    state = tmp_path / "id.json"
+    state.write_text(json.dumps({"agent_id": "OLD.t", "secret": "s", "name": "w"}))
+    made = {"agent_id": "NEW.t", "secret": "s2", "name": "w", "heartbeat_interval_seconds": 30}
+    monkeypatch.setattr(agent, "request", lambda *_: (201, "", json.dumps(made).encode()))
+
+    def beat(worker: agent.Worker) -> None:  # the old run's agent is unknown here
+        if worker.identity.agent_id == "OLD.t":
+            worker.refused.set()
+
+    monkeypatch.setattr(agent.Worker, "beat", beat)
+    worker = agent._first_beat("w", state)
+    assert (worker.identity.agent_id, worker.refused.is_set()) == ("NEW.t", False)
+    assert json.loads(state.read_text())["agent_id"] == "NEW.t"
+
+
+def test_a_new_identity_the_server_refuses_is_not_replaced_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    made = {"agent_id": "NEW.t", "secret": "s2", "name": "w", "heartbeat_interval_seconds": 30}
+    calls: list[object] = []
+
+    def register(*args: object) -> tuple[int, str, bytes]:
+        calls.append(args)
+        return 201, "", json.dumps(made).encode()
+
+    monkeypatch.setattr(agent, "request", register)
+    monkeypatch.setattr(agent.Worker, "beat", lambda worker: worker.refused.set())
+    worker = agent._first_beat("w", tmp_path / "id.json")
+    assert worker.refused.is_set()
+    assert len(calls) == 1

@@ -376,13 +376,29 @@ def _state_path(args: argparse.Namespace) -> Path:
     return Path(args.state or os.environ.get("AGENT_STATE") or f".dockhand-agent-{name}.json")
 
 
+def _first_beat(name: str, state: Path) -> Worker:
+    """The worker, after one heartbeat (at once: a dead agent recovers before it asks for
+    work).  A saved identity the server refuses belongs to a run whose data is gone (a
+    restarted make run) or to a deleted agent: it is replaced by a new registration."""
+    resumed = state.exists()
+    worker = Worker(load_or_register(name, state))
+    worker.beat()
+    if worker.refused.is_set() and resumed:
+        _say(
+            f"{state} names {worker.identity.agent_id}, which this server refuses (a "
+            "restarted make run, or a deleted agent): registering again"
+        )
+        state.unlink()
+        worker = Worker(load_or_register(name, state))
+        worker.beat()
+    return worker
+
+
 def _run(args: argparse.Namespace) -> int:
     name = args.name or default_name()
     try:
         with stop_on_signals():
-            identity = load_or_register(name, _state_path(args))
-            worker = Worker(identity)
-            worker.beat()  # at once: a dead agent recovers before it asks for work
+            worker = _first_beat(name, _state_path(args))
             if worker.refused.is_set():
                 raise _refused(args)
             beats = threading.Thread(target=worker.heartbeats, name="heartbeats", daemon=True)
