@@ -10,12 +10,15 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from standardwebhooks.webhooks import Webhook
 
 from tools.local import pumps
+
+if TYPE_CHECKING:
+    from tests.conftest import ApiClient
 
 Answer = Callable[[str, int], tuple[int, float]]  # (path, nth request to it) → (status, delay)
 
@@ -140,3 +143,25 @@ def make_pipeline(monkeypatch: pytest.MonkeyPatch) -> Pipeline:
     stream.open()
     queue = pumps.QueuePump(invoke, url, arn, wait_seconds=0)
     return Pipeline(stream, queue)
+
+
+# ---------------------------------------------------------------- API steps the tests share
+
+
+def subscribe(api: ApiClient, key: str, url: str, **fields: Any) -> dict[str, Any]:
+    """POST /subscriptions → the 201 body (with the secret)."""
+    result = api.post("/subscriptions", key=key, json_body={"url": url, **fields})
+    assert result.status == 201, result.text
+    return dict(result.json)
+
+
+def subscribe_id(api: ApiClient, key: str, url: str, **fields: Any) -> str:
+    return str(subscribe(api, key, url, **fields)["subscription_id"])
+
+
+def post_event(api: ApiClient, key: str, event_type: str = "order.created", **payload: Any) -> str:
+    """A new event (a unique payload unless one is given; a given one may be a duplicate)."""
+    body = {"event_type": event_type, "payload": payload or {"n": time.time_ns()}}
+    result = api.post("/events", key=key, json_body=body)
+    assert result.status in ((200, 201) if payload else (201,)), result.text
+    return str(result.json["event_id"])

@@ -20,7 +20,14 @@ from common.store import counters
 from common.triggers.delivery import attempts as recording
 from common.triggers.delivery import dispatch, messages, replay
 from tests.conftest import ApiClient, Keys
-from tests.unit.delivery_support import Pipeline, Receiver, make_pipeline, running_receiver
+from tests.unit.delivery_support import (
+    Pipeline,
+    Receiver,
+    make_pipeline,
+    post_event,
+    running_receiver,
+    subscribe,
+)
 
 EVENTS = Path(__file__).resolve().parents[1] / "events"
 
@@ -33,19 +40,6 @@ def receiver() -> Iterator[Receiver]:
 @pytest.fixture(autouse=True)
 def pipeline(aws: None, monkeypatch: pytest.MonkeyPatch) -> Pipeline:
     return make_pipeline(monkeypatch)
-
-
-def subscribe(api: ApiClient, key: str, url: str, **fields: Any) -> dict[str, Any]:
-    result = api.post("/subscriptions", key=key, json_body={"url": url, **fields})
-    assert result.status == 201, result.text
-    return dict(result.json)
-
-
-def post_event(api: ApiClient, key: str, event_type: str = "order.created", **payload: Any) -> str:
-    body = {"event_type": event_type, "payload": payload or {"n": time.time_ns()}}
-    result = api.post("/events", key=key, json_body=body)
-    assert result.status in (200, 201), result.text
-    return str(result.json["event_id"])
 
 
 def attempts(api: ApiClient, key: str, sub: dict[str, Any]) -> list[dict[str, Any]]:

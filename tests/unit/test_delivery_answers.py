@@ -21,7 +21,14 @@ from common.triggers import subscriptions as subs
 from common.triggers.delivery import attempts as recording
 from common.triggers.delivery import messages, replay
 from tests.conftest import ApiClient, Keys
-from tests.unit.delivery_support import Pipeline, Receiver, make_pipeline, running_receiver
+from tests.unit.delivery_support import (
+    Pipeline,
+    Receiver,
+    make_pipeline,
+    post_event,
+    running_receiver,
+    subscribe_id,
+)
 
 
 @pytest.fixture
@@ -32,19 +39,6 @@ def receiver() -> Iterator[Receiver]:
 @pytest.fixture(autouse=True)
 def pipeline(aws: None, monkeypatch: pytest.MonkeyPatch) -> Pipeline:
     return make_pipeline(monkeypatch)
-
-
-def subscribe(api: ApiClient, key: str, url: str) -> str:
-    result = api.post("/subscriptions", key=key, json_body={"url": url})
-    assert result.status == 201, result.text
-    return str(result.json["subscription_id"])
-
-
-def post_event(api: ApiClient, key: str, event_type: str = "order.created") -> str:
-    body = {"event_type": event_type, "payload": {"n": time.time_ns()}}
-    result = api.post("/events", key=key, json_body=body)
-    assert result.status == 201, result.text
-    return str(result.json["event_id"])
 
 
 def item(sid: str, tenant: str = "acme") -> dict[str, Any]:
@@ -78,7 +72,7 @@ def test_410_gone_disables_at_once_with_the_event_and_no_retry(
     api: ApiClient, keys: Keys, receiver: Receiver, pipeline: Pipeline
 ) -> None:
     receiver.answer = lambda path, n: (410, 0.0)
-    sid = subscribe(api, keys.creator, receiver.url())
+    sid = subscribe_id(api, keys.creator, receiver.url())
     post_event(api, keys.creator)
     pipeline.drain(until=lambda: len(receiver.received) == 1)
     pipeline.drain()
@@ -98,7 +92,7 @@ def test_retry_after_in_seconds_delays_the_next_attempt(
 ) -> None:
     receiver.answer = lambda path, n: (status if n == 0 else 200, 0.0)
     receiver.answer_headers = lambda path, n: {"Retry-After": "3"} if n == 0 else {}
-    subscribe(api, keys.creator, receiver.url())
+    subscribe_id(api, keys.creator, receiver.url())
     post_event(api, keys.creator)
     pipeline.drain(until=lambda: len(receiver.received) == 2, timeout=30)
     first, second = receiver.received
@@ -128,7 +122,7 @@ def test_retry_times_carry_up_to_ten_percent_jitter(monkeypatch: pytest.MonkeyPa
 def test_custom_headers_are_sent_and_cannot_replace_dockhands(
     api: ApiClient, keys: Keys, receiver: Receiver, pipeline: Pipeline
 ) -> None:
-    sid = subscribe(api, keys.creator, receiver.url())
+    sid = subscribe_id(api, keys.creator, receiver.url())
     set_attributes(sid, headers={"X-Receiver-Token": "abc123", "webhook-id": "forged"})
     post_event(api, keys.creator)
     pipeline.drain(until=lambda: len(receiver.received) == 1)
@@ -141,7 +135,7 @@ def test_a_paused_subscription_is_sent_nothing_and_its_retries_stop(
     api: ApiClient, keys: Keys, receiver: Receiver, pipeline: Pipeline
 ) -> None:
     receiver.answer = lambda path, n: (500, 0.0)
-    sid = subscribe(api, keys.creator, receiver.url())
+    sid = subscribe_id(api, keys.creator, receiver.url())
     event_id = post_event(api, keys.creator)
     pipeline.drain(until=lambda: len(receiver.received) == 1)
     set_attributes(sid, status="paused", paused_at=clock.iso(clock.now()))
@@ -161,7 +155,7 @@ def test_failing_since_is_the_first_failure_of_the_streak_and_a_success_clears_i
     api: ApiClient, keys: Keys, receiver: Receiver, pipeline: Pipeline
 ) -> None:
     receiver.answer = lambda path, n: (500 if n < 2 else 200, 0.0)
-    sid = subscribe(api, keys.creator, receiver.url())
+    sid = subscribe_id(api, keys.creator, receiver.url())
     before = clock.iso(clock.now())
     post_event(api, keys.creator)
     pipeline.drain(until=lambda: len(receiver.received) == 1)  # recorded in the same step
@@ -179,7 +173,7 @@ def test_the_log_says_why_each_attempt_was_sent(
     api: ApiClient, keys: Keys, receiver: Receiver, pipeline: Pipeline
 ) -> None:
     receiver.answer = lambda path, n: (500 if n == 0 else 200, 0.0)
-    sid = subscribe(api, keys.creator, receiver.url())
+    sid = subscribe_id(api, keys.creator, receiver.url())
     event_id = post_event(api, keys.creator)
     pipeline.drain(until=lambda: len(receiver.received) == 2)
     received_at = api.get(f"/events/{event_id}", key=keys.viewer).json["received_at"]
@@ -206,8 +200,8 @@ def test_the_log_says_why_each_attempt_was_sent(
 def test_one_replay_per_subscription_at_a_time(
     api: ApiClient, keys: Keys, receiver: Receiver, pipeline: Pipeline
 ) -> None:
-    sid = subscribe(api, keys.creator, receiver.url())
-    other = subscribe(api, keys.creator, receiver.url("/other"))
+    sid = subscribe_id(api, keys.creator, receiver.url())
+    other = subscribe_id(api, keys.creator, receiver.url("/other"))
     for _ in range(3):
         post_event(api, keys.creator)
     pipeline.drain(until=lambda: len(receiver.received) == 6)
@@ -231,7 +225,7 @@ def test_a_replay_runs_at_the_subscriptions_pace(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(replay, "REPLAY_PAGE", 4)
-    sid = subscribe(api, keys.creator, receiver.url())
+    sid = subscribe_id(api, keys.creator, receiver.url())
     for _ in range(8):
         post_event(api, keys.creator)
     pipeline.drain(until=lambda: len(receiver.received) == 8)
@@ -249,7 +243,7 @@ def test_a_replay_runs_at_the_subscriptions_pace(
 def test_an_event_in_flight_when_the_subscription_pauses_is_recovered(
     api: ApiClient, keys: Keys, receiver: Receiver, pipeline: Pipeline
 ) -> None:
-    sid = subscribe(api, keys.creator, receiver.url())
+    sid = subscribe_id(api, keys.creator, receiver.url())
     # Received before the pause, but the stream and the queue reach the worker after it:
     # the worker drops it (paused), and the recovery's window, which opens before the
     # pause, sends it on enable.

@@ -22,7 +22,14 @@ from common.triggers import subscriptions as subs
 from common.triggers.delivery import attempts as recording
 from common.triggers.delivery import fairness, messages, parking
 from tests.conftest import ApiClient, Keys
-from tests.unit.delivery_support import Pipeline, Receiver, make_pipeline, running_receiver
+from tests.unit.delivery_support import (
+    Pipeline,
+    Receiver,
+    make_pipeline,
+    post_event,
+    running_receiver,
+    subscribe_id,
+)
 
 
 @pytest.fixture
@@ -35,19 +42,6 @@ def pipeline(aws: None, monkeypatch: pytest.MonkeyPatch) -> Pipeline:
     monkeypatch.setenv("DOCKHAND_DELIVERY_TENANT_SLOTS", "2")
     monkeypatch.setenv("DOCKHAND_DELIVERY_SUBSCRIPTION_SLOTS", "1")
     return make_pipeline(monkeypatch)
-
-
-def subscribe(api: ApiClient, key: str, url: str) -> str:
-    result = api.post("/subscriptions", key=key, json_body={"url": url})
-    assert result.status == 201, result.text
-    return str(result.json["subscription_id"])
-
-
-def event(api: ApiClient, key: str) -> str:
-    body = {"event_type": "order.created", "payload": {"n": time.time_ns()}}
-    result = api.post("/events", key=key, json_body=body)
-    assert result.status == 201, result.text
-    return str(result.json["event_id"])
 
 
 def queued() -> list[dict[str, Any]]:
@@ -65,13 +59,13 @@ def queued() -> list[dict[str, Any]]:
 def test_a_tenant_at_its_share_is_parked_and_woken_by_its_own_next_send(
     api: ApiClient, keys: Keys, receiver: Receiver
 ) -> None:
-    acme = subscribe(api, keys.creator, receiver.url("/acme"))
-    globex = subscribe(api, keys.other_creator, receiver.url("/globex"))
+    acme = subscribe_id(api, keys.creator, receiver.url("/acme"))
+    globex = subscribe_id(api, keys.other_creator, receiver.url("/globex"))
     now = clock.now()
     held = [fairness.acquire("acme", f"01HOLDER{n}", now) for n in range(2)]  # acme's share
     assert all(isinstance(lease, fairness.Lease) for lease in held)
-    mine = messages.Delivery("acme", acme, event(api, keys.creator))
-    theirs = messages.Delivery("globex", globex, event(api, keys.other_creator))
+    mine = messages.Delivery("acme", acme, post_event(api, keys.creator))
+    theirs = messages.Delivery("globex", globex, post_event(api, keys.other_creator))
 
     assert recording.deliver_message(mine).action == "parked"
     assert receiver.received == []  # not sent, and it held no worker to wait
@@ -100,16 +94,20 @@ def test_a_tenant_at_its_share_is_parked_and_woken_by_its_own_next_send(
 def test_one_subscription_holds_at_most_its_share_of_its_tenant(
     api: ApiClient, keys: Keys, receiver: Receiver
 ) -> None:
-    slow = subscribe(api, keys.creator, receiver.url("/slow"))
-    other = subscribe(api, keys.creator, receiver.url("/other"))
+    slow = subscribe_id(api, keys.creator, receiver.url("/slow"))
+    other = subscribe_id(api, keys.creator, receiver.url("/other"))
     held = fairness.acquire("acme", slow, clock.now())  # its one slot, busy
     assert isinstance(held, fairness.Lease)
     assert (
-        recording.deliver_message(messages.Delivery("acme", slow, event(api, keys.creator))).action
+        recording.deliver_message(
+            messages.Delivery("acme", slow, post_event(api, keys.creator))
+        ).action
         == "parked"
     )
     assert (
-        recording.deliver_message(messages.Delivery("acme", other, event(api, keys.creator))).action
+        recording.deliver_message(
+            messages.Delivery("acme", other, post_event(api, keys.creator))
+        ).action
         == "sent"
     )
     assert [r.path for r in receiver.received] == ["/other"]
@@ -129,16 +127,16 @@ def test_a_slow_receiver_does_not_hold_the_rest_of_its_batch(
     from handlers import deliver
 
     receiver.answer = lambda path, n: (200, 2.0 if path == "/slow" else 0.0)
-    slow = subscribe(api, keys.creator, receiver.url("/slow"))
-    fast = subscribe(api, keys.other_creator, receiver.url("/fast"))
+    slow = subscribe_id(api, keys.creator, receiver.url("/slow"))
+    fast = subscribe_id(api, keys.other_creator, receiver.url("/fast"))
     records = [
         {
             "messageId": "1",
-            "body": messages.Delivery("acme", slow, event(api, keys.creator)).body(),
+            "body": messages.Delivery("acme", slow, post_event(api, keys.creator)).body(),
         },
         {
             "messageId": "2",
-            "body": messages.Delivery("globex", fast, event(api, keys.other_creator)).body(),
+            "body": messages.Delivery("globex", fast, post_event(api, keys.other_creator)).body(),
         },
     ]
     started = time.time()
@@ -150,14 +148,14 @@ def test_a_slow_receiver_does_not_hold_the_rest_of_its_batch(
 def test_the_rate_limit_delays_deliveries_and_drops_none(
     api: ApiClient, keys: Keys, receiver: Receiver, pipeline: Pipeline
 ) -> None:
-    sid = subscribe(api, keys.creator, receiver.url())
+    sid = subscribe_id(api, keys.creator, receiver.url())
     dynamo.update(
         settings().hooks_table,
         subs.subscription_key("acme", sid),
         "SET rate_limit_per_second = :r",
         values={":r": 2},
     )
-    sent = [event(api, keys.creator) for _ in range(6)]
+    sent = [post_event(api, keys.creator) for _ in range(6)]
     pipeline.drain(until=lambda: len(receiver.received) == 6, timeout=30)
     got = sorted(r.at for r in receiver.received)
     assert sorted(r.json["data"]["event_id"] for r in receiver.received) == sorted(sent)
@@ -169,19 +167,19 @@ def test_the_rate_limit_delays_deliveries_and_drops_none(
 def test_a_slow_subscriptions_backlog_never_stands_before_its_tenants_others(
     api: ApiClient, keys: Keys, receiver: Receiver
 ) -> None:
-    slow = subscribe(api, keys.creator, receiver.url("/slow"))
-    fast = subscribe(api, keys.creator, receiver.url("/fast"))
+    slow = subscribe_id(api, keys.creator, receiver.url("/slow"))
+    fast = subscribe_id(api, keys.creator, receiver.url("/fast"))
     now = clock.now()
     hung = fairness.acquire("acme", slow, now)  # a hanging send holds the slow one's slot
     assert isinstance(hung, fairness.Lease)
     for _ in range(3):  # the slow one's backlog, parked first
         parked = recording.deliver_message(
-            messages.Delivery("acme", slow, event(api, keys.creator))
+            messages.Delivery("acme", slow, post_event(api, keys.creator))
         )
         assert parked.action == "parked"
     busy = fairness.acquire("acme", fast, now)  # the fast one is busy for a moment
     assert isinstance(busy, fairness.Lease)
-    waiting = messages.Delivery("acme", fast, event(api, keys.creator))
+    waiting = messages.Delivery("acme", fast, post_event(api, keys.creator))
     assert recording.deliver_message(waiting).action == "parked"
     parking.release_and_wake(busy)  # the fast one's send ends: its own line goes first
     woken = [m for m in queued() if not m.get("parked")]

@@ -5,7 +5,6 @@ the start of the recovery."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -18,7 +17,14 @@ from common.triggers import recovery, webhooks
 from common.triggers import subscriptions as subs
 from common.triggers.delivery import replay as replays
 from tests.conftest import ApiClient, Keys
-from tests.unit.delivery_support import Pipeline, Receiver, make_pipeline, running_receiver
+from tests.unit.delivery_support import (
+    Pipeline,
+    Receiver,
+    make_pipeline,
+    post_event,
+    running_receiver,
+    subscribe,
+)
 
 
 @pytest.fixture
@@ -29,19 +35,6 @@ def receiver() -> Iterator[Receiver]:
 @pytest.fixture(autouse=True)
 def pipeline(aws: None, monkeypatch: pytest.MonkeyPatch) -> Pipeline:
     return make_pipeline(monkeypatch)
-
-
-def subscribe(api: ApiClient, key: str, url: str, **fields: Any) -> dict[str, Any]:
-    result = api.post("/subscriptions", key=key, json_body={"url": url, **fields})
-    assert result.status == 201, result.text
-    return dict(result.json)
-
-
-def post_event(api: ApiClient, key: str, event_type: str = "order.created") -> str:
-    body = {"event_type": event_type, "payload": {"n": time.time_ns()}}
-    result = api.post("/events", key=key, json_body=body)
-    assert result.status == 201, result.text
-    return str(result.json["event_id"])
 
 
 def sid_of(sub: dict[str, Any]) -> str:
