@@ -229,28 +229,9 @@ def _register_agent(key: str, ids: dict[str, str]) -> dict[str, Any]:
 
 
 def _heartbeat(_: str, ids: dict[str, str]) -> dict[str, Any]:
-    import json
-    import time
-
-    from tools.local import apigw
-
-    path = f"/agents/{ids['agent_id']}/heartbeat"
-    body = json.dumps(
-        {
-            "cpu_percent": 1,
-            "memory_percent": 1,
-            "disk_percent": 1,
-            "jobs_queued": 0,
-            "jobs_completed": 0,
-            "uptime_seconds": 1,
-        }
-    ).encode()
-    headers = {"content-type": "application/json"}
-    headers.update(world.sign_heartbeat(ids["agent_secret"], int(time.time()), path, body))
     handler = world.handler_for("heartbeat")
-    response: dict[str, Any] = handler(
-        apigw.build_event("POST", path, headers=headers, body=body), world.CONTEXT
-    )
+    event = world.heartbeat_event(ids["agent_id"], ids["agent_secret"])
+    response: dict[str, Any] = handler(event, world.CONTEXT)
     return response
 
 

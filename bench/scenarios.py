@@ -224,22 +224,7 @@ def _sample(name: str) -> Callable[[str], dict[str, Any]]:
 
 def _heartbeat(ids: dict[str, str]) -> Callable[[str], dict[str, Any]]:
     def build(_: str) -> dict[str, Any]:
-        from tools.local import apigw
-
-        path = f"/agents/{ids['agent_id']}/heartbeat"
-        body = json.dumps(
-            {
-                "cpu_percent": 1,
-                "memory_percent": 1,
-                "disk_percent": 1,
-                "jobs_queued": 0,
-                "jobs_completed": 0,
-                "uptime_seconds": 1,
-            }
-        ).encode()
-        headers = {"content-type": "application/json"}
-        headers.update(world.sign_heartbeat(ids["agent_secret"], int(time.time()), path, body))
-        return apigw.build_event("POST", path, headers=headers, body=body)
+        return world.heartbeat_event(ids["agent_id"], ids["agent_secret"])
 
     return build
 

@@ -94,6 +94,20 @@ def sign_heartbeat(secret: str, timestamp: int, path: str, body: bytes) -> dict[
     return {"x-agent-timestamp": str(timestamp), "x-agent-signature": f"v1={signature}"}
 
 
+def heartbeat_event(agent_id: str, secret: str) -> dict[str, Any]:
+    """A signed heartbeat as API Gateway delivers it (small, fixed figures)."""
+    import time
+
+    from tools.local import apigw
+
+    path = f"/agents/{agent_id}/heartbeat"
+    figures = ("cpu_percent", "memory_percent", "disk_percent", "jobs_queued", "jobs_completed")
+    body = json.dumps({**dict.fromkeys(figures, 0), "uptime_seconds": 1}).encode()
+    headers = {"content-type": "application/json"}
+    headers.update(sign_heartbeat(secret, int(time.time()), path, body))
+    return apigw.build_event("POST", path, headers=headers, body=body)
+
+
 @contextmanager
 def aws_world() -> Iterator[str]:
     """Yields a creator API key of tenant `bench`, verified and cached."""
