@@ -123,21 +123,8 @@ def emulator() -> Iterator[str]:
 
 def _create_resources() -> None:
     from common.store import aws
-    from tools.local import infra_model
 
-    infra_model.ensure_configured_resources()
-    aws.dynamodb().create_table(
-        TableName=world.BASELINE_TABLE,
-        BillingMode="PAY_PER_REQUEST",
-        KeySchema=[
-            {"AttributeName": "pk", "KeyType": "HASH"},
-            {"AttributeName": "sk", "KeyType": "RANGE"},
-        ],
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-        ],
-    )
+    world.create_tables()
     aws.client("secretsmanager").create_secret(
         Name=SECRET_ID, SecretString=os.environ["DOCKHAND_MASTER_KEY"]
     )

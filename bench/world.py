@@ -108,6 +108,26 @@ def heartbeat_event(agent_id: str, secret: str) -> dict[str, Any]:
     return apigw.build_event("POST", path, headers=headers, body=body)
 
 
+def create_tables() -> None:
+    """dockhand's tables and bucket (from infra/) and the baseline's table."""
+    from common.store import aws
+    from tools.local import infra_model
+
+    infra_model.ensure_configured_resources()
+    aws.dynamodb().create_table(
+        TableName=BASELINE_TABLE,
+        BillingMode="PAY_PER_REQUEST",
+        KeySchema=[
+            {"AttributeName": "pk", "KeyType": "HASH"},
+            {"AttributeName": "sk", "KeyType": "RANGE"},
+        ],
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+    )
+
+
 @contextmanager
 def aws_world() -> Iterator[str]:
     """Yields a creator API key of tenant `bench`, verified and cached."""
@@ -122,22 +142,8 @@ def aws_world() -> Iterator[str]:
     with mock_aws():
         reset_runtime()
         from common.access import auth
-        from common.store import aws
-        from tools.local import infra_model
 
-        infra_model.ensure_configured_resources()
-        aws.dynamodb().create_table(
-            TableName=BASELINE_TABLE,
-            BillingMode="PAY_PER_REQUEST",
-            KeySchema=[
-                {"AttributeName": "pk", "KeyType": "HASH"},
-                {"AttributeName": "sk", "KeyType": "RANGE"},
-            ],
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-        )
+        create_tables()
         key = str(auth.create_key(TENANT, "creator")["api_key"])
         # Warm container: the key is cached and rate-limit tokens are leased, so
         # the figures show what a steady request costs.

@@ -129,11 +129,8 @@ def acknowledge_many(place: Place, event_ids: Sequence[str]) -> AckResultView:
     def decide(event_id: str, old: dict[str, Any] | None) -> str | Change:
         if old is None:
             return NOT_FOUND
-        if old.get(layout.STATUS) == state.DELIVERED:
-            return ACKNOWLEDGED
-        if old.get(layout.STATUS) == state.QUARANTINED:
-            return _ack_quarantined(place, event_id, now)
-        return _ack_pending(place, event_id, now)
+        settled = _settled(place, event_id, old, now)
+        return _ack_pending(place, event_id, now) if settled is None else settled
 
     unique, valid = changes.unique_valid(event_ids)
     first = {event_id: _ack_pending(place, event_id, now) for event_id in valid}
@@ -162,10 +159,9 @@ def acknowledge_lease(
     def decide(event_id: str, old: dict[str, Any] | None) -> str | Change:
         if old is None:
             return NOT_FOUND
-        if old.get(layout.STATUS) == state.DELIVERED:
-            return ACKNOWLEDGED
-        if old.get(layout.STATUS) == state.QUARANTINED:
-            return _ack_quarantined(place, event_id, now)
+        settled = _settled(place, event_id, old, now)
+        if settled is not None:
+            return settled
         if old.get(layout.LEASE_ID) != lease_id and state.held_now(old, now_ms):
             return LEASE_LOST
         return _ack_in_lease(place, event_id, lease_id, now)
@@ -173,6 +169,16 @@ def acknowledge_lease(
     unique, valid = changes.unique_valid(named)
     first = {event_id: _ack_in_lease(place, event_id, lease_id, now) for event_id in valid}
     return _ack_outcome(place, unique, first, decide, now, extra=extra)
+
+
+def _settled(place: Place, event_id: str, old: dict[str, Any], now: float) -> str | Change | None:
+    """The answer for an item already delivered or quarantined; None for a pending one,
+    which each way of acknowledging decides itself."""
+    if old.get(layout.STATUS) == state.DELIVERED:
+        return ACKNOWLEDGED
+    if old.get(layout.STATUS) == state.QUARANTINED:
+        return _ack_quarantined(place, event_id, now)
+    return None
 
 
 def _ack_outcome(
