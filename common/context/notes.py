@@ -16,7 +16,7 @@ from pydantic import ConfigDict, Field, StringConstraints, with_config
 # typing_extensions: pydantic reads TypedDicts from it on Python < 3.12 (a pydantic dependency).
 from typing_extensions import TypedDict
 
-from common.context import thread_item
+from common.context import redact, thread_item
 from common.runtime import catalogue, clock, ids
 from common.runtime.config import settings
 from common.runtime.errors import NotFound, ServiceUnavailable, field_error
@@ -117,7 +117,10 @@ def public_note(item: dict[str, Any]) -> NoteView:
     }
 
 
-def create_note(tenant: str, note: NoteIn) -> NoteView:
+def create_note(tenant: str, note: NoteIn) -> NoteCreatedView:
+    """Store the note, its secrets redacted first (every caller, HTTP or MCP, comes
+    through here: the server does not trust clients to have redacted)."""
+    found = redact.redact_model(note)
     moment = clock.now()
     note_id = ids.new_id()
     item = {
@@ -140,7 +143,7 @@ def create_note(tenant: str, note: NoteIn) -> NoteView:
         tenant, note.thread_id, item, moment, counter="notes_created", notes_delta=1
     )
     catalogue.count("notes_created")
-    return public_note(item)
+    return {**public_note(item), "redactions": found}
 
 
 def get_note(tenant: str, note_id: str) -> dict[str, Any]:

@@ -236,8 +236,11 @@ def public_meta(item: dict[str, Any]) -> SnapshotMetaView:
 # --- hydrate ----------------------------------------------------------------------------
 
 
-def hydrate(tenant: str, snapshot: SnapshotIn) -> SnapshotMetaView:
-    """Freeze the thread's notes, store the document in S3, then its metadata in DynamoDB."""
+def hydrate(tenant: str, snapshot: SnapshotIn) -> SnapshotCreatedView:
+    """Redact the snapshot's secrets, freeze the thread's notes, store the document in S3,
+    then its metadata in DynamoDB.  Every caller comes through here, so nothing is
+    stored unredacted (the server does not trust clients to have redacted)."""
+    found = redact.redact_model(snapshot)
     moment = clock.now()
     snapshot_id = ids.new_id()
     created_at = clock.iso(moment)
@@ -290,7 +293,7 @@ def hydrate(tenant: str, snapshot: SnapshotIn) -> SnapshotMetaView:
         raise ServiceUnavailable(retry_after=1) from None
     catalogue.count("snapshots_created")
     catalogue.record("snapshot_bytes", len(raw))
-    return public_meta(item)
+    return {**public_meta(item), "redactions": found}
 
 
 def _last_goal(tenant: str, thread_id: str) -> str:

@@ -25,7 +25,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from common.access import auth
-from common.context import notes, redact, rehydrate, render, search, snapshots, threads
+from common.context import notes, rehydrate, render, search, snapshots, threads
 from common.mcp.errors import INVALID_PARAMS, RESOURCE_NOT_FOUND, RpcError
 from common.runtime.errors import ApiError, NotFound, ValidationFailed, field_error
 from common.runtime.http import (
@@ -232,8 +232,7 @@ def _search_notes(principal: Principal, arguments: Mapping[str, Any]) -> ToolOut
 def _add_note(principal: Principal, arguments: Mapping[str, Any]) -> ToolOutput:
     auth.require_role(principal, "creator")  # before validation, as POST /notes answers 403
     note: notes.NoteIn = _validated(notes.NoteIn, arguments)
-    found = redact.redact_model(note)  # the server does not trust clients to have redacted
-    return _json_output({**notes.create_note(principal.tenant, note), "redactions": found})
+    return _json_output(dict(notes.create_note(principal.tenant, note)))
 
 
 TOOLS: dict[str, Tool] = {
