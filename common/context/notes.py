@@ -19,7 +19,7 @@ from typing_extensions import TypedDict
 from common.context import redact, thread_item
 from common.runtime import catalogue, clock, ids
 from common.runtime.config import settings
-from common.runtime.errors import NotFound, ServiceUnavailable, field_error
+from common.runtime.errors import NotFound, ServiceUnavailable
 from common.runtime.models import (
     INTEGRAL,
     BodyModel,
@@ -30,12 +30,13 @@ from common.runtime.models import (
     Time,
     query_choice,
 )
-from common.runtime.slug import SLUG_MESSAGE, Slug, is_slug
+from common.runtime.slug import Slug, is_slug
 from common.store import cursor, dynamo, transact
 from common.store.tables import GSI1, GSI1_PK, GSI1_SK, GSI2, GSI2_PK, GSI2_SK, PK, SK
 
 NoteKind = Literal["note", "decision", "question", "todo"]
 NOTE_KINDS: tuple[str, ...] = ("note", "decision", "question", "todo")
+KIND = query_choice(NOTE_KINDS)  # `?kind=`, and the MCP tools' `kind` (KIND.typed)
 Tag = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 
 # The most notes a snapshot freezes: bounds the hydrate request's DynamoDB reads.
@@ -51,7 +52,7 @@ class NotesQuery(PageQuery):
     """GET /notes: a thread's notes, optionally of one kind."""
 
     thread_id: SlugParam
-    kind: Annotated[str, query_choice(NOTE_KINDS)] | None = None
+    kind: Annotated[str, KIND] | None = None
 
 
 class NoteIn(BodyModel):
@@ -230,11 +231,3 @@ def iter_thread_notes(
         if page.last_key is None:
             return
         start = page.last_key
-
-
-def require_thread_id(raw: str | None) -> str:
-    if not raw:
-        raise field_error("thread_id", "required")
-    if not valid_slug(raw):
-        raise field_error("thread_id", SLUG_MESSAGE)
-    return raw

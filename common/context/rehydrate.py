@@ -1,7 +1,8 @@
 """The rehydrate request's rules, shared by `GET /rehydrate` and the MCP `rehydrate` tool.
 
-Both take the same raw values (query strings over HTTP; the tool's arguments turned
-into the same strings), so a bad value answers with the same message on both.
+The route parses query strings with these rules; the tool applies the same rule objects
+(`FORMAT.typed`, ...) to its typed JSON arguments: a bad value answers with the same
+message on both.
 """
 
 from __future__ import annotations
@@ -16,22 +17,22 @@ from common.runtime.errors import NotFound, field_error
 from common.runtime.models import QueryModel, SlugParam, query_choice, query_int, query_text
 
 FORMATS = ("markdown", "json")
+FORMAT = query_choice(FORMATS)
+MAX_TOKENS = query_int(render.MIN_TOKENS, render.MAX_TOKENS)
+SINCE = query_text(64, "An older snapshot of the same thread: adds what changed")
 
 
 class RenderQuery(QueryModel):
-    """GET /rehydrate/{snapshot_id}, and the rendering part of GET /rehydrate and of the
-    MCP `rehydrate` tool: the same rules and messages everywhere."""
+    """GET /rehydrate/{snapshot_id}, and the rendering part of GET /rehydrate."""
 
-    format: Annotated[str, query_choice(FORMATS)] = "markdown"
-    max_tokens: Annotated[int, query_int(render.MIN_TOKENS, render.MAX_TOKENS)] | None = None
-    since: (
-        Annotated[str, query_text(64, "An older snapshot of the same thread: adds what changed")]
-        | None
-    ) = None
+    format: Annotated[str, FORMAT] = "markdown"
+    max_tokens: Annotated[int, MAX_TOKENS] | None = None
+    since: Annotated[str, SINCE] | None = None
 
 
 class ThreadRenderQuery(RenderQuery):
-    """GET /rehydrate: the thread's newest snapshot."""
+    """GET /rehydrate: the thread's newest snapshot (and the MCP `resume` prompt, whose
+    arguments are strings as a query's are)."""
 
     thread_id: SlugParam
 

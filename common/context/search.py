@@ -14,7 +14,7 @@ The answer says what was searched and whether the bound cut the search short.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 from pydantic import ConfigDict, with_config
 
@@ -24,7 +24,7 @@ from typing_extensions import TypedDict
 from common.context import notes, thread_item, threads
 from common.runtime import clock
 from common.runtime.config import settings
-from common.runtime.models import Count, QueryModel, SlugParam, query_choice, query_int, query_text
+from common.runtime.models import Count
 from common.store import dynamo
 from common.store.tables import GSI1, GSI1_PK, GSI1_SK, GSI2, GSI2_PK
 
@@ -37,15 +37,6 @@ NOTES_PER_THREAD = 200
 THREAD_SEARCH_BOUND = 1000
 SEARCH_LIMIT_DEFAULT, SEARCH_LIMIT_MAX = 20, 100
 _ULID_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-
-
-class SearchNotesQuery(QueryModel):
-    """MCP `search_notes`: the same rules as a query string would have."""
-
-    query: Annotated[str, query_text(200, "Text to find (case-insensitive)")]
-    thread_id: SlugParam | None = None
-    kind: Annotated[str, query_choice(notes.NOTE_KINDS)] | None = None
-    limit: Annotated[int, query_int(1, SEARCH_LIMIT_MAX)] = SEARCH_LIMIT_DEFAULT
 
 
 @with_config(ConfigDict(extra="forbid"))
@@ -117,14 +108,17 @@ def _thread_page(tenant: str, thread_id: str, kind: str | None, bound: int) -> d
     )
 
 
-def search_notes(tenant: str, query: SearchNotesQuery) -> SearchView:
-    """Notes whose text (or a tag) contains `query.query`, case-insensitively, newest
-    first; the tenant's only (every key starts with it)."""
-    needle = query.query.casefold()
-    if query.thread_id is not None:
-        if thread_item.thread_deleting(tenant, query.thread_id):
+def search_notes(
+    tenant: str, text: str, *, thread_id: str | None, kind: str | None, limit: int
+) -> SearchView:
+    """At most `limit` notes whose text (or a tag) contains `text`, case-insensitively,
+    newest first, of one thread or of the most recently active ones, optionally of one
+    kind; the tenant's only (every key starts with it)."""
+    needle = text.casefold()
+    if thread_id is not None:
+        if thread_item.thread_deleting(tenant, thread_id):
             return {"items": [], "searched": {"threads": 0, "notes": 0, "complete": True}}
-        thread_ids = [query.thread_id]
+        thread_ids = [thread_id]
         bound, complete = THREAD_SEARCH_BOUND, True
     else:
         listed, next_cursor = threads.list_threads(tenant, SEARCH_THREADS, None)
@@ -132,13 +126,13 @@ def search_notes(tenant: str, query: SearchNotesQuery) -> SearchView:
         bound, complete = NOTES_PER_THREAD, next_cursor is None
     found: list[notes.NoteView] = []
     read = 0
-    for thread_id in thread_ids:
-        page = _thread_page(tenant, thread_id, query.kind, bound)
+    for searched_id in thread_ids:
+        page = _thread_page(tenant, searched_id, kind, bound)
         read += len(page.items)
         complete = complete and page.last_key is None
-        found.extend(notes.public_note(i) for i in page.items if _matches(i, needle, query.kind))
+        found.extend(notes.public_note(i) for i in page.items if _matches(i, needle, kind))
     found.sort(key=lambda note: note["note_id"], reverse=True)  # ULIDs: newest first
     return {
-        "items": found[: query.limit],
+        "items": found[:limit],
         "searched": {"threads": len(thread_ids), "notes": read, "complete": complete},
     }

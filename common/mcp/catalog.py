@@ -1,12 +1,9 @@
 """What the MCP server offers: tools, resources and prompts over the context domain.
 
-Tool arguments are checked by the HTTP API's own rules so a bad value gets the same
-message on both: `add_note` validates with `notes.NoteIn` (the `POST /notes` body
-model); the reading tools mirror query-string routes, so their models check only
-types and unknown fields, then hand the values, as the strings a query would carry,
-to the routes' own query models (`notes.NotesQuery`, `rehydrate.RenderQuery`, ...).
-Their JSON Schemas carry the route's ranges and patterns (documentation for the model;
-enforcement stays in one place).
+Each tool validates its arguments once, into its typed model (common/mcp/arguments.py:
+strict JSON types, then the HTTP routes' own rules, so a bad value gets the same
+message on both; `add_note` takes the `POST /notes` body model), and calls the domain
+function with the model's values.
 
 A tool whose input or business rule fails answers a result with `isError: true`
 whose text is the HTTP API's error (code, message, details): a model can read it and
@@ -20,117 +17,20 @@ import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ValidationError
 
 from common.access import auth
 from common.context import notes, rehydrate, render, search, snapshots, threads
+from common.mcp import arguments as args
 from common.mcp.errors import INVALID_PARAMS, RESOURCE_NOT_FOUND, RpcError
 from common.runtime.errors import ApiError, NotFound, ValidationFailed, field_error
-from common.runtime.http import (
-    DEFAULT_LIMIT,
-    MAX_LIMIT,
-    Principal,
-    page,
-    validation_details,
-)
-from common.runtime.models import BodyModel
-from common.runtime.slug import SLUG_PATTERN
+from common.runtime.http import DEFAULT_LIMIT, Principal, page, validation_details
 
 MARKDOWN = "text/markdown"
 URI_TEMPLATE = "dockhand://threads/{thread_id}/rehydrate"
 _URI = re.compile(r"dockhand://threads/(?P<thread_id>[^/]+)/rehydrate")
-
-# --- argument models (types and unknown fields; the rules are the routes') ---------------
-
-
-def _schema(**extra: Any) -> Any:
-    """JSON Schema keywords that document a rule enforced by the route's own function."""
-    return Field(default=None, json_schema_extra=extra)
-
-
-_SLUG = {"pattern": SLUG_PATTERN, "description": "A thread id (slug)"}
-_LIMIT = {"minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT}
-_CURSOR = {"description": "next_cursor from the previous page"}
-
-
-class _Args(BodyModel):
-    """A tool's arguments: unknown ones refused, nothing coerced."""
-
-
-class RehydrateArgs(_Args):
-    """One of thread_id (its newest snapshot) or snapshot_id."""
-
-    thread_id: str = _schema(**_SLUG)
-    snapshot_id: str = _schema(description="A snapshot id")
-    format: str = _schema(enum=list(rehydrate.FORMATS), default="markdown")
-    max_tokens: int = _schema(
-        minimum=render.MIN_TOKENS, maximum=render.MAX_TOKENS, description="A token budget"
-    )
-    since: str = _schema(
-        description="An earlier snapshot id of the same thread: adds what changed since"
-    )
-
-
-class ListThreadsArgs(_Args):
-    limit: int = _schema(**_LIMIT)
-    cursor: str = _schema(**_CURSOR)
-
-
-class _ThreadArgs(_Args):
-    # Required, but checked by require_thread_id so a missing one reads as over HTTP.
-    model_config = ConfigDict(json_schema_extra={"required": ["thread_id"]})
-    thread_id: str = _schema(**_SLUG)
-
-
-class ListSnapshotsArgs(_ThreadArgs):
-    limit: int = _schema(**_LIMIT)
-    cursor: str = _schema(**_CURSOR)
-
-
-class GetNotesArgs(_ThreadArgs):
-    kind: str = _schema(enum=list(notes.NOTE_KINDS))
-    limit: int = _schema(**_LIMIT)
-    cursor: str = _schema(**_CURSOR)
-
-
-class SearchNotesArgs(_Args):
-    # Required, but checked by the query model so a missing one reads as a missing field.
-    model_config = ConfigDict(json_schema_extra={"required": ["query"]})
-    query: str = _schema(
-        minLength=1, maxLength=200, description="Text to find in notes (case-insensitive)"
-    )
-    thread_id: str = _schema(
-        **{
-            **_SLUG,
-            "description": "Search this thread only (default: the 20 most recently "
-            "active threads, the newest 200 notes of each)",
-        }
-    )
-    kind: str = _schema(enum=list(notes.NOTE_KINDS))
-    limit: int = _schema(
-        minimum=1, maximum=search.SEARCH_LIMIT_MAX, default=search.SEARCH_LIMIT_DEFAULT
-    )
-
-
-def _query(args: BaseModel) -> dict[str, str]:
-    """The arguments as the query string a GET route would receive."""
-    return {name: str(value) for name, value in args.model_dump(exclude_none=True).items()}
-
-
-def _schema_of(model: type[BaseModel]) -> dict[str, Any]:
-    """The model's JSON Schema without pydantic's titles and the `null` defaults of
-    optional arguments (absent and null mean the same here)."""
-    schema = model.model_json_schema()
-    for key in ("title", "description"):
-        schema.pop(key, None)
-    for prop in schema.get("properties", {}).values():
-        prop.pop("title", None)
-        if prop.get("default", 0) is None:
-            del prop["default"]
-    return schema
-
 
 # --- tools ---------------------------------------------------------------------------------
 
@@ -151,7 +51,7 @@ class Tool:
     writes: bool = False
 
     def definition(self) -> dict[str, Any]:
-        schema = _schema_of(self.arguments)
+        schema = args.input_schema(self.arguments)
         return {
             "name": self.name,
             "title": self.title,
@@ -167,7 +67,10 @@ class Tool:
         }
 
 
-def _validated(model: type[BaseModel], arguments: Mapping[str, Any]) -> Any:
+Model = TypeVar("Model", bound=BaseModel)
+
+
+def _validated(model: type[Model], arguments: Mapping[str, Any]) -> Model:
     """The arguments as `model`, or 400 validation_error with the HTTP API's details."""
     present = {name: value for name, value in arguments.items() if value is not None}
     try:
@@ -176,63 +79,65 @@ def _validated(model: type[BaseModel], arguments: Mapping[str, Any]) -> Any:
         raise ValidationFailed(details=validation_details(exc)) from None
 
 
-def _json_output(body: dict[str, Any]) -> ToolOutput:
+def _json_output(body: Mapping[str, Any]) -> ToolOutput:
     # The text is the same JSON (2025-06-18 tools: structured content SHOULD also be
     # returned serialized in a text block, for clients that read text only).
-    return ToolOutput(json.dumps(body, ensure_ascii=False), body)
+    return ToolOutput(json.dumps(body, ensure_ascii=False), dict(body))
 
 
 def _rehydrate(principal: Principal, arguments: Mapping[str, Any]) -> ToolOutput:
-    query = _query(_validated(RehydrateArgs, arguments))
-    snapshot_id = query.pop("snapshot_id", None)
-    if ("thread_id" in query) == (snapshot_id is not None):
-        raise field_error("thread_id", "give thread_id or snapshot_id (one of them)")
-    if snapshot_id is not None:
-        rules: rehydrate.RenderQuery = _validated(rehydrate.RenderQuery, query)
+    given = _validated(args.RehydrateArgs, arguments)
+    thread_id, snapshot_id = given.thread_id, given.snapshot_id
+    if snapshot_id is not None and thread_id is None:
         meta = snapshots.get_meta(principal.tenant, snapshot_id)
+    elif thread_id is not None and snapshot_id is None:
+        meta = snapshots.newest_meta(principal.tenant, thread_id)
     else:
-        thread_rules: rehydrate.ThreadRenderQuery = _validated(rehydrate.ThreadRenderQuery, query)
-        meta = snapshots.newest_meta(principal.tenant, thread_rules.thread_id)
-        rules = thread_rules
+        raise field_error("thread_id", "give thread_id or snapshot_id (one of them)")
     rendered = rehydrate.render_meta(
-        principal.tenant, meta, rules.format, rules.max_tokens, rules.since
+        principal.tenant, meta, given.format, given.max_tokens, given.since
     ).body
     return _json_output(rendered) if isinstance(rendered, dict) else ToolOutput(rendered)
 
 
 def _list_threads(principal: Principal, arguments: Mapping[str, Any]) -> ToolOutput:
-    query = _validated(threads.ThreadsQuery, _query(_validated(ListThreadsArgs, arguments)))
-    items, next_cursor = threads.list_threads(principal.tenant, query.limit, query.cursor)
+    given = _validated(args.ListThreadsArgs, arguments)
+    items, next_cursor = threads.list_threads(principal.tenant, given.limit, given.cursor)
     return _json_output(page(items, next_cursor))
 
 
 def _list_snapshots(principal: Principal, arguments: Mapping[str, Any]) -> ToolOutput:
-    raw = _query(_validated(ListSnapshotsArgs, arguments))
-    query = _validated(snapshots.SnapshotsQuery, raw)  # the route's own rules and messages
+    given = _validated(args.ListSnapshotsArgs, arguments)
     items, next_cursor = snapshots.list_meta(
-        principal.tenant, query.thread_id, query.limit, query.cursor
+        principal.tenant, given.thread_id, given.limit, given.cursor
     )
     return _json_output(page(items, next_cursor))
 
 
 def _get_notes(principal: Principal, arguments: Mapping[str, Any]) -> ToolOutput:
-    query = _validated(notes.NotesQuery, _query(_validated(GetNotesArgs, arguments)))
+    given = _validated(args.GetNotesArgs, arguments)
     items, next_cursor = notes.list_notes(
-        principal.tenant, query.thread_id, query.kind, query.limit, query.cursor
+        principal.tenant, given.thread_id, given.kind, given.limit, given.cursor
     )
     return _json_output(page(items, next_cursor))
 
 
 def _search_notes(principal: Principal, arguments: Mapping[str, Any]) -> ToolOutput:
-    raw = _query(_validated(SearchNotesArgs, arguments))
-    query: search.SearchNotesQuery = _validated(search.SearchNotesQuery, raw)
-    return _json_output(dict(search.search_notes(principal.tenant, query)))
+    given = _validated(args.SearchNotesArgs, arguments)
+    found = search.search_notes(
+        principal.tenant,
+        given.query,
+        thread_id=given.thread_id,
+        kind=given.kind,
+        limit=given.limit,
+    )
+    return _json_output(found)
 
 
 def _add_note(principal: Principal, arguments: Mapping[str, Any]) -> ToolOutput:
     auth.require_role(principal, "creator")  # before validation, as POST /notes answers 403
-    note: notes.NoteIn = _validated(notes.NoteIn, arguments)
-    return _json_output(dict(notes.create_note(principal.tenant, note)))
+    note = _validated(notes.NoteIn, arguments)
+    return _json_output(notes.create_note(principal.tenant, note))
 
 
 TOOLS: dict[str, Tool] = {
@@ -245,21 +150,21 @@ TOOLS: dict[str, Tool] = {
             "of one snapshot (snapshot_id): goal, persona guidance, recent commits, changes, "
             "decisions, tasks, notes and open questions. format=json for structured data; "
             "max_tokens to fit a budget; since=<older snapshot id> to add what changed.",
-            RehydrateArgs,
+            args.RehydrateArgs,
             _rehydrate,
         ),
         Tool(
             "list_threads",
             "List threads",
             "The tenant's work threads, most recently active first (paginated).",
-            ListThreadsArgs,
+            args.ListThreadsArgs,
             _list_threads,
         ),
         Tool(
             "list_snapshots",
             "List a thread's snapshots",
             "The snapshots stored for a thread, newest first (paginated).",
-            ListSnapshotsArgs,
+            args.ListSnapshotsArgs,
             _list_snapshots,
         ),
         Tool(
@@ -267,7 +172,7 @@ TOOLS: dict[str, Tool] = {
             "Read a thread's notes",
             "A thread's notes, oldest first (paginated); kind filters note, decision, "
             "question or todo.",
-            GetNotesArgs,
+            args.GetNotesArgs,
             _get_notes,
         ),
         Tool(
@@ -277,7 +182,7 @@ TOOLS: dict[str, Tool] = {
             "optionally of one thread and one kind. Bounded: a thread's newest 1,000 notes, "
             "or without thread_id the newest 200 notes of the 20 most recently active "
             "threads; `searched.complete` is false when older notes were not read.",
-            SearchNotesArgs,
+            args.SearchNotesArgs,
             _search_notes,
         ),
         Tool(
@@ -426,7 +331,7 @@ def get_prompt(principal: Principal, name: str, arguments: Mapping[str, Any]) ->
             raise field_error(unknown[0], "unknown argument")
         if not all(isinstance(value, str) for value in arguments.values()):
             raise field_error("arguments", "prompt arguments are strings")
-        rules: rehydrate.ThreadRenderQuery = _validated(rehydrate.ThreadRenderQuery, arguments)
+        rules = _validated(rehydrate.ThreadRenderQuery, arguments)
         thread_id = rules.thread_id
         meta = snapshots.newest_meta(principal.tenant, thread_id)
         text = str(

@@ -99,11 +99,19 @@ class QueryRule(GroupedMetadata):
     """A query-string rule: a parser (strings in) and the JSON Schema that states it.
 
     Used as `Annotated[int, query_int(1, 200)]`: one object, so the OpenAPI document is
-    generated from the very rule the validation applies."""
+    generated from the very rule the validation applies.  `typed` is the same rule for a
+    value that arrives already typed (an MCP tool's JSON argument, its type checked
+    first): same bounds, same message, no round trip through a string."""
 
-    def __init__(self, parse: Callable[[Any], Any], schema: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        parse: Callable[[Any], Any],
+        schema: dict[str, Any],
+        check: Callable[[Any], Any] | None = None,
+    ) -> None:
         self.parse = parse
         self.schema = schema
+        self.typed = AfterValidator(check or parse)
 
     def __iter__(self) -> Iterator[Any]:
         yield BeforeValidator(self.parse)
@@ -112,14 +120,20 @@ class QueryRule(GroupedMetadata):
 
 def query_int(low: int, high: int) -> QueryRule:
     """An integer query parameter from `low` to `high`, ASCII digits only."""
+    message = f"must be an integer from {low} to {high}"
+
+    def check(value: int) -> int:
+        if low <= value <= high:
+            return value
+        raise invalid(message)
 
     def parse(raw: Any) -> int:
         # isascii: str.isdigit() also accepts "²" and other scripts' digits.
-        if isinstance(raw, str) and raw.isascii() and raw.isdigit() and low <= int(raw) <= high:
-            return int(raw)
-        raise invalid(f"must be an integer from {low} to {high}")
+        if isinstance(raw, str) and raw.isascii() and raw.isdigit():
+            return check(int(raw))
+        raise invalid(message)
 
-    return QueryRule(parse, {"type": "integer", "minimum": low, "maximum": high})
+    return QueryRule(parse, {"type": "integer", "minimum": low, "maximum": high}, check)
 
 
 def query_choice(choices: Sequence[str]) -> QueryRule:
@@ -189,16 +203,17 @@ def query_slug() -> QueryRule:
     return QueryRule(parse, {"type": "string", "pattern": SLUG_PATTERN})
 
 
-SlugParam = Annotated[str, query_slug()]
-Limit = Annotated[int, query_int(1, MAX_LIMIT)]
-Cursor = Annotated[
-    str,
-    query_text(
-        4096,
-        "Opaque: pass a `next_cursor` back exactly as it was returned. Any other value, or "
-        "one from another tenant or query, is 400 invalid_cursor.",
-    ),
-]
+# The contract's list parameters, named so an MCP tool applies the very same rules to its
+# typed arguments (`SLUG.typed`, `LIMIT.typed`, `CURSOR.typed`).
+SLUG, LIMIT = query_slug(), query_int(1, MAX_LIMIT)
+CURSOR = query_text(
+    4096,
+    "Opaque: pass a `next_cursor` back exactly as it was returned. Any other value, or "
+    "one from another tenant or query, is 400 invalid_cursor.",
+)
+SlugParam = Annotated[str, SLUG]
+Limit = Annotated[int, LIMIT]
+Cursor = Annotated[str, CURSOR]
 
 
 class PageQuery(QueryModel):
