@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from common.agents import held
+from common.context import redact
 from common.mcp import protocol
 from common.runtime import catalogue
 from common.stats import rollup
@@ -287,3 +288,10 @@ def test_the_retry_schedule_in_triggers_md_is_the_codes() -> None:
     schedule = ", ".join(_duration(s) for s in messages.RETRY_SCHEDULE_SECONDS)
     triggers = " ".join((REPO / "docs" / "triggers.md").read_text("utf-8").split())
     assert f"Schedule: {schedule} after each failed attempt" in triggers
+
+
+def test_the_redaction_kinds_in_context_md_are_the_codes() -> None:
+    text = (REPO / "docs" / "context.md").read_text("utf-8")
+    section = text.split("### Redaction in `POST /notes`", 1)[1].split("\n### ", 1)[0]
+    named = set(re.findall(r"`([a-z_]+)`", section.split("A value that is already", 1)[0]))
+    assert sorted(named) == sorted(redact.KINDS)

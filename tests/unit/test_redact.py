@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from common.context import redact
+from common.context import redact, redact_kinds
 from common.runtime.config import settings
 from tests.conftest import ApiClient, Keys
 
@@ -307,9 +307,9 @@ def test_the_anchor_gate_never_changes_what_is_redacted() -> None:
 def test_every_gate_word_is_part_of_its_anchor() -> None:
     for kind in redact.PATTERNS:
         for anchor in kind.anchors:
-            assert redact._gate_word(anchor) in anchor
-            assert redact._ANY_GATE_WORD.search(anchor), anchor
-            assert redact._ANY_ANCHOR.fullmatch(anchor), anchor
+            assert redact_kinds.gate_word(anchor) in anchor
+            assert redact_kinds.ANY_GATE_WORD.search(anchor), anchor
+            assert redact_kinds.ANY_ANCHOR.fullmatch(anchor), anchor
 
 
 class _Item(BaseModel):
