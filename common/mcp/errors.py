@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from common.mcp.replies import JsonRpcErrorObject
+
 PARSE_ERROR = -32700
 INVALID_REQUEST = -32600
 METHOD_NOT_FOUND = -32601
@@ -28,8 +30,8 @@ class RpcError(Exception):
         self.message = message
         self.data = data
 
-    def to_json(self) -> dict[str, Any]:
-        error: dict[str, Any] = {"code": self.code, "message": self.message}
+    def to_json(self) -> JsonRpcErrorObject:
+        error: JsonRpcErrorObject = {"code": self.code, "message": self.message}
         if self.data is not None:
             error["data"] = self.data
         return error

@@ -48,6 +48,7 @@ from common.mcp.errors import (
     UNSUPPORTED_PROTOCOL_VERSION,
     RpcError,
 )
+from common.mcp.replies import JsonRpcReply, JsonRpcResponse, RequestId
 from common.runtime.errors import ApiError, InvalidJson, ServiceUnavailable
 from common.runtime.http import Principal, loads_strict
 from common.runtime.observability import add_log_keys, logger
@@ -84,7 +85,7 @@ class Outcome:
     whole could not be accepted; `body` is the JSON-RPC error to show)."""
 
     kind: Literal["reply", "accepted", "rejected"]
-    body: Json = None
+    body: JsonRpcReply | None = None
     modern: bool = False  # served under 2026-07-28 (whose HTTP binding maps error codes)
 
 
@@ -103,7 +104,7 @@ def _free(units: int) -> None:
     """No rate limit (the protocol's own tests)."""
 
 
-def _error(message_id: Json, error: RpcError) -> dict[str, Any]:
+def _error(message_id: RequestId | None, error: RpcError) -> JsonRpcResponse:
     return {"jsonrpc": "2.0", "id": message_id, "error": error.to_json()}
 
 
@@ -181,7 +182,7 @@ def _batch(messages: list[Json], call: Call, charge: Charge) -> Outcome:
             f"(this one has {len(messages)}); send the rest in further requests.",
         )
     charge(len(messages) - 1)  # each message is a request; the POST counted as one
-    replies: list[dict[str, Any]] = []
+    replies: list[JsonRpcResponse] = []
     malformed_count = 0
     for message in messages:
         reply, malformed = _one(message, call, in_batch=True)
@@ -193,7 +194,7 @@ def _batch(messages: list[Json], call: Call, charge: Charge) -> Outcome:
     return Outcome("reply", replies) if replies else Outcome("accepted")
 
 
-def _one(message: Json, call: Call, *, in_batch: bool) -> tuple[dict[str, Any] | None, bool]:
+def _one(message: Json, call: Call, *, in_batch: bool) -> tuple[JsonRpcResponse | None, bool]:
     """(the reply or None, whether the message was not a JSON-RPC message at all)."""
     problem = _envelope_problem(message)
     if problem:
