@@ -1,9 +1,10 @@
 """Notes on a work thread.
 
 A note is one item in the context table, listed by thread on gsi1 (oldest first) and by
-thread and kind on gsi2 (so `?kind=` is a Query, not a filter); key layout in
-common/store/tables.py.  Every note write is one transaction with the thread item
-(common/context/thread_item.py) and the day counter.
+thread and kind on gsi2 (so `?kind=` is a Query, not a filter); the keys are built
+below (the data layout of docs/conventions.md).  Every note write is one transaction
+with the thread item (common/context/thread_item.py) and the day counter, after its
+secrets are redacted (common/context/redact.py).
 """
 
 from __future__ import annotations
@@ -67,7 +68,7 @@ def valid_slug(value: str) -> bool:
     return is_slug(value)
 
 
-# --- keys (layout: common/store/tables.py) ---------------------------------------------
+# --- keys (attribute and index names: common/store/tables.py) --------------------------
 
 
 def note_pk(tenant: str, note_id: str) -> str:

@@ -5,7 +5,8 @@ application/json, ContentEncoding gzip, metadata `sha256` = SHA-256 of the
 uncompressed UTF-8 JSON document.  Metadata item (context table): pk
 `T#<tenant>#S#<snapshot_id>` / sk `S`; gsi1 `T#<tenant>#TH#<thread>#S` / `<snapshot_id>`.
 
-Write order: S3 first, then one TransactWriteItems (metadata + thread item + day
+Write order: the body's secrets redacted (common/context/redact.py; every caller comes
+through `hydrate`), S3 next, then one TransactWriteItems (metadata + thread item + day
 counter).  A failed S3 write leaves nothing in DynamoDB; a failed transaction deletes
 the object version it just wrote, so metadata never points at a missing object and
 no object is left without metadata (best effort).  Reads verify the SHA-256 against

@@ -2,7 +2,8 @@
 
 It holds what `GET /threads` lists (goal, persona, counts, newest snapshot, last
 activity) and the `deleting_at` mark that makes a thread's data invisible while
-`DELETE /threads/{id}` removes it.  Key layout: common/store/tables.py (LAYOUT).
+`DELETE /threads/{id}` removes it.  Key layout: the data layout of docs/conventions.md
+(attribute and index names: common/store/tables.py).
 """
 
 from __future__ import annotations
