@@ -99,3 +99,31 @@ def test_an_optional_argument_is_documented_as_its_type() -> None:
     assert args.input_schema(args.GetNotesArgs)["required"] == ["thread_id"]
     source = args.input_schema(notes.NoteIn)["properties"]["source"]
     assert source == {"anyOf": [{"$ref": "#/$defs/SourceRef"}, {"type": "null"}]}
+
+
+def test_a_tool_hands_the_domain_its_typed_values(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No round trip through query strings: the domain gets the model's values."""
+    from common.context import search
+    from common.mcp import catalog
+    from common.runtime.http import Principal
+
+    seen: list[tuple[Any, ...]] = []
+
+    def list_notes(*given: Any) -> tuple[list[Any], None]:
+        seen.append(given)
+        return [], None
+
+    def search_notes(*given: Any, **named: Any) -> dict[str, Any]:
+        seen.append((*given, named))
+        return {"items": [], "searched": {"threads": 0, "notes": 0, "complete": True}}
+
+    monkeypatch.setattr(notes, "list_notes", list_notes)
+    monkeypatch.setattr(search, "search_notes", search_notes)
+    principal = Principal(tenant="acme", role="viewer", key_id="k")
+    arguments = {"thread_id": "t1", "kind": "todo", "limit": 5, "cursor": None}
+    assert catalog.call_tool(principal, "get_notes", arguments)["isError"] is False
+    catalog.call_tool(principal, "search_notes", {"query": "tax", "limit": 7})
+    assert seen == [
+        ("acme", "t1", "todo", 5, None),
+        ("acme", "tax", {"thread_id": None, "kind": None, "limit": 7}),
+    ]
