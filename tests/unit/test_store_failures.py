@@ -22,12 +22,12 @@ def logs() -> Iterator[io.StringIO]:
     handler.setFormatter(logger.registered_formatter)
     logger.addHandler(handler)
     yield buffer
-    logger.removeHandler(handler)
+    logger.removeHandler(handler)  # type: ignore[attr-defined]  # powertools forwards it
 
 
 def _client_error(code: str) -> ClientError:
     error = {"Code": code, "Message": "table arn:aws:dynamodb:secret-table"}
-    return ClientError({"Error": error}, "Query")  # type: ignore[arg-type]
+    return ClientError({"Error": error}, "Query")
 
 
 def _lines(logs: io.StringIO) -> list[dict[str, object]]:
