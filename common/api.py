@@ -18,7 +18,7 @@ from typing import Any, Literal
 # container too: load them with the handler, not inside the first request.
 from common.access import auth, ratelimit
 from common.runtime import catalogue
-from common.runtime.errors import ApiError, InternalError, NotFound, ServiceUnavailable
+from common.runtime.errors import ApiError, NotFound
 from common.runtime.http import (
     DEFAULT_MAX_BODY,
     Request,
@@ -33,7 +33,7 @@ from common.runtime.observability import (
     metrics,
     start_invocation,
 )
-from common.store.aws import aws_error_code, is_retryable_aws_error
+from common.store.failures import classify
 
 Response = dict[str, Any]
 RouteFn = Callable[[Request], Response]
@@ -78,7 +78,7 @@ def _dispatch(route: Route | None, event: Mapping[str, Any], request_id: str) ->
             logger.error("request failed", extra={"code": error.code, "cause": repr(error)})
         return error_response(error, request_id)
     except Exception as exc:  # the envelope must hold whatever went wrong
-        return error_response(_classify(exc), request_id)
+        return error_response(classify(exc), request_id)
 
 
 def _authorize(request: Request, role: Auth) -> None:
@@ -88,15 +88,6 @@ def _authorize(request: Request, role: Auth) -> None:
     if role == "creator":
         auth.require_role(principal, "creator")
     ratelimit.check(principal)
-
-
-def _classify(exc: Exception) -> ApiError:
-    """Map an unexpected exception to a safe error; the detail goes to the log only."""
-    if is_retryable_aws_error(exc):
-        logger.warning("backing service unavailable", extra={"aws_code": aws_error_code(exc)})
-        return ServiceUnavailable(retry_after=1)
-    logger.exception("unhandled error", extra={"aws_code": aws_error_code(exc)})
-    return InternalError()
 
 
 def _observe(route_key: str, response: Response, seconds: float) -> None:

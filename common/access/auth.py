@@ -112,13 +112,7 @@ def bcrypt_hash(secret: str) -> str:
 
 def list_keys(tenant: str) -> list[dict[str, Any]]:
     """A tenant's keys, without their hashes."""
-    records = dynamo.query_all(
-        settings().keys_table,
-        "#pk = :pk",
-        index=GSI1,
-        names={"#pk": GSI1_PK},
-        values={":pk": f"T#{tenant}"},
-    )
+    records = dynamo.query_partition_all(settings().keys_table, tenant, f"T#{tenant}", index=GSI1)
     fields = ("key_id", "tenant", "role", "label", "created_at", "revoked_at")
     return [{k: record.get(k) for k in fields} for record in records]
 

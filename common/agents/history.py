@@ -120,11 +120,10 @@ def list_history(
     table = settings().agents_table
     if dynamo.get(table, layout.agent_key(tenant, agent_id), projection=[PK]) is None:
         raise NotFound("No such agent.")
-    page = dynamo.query(
+    page = dynamo.query_partition(
         table,
-        "#pk = :pk",
-        names={"#pk": PK},
-        values={":pk": layout.history_pk(tenant, agent_id)},
+        tenant,
+        layout.history_pk(tenant, agent_id),
         limit=limit + 1,  # one more than asked: a full page knows whether more exist
         start=start,
         forward=False,

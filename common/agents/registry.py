@@ -243,9 +243,7 @@ def list_agents(tenant: str, query: AgentQuery) -> tuple[list[layout.AgentView],
     """A page of the tenant's agents by name, optionally filtered; (items, next_cursor)."""
     limit = query.limit
     bound = {"list": "agents", "status": query.status, "region": query.region}
-    names = {"#pk": GSI1_PK}
-    values: dict[str, Any] = {":pk": layout.list_pk(tenant)}
-    filters = _filters(query, names, values)
+    filters = _filters(query)
     start = cursor.decode(query.cursor, tenant, bound) if query.cursor else None
     found: list[dict[str, Any]] = []
     examined = 0
@@ -253,15 +251,14 @@ def list_agents(tenant: str, query: AgentQuery) -> tuple[list[layout.AgentView],
         # Ask for one more than needed: a full page then knows whether more exist.  Limit
         # caps the items a Query evaluates before filtering, so `examined` counts them.
         request_limit = limit + 1 - len(found)
-        page = dynamo.query(
+        page = dynamo.query_partition(
             settings().agents_table,
-            "#pk = :pk",
+            tenant,
+            layout.list_pk(tenant),
             index=GSI1,
-            names=names,
-            values=values,
             limit=request_limit,
             start=start,
-            filter_expression=filters,
+            where=filters,
         )
         examined += request_limit
         found.extend(page.items)
@@ -279,7 +276,9 @@ def list_agents(tenant: str, query: AgentQuery) -> tuple[list[layout.AgentView],
             )
 
 
-def _filters(query: AgentQuery, names: dict[str, str], values: dict[str, Any]) -> str | None:
+def _filters(query: AgentQuery) -> dynamo.Filter | None:
+    names: dict[str, str] = {}
+    values: dict[str, Any] = {}
     conditions = []
     if query.status:
         names["#status"] = "status"
@@ -289,7 +288,7 @@ def _filters(query: AgentQuery, names: dict[str, str], values: dict[str, Any]) -
         names["#region"] = "region"
         values[":region"] = query.region
         conditions.append("#region = :region")
-    return " AND ".join(conditions) or None
+    return dynamo.Filter(" AND ".join(conditions), names, values) if conditions else None
 
 
 def _position(item: Mapping[str, Any]) -> dict[str, Any]:
@@ -299,13 +298,8 @@ def _position(item: Mapping[str, Any]) -> dict[str, Any]:
 def count_by_status(tenant: str) -> dict[str, int]:
     """The tenant's agents per status: one Query page per ~10,000 agents (status only)."""
     totals: dict[str, int] = dict.fromkeys(layout.STATUSES, 0)
-    for item in dynamo.query_all(
-        settings().agents_table,
-        "#pk = :pk",
-        index=GSI1,
-        projection="#status",
-        names={"#pk": GSI1_PK, "#status": "status"},
-        values={":pk": layout.list_pk(tenant)},
+    for item in dynamo.query_partition_all(
+        settings().agents_table, tenant, layout.list_pk(tenant), index=GSI1, projection=["status"]
     ):
         status = str(item.get("status"))
         if status in totals:

@@ -97,12 +97,12 @@ def drain(item: Mapping[str, Any], summary: SweepSummary) -> None:
 def due_agents(shard: int, now_ms: int) -> list[dict[str, Any]]:
     """The shard's agents whose next change is due: one Query page per ~1 MB of them."""
     return list(
-        dynamo.query_all(
+        dynamo.query_partition_all(
             settings().agents_table,
-            "#pk = :pk AND #sk < :cutoff",
+            dynamo.CROSS_TENANT,
+            layout.liveness_pk(shard),
             index=GSI2,
-            names={"#pk": GSI2_PK, "#sk": GSI2_SK},
-            values={":pk": layout.liveness_pk(shard), ":cutoff": layout.cutoff_sk(now_ms)},
+            sort=dynamo.SortKey.below(layout.cutoff_sk(now_ms)),
         )
     )
 

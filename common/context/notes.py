@@ -203,15 +203,14 @@ def _query_thread_notes(
     tenant: str, thread_id: str, kind: str | None, *, limit: int, start: Any = None
 ) -> dynamo.Page:
     if kind is not None:
-        index, pk_name, pk_value = GSI2, GSI2_PK, thread_kind_pk(tenant, thread_id, kind)
+        index, pk_value = GSI2, thread_kind_pk(tenant, thread_id, kind)
     else:
-        index, pk_name, pk_value = GSI1, GSI1_PK, thread_notes_pk(tenant, thread_id)
-    return dynamo.query(
+        index, pk_value = GSI1, thread_notes_pk(tenant, thread_id)
+    return dynamo.query_partition(
         settings().context_table,
-        "#pk = :pk",
+        tenant,
+        pk_value,
         index=index,
-        names={"#pk": pk_name},
-        values={":pk": pk_value},
         limit=limit,
         start=start,
     )

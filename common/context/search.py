@@ -26,7 +26,7 @@ from common.runtime import clock
 from common.runtime.config import settings
 from common.runtime.models import Count
 from common.store import dynamo
-from common.store.tables import GSI1, GSI1_PK, GSI1_SK, GSI2, GSI2_PK
+from common.store.tables import GSI1, GSI2
 
 NEWER_NOTES_SHOWN = 50
 # Notes written while a snapshot is taken may miss its freeze by a few milliseconds: the
@@ -70,12 +70,12 @@ def newer_notes(
     moment_ms = int(clock.parse_iso(created_at).timestamp() * 1000)
     floor = _ulid_floor(moment_ms - FREEZE_MARGIN_MS)
     window = sum(1 for note_id in frozen_ids if note_id >= floor)
-    page = dynamo.query(
+    page = dynamo.query_partition(
         settings().context_table,
-        "#pk = :pk AND #sk >= :floor",
+        tenant,
+        notes.thread_notes_pk(tenant, thread_id),
         index=GSI1,
-        names={"#pk": GSI1_PK, "#sk": GSI1_SK},
-        values={":pk": notes.thread_notes_pk(tenant, thread_id), ":floor": floor},
+        sort=dynamo.SortKey.at_least(floor),
         forward=False,
         limit=min(1000, NEWER_NOTES_SHOWN + window),
     )
@@ -94,15 +94,14 @@ def _matches(note: dict[str, Any], needle: str, kind: str | None) -> bool:
 
 def _thread_page(tenant: str, thread_id: str, kind: str | None, bound: int) -> dynamo.Page:
     if kind is not None:
-        index, pk_name, pk = GSI2, GSI2_PK, notes.thread_kind_pk(tenant, thread_id, kind)
+        index, pk = GSI2, notes.thread_kind_pk(tenant, thread_id, kind)
     else:
-        index, pk_name, pk = GSI1, GSI1_PK, notes.thread_notes_pk(tenant, thread_id)
-    return dynamo.query(
+        index, pk = GSI1, notes.thread_notes_pk(tenant, thread_id)
+    return dynamo.query_partition(
         settings().context_table,
-        "#pk = :pk",
+        tenant,
+        pk,
         index=index,
-        names={"#pk": pk_name},
-        values={":pk": pk},
         forward=False,  # newest first: the bound keeps the newest
         limit=bound,
     )

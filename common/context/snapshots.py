@@ -389,12 +389,11 @@ def _query_thread_snapshots(
     tenant: str, thread_id: str, *, limit: int, start: Any = None
 ) -> dynamo.Page:
     """A page of the thread's snapshot metadata, newest first (one Query on gsi1)."""
-    return dynamo.query(
+    return dynamo.query_partition(
         settings().context_table,
-        "#pk = :pk",
+        tenant,
+        thread_snapshots_pk(tenant, thread_id),
         index=GSI1,
-        names={"#pk": GSI1_PK},
-        values={":pk": thread_snapshots_pk(tenant, thread_id)},
         forward=False,
         limit=limit,
         start=start,

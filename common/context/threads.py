@@ -90,12 +90,11 @@ def list_threads(tenant: str, limit: int, token: str | None) -> tuple[list[Threa
     the index)."""
     query = {"route": "threads"}
     position = cursor.decode(token, tenant, query) if token else None
-    page = dynamo.query(
+    page = dynamo.query_partition(
         settings().context_table,
-        "#pk = :pk",
+        tenant,
+        thread_item.threads_index_pk(tenant),
         index=GSI2,
-        names={"#pk": GSI2_PK},
-        values={":pk": thread_item.threads_index_pk(tenant)},
         forward=False,
         limit=limit,
         start=position,
@@ -162,12 +161,11 @@ def _mark_snapshot(tenant: str, meta: dict[str, Any]) -> None:
 def _replace_newest(tenant: str, thread_id: str, removed_id: str) -> None:
     """If the removed snapshot was the thread's newest, the next one becomes it (only if
     no newer snapshot arrived meanwhile: a conditional update)."""
-    candidates = dynamo.query(
+    candidates = dynamo.query_partition(
         settings().context_table,
-        "#pk = :pk",
+        tenant,
+        snapshots.thread_snapshots_pk(tenant, thread_id),
         index=GSI1,
-        names={"#pk": GSI1_PK},
-        values={":pk": snapshots.thread_snapshots_pk(tenant, thread_id)},
         forward=False,
         limit=2,  # the index may still show the removed one for a moment
     ).items
@@ -253,26 +251,20 @@ def _mark_thread(tenant: str, thread_id: str) -> None:
     )
 
 
-def _query_keys(partition: str, limit: int = BATCH) -> list[dict[str, Any]]:
-    return dynamo.query(
-        settings().context_table,
-        "#pk = :pk",
-        index=GSI1,
-        names={"#pk": GSI1_PK},
-        values={":pk": partition},
-        limit=limit,
-    ).items
+def _query_keys(tenant: str, partition: str, limit: int = BATCH) -> list[dict[str, Any]]:
+    table = settings().context_table
+    return dynamo.query_partition(table, tenant, partition, index=GSI1, limit=limit).items
 
 
 def _delete_note_batch(tenant: str, thread_id: str) -> int:
-    items = _query_keys(notes.thread_notes_pk(tenant, thread_id))
+    items = _query_keys(tenant, notes.thread_notes_pk(tenant, thread_id))
     _batch_delete([{PK: item[PK], SK: item[SK]} for item in items])
     return len(items)
 
 
 def _delete_snapshot_batch(tenant: str, thread_id: str) -> int:
-    metas = _query_keys(snapshots.thread_snapshots_pk(tenant, thread_id))
-    metas += _query_keys(deleting_snapshots_pk(tenant, thread_id))  # half-deleted ones
+    metas = _query_keys(tenant, snapshots.thread_snapshots_pk(tenant, thread_id))
+    metas += _query_keys(tenant, deleting_snapshots_pk(tenant, thread_id))  # half-deleted ones
     if metas:
         _purge_snapshots(tenant, metas)
     return len(metas)

@@ -49,10 +49,10 @@ from common.mcp.errors import (
     RpcError,
 )
 from common.mcp.replies import JsonRpcReply, JsonRpcResponse, RequestId
-from common.runtime.errors import ApiError, InvalidJson, ServiceUnavailable
+from common.runtime.errors import ApiError, InvalidJson
 from common.runtime.http import Principal, loads_strict
 from common.runtime.observability import add_log_keys, logger
-from common.store.aws import aws_error_code, is_retryable_aws_error
+from common.store.failures import classify
 
 SUPPORTED_VERSIONS: tuple[str, ...] = ("2025-11-25", "2025-06-18", "2025-03-26")  # handshake
 MODERN_VERSIONS: tuple[str, ...] = ("2026-07-28",)  # per-request _meta, no handshake
@@ -244,12 +244,8 @@ def _internal(exc: Exception) -> RpcError:
     if isinstance(exc, ApiError):
         logger.error("mcp request failed", extra={"code": exc.code, "cause": repr(exc)})
         return RpcError(INTERNAL_ERROR, exc.message, {"code": exc.code})
-    if is_retryable_aws_error(exc):
-        logger.warning("backing service unavailable", extra={"aws_code": aws_error_code(exc)})
-        busy = ServiceUnavailable()
-        return RpcError(INTERNAL_ERROR, busy.message, {"code": busy.code})
-    logger.exception("unhandled mcp error", extra={"aws_code": aws_error_code(exc)})
-    return RpcError(INTERNAL_ERROR, "Internal error.", {"code": "internal_error"})
+    error = classify(exc, unhandled="unhandled mcp error")
+    return RpcError(INTERNAL_ERROR, error.message, {"code": error.code})
 
 
 # --- methods -------------------------------------------------------------------------------

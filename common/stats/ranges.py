@@ -24,7 +24,6 @@ from common.runtime.config import settings
 from common.runtime.models import Count, QueryModel, query_choice, query_date
 from common.stats import rollup
 from common.store import counters, dynamo
-from common.store.tables import PK, SK
 
 MAX_RANGE_DAYS = 92
 CSV_COLUMNS = ("day", *rollup.COUNTED)
@@ -102,11 +101,11 @@ def parse_range(first: str, last: str) -> list[str]:
 
 
 def _stored_rollups(tenant: str, first: str, last: str) -> dict[str, dict[str, Any]]:
-    page_items = dynamo.query_all(
+    page_items = dynamo.query_partition_all(
         settings().stats_table,
-        "#pk = :pk AND #sk BETWEEN :first AND :last",
-        names={"#pk": PK, "#sk": SK},
-        values={":pk": f"T#{tenant}#ROLLUP", ":first": first, ":last": last},
+        tenant,
+        f"T#{tenant}#ROLLUP",
+        sort=dynamo.SortKey.between(first, last),
         consistent=True,
     )
     return {str(item["day"]): item for item in page_items}

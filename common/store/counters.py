@@ -93,8 +93,8 @@ def tenants_for_day(day: str) -> Iterator[tuple[str, dict[str, int]]]:
     """(tenant, counters) for every tenant with counters on `day`: one Query per shard page."""
     totals: dict[str, dict[str, int]] = {}
     for shard in range(settings().counter_shards):
-        for item in dynamo.query_all(
-            settings().stats_table, "#pk = :pk", names={"#pk": PK}, values={":pk": _pk(day, shard)}
+        for item in dynamo.query_partition_all(
+            settings().stats_table, dynamo.CROSS_TENANT, _pk(day, shard)
         ):
             _add(totals.setdefault(str(item["tenant"]), {}), item)
     yield from totals.items()

@@ -16,14 +16,15 @@ Items go in and come out as plain dicts (the codec in `store.ddb`).
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from common.runtime import clock
 from common.runtime.errors import ServiceUnavailable
 from common.store import aws, ddb
-from common.store.tables import TTL_ATTRIBUTE
+from common.store.tables import INDEX_KEYS, TTL_ATTRIBUTE
 
 _CONDITION_FAILED = "ConditionalCheckFailedException"
 
@@ -148,39 +149,93 @@ def _write(call: Any, request: dict[str, Any]) -> dict[str, Any]:
         raise ConditionFailed(live(exc.response.get("Item"))) from None
 
 
-def query(
+class Scope(enum.Enum):
+    """The tenant argument of a partition that belongs to no tenant."""
+
+    CROSS_TENANT = "cross-tenant"
+
+
+# The sweepers' due-time indexes and the daily counters: read for every tenant at once.
+CROSS_TENANT = Scope.CROSS_TENANT
+
+
+@dataclass(frozen=True)
+class SortKey:
+    """A condition on the sort key of the partition's table or index (build it with
+    the class methods); values are compared as DynamoDB compares them."""
+
+    condition: str  # over the placeholders #sk, :sk and :sk2
+    values: tuple[Any, ...]
+
+    @classmethod
+    def begins_with(cls, prefix: Any) -> SortKey:
+        return cls("begins_with(#sk, :sk)", (prefix,))
+
+    @classmethod
+    def between(cls, low: Any, high: Any) -> SortKey:
+        """Both ends included."""
+        return cls("#sk BETWEEN :sk AND :sk2", (low, high))
+
+    @classmethod
+    def below(cls, bound: Any) -> SortKey:
+        return cls("#sk < :sk", (bound,))
+
+    @classmethod
+    def at_most(cls, bound: Any) -> SortKey:
+        return cls("#sk <= :sk", (bound,))
+
+    @classmethod
+    def above(cls, bound: Any) -> SortKey:
+        return cls("#sk > :sk", (bound,))
+
+    @classmethod
+    def at_least(cls, bound: Any) -> SortKey:
+        return cls("#sk >= :sk", (bound,))
+
+
+@dataclass(frozen=True)
+class Filter:
+    """A FilterExpression with its own placeholders (#pk, #sk, :pk, :sk, :sk2 are taken).
+    It applies after `limit`: a page may come back short, even empty, with a last key."""
+
+    expression: str
+    names: Mapping[str, str] = field(default_factory=dict)
+    values: Mapping[str, Any] = field(default_factory=dict)
+
+
+_RESERVED = {"#pk", "#sk", ":pk", ":sk", ":sk2"}
+
+
+def query_partition(
     table: str,
-    key_condition: str,
+    tenant: str | Scope,
+    pk: str,
     *,
-    names: Mapping[str, str],
-    values: Mapping[str, Any],
     index: str | None = None,
+    sort: SortKey | None = None,
     limit: int | None = None,
     start: Mapping[str, Any] | None = None,
     forward: bool = True,
     consistent: bool = False,
-    projection: str | None = None,
-    filter_expression: str | None = None,
+    projection: Sequence[str] = (),
+    where: Filter | None = None,
 ) -> Page:
-    """One Query request: one page of live items, oldest (or newest) first."""
-    request: dict[str, Any] = {
-        "TableName": table,
-        "KeyConditionExpression": key_condition,
-        "ScanIndexForward": forward,
-        **expression(names, values),
-    }
-    if index:
-        request["IndexName"] = index
+    """One Query request on one partition: a page of live items in sort-key order
+    (`forward=False`: descending) and the plain LastEvaluatedKey.
+
+    `pk` is the partition key's value, built by the domain's layout from `tenant`: a
+    tenant's partition is refused for any other tenant, and a partition keyed by no
+    tenant (`CROSS_TENANT`) must not look like a tenant's (`T#...`)."""
+    request = _query_request(
+        table, tenant, pk, index=index, sort=sort, projection=projection, where=where
+    )
+    request["ScanIndexForward"] = forward
     if limit is not None:
         request["Limit"] = limit
     if start:
         request["ExclusiveStartKey"] = ddb.serialize(start)
     if consistent:
         request["ConsistentRead"] = True
-    if projection:
-        request["ProjectionExpression"] = projection
-    if filter_expression:
-        request["FilterExpression"] = filter_expression
     result = aws.dynamodb().query(**request)
     now = clock.now()
     items = [item for raw in result.get("Items", []) if (item := live(raw, now)) is not None]
@@ -188,15 +243,83 @@ def query(
     return Page(items, ddb.deserialize(last) if last else None)
 
 
-def query_all(table: str, key_condition: str, **kwargs: Any) -> Iterator[dict[str, Any]]:
-    """Every live item of a Query, page after page (background work only: it is unbounded)."""
+def query_partition_all(
+    table: str,
+    tenant: str | Scope,
+    pk: str,
+    *,
+    index: str | None = None,
+    sort: SortKey | None = None,
+    limit: int | None = None,
+    forward: bool = True,
+    consistent: bool = False,
+    projection: Sequence[str] = (),
+    where: Filter | None = None,
+) -> Iterator[dict[str, Any]]:
+    """Every live item of the partition (under `sort`), page after page of `limit`
+    items at most: background work only, it is unbounded."""
     start: Mapping[str, Any] | None = None
     while True:
-        page = query(table, key_condition, start=start, **kwargs)
+        page = query_partition(
+            table,
+            tenant,
+            pk,
+            index=index,
+            sort=sort,
+            limit=limit,
+            start=start,
+            forward=forward,
+            consistent=consistent,
+            projection=projection,
+            where=where,
+        )
         yield from page.items
         if page.last_key is None:
             return
         start = page.last_key
+
+
+def _query_request(
+    table: str,
+    tenant: str | Scope,
+    pk: str,
+    *,
+    index: str | None,
+    sort: SortKey | None,
+    projection: Sequence[str],
+    where: Filter | None,
+) -> dict[str, Any]:
+    _check_tenant(tenant, pk)
+    pk_name, sk_name = INDEX_KEYS[index]
+    names: dict[str, str] = {"#pk": pk_name}
+    values: dict[str, Any] = {":pk": pk}
+    condition = "#pk = :pk"
+    if sort is not None:
+        names["#sk"] = sk_name
+        values.update(zip((":sk", ":sk2"), sort.values, strict=False))
+        condition += f" AND {sort.condition}"
+    request: dict[str, Any] = {"TableName": table, "KeyConditionExpression": condition}
+    if index:
+        request["IndexName"] = index
+    if projection:
+        placeholders = {f"#p{i}": name for i, name in enumerate(projection)}
+        request["ProjectionExpression"] = ", ".join(placeholders)
+        names.update(placeholders)
+    if where is not None:
+        if _RESERVED & {*where.names, *where.values}:
+            raise ValueError(f"a filter may not use the placeholders {sorted(_RESERVED)}")
+        request["FilterExpression"] = where.expression
+        names.update(where.names)
+        values.update(where.values)
+    return {**request, **expression(names, values)}
+
+
+def _check_tenant(tenant: str | Scope, pk: str) -> None:
+    if tenant is CROSS_TENANT:
+        if pk.startswith("T#"):
+            raise ValueError(f"{pk!r} is a tenant's partition: name its tenant")
+    elif not tenant or (pk != f"T#{tenant}" and not pk.startswith(f"T#{tenant}#")):
+        raise ValueError(f"{pk!r} is not a partition of tenant {tenant!r}")
 
 
 # Unprocessed items mean throttling: a few rounds, then 503 rather than spin inside Lambda.

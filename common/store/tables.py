@@ -22,6 +22,19 @@ GSI5, GSI5_PK, GSI5_SK = "gsi5", "gsi5pk", "gsi5sk"
 # events only: leases held by an agent (sparse), by lease expiry.
 HELD, HELD_PK, HELD_SK = "held", "hpk", "hsk"
 
+# Each index's (partition key, sort key) attributes, the same on every table that has
+# it (None: the table itself); `dynamo.query_partition` names them, never its callers.
+INDEX_KEYS: dict[str | None, tuple[str, str]] = {
+    None: (PK, SK),
+    GSI1: (GSI1_PK, GSI1_SK),
+    GSI2: (GSI2_PK, GSI2_SK),
+    GSI3: (GSI1_PK, GSI3_SK),
+    GSI4: (GSI2_PK, GSI3_SK),
+    GSI5: (GSI5_PK, GSI5_SK),
+    HELD: (HELD_PK, HELD_SK),
+    TIMELINE: (TIMELINE_PK, TIMELINE_SK),
+}
+
 # What each table's indexes mean:
 #   keys:    gsi1 = a tenant's keys (gsi1pk "T#<tenant>")
 #   events:  gsi1 = the sparse inbox (pending events only),

@@ -67,11 +67,10 @@ def deliveries_page(
     if cursor:
         position = cursors.decode(cursor, tenant, query)
         start = {PK: pk, SK: str(position.get("before", ""))}
-    page = dynamo.query(
+    page = dynamo.query_partition(
         settings().hooks_table,
-        "#pk = :pk",
-        names={"#pk": PK},
-        values={":pk": pk},
+        tenant,
+        pk,
         limit=limit,
         start=start,
         forward=False,

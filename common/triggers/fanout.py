@@ -139,18 +139,11 @@ def clean_up_step(record: Mapping[str, Any]) -> int:
     table = settings().events_table
     keys: list[dict[str, Any]] = []
     for shard in range(settings().inbox_shards):
-        for index, pk_name, pk in (
-            (layout.POOL_INDEX, layout.POOL_PK, place.pool(shard)),
-            (layout.QUARANTINE_INDEX, layout.QUARANTINE_PK, place.quarantine(shard)),
+        for index, pk in (
+            (layout.POOL_INDEX, place.pool(shard)),
+            (layout.QUARANTINE_INDEX, place.quarantine(shard)),
         ):
-            page = dynamo.query(
-                table,
-                "#pk = :pk",
-                names={"#pk": pk_name},
-                values={":pk": pk},
-                index=index,
-                limit=CLEAN_UP_PAGE,
-            )
+            page = dynamo.query_partition(table, place.tenant, pk, index=index, limit=CLEAN_UP_PAGE)
             keys += [{PK: item[PK], SK: item[SK]} for item in page.items]
     record_key = {PK: record[PK], SK: record[SK]}
     # An entry written just before the delete may reach the indexes a moment late:
@@ -165,12 +158,7 @@ def clean_up_step(record: Mapping[str, Any]) -> int:
             values={":one": 1, ":checked": not keys},
         )
         return len(keys)
-    gauges = dynamo.query(
-        settings().stats_table,
-        "#pk = :pk",
-        names={"#pk": PK},
-        values={":pk": place.gauge_key(0)[PK]},
-    )
+    gauges = dynamo.query_partition(settings().stats_table, place.tenant, place.gauge_key(0)[PK])
     dynamo.batch_delete(settings().stats_table, [{PK: g[PK], SK: g[SK]} for g in gauges.items])
     dynamo.delete(table, record_key)
     logger.info("queue entries removed", extra={"queue_id": place.queue_id})

@@ -168,11 +168,11 @@ def create(tenant: str, new: NewQueue) -> QueueView:
 
 def of_tenant(tenant: str) -> list[Queue]:
     """Every named queue of the tenant, by name: one Query (at most MAX_QUEUES items)."""
-    page = dynamo.query(
+    page = dynamo.query_partition(
         settings().events_table,
-        "#pk = :pk AND begins_with(#sk, :prefix)",
-        names={"#pk": PK, "#sk": SK},
-        values={":pk": layout.queues_pk(tenant), ":prefix": layout.QUEUE_SK_PREFIX},
+        tenant,
+        layout.queues_pk(tenant),
+        sort=dynamo.SortKey.begins_with(layout.QUEUE_SK_PREFIX),
         consistent=True,  # a queue answered 201 gets the next event
     )
     return [_of_item(item) for item in page.items]

@@ -99,12 +99,12 @@ def sweep_pending(now: float | None = None) -> int:
     """Start every recovery whose enabling request did not (the `retry` function
     calls this every minute); returns how many were started."""
     now = clock.now() if now is None else now
-    page = dynamo.query(
+    page = dynamo.query_partition(
         settings().hooks_table,
-        "#pk = :pk AND #sk <= :now",
-        names={"#pk": GSI1_PK, "#sk": GSI1_SK},
-        values={":pk": PENDING_PK, ":now": f"{int(now * 1000):013d}~"},
+        dynamo.CROSS_TENANT,
+        PENDING_PK,
         index=GSI1,
+        sort=dynamo.SortKey.at_most(f"{int(now * 1000):013d}~"),
         limit=SWEEP_PAGE,
     )
     started = 0

@@ -326,12 +326,8 @@ def get(tenant: str, subscription_id: str) -> Subscription:
 
 def of_tenant(tenant: str) -> list[Subscription]:
     """Every subscription of a tenant (one Query per 1 MB page; background use)."""
-    items = dynamo.query_all(
-        settings().hooks_table,
-        "#pk = :pk",
-        names={"#pk": PK},
-        values={":pk": subscriptions_pk(tenant)},
-        consistent=True,
+    items = dynamo.query_partition_all(
+        settings().hooks_table, tenant, subscriptions_pk(tenant), consistent=True
     )
     return [Subscription(item) for item in items]
 
@@ -344,11 +340,10 @@ def list_page(
     if cursor:
         position = cursors.decode(cursor, tenant, query)
         start = {PK: subscriptions_pk(tenant), SK: str(position.get("after", ""))}
-    page = dynamo.query(
+    page = dynamo.query_partition(
         settings().hooks_table,
-        "#pk = :pk",
-        names={"#pk": PK},
-        values={":pk": subscriptions_pk(tenant)},
+        tenant,
+        subscriptions_pk(tenant),
         limit=limit,
         start=start,
         consistent=True,

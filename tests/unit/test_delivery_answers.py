@@ -15,7 +15,6 @@ import pytest
 from common.runtime import clock
 from common.runtime.config import settings
 from common.store import dynamo
-from common.store.tables import PK
 from common.triggers import outbound, webhooks
 from common.triggers import subscriptions as subs
 from common.triggers.delivery import attempts as recording
@@ -60,12 +59,7 @@ def set_attributes(sid: str, **values: Any) -> None:
 
 def log_items(sid: str) -> list[dict[str, Any]]:
     """The raw deliveries log, oldest first (with the fields the API may not show yet)."""
-    return dynamo.query(
-        settings().hooks_table,
-        "#pk = :pk",
-        names={"#pk": PK},
-        values={":pk": subs.log_pk("acme", sid)},
-    ).items
+    return dynamo.query_partition(settings().hooks_table, "acme", subs.log_pk("acme", sid)).items
 
 
 def test_410_gone_disables_at_once_with_the_event_and_no_retry(

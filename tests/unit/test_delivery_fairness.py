@@ -72,11 +72,11 @@ def test_a_tenant_at_its_share_is_parked_and_woken_by_its_own_next_send(
     assert recording.deliver_message(theirs).action == "sent"  # another tenant goes on
     assert len(receiver.on("/globex")) == 1
 
-    parked = dynamo.query(
+    parked = dynamo.query_partition(
         settings().hooks_table,
-        "#pk = :pk AND begins_with(#sk, :p)",
-        names={"#pk": "pk", "#sk": "sk"},
-        values={":pk": fairness.fair_pk("acme"), ":p": parking.PARK_PREFIX},
+        "acme",
+        fairness.fair_pk("acme"),
+        sort=dynamo.SortKey.begins_with(parking.PARK_PREFIX),
     ).items
     assert len(parked) == 1
     assert isinstance(held[0], fairness.Lease)

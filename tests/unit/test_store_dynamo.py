@@ -69,9 +69,7 @@ def test_expired_items_are_absent_on_every_read() -> None:
         )
     assert dynamo.get(_table(), {PK: "T#a#E1", SK: "E"}) is None
     assert dynamo.get(_table(), {PK: "T#a#E2", SK: "E"}) is not None
-    page = dynamo.query(
-        _table(), "#pk = :pk", index=GSI1, names={"#pk": GSI1_PK}, values={":pk": "T#a#IDX"}
-    )
+    page = dynamo.query_partition(_table(), "a", "T#a#IDX", index=GSI1)
     assert [item[PK] for item in page.items] == ["T#a#E2"]
     assert [i[PK] for i in dynamo.batch_get(_table(), [{PK: "T#a#E1", SK: "E"}])] == []
 
@@ -79,16 +77,16 @@ def test_expired_items_are_absent_on_every_read() -> None:
 def test_query_pages_with_a_plain_last_key_and_query_all_reads_every_page() -> None:
     for n in range(5):
         dynamo.put(_table(), {PK: f"T#a#Q{n}", SK: "Q", GSI1_PK: "T#a#PAGE", GSI1_SK: f"{n:02d}"})
-    kwargs = {"index": GSI1, "names": {"#pk": GSI1_PK}, "values": {":pk": "T#a#PAGE"}}
-    first = dynamo.query(_table(), "#pk = :pk", limit=2, **kwargs)  # type: ignore[arg-type]
+    table, pk = _table(), "T#a#PAGE"
+    first = dynamo.query_partition(table, "a", pk, index=GSI1, limit=2)
     assert [i[GSI1_SK] for i in first.items] == ["00", "01"]
     assert first.last_key is not None
     assert first.last_key[GSI1_SK] == "01"
-    second = dynamo.query(_table(), "#pk = :pk", limit=2, start=first.last_key, **kwargs)  # type: ignore[arg-type]
+    second = dynamo.query_partition(table, "a", pk, index=GSI1, limit=2, start=first.last_key)
     assert [i[GSI1_SK] for i in second.items] == ["02", "03"]
-    newest = dynamo.query(_table(), "#pk = :pk", limit=1, forward=False, **kwargs)  # type: ignore[arg-type]
+    newest = dynamo.query_partition(table, "a", pk, index=GSI1, limit=1, forward=False)
     assert [i[GSI1_SK] for i in newest.items] == ["04"]
-    every = dynamo.query_all(_table(), "#pk = :pk", limit=2, **kwargs)
+    every = dynamo.query_partition_all(table, "a", pk, index=GSI1, limit=2)
     assert [i[GSI1_SK] for i in every] == ["00", "01", "02", "03", "04"]
 
 

@@ -89,11 +89,11 @@ def wake(tenant: str, subscription_id: str) -> bool:
 
 
 def _wake_one(tenant: str, line: str) -> bool:
-    page = dynamo.query(
+    page = dynamo.query_partition(
         settings().hooks_table,
-        "#pk = :pk AND begins_with(#sk, :line)",
-        names={"#pk": PK, "#sk": SK},
-        values={":pk": fairness.fair_pk(tenant), ":line": line},
+        tenant,
+        fairness.fair_pk(tenant),
+        sort=dynamo.SortKey.begins_with(line),
         limit=1,
         consistent=True,
     )

@@ -20,7 +20,7 @@ from common.runtime import clock, ids
 from common.runtime.config import settings
 from common.runtime.errors import Conflict, field_error
 from common.store import dynamo
-from common.store.tables import TIMELINE, TIMELINE_PK, TIMELINE_SK
+from common.store.tables import TIMELINE
 from common.triggers import layout
 from common.triggers import subscriptions as subs
 from common.triggers.delivery import fairness, messages
@@ -91,16 +91,12 @@ def _timeline(
     start: Mapping[str, Any] | None,
     limit: int | None,
 ) -> Iterable[dict[str, Any]]:
-    kwargs: dict[str, Any] = {
-        "names": {"#pk": TIMELINE_PK, "#sk": TIMELINE_SK},
-        "values": {":pk": layout.timeline_pk(tenant, shard), ":since": since, ":until": until},
-        "index": TIMELINE,
-    }
-    condition = "#pk = :pk AND #sk BETWEEN :since AND :until"
+    table, pk = settings().events_table, layout.timeline_pk(tenant, shard)
+    sort = dynamo.SortKey.between(since, until)
     if limit is None:
-        return dynamo.query_all(settings().events_table, condition, **kwargs)
-    return dynamo.query(
-        settings().events_table, condition, start=start, limit=limit, **kwargs
+        return dynamo.query_partition_all(table, tenant, pk, index=TIMELINE, sort=sort)
+    return dynamo.query_partition(
+        table, tenant, pk, index=TIMELINE, sort=sort, start=start, limit=limit
     ).items
 
 
@@ -116,16 +112,12 @@ def replay_page(job: Mapping[str, Any]) -> int:
     if not fairness.hold_replay(tenant, subscription_id, replay_id, clock.now()):
         return 0  # its lock expired and another replay took over: this one stops
     shard = int(job.get("shard") or 0)
-    page = dynamo.query(
+    page = dynamo.query_partition(
         settings().events_table,
-        "#pk = :pk AND #sk BETWEEN :since AND :until",
-        names={"#pk": TIMELINE_PK, "#sk": TIMELINE_SK},
-        values={
-            ":pk": layout.timeline_pk(tenant, shard),
-            ":since": str(job["since"]),
-            ":until": str(job["until"]),
-        },
+        tenant,
+        layout.timeline_pk(tenant, shard),
         index=TIMELINE,
+        sort=dynamo.SortKey.between(str(job["since"]), str(job["until"])),
         limit=REPLAY_PAGE,
         start=job.get("start"),
     )

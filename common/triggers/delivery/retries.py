@@ -11,7 +11,7 @@ from typing import Any
 from common.runtime import catalogue, clock
 from common.runtime.config import settings
 from common.store import dynamo
-from common.store.tables import GSI1, GSI1_PK, GSI1_SK, PK, SK
+from common.store.tables import GSI1, GSI1_SK, PK, SK
 from common.triggers.delivery import messages
 from common.triggers.delivery.messages import LIVE, RETRYING, SQS_MAX_DELAY_SECONDS, Delivery
 
@@ -26,12 +26,12 @@ def sweep_due(now: float | None = None, budget_seconds: float = 40.0) -> int:
     for shard in range(settings().due_shards):
         start: Mapping[str, Any] | None = None
         while time.monotonic() < deadline:
-            page = dynamo.query(
+            page = dynamo.query_partition(
                 settings().hooks_table,
-                "#pk = :pk AND #sk <= :now",
-                names={"#pk": GSI1_PK, "#sk": GSI1_SK},
-                values={":pk": messages.due_pk(shard), ":now": f"{int(now * 1000):013d}~"},
+                dynamo.CROSS_TENANT,
+                messages.due_pk(shard),
                 index=GSI1,
+                sort=dynamo.SortKey.at_most(f"{int(now * 1000):013d}~"),
                 limit=100,
                 start=start,
             )

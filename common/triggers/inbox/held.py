@@ -34,16 +34,14 @@ def _held(
     tenant: str, agent_id: str, now_ms: int, limit: int | None = None
 ) -> Iterator[dict[str, Any]]:
     """The agent's unexpired leased items (a lease ending exactly now has ended)."""
-    request: dict[str, Any] = {
-        "names": {"#pk": layout.HOLDER_PK, "#sk": layout.HOLDER_SK},
-        "values": {":pk": layout.holder_pk(tenant, agent_id), ":now": f"{now_ms:015d}#~"},
-        "index": layout.HELD_INDEX,
-    }
-    table, condition = settings().events_table, "#pk = :pk AND #sk > :now"
+    table, pk = settings().events_table, layout.holder_pk(tenant, agent_id)
+    sort, index = dynamo.SortKey.above(f"{now_ms:015d}#~"), layout.HELD_INDEX
     if limit is not None:
-        yield from dynamo.query(table, condition, limit=limit, **request).items
+        yield from dynamo.query_partition(
+            table, tenant, pk, index=index, sort=sort, limit=limit
+        ).items
         return
-    yield from dynamo.query_all(table, condition, **request)
+    yield from dynamo.query_partition_all(table, tenant, pk, index=index, sort=sort)
 
 
 def _by_place(tenant: str, items: Iterator[dict[str, Any]]) -> dict[Place, list[dict[str, Any]]]:

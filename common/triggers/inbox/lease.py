@@ -120,16 +120,15 @@ def _available(
     fetched: list[dict[str, Any]] = []
     for shard in range(settings().inbox_shards):
         if event_type is None:
-            index, pool_name, pool = layout.AVAILABLE_INDEX, layout.POOL_PK, place.pool(shard)
+            index, pool = layout.AVAILABLE_INDEX, place.pool(shard)
         else:
-            index, pool_name = layout.AVAILABLE_TYPE_INDEX, layout.TYPE_POOL_PK
-            pool = place.type_pool(event_type, shard)
-        fetched += dynamo.query(
+            index, pool = layout.AVAILABLE_TYPE_INDEX, place.type_pool(event_type, shard)
+        fetched += dynamo.query_partition(
             settings().events_table,
-            "#pk = :pk AND #sk <= :to",
-            names={"#pk": pool_name, "#sk": layout.VISIBLE_SK},
-            values={":pk": pool, ":to": layout.time_key(now_ms, "~")},
+            place.tenant,
+            pool,
             index=index,
+            sort=dynamo.SortKey.at_most(layout.time_key(now_ms, "~")),
             limit=want,
         ).items
     fetched.sort(key=lambda item: str(item[layout.VISIBLE_SK]))

@@ -11,6 +11,7 @@ from common.runtime import clock
 from common.runtime.config import settings
 from common.runtime.models import Count, PageQuery, SlugParam, Time, query_text
 from common.store import dynamo, pager
+from common.store.tables import PK
 from common.triggers import events, layout
 from common.triggers.inbox import state
 from common.triggers.inbox.place import Place
@@ -72,19 +73,15 @@ def query_pool(
     place: Place, shard: int, event_type: str | None, after: str | None, limit: int
 ) -> list[dict[str, Any]]:
     if event_type is None:
-        index, pk_name, sk_name = layout.POOL_INDEX, layout.POOL_PK, layout.POOL_SK
-        pk = place.pool(shard)
+        index, pk = layout.POOL_INDEX, place.pool(shard)
     else:
-        index, pk_name = layout.TYPE_POOL_INDEX, layout.TYPE_POOL_PK
-        sk_name, pk = layout.TYPE_POOL_SK, place.type_pool(event_type, shard)
-    condition = "#pk = :pk" + (" AND #sk > :after" if after else "")
-    values = {":pk": pk, **({":after": after} if after else {})}
-    return dynamo.query(
+        index, pk = layout.TYPE_POOL_INDEX, place.type_pool(event_type, shard)
+    return dynamo.query_partition(
         settings().events_table,
-        condition,
-        names={"#pk": pk_name, **({"#sk": sk_name} if after else {})},
-        values=values,
+        place.tenant,
+        pk,
         index=index,
+        sort=dynamo.SortKey.above(after) if after else None,
         limit=limit,
     ).items
 
@@ -110,22 +107,16 @@ def leased_count(place: Place) -> int:
     for shard in range(settings().inbox_shards):
         total += sum(
             1
-            for _ in dynamo.query_all(
+            for _ in dynamo.query_partition_all(
                 settings().events_table,
-                "#pk = :pk AND #sk > :to",
-                names={
-                    "#pk": layout.POOL_PK,
-                    "#sk": layout.VISIBLE_SK,
-                    "#lexp": layout.LEASE_EXPIRES_MS,
-                },
-                values={
-                    ":pk": place.pool(shard),
-                    ":to": layout.time_key(now_ms, "~"),
-                    ":now_ms": now_ms,
-                },
+                place.tenant,
+                place.pool(shard),
                 index=layout.AVAILABLE_INDEX,
-                projection="pk",
-                filter_expression="#lexp > :now_ms",
+                sort=dynamo.SortKey.above(layout.time_key(now_ms, "~")),
+                projection=[PK],
+                where=dynamo.Filter(
+                    "#lexp > :now_ms", {"#lexp": layout.LEASE_EXPIRES_MS}, {":now_ms": now_ms}
+                ),
             )
         )
     return total
@@ -138,12 +129,12 @@ def quarantined_count(place: Place) -> int:
     return sum(
         1
         for shard in range(settings().inbox_shards)
-        for _ in dynamo.query_all(
+        for _ in dynamo.query_partition_all(
             settings().events_table,
-            "#pk = :pk AND #sk <= :to",
-            names={"#pk": layout.QUARANTINE_PK, "#sk": layout.QUARANTINE_SK},
-            values={":pk": place.quarantine(shard), ":to": to},
+            place.tenant,
+            place.quarantine(shard),
             index=layout.QUARANTINE_INDEX,
-            projection="pk",
+            sort=dynamo.SortKey.at_most(to),
+            projection=[PK],
         )
     )

@@ -70,13 +70,7 @@ class Place:
     def pending(self) -> int:
         """The pending gauge: one Query over its shards."""
         pk = self.gauge_key(0)[PK]
-        gauges = dynamo.query(
-            settings().stats_table,
-            "#pk = :pk",
-            names={"#pk": PK},
-            values={":pk": pk},
-            consistent=True,
-        )
+        gauges = dynamo.query_partition(settings().stats_table, self.tenant, pk, consistent=True)
         return max(sum(int(item.get("pending", 0)) for item in gauges.items), 0)
 
 

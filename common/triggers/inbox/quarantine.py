@@ -105,13 +105,13 @@ def quarantine_page(
     to = layout.time_key(layout.millis(clock.now()), "~")
 
     def read(shard: int, after: str | None, count: int) -> list[dict[str, Any]]:
-        return dynamo.query(
+        return dynamo.query_partition(
             settings().events_table,
-            "#pk = :pk AND #sk BETWEEN :from AND :to",
-            names={"#pk": layout.QUARANTINE_PK, "#sk": layout.QUARANTINE_SK},
-            # Every sort key has one length, so the next one after `after` is >= after + "!".
-            values={":pk": place.quarantine(shard), ":from": (after or "") + "!", ":to": to},
+            place.tenant,
+            place.quarantine(shard),
             index=layout.QUARANTINE_INDEX,
+            # Every sort key has one length, so the next one after `after` is >= after + "!".
+            sort=dynamo.SortKey.between((after or "") + "!", to),
             limit=count,
         ).items
 
