@@ -41,14 +41,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tools.cli.leases import (
-    BUSY,
-    bounded,
-    lease_loop,
-    lease_or_wait,
-    release_held,
-    run_until_stopped,
-)
+from tools.cli import leases
+from tools.cli.leases import BUSY, bounded
 from tools.cli.snapshot import CliError, _describe_error, request
 
 TIMEOUT_SECONDS = 30
@@ -321,7 +315,7 @@ def _lease(worker: Worker, args: argparse.Namespace) -> dict[str, Any] | None:
     if args.event_type:
         body["event_type"] = args.event_type
     try:
-        return lease_or_wait(lambda: signed_post(worker.identity, "lease", body), _say)
+        return leases.lease_or_wait(lambda: signed_post(worker.identity, "lease", body), _say)
     except CliError as error:
         if error.status != 401:
             raise
@@ -340,7 +334,7 @@ def _refused(args: argparse.Namespace) -> CliError:
 
 def work(worker: Worker, args: argparse.Namespace) -> None:
     """Lease and settle jobs until stopped (or, with --until-empty, an empty lease)."""
-    lease_loop(
+    leases.lease_loop(
         lambda: _lease(worker, args),
         lambda lease_id, item: _settle(worker, args, lease_id, item),
         lambda lease_id: _release_held(worker, args, lease_id),
@@ -357,7 +351,7 @@ def _release_held(worker: Worker, args: argparse.Namespace, lease_id: str) -> No
             body["queue"] = args.queue
         return signed_post(worker.identity, "release", body)
 
-    release_held(release, worker.held, _say, "held jobs")
+    leases.release_held(release, worker.held, _say, "held jobs")
 
 
 def _state_path(args: argparse.Namespace) -> Path:
@@ -396,4 +390,4 @@ def _run(args: argparse.Namespace) -> int:
             worker.stopping.set()
         return f"queue {args.queue} empty: {worker.completed} jobs done"
 
-    return run_until_stopped(run, _say)
+    return leases.run_until_stopped(run, _say)

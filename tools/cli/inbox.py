@@ -20,15 +20,8 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
-from tools.cli.leases import (
-    MAX_DELAY_SECONDS,
-    backoff,
-    bounded,
-    lease_loop,
-    lease_or_wait,
-    release_held,
-    run_until_stopped,
-)
+from tools.cli import leases
+from tools.cli.leases import MAX_DELAY_SECONDS, backoff, bounded
 from tools.cli.snapshot import CliError, request
 
 
@@ -146,7 +139,7 @@ def _release_held(queue: str, tally: Tally, lease_id: str) -> None:
         )
         return answer
 
-    tally.released += release_held(release, tally.held, _say, "held events")
+    tally.released += leases.release_held(release, tally.held, _say, "held events")
 
 
 def consume(args: argparse.Namespace) -> Tally:
@@ -155,8 +148,8 @@ def consume(args: argparse.Namespace) -> Tally:
     body = _in(args.queue, {"limit": args.limit, "lease_seconds": args.lease_seconds})
     if args.event_type:
         body["event_type"] = args.event_type
-    lease_loop(
-        lambda: lease_or_wait(lambda: _post("/inbox/lease", body), _say),
+    leases.lease_loop(
+        lambda: leases.lease_or_wait(lambda: _post("/inbox/lease", body), _say),
         lambda lease_id, item: _settle(args, lease_id, item, tally),
         partial(_release_held, args.queue, tally),
         tally.held,
@@ -174,4 +167,4 @@ def _consume(args: argparse.Namespace) -> int:
             f"released, {tally.lost} lost to another consumer"
         )
 
-    return run_until_stopped(run, _say, (CliError, CommandCannotRun))
+    return leases.run_until_stopped(run, _say, (CliError, CommandCannotRun))

@@ -27,14 +27,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from common.triggers import outbound, ssrf, webhooks
-from tools.cli.leases import (
-    backoff,
-    bounded,
-    lease_loop,
-    lease_or_wait,
-    release_held,
-    run_until_stopped,
-)
+from tools.cli import leases
+from tools.cli.leases import backoff, bounded
 from tools.cli.snapshot import request
 
 
@@ -243,10 +237,10 @@ def listen(args: argparse.Namespace, forwarder: Forwarder) -> Tally:
             )
             return answer
 
-        release_held(call, tally.held, _say, "events", report=False)
+        leases.release_held(call, tally.held, _say, "events", report=False)
 
-    lease_loop(
-        lambda: lease_or_wait(lambda: _post("/inbox/lease", body), None),
+    leases.lease_loop(
+        lambda: leases.lease_or_wait(lambda: _post("/inbox/lease", body), None),
         lambda lease_id, item: _settle(args, forwarder, lease_id, item, tally),
         release,
         tally.held,
@@ -276,4 +270,4 @@ def _listen(args: argparse.Namespace) -> int:
         tally = listen(args, forwarder)
         return f"inbox empty: {tally.forwarded} forwarded, {tally.failed} failed and released"
 
-    return run_until_stopped(run, _say)
+    return leases.run_until_stopped(run, _say)
