@@ -307,13 +307,7 @@ def is_outcome_event(item: dict[str, Any]) -> bool:
 def _lease(worker: Worker, args: argparse.Namespace) -> dict[str, Any] | None:
     if worker.refused.is_set():
         raise _refused(args)
-    body: dict[str, Any] = {
-        "queue": args.queue,
-        "limit": args.limit,
-        "lease_seconds": args.lease_seconds,
-    }
-    if args.event_type:
-        body["event_type"] = args.event_type
+    body = {"queue": args.queue, **leases.lease_body(args)}
     try:
         return leases.lease_or_wait(lambda: signed_post(worker.identity, "lease", body), _say)
     except CliError as error:

@@ -145,9 +145,7 @@ def _release_held(queue: str, tally: Tally, lease_id: str) -> None:
 def consume(args: argparse.Namespace) -> Tally:
     """The loop; returns what it did.  Raises Stop when a signal asks it to end."""
     tally = Tally()
-    body = _in(args.queue, {"limit": args.limit, "lease_seconds": args.lease_seconds})
-    if args.event_type:
-        body["event_type"] = args.event_type
+    body = _in(args.queue, leases.lease_body(args))
     leases.lease_loop(
         lambda: leases.lease_or_wait(lambda: _post("/inbox/lease", body), _say),
         lambda lease_id, item: _settle(args, lease_id, item, tally),

@@ -81,6 +81,15 @@ def run_until_stopped(
     return 0
 
 
+def lease_body(args: argparse.Namespace) -> dict[str, Any]:
+    """The POST /inbox/lease body the loop's options ask for (--limit, --lease-seconds,
+    --event-type)."""
+    body: dict[str, Any] = {"limit": args.limit, "lease_seconds": args.lease_seconds}
+    if args.event_type:
+        body["event_type"] = args.event_type
+    return body
+
+
 def lease_or_wait(lease: Callable[[], dict[str, Any]], say: Say | None) -> dict[str, Any] | None:
     """The lease, or None after a second's wait when the API is busy (429, 503)."""
     try:

@@ -226,9 +226,7 @@ def _settle(
 
 def listen(args: argparse.Namespace, forwarder: Forwarder) -> Tally:
     tally = Tally()
-    body: dict[str, Any] = {"limit": args.limit, "lease_seconds": args.lease_seconds}
-    if args.event_type:
-        body["event_type"] = args.event_type
+    body = leases.lease_body(args)
 
     def release(lease_id: str) -> None:
         def call(ids: list[str]) -> dict[str, Any]:
