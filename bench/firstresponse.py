@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench import coldstart, scenarios
+from bench import artefacts, coldstart, scenarios
 from bench.stats import median
 
 TARGET_RATIO = 0.5
@@ -105,7 +105,7 @@ class Runner:
     """Runs jobs in fresh processes against the emulator, with real request data."""
 
     def __init__(
-        self, column: coldstart.Column, endpoint: str, keys: dict[int, str], ids: dict[str, str]
+        self, column: artefacts.Column, endpoint: str, keys: dict[int, str], ids: dict[str, str]
     ) -> None:
         self.column, self.endpoint, self.keys = column, endpoint, keys
         self.cases = scenarios.scenarios(ids)
@@ -221,7 +221,7 @@ def measure(function_handlers: dict[str, str], runs: int) -> dict[str, Any]:
     permissions = coldstart._permissions()
     plan = jobs(function_handlers, permissions)
     missing = [n for n in function_handlers if n not in scenarios.scenarios(_NO_IDS)]
-    with coldstart.scratch("dockhand-first-") as work, scenarios.emulator() as endpoint:
+    with artefacts.scratch("dockhand-first-") as work, scenarios.emulator() as endpoint:
         column = _column(work)
         keys = {12: scenarios.create_key(12), 4: scenarios.create_key(4)}
         runner = Runner(column, endpoint, keys, scenarios.prepare(keys[4]))
@@ -247,11 +247,11 @@ def measure(function_handlers: dict[str, str], runs: int) -> dict[str, Any]:
     }
 
 
-def _column(work: Path) -> coldstart.Column:
+def _column(work: Path) -> artefacts.Column:
     """The artefact column of the cold-start section; the source tree without a build."""
-    if (coldstart.BUILD / "function.zip").exists() and (coldstart.BUILD / "layer.zip").exists():
-        return coldstart.artefact_column(work, coldstart._lambda_python())
-    return coldstart.source_column()
+    if (artefacts.BUILD / "function.zip").exists() and (artefacts.BUILD / "layer.zip").exists():
+        return artefacts.artefact_column(work, artefacts.lambda_python())
+    return artefacts.source_column()
 
 
 def format_lines(section: dict[str, Any], cold_start: dict[str, Any] | None = None) -> list[str]:

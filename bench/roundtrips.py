@@ -85,9 +85,24 @@ def _remember(ids: dict[str, str], response: dict[str, Any], field: str) -> dict
     return response
 
 
+THREAD = "rt-thread"
+
+
 def _steps() -> list[tuple[str, Step]]:
     """One request per route, in an order where each finds what it needs."""
-    thread = "rt-thread"
+    return [*_event_steps(), *_inbox_steps(), *_context_steps(), *_agent_steps()]
+
+
+def _get(path: str, **query: str) -> Step:
+    """GET `path` with the ids found so far filled in (a missing one: KeyError)."""
+    return lambda k, ids: world.call("GET", path.format(**ids), key=k, query=query or None)
+
+
+def _delete(path: str) -> Step:
+    return lambda k, ids: world.call("DELETE", path.format(**ids), key=k)
+
+
+def _event_steps() -> list[tuple[str, Step]]:
     return [
         (
             "POST /events",
@@ -97,111 +112,73 @@ def _steps() -> list[tuple[str, Step]]:
                 "event_id",
             ),
         ),
-        (
-            "GET /events/{event_id}",
-            lambda k, ids: world.call("GET", f"/events/{ids['event_id']}", key=k),
-        ),
-        ("GET /inbox", lambda k, ids: world.call("GET", "/inbox", key=k)),
+        ("GET /events/{event_id}", _get("/events/{event_id}")),
+        ("GET /inbox", _get("/inbox")),
+    ]
+
+
+def _inbox_steps() -> list[tuple[str, Step]]:
+    def post(path: str, body: Callable[[dict[str, str]], dict[str, Any]]) -> Step:
+        return lambda k, ids: world.call("POST", path, key=k, json_body=body(ids))
+
+    return [
         ("POST /inbox/lease", _lease),
-        (
-            "POST /inbox/release",
-            lambda k, ids: world.call(
-                "POST", "/inbox/release", key=k, json_body={"lease_id": ids["lease_id"]}
-            ),
-        ),
+        ("POST /inbox/release", post("/inbox/release", lambda ids: {"lease_id": ids["lease_id"]})),
         ("POST /inbox/lease", _lease),
         (
             "POST /inbox/ack (lease_id + event_ids)",
-            lambda k, ids: world.call(
-                "POST",
+            post(
                 "/inbox/ack",
-                key=k,
-                json_body={"lease_id": ids["lease_id"], "event_ids": [ids["event_id"]]},
+                lambda ids: {"lease_id": ids["lease_id"], "event_ids": [ids["event_id"]]},
             ),
         ),
         (
             "POST /inbox/ack (lease_id: all of it)",
-            lambda k, ids: world.call(
-                "POST", "/inbox/ack", key=k, json_body={"lease_id": ids["lease_id"]}
-            ),
+            post("/inbox/ack", lambda ids: {"lease_id": ids["lease_id"]}),
         ),
-        ("GET /inbox/quarantine", lambda k, ids: world.call("GET", "/inbox/quarantine", key=k)),
+        ("GET /inbox/quarantine", _get("/inbox/quarantine")),
         (
             "POST /inbox/quarantine/requeue",
-            lambda k, ids: world.call(
-                "POST",
-                "/inbox/quarantine/requeue",
-                key=k,
-                json_body={"event_ids": [ids["event_id"]]},
-            ),
+            post("/inbox/quarantine/requeue", lambda ids: {"event_ids": [ids["event_id"]]}),
         ),
-        (
-            "POST /inbox/ack",
-            lambda k, ids: world.call(
-                "POST", "/inbox/ack", key=k, json_body={"event_ids": [ids["event_id"]]}
-            ),
-        ),
-        (
-            "DELETE /events/{event_id}",
-            lambda k, ids: world.call("DELETE", f"/events/{ids['event_id']}", key=k),
-        ),
+        ("POST /inbox/ack", post("/inbox/ack", lambda ids: {"event_ids": [ids["event_id"]]})),
+        ("DELETE /events/{event_id}", _delete("/events/{event_id}")),
+    ]
+
+
+def _context_steps() -> list[tuple[str, Step]]:
+    return [
         (
             "POST /notes",
             lambda k, ids: _remember(
                 ids,
-                world.call("POST", "/notes", key=k, json_body={"thread_id": thread, "text": "x"}),
+                world.call("POST", "/notes", key=k, json_body={"thread_id": THREAD, "text": "x"}),
                 "note_id",
             ),
         ),
-        (
-            "GET /notes",
-            lambda k, ids: world.call("GET", "/notes", key=k, query={"thread_id": thread}),
-        ),
-        (
-            "GET /notes/{note_id}",
-            lambda k, ids: world.call("GET", f"/notes/{ids['note_id']}", key=k),
-        ),
+        ("GET /notes", _get("/notes", thread_id=THREAD)),
+        ("GET /notes/{note_id}", _get("/notes/{note_id}")),
         (
             "POST /hydrate",
             lambda k, ids: _remember(
                 ids,
-                world.call("POST", "/hydrate", key=k, json_body=hydrate_body(50, thread)),
+                world.call("POST", "/hydrate", key=k, json_body=hydrate_body(50, THREAD)),
                 "snapshot_id",
             ),
         ),
-        (
-            "GET /snapshots",
-            lambda k, ids: world.call("GET", "/snapshots", key=k, query={"thread_id": thread}),
-        ),
-        (
-            "GET /snapshots/{snapshot_id}",
-            lambda k, ids: world.call("GET", f"/snapshots/{ids['snapshot_id']}", key=k),
-        ),
-        (
-            "GET /rehydrate/{snapshot_id}",
-            lambda k, ids: world.call("GET", f"/rehydrate/{ids['snapshot_id']}", key=k),
-        ),
-        (
-            "GET /rehydrate",
-            lambda k, ids: world.call("GET", "/rehydrate", key=k, query={"thread_id": thread}),
-        ),
-        (
-            "DELETE /notes/{note_id}",
-            lambda k, ids: world.call("DELETE", f"/notes/{ids['note_id']}", key=k),
-        ),
-        (
-            "POST /agents",
-            lambda k, ids: _remember(
-                ids,
-                _register_agent(k, ids),
-                "agent_id",
-            ),
-        ),
-        ("GET /agents", lambda k, ids: world.call("GET", "/agents", key=k)),
-        (
-            "GET /agents/{agent_id}",
-            lambda k, ids: world.call("GET", f"/agents/{ids['agent_id']}", key=k),
-        ),
+        ("GET /snapshots", _get("/snapshots", thread_id=THREAD)),
+        ("GET /snapshots/{snapshot_id}", _get("/snapshots/{snapshot_id}")),
+        ("GET /rehydrate/{snapshot_id}", _get("/rehydrate/{snapshot_id}")),
+        ("GET /rehydrate", _get("/rehydrate", thread_id=THREAD)),
+        ("DELETE /notes/{note_id}", _delete("/notes/{note_id}")),
+    ]
+
+
+def _agent_steps() -> list[tuple[str, Step]]:
+    return [
+        ("POST /agents", lambda k, ids: _remember(ids, _register_agent(k, ids), "agent_id")),
+        ("GET /agents", _get("/agents")),
+        ("GET /agents/{agent_id}", _get("/agents/{agent_id}")),
         ("POST /agents/{agent_id}/heartbeat", _heartbeat),
         ("GET /status", lambda k, ids: world.call("GET", "/status")),
         ("GET /stats", lambda k, ids: world.call("GET", "/stats", key=k, query={"day": _today()})),

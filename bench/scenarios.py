@@ -218,17 +218,34 @@ def _heartbeat(ids: dict[str, str]) -> Callable[[str], dict[str, Any]]:
 
 def scenarios(ids: dict[str, str]) -> dict[str, Scenario]:
     """One representative request per function in infra/functions.tf."""
-    mcp_call = {"jsonrpc": "2.0", "id": 1, "method": "tools/call"}
-    mcp_call["params"] = {"name": "list_threads", "arguments": {"limit": 5}}
-    mcp_headers = {"accept": "application/json, text/event-stream"}
-    mcp_headers["mcp-protocol-version"] = "2025-06-18"
-    found = [
-        Scenario(
-            "events",
-            "POST /events",
-            True,
-            lambda k: world.build("POST", "/events", key=k, json_body=_event(str(time.time_ns()))),
-        ),
+    found = [*_route_scenarios(ids), *_background_scenarios()]
+    return {s.function: s for s in found}
+
+
+def _post_event(key: str) -> dict[str, Any]:
+    return world.build("POST", "/events", key=key, json_body=_event(str(time.time_ns())))
+
+
+def _mcp_tools_call(key: str) -> dict[str, Any]:
+    call = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "tools/call",
+        "params": {"name": "list_threads", "arguments": {"limit": 5}},
+    }
+    headers = {"accept": "application/json, text/event-stream"}
+    headers["mcp-protocol-version"] = "2025-06-18"
+    return world.build("POST", "/mcp", key=key, json_body=call, headers=headers)
+
+
+def _route_scenarios(ids: dict[str, str]) -> list[Scenario]:
+    """The functions behind routes (`auth`: the route takes an API key)."""
+
+    def get(path: str, **query: str) -> Callable[[str], dict[str, Any]]:
+        return lambda k: world.build("GET", path, key=k, query=query)
+
+    return [
+        Scenario("events", "POST /events", True, _post_event),
         Scenario(
             "inbox",
             "GET /inbox (cursor)",
@@ -254,38 +271,23 @@ def scenarios(ids: dict[str, str]) -> dict[str, Scenario]:
             True,
             lambda k: world.build("POST", "/hydrate", key=k, json_body=hydrate_body(50, THREAD)),
         ),
-        Scenario(
-            "rehydrate",
-            "GET /rehydrate",
-            True,
-            lambda k: world.build("GET", "/rehydrate", key=k, query={"thread_id": THREAD}),
-        ),
-        Scenario(
-            "mcp",
-            "POST /mcp tools/call",
-            True,
-            lambda k: world.build("POST", "/mcp", key=k, json_body=mcp_call, headers=mcp_headers),
-        ),
+        Scenario("rehydrate", "GET /rehydrate", True, get("/rehydrate", thread_id=THREAD)),
+        Scenario("mcp", "POST /mcp tools/call", True, _mcp_tools_call),
         Scenario("heartbeat", "POST /agents/{id}/heartbeat (signed)", False, _heartbeat(ids)),
         Scenario("status", "GET /status", False, lambda k: world.build("GET", "/status")),
-        Scenario(
-            "subscriptions",
-            "GET /subscriptions",
-            True,
-            lambda k: world.build("GET", "/subscriptions", key=k, query={"limit": "20"}),
-        ),
+        Scenario("subscriptions", "GET /subscriptions", True, get("/subscriptions", limit="20")),
+    ]
+
+
+def _background_scenarios() -> list[Scenario]:
+    """The functions no route reaches: scheduled, or fed by a stream or a queue."""
+    return [
         Scenario("sweeper", "scheduled run", False, _sample("sweeper_scheduled.json")),
         Scenario("rollup", "scheduled run", False, _sample("rollup_scheduled.json")),
         Scenario("retry", "scheduled run", False, _sample("retry_scheduled.json")),
         Scenario("dispatch", "stream record", False, _sample("dispatch_stream.json")),
         Scenario("deliver", "SQS record", False, _sample("deliver_sqs.json")),
     ]
-    return {s.function: s for s in found}
 
 
-BASELINE = Scenario(
-    "baseline",
-    "POST /events",
-    True,
-    lambda k: world.build("POST", "/events", key=k, json_body=_event(str(time.time_ns()))),
-)
+BASELINE = Scenario("baseline", "POST /events", True, _post_event)

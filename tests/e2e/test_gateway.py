@@ -277,7 +277,8 @@ def test_lambda_results_become_http_responses() -> None:
 
 def test_missing_and_crashing_functions_answer_with_envelopes() -> None:
     from tools.local import apigw
-    from tools.local.gateway import FunctionUnavailable, Gateway
+    from tools.local.gateway import Gateway
+    from tools.local.lambdas import FunctionUnavailable
 
     class Loader:
         def handler(self, function: str) -> Any:

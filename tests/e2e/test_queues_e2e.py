@@ -45,6 +45,17 @@ def test_queues_fill_from_the_stream_and_are_consumed_independently(
     gateway: Gateway, tmp_path: Path
 ) -> None:
     key = gateway.create_key(f"queues-{uuid.uuid4().hex[:8]}", "creator")
+    _create_billing_and_analytics(gateway, key)
+    created = _post_orders_and_one_other(gateway, key)
+    _consume_billing_only(gateway, key, tmp_path, created)
+    _extend_a_lease_on_analytics(gateway, key)
+    assert _cli(gateway, key, "queues", "delete", "billing").returncode == 0
+    gone = gateway.http("GET", "/inbox?queue=billing", key)
+    assert gone.status == 404
+    assert _cli(gateway, key, "queues", "delete", "inbox").returncode == 1
+
+
+def _create_billing_and_analytics(gateway: Gateway, key: str) -> None:
     made = _cli(gateway, key, "queues", "create", "billing", "--event-type", "order.*")
     assert made.returncode == 0, made.stderr
     assert json.loads(made.stdout)["event_types"] == ["order.*"]
@@ -52,6 +63,10 @@ def test_queues_fill_from_the_stream_and_are_consumed_independently(
     listed = json.loads(_cli(gateway, key, "queues", "list").stdout)
     assert [q["name"] for q in listed] == ["inbox", "analytics", "billing"]
 
+
+def _post_orders_and_one_other(gateway: Gateway, key: str) -> list[str]:
+    """Three order.paid events (billing's) and a user.joined one; the ids of the orders,
+    found in billing within 2 s of their 201s, and all four in analytics."""
     created = []
     for n in range(3):
         answer = gateway.http(
@@ -65,8 +80,11 @@ def test_queues_fill_from_the_stream_and_are_consumed_independently(
     assert time.monotonic() - created[-1][1] < 2.0
     assert [i["event_id"] for i in billing] == [event_id for event_id, _ in created]
     assert len(_wait_listed(gateway, key, "analytics", 4)) == 4
+    return [event_id for event_id, _ in created]
 
-    # A consumer drains billing; analytics and the tenant inbox keep every event.
+
+def _consume_billing_only(gateway: Gateway, key: str, tmp_path: Path, created: list[str]) -> None:
+    """A consumer drains billing; analytics and the tenant inbox keep every event."""
     script = tmp_path / "ok.py"
     script.write_text("import sys, json; json.load(sys.stdin)\n")
     consumed = _cli(
@@ -83,12 +101,13 @@ def test_queues_fill_from_the_stream_and_are_consumed_independently(
     assert consumed.returncode == 0, consumed.stderr
     assert gateway.http("GET", "/inbox?queue=billing", key).json["items"] == []
     assert len(gateway.http("GET", "/inbox?queue=analytics", key).json["items"]) == 4
-    for event_id, _ in created:
+    for event_id in created:
         assert gateway.http("GET", f"/events/{event_id}", key).json["status"] == "pending"
     shown = json.loads(_cli(gateway, key, "queues", "show", "analytics").stdout)
     assert shown["pending"] == 4
 
-    # Extend a lease on analytics.
+
+def _extend_a_lease_on_analytics(gateway: Gateway, key: str) -> None:
     held = gateway.http(
         "POST", "/inbox/lease", key, {"queue": "analytics", "limit": 2, "lease_seconds": 5}
     ).json
@@ -101,8 +120,3 @@ def test_queues_fill_from_the_stream_and_are_consumed_independently(
     assert extended.status == 200
     assert extended.json["extended"] == [i["event_id"] for i in held["items"]]
     assert extended.json["expires_at"] > held["expires_at"]
-
-    assert _cli(gateway, key, "queues", "delete", "billing").returncode == 0
-    gone = gateway.http("GET", "/inbox?queue=billing", key)
-    assert gone.status == 404
-    assert _cli(gateway, key, "queues", "delete", "inbox").returncode == 1

@@ -1,6 +1,6 @@
-"""bench/coldstart.py's pieces that decide what is measured: the function list and
-first-request clients come from infra, and the layer's compiled extensions (only those)
-are swapped for this host's."""
+"""The pieces of bench/coldstart.py and bench/artefacts.py that decide what is measured:
+the function list and first-request clients come from infra, and the layer's compiled
+extensions (only those) are swapped for this host's."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import coldstart
+from bench import artefacts, coldstart
 from tools.local import infra_model
 
 
@@ -49,7 +49,7 @@ def test_only_the_compiled_files_of_native_dists_are_swapped(
     _dist(site, "purepkg", "2.0", ["purepkg/__init__.py"])
     (site / "fastcore" / "__pycache__").mkdir()
     (site / "fastcore" / "__pycache__" / "__init__.cpython-312.pyc").write_text("shipped")
-    assert [d.name for d in coldstart.native_dists(site)] == ["fastcore"]
+    assert [d.name for d in artefacts.native_dists(site)] == ["fastcore"]
 
     cache = tmp_path / "wheels"
     cache.mkdir()
@@ -59,12 +59,12 @@ def test_only_the_compiled_files_of_native_dists_are_swapped(
         archive.writestr(f"fastcore/_core.{platform.machine()}.so", "host binary")
         archive.writestr("fastcore.libs/libdep.so", "vendored")
 
-    def cached_wheel(python: str, dist: coldstart.NativeDist) -> Path:
+    def cached_wheel(python: str, dist: artefacts.NativeDist) -> Path:
         prefix = f"{dist.name}-{dist.version}-"
-        return coldstart.host_wheel_from_cache(prefix, platform.machine(), cache)
+        return artefacts.host_wheel_from_cache(prefix, platform.machine(), cache)
 
-    monkeypatch.setattr(coldstart, "host_wheel", cached_wheel)
-    assert coldstart.swap_native_extensions(site, "python3.12") == ["fastcore==1.2.3"]
+    monkeypatch.setattr(artefacts, "host_wheel", cached_wheel)
+    assert artefacts.swap_native_extensions(site, "python3.12") == ["fastcore==1.2.3"]
     assert not (site / "fastcore" / "_core.aarch64.so").exists()
     assert (site / "fastcore" / f"_core.{platform.machine()}.so").read_text() == "host binary"
     assert (site / "fastcore.libs" / "libdep.so").exists()
@@ -81,10 +81,10 @@ def test_the_tree_is_made_read_only_and_back(tmp_path: Path) -> None:
     PYTHONDONTWRITEBYTECODE (tests/infra/test_package.py checks nothing is written)."""
     (tmp_path / "a" / "b").mkdir(parents=True)
     (tmp_path / "a" / "b" / "m.py").write_text("x = 1\n")
-    coldstart.make_read_only(tmp_path)
+    artefacts.make_read_only(tmp_path)
     modes = {p.name: p.stat().st_mode & 0o777 for p in [tmp_path, *tmp_path.rglob("*")]}
     assert modes == {tmp_path.name: 0o555, "a": 0o555, "b": 0o555, "m.py": 0o444}
-    coldstart.make_writable(tmp_path)
+    artefacts.make_writable(tmp_path)
     (tmp_path / "a" / "b" / "__pycache__").mkdir()
 
 

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from tools.cli import inbox as cli_inbox
+from tools.cli import leases
 from tools.cli.main import build_parser
 from tools.cli.snapshot import CliError
 
@@ -93,10 +94,10 @@ def test_a_stop_releases_what_the_lease_still_holds(monkeypatch: pytest.MonkeyPa
     monkeypatch.setattr(cli_inbox, "_post", api.post)
 
     def interrupted(command: str, item: dict[str, Any]) -> int:
-        raise cli_inbox.Stop("SIGINT")
+        raise leases.Stop("SIGINT")
 
     monkeypatch.setattr(cli_inbox, "_run", interrupted)
-    with pytest.raises(cli_inbox.Stop):
+    with pytest.raises(leases.Stop):
         cli_inbox.consume(_args("true"))
     assert api.calls[-1] == ("/inbox/release", {"lease_id": "L1", "event_ids": ["a", "b"]})
 
@@ -125,7 +126,7 @@ def test_busy_answers_are_retried(monkeypatch: pytest.MonkeyPatch) -> None:
         return api.post(path, body)
 
     monkeypatch.setattr(cli_inbox, "_post", post)
-    monkeypatch.setattr(cli_inbox.time, "sleep", lambda _: None)
+    monkeypatch.setattr(leases.time, "sleep", lambda _: None)
     tally = cli_inbox.consume(_args("true"))
     assert tally.acknowledged == 0
     assert [path for path, _ in api.calls] == ["/inbox/lease"]

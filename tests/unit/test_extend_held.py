@@ -18,45 +18,23 @@ from common.triggers.inbox import held, place
 from common.triggers.inbox import lease as leases
 from common.triggers.layout import EVENT_SK, event_pk
 from tests.conftest import ApiClient, Keys
-
-START = 1_767_225_600.0  # 2026-01-01T00:00:00Z
+from tests.unit import leases_support
+from tests.unit.leases_support import START, create_event, lease_inbox
 
 
 @pytest.fixture(autouse=True)
 def generous_rate_limit(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("DOCKHAND_RATE_LIMIT_REQUESTS", "100000")
-    monkeypatch.setenv("DOCKHAND_RATE_LIMIT_WINDOW_SECONDS", "3600")
-    settings.cache_clear()
+    leases_support.generous_rate_limit(monkeypatch)
 
 
 @pytest.fixture
 def moment() -> Iterator[list[float]]:
-    now = [START]
-
-    def tick() -> float:
-        now[0] += 0.001
-        return now[0]
-
-    clock.set_clock(tick)
-    yield now
-    clock.set_clock(None)
+    yield from leases_support.moving_clock()
 
 
 def _near(iso: str | None, moment: float) -> bool:
     """Within a second of `moment` (the test clock ticks a millisecond per read)."""
     return iso is not None and abs(clock.parse_iso(iso).timestamp() - moment) < 1
-
-
-def _create(api: ApiClient, key: str, n: int) -> str:
-    result = api.post("/events", key=key, json_body={"event_type": "t", "payload": {"n": n}})
-    assert result.status == 201, result.text
-    return str(result.json["event_id"])
-
-
-def _lease(api: ApiClient, key: str, **body: Any) -> dict[str, Any]:
-    result = api.post("/inbox/lease", key=key, json_body=body)
-    assert result.status == 200, result.text
-    return dict(result.json)
 
 
 def _extend(api: ApiClient, key: str, **body: Any) -> Any:
@@ -66,8 +44,8 @@ def _extend(api: ApiClient, key: str, **body: Any) -> Any:
 def test_extend_holds_the_events_lease_seconds_from_now(
     api: ApiClient, keys: Keys, moment: list[float]
 ) -> None:
-    ids = [_create(api, keys.creator, n) for n in range(2)]
-    held_lease = _lease(api, keys.creator, limit=2, lease_seconds=30)
+    ids = [create_event(api, keys.creator, n) for n in range(2)]
+    held_lease = lease_inbox(api, keys.creator, limit=2, lease_seconds=30)
     moment[0] += 20
     answer = _extend(api, keys.creator, lease_id=held_lease["lease_id"], lease_seconds=60)
     assert answer.status == 200
@@ -75,7 +53,7 @@ def test_extend_holds_the_events_lease_seconds_from_now(
     assert answer.json["lease_lost"] == answer.json["not_found"] == []
     assert _near(answer.json["expires_at"], START + 80)
     moment[0] += 50  # past the first expiry (30 s), inside the extension (80 s)
-    assert _lease(api, keys.creator, limit=2)["items"] == []
+    assert lease_inbox(api, keys.creator, limit=2)["items"] == []
     listed = api.get("/inbox", key=keys.viewer).json["items"]
     assert all(_near(item["leased_until"], START + 80) for item in listed)
     acked = api.post("/inbox/ack", key=keys.creator, json_body={"lease_id": held_lease["lease_id"]})
@@ -85,10 +63,10 @@ def test_extend_holds_the_events_lease_seconds_from_now(
 def test_extend_reports_lease_lost_and_not_found(
     api: ApiClient, keys: Keys, moment: list[float]
 ) -> None:
-    taken, kept = _create(api, keys.creator, 0), _create(api, keys.creator, 1)
-    first = _lease(api, keys.creator, limit=2, lease_seconds=30)
+    taken, kept = create_event(api, keys.creator, 0), create_event(api, keys.creator, 1)
+    first = lease_inbox(api, keys.creator, limit=2, lease_seconds=30)
     moment[0] += 31
-    second = _lease(api, keys.creator, limit=1, lease_seconds=30)  # takes the oldest
+    second = lease_inbox(api, keys.creator, limit=1, lease_seconds=30)  # takes the oldest
     assert [i["event_id"] for i in second["items"]] == [taken]
     answer = _extend(
         api,
@@ -108,8 +86,8 @@ def test_extend_reports_lease_lost_and_not_found(
 
 
 def test_extend_validation_and_tenants(api: ApiClient, keys: Keys) -> None:
-    _create(api, keys.creator, 0)
-    lease_id = _lease(api, keys.creator)["lease_id"]
+    create_event(api, keys.creator, 0)
+    lease_id = lease_inbox(api, keys.creator)["lease_id"]
     for body in (
         {"lease_id": lease_id, "lease_seconds": 4},
         {"lease_id": lease_id, "lease_seconds": 3601},
@@ -130,8 +108,8 @@ def test_extending_a_last_lease_moves_its_quarantine(
 ) -> None:
     monkeypatch.setenv("DOCKHAND_MAX_ATTEMPTS", "1")
     settings.cache_clear()
-    event_id = _create(api, keys.creator, 0)
-    lease_id = _lease(api, keys.creator, lease_seconds=30)["lease_id"]
+    event_id = create_event(api, keys.creator, 0)
+    lease_id = lease_inbox(api, keys.creator, lease_seconds=30)["lease_id"]
     assert _extend(api, keys.creator, lease_id=lease_id, lease_seconds=100).json["extended"] == [
         event_id
     ]
@@ -161,7 +139,7 @@ def test_an_agents_leases_are_found_extended_and_released_without_a_scan(
     api: ApiClient, keys: Keys, moment: list[float], aws_calls: Counter[str]
 ) -> None:
     queues.create("acme", queues.NewQueue(name="jobs"))
-    ids = [_create(api, keys.creator, n) for n in range(3)]
+    ids = [create_event(api, keys.creator, n) for n in range(3)]
     for event_id in ids:
         _queue_copy(event_id)
     inbox, jobs = place.inbox("acme"), queues.place_of("acme", "jobs")
@@ -204,7 +182,7 @@ def test_an_agents_leases_are_found_extended_and_released_without_a_scan(
 def test_an_expired_or_retaken_lease_is_not_the_agents_any_more(
     api: ApiClient, keys: Keys, moment: list[float]
 ) -> None:
-    event_id = _create(api, keys.creator, 0)
+    event_id = create_event(api, keys.creator, 0)
     inbox = place.inbox("acme")
     leases.lease(inbox, 1, 30, None, holder="agent-1")
     moment[0] += 31
@@ -222,7 +200,7 @@ def test_an_ack_carries_extra_items_in_its_own_transaction_exactly_once(
     from common.store import counters
     from common.triggers.inbox import ack
 
-    ids = [_create(api, keys.creator, n) for n in range(2)]
+    ids = [create_event(api, keys.creator, n) for n in range(2)]
     inbox = place.inbox("acme")
     lease_id = leases.lease(inbox, 2, 30, None, holder="agent-1")["lease_id"]
     seen: list[list[str]] = []

@@ -18,29 +18,18 @@ from common.runtime.config import settings
 from common.store import aws, counters, ddb
 from common.triggers.inbox import listing, place
 from tests.conftest import ApiClient, Keys
-
-START = 1_767_225_600.0  # 2026-01-01T00:00:00Z
+from tests.unit import leases_support
+from tests.unit.leases_support import create_event, lease_inbox
 
 
 @pytest.fixture(autouse=True)
 def generous_rate_limit(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("DOCKHAND_RATE_LIMIT_REQUESTS", "100000")
-    monkeypatch.setenv("DOCKHAND_RATE_LIMIT_WINDOW_SECONDS", "3600")
-    settings.cache_clear()
+    leases_support.generous_rate_limit(monkeypatch)
 
 
 @pytest.fixture
 def moment() -> Iterator[list[float]]:
-    """A clock the test moves; each read is a millisecond later, so ids increase."""
-    now = [START]
-
-    def tick() -> float:
-        now[0] += 0.001
-        return now[0]
-
-    clock.set_clock(tick)
-    yield now
-    clock.set_clock(None)
+    yield from leases_support.moving_clock()
 
 
 @pytest.fixture
@@ -70,18 +59,6 @@ def serialised_transactions() -> Iterator[None]:
         patch.stop()
 
 
-def _create(api: ApiClient, key: str, n: int, event_type: str = "t") -> str:
-    result = api.post("/events", key=key, json_body={"event_type": event_type, "payload": {"n": n}})
-    assert result.status == 201, result.text
-    return str(result.json["event_id"])
-
-
-def _lease(api: ApiClient, key: str, **body: Any) -> Any:
-    result = api.post("/inbox/lease", key=key, json_body=body)
-    assert result.status == 200, result.text
-    return result.json
-
-
 def _ids(items: list[dict[str, Any]]) -> list[str]:
     return [item["event_id"] for item in items]
 
@@ -104,8 +81,8 @@ def _status(api: ApiClient, key: str, event_id: str) -> str:
 def test_lease_returns_oldest_available_with_attempts(
     api: ApiClient, keys: Keys, moment: list[float]
 ) -> None:
-    created = [_create(api, keys.creator, n) for n in range(5)]
-    held = _lease(api, keys.creator, limit=3, lease_seconds=60)
+    created = [create_event(api, keys.creator, n) for n in range(5)]
+    held = lease_inbox(api, keys.creator, limit=3, lease_seconds=60)
     assert set(held) == {"lease_id", "expires_at", "items"}
     assert _ids(held["items"]) == created[:3]
     assert set(held["items"][0]) == {
@@ -121,8 +98,8 @@ def test_lease_returns_oldest_available_with_attempts(
     assert held["items"][0]["payload"] == {"n": 0}
     assert clock.parse_iso(held["expires_at"]).timestamp() == pytest.approx(moment[0] + 60, abs=1)
     # The next lease gets the rest, not the held ones.
-    assert _ids(_lease(api, keys.creator)["items"]) == created[3:]
-    assert _lease(api, keys.creator)["items"] == []
+    assert _ids(lease_inbox(api, keys.creator)["items"]) == created[3:]
+    assert lease_inbox(api, keys.creator)["items"] == []
     # GET /inbox still lists every pending event, leased or not, with its lease.
     listed = _inbox(api, keys.viewer)
     assert _ids(listed) == created
@@ -133,13 +110,13 @@ def test_lease_returns_oldest_available_with_attempts(
 
 def test_whole_floats_are_integers(api: ApiClient, keys: Keys, moment: list[float]) -> None:
     """JSON Schema's `integer` includes 30.0 (the OpenAPI document promises it)."""
-    _create(api, keys.creator, 1)
-    held = _lease(api, keys.creator, limit=1.0, lease_seconds=30.0)
+    create_event(api, keys.creator, 1)
+    held = lease_inbox(api, keys.creator, limit=1.0, lease_seconds=30.0)
     assert len(held["items"]) == 1
 
 
 def test_defaults_and_an_empty_body(api: ApiClient, keys: Keys, moment: list[float]) -> None:
-    created = [_create(api, keys.creator, n) for n in range(12)]
+    created = [create_event(api, keys.creator, n) for n in range(12)]
     assert api.post("/inbox/lease", key=keys.creator, body="").error_code == "invalid_json"
     result = api.post("/inbox/lease", key=keys.creator, json_body={})
     assert result.status == 200
@@ -151,9 +128,9 @@ def test_defaults_and_an_empty_body(api: ApiClient, keys: Keys, moment: list[flo
 def test_empty_lease_writes_nothing_and_its_id_acks_nothing(
     api: ApiClient, keys: Keys, aws_calls: Counter[str]
 ) -> None:
-    _lease(api, keys.creator)  # warm: key verified, tokens leased
+    lease_inbox(api, keys.creator)  # warm: key verified, tokens leased
     aws_calls.clear()
-    held = _lease(api, keys.creator)
+    held = lease_inbox(api, keys.creator)
     assert held["items"] == []
     assert aws_calls == Counter({"dynamodb.Query": 1})
     ack = api.post("/inbox/ack", key=keys.creator, json_body={"lease_id": held["lease_id"]})
@@ -163,11 +140,11 @@ def test_empty_lease_writes_nothing_and_its_id_acks_nothing(
 def test_event_type_lease_uses_the_type_pool(
     api: ApiClient, keys: Keys, moment: list[float], aws_calls: Counter[str]
 ) -> None:
-    orders = [_create(api, keys.creator, n, "order") for n in range(3)]
+    orders = [create_event(api, keys.creator, n, "order") for n in range(3)]
     for n in range(3):
-        _create(api, keys.creator, n, "refund")
+        create_event(api, keys.creator, n, "refund")
     aws_calls.clear()
-    held = _lease(api, keys.creator, event_type="order", limit=10)
+    held = lease_inbox(api, keys.creator, event_type="order", limit=10)
     assert _ids(held["items"]) == orders
     assert aws_calls["dynamodb.Query"] == 1
     assert aws_calls["dynamodb.TransactWriteItems"] == 1
@@ -178,8 +155,8 @@ def test_lease_is_one_query_and_one_transaction_reading_only_what_it_leases(
 ) -> None:
     """Leased and delivered events behind the available ones are never read."""
     for n in range(40):
-        _create(api, keys.creator, n)
-    first = _lease(api, keys.creator, limit=20)  # 20 leased
+        create_event(api, keys.creator, n)
+    first = lease_inbox(api, keys.creator, limit=20)  # 20 leased
     api.post("/inbox/ack", key=keys.creator, json_body={"event_ids": _ids(first["items"][:10])})
     reads: list[int] = []
 
@@ -188,7 +165,7 @@ def test_lease_is_one_query_and_one_transaction_reading_only_what_it_leases(
 
     aws.dynamodb().meta.events.register("after-call.dynamodb.Query", after)
     aws_calls.clear()
-    held = _lease(api, keys.creator, limit=5)
+    held = lease_inbox(api, keys.creator, limit=5)
     assert len(held["items"]) == 5
     assert aws_calls == Counter({"dynamodb.Query": 1, "dynamodb.TransactWriteItems": 1})
     assert reads == [5]
@@ -197,7 +174,7 @@ def test_lease_is_one_query_and_one_transaction_reading_only_what_it_leases(
 def test_concurrent_leasers_never_share_an_event(
     api: ApiClient, keys: Keys, serialised_transactions: None
 ) -> None:
-    created = {_create(api, keys.creator, n) for n in range(60)}
+    created = {create_event(api, keys.creator, n) for n in range(60)}
     barrier = threading.Barrier(16)
 
     def lease(_: int) -> list[str]:
@@ -220,7 +197,7 @@ def test_concurrent_leasers_never_share_an_event(
     every = [event_id for got in results for event_id in got]
     assert len(every) == len(set(every)), "an event was held by two leases at once"
     # Whatever was not handed out is still available: nothing lost.
-    rest = _ids(_lease(api, keys.creator, limit=100)["items"])
+    rest = _ids(lease_inbox(api, keys.creator, limit=100)["items"])
     assert set(every) | set(rest) == created
     assert not set(every) & set(rest)
     assert _today("acme")["events_leased"] == len(created)
@@ -233,7 +210,7 @@ def test_sharded_leases_merge_oldest_first_across_shards(
 ) -> None:
     monkeypatch.setenv("DOCKHAND_INBOX_SHARDS", "3")
     settings.cache_clear()
-    created = [_create(api, keys.creator, n) for n in range(15)]
+    created = [create_event(api, keys.creator, n) for n in range(15)]
     shards = {
         aws.dynamodb().get_item(
             TableName=settings().events_table,
@@ -244,7 +221,7 @@ def test_sharded_leases_merge_oldest_first_across_shards(
     assert len(shards) > 1
     seen: list[str] = []
     for _ in range(3):
-        seen += _ids(_lease(api, keys.creator, limit=5)["items"])
+        seen += _ids(lease_inbox(api, keys.creator, limit=5)["items"])
     assert seen == created  # oldest first across shards within and between pages
 
 
@@ -254,11 +231,11 @@ def test_sharded_leases_merge_oldest_first_across_shards(
 def test_expired_lease_frees_its_events_by_time_alone(
     api: ApiClient, keys: Keys, moment: list[float]
 ) -> None:
-    created = [_create(api, keys.creator, n) for n in range(2)]
-    first = _lease(api, keys.creator, lease_seconds=5)
-    assert _lease(api, keys.creator)["items"] == []
+    created = [create_event(api, keys.creator, n) for n in range(2)]
+    first = lease_inbox(api, keys.creator, lease_seconds=5)
+    assert lease_inbox(api, keys.creator)["items"] == []
     moment[0] += 5.5
-    again = _lease(api, keys.creator, lease_seconds=30)
+    again = lease_inbox(api, keys.creator, lease_seconds=30)
     assert _ids(again["items"]) == created
     assert [item["attempts"] for item in again["items"]] == [2, 2]
     # The first holder lost them: another live lease holds them now.
@@ -274,8 +251,8 @@ def test_expired_lease_frees_its_events_by_time_alone(
 def test_expired_lease_nobody_else_holds_is_still_acknowledged(
     api: ApiClient, keys: Keys, moment: list[float]
 ) -> None:
-    event_id = _create(api, keys.creator, 1)
-    held = _lease(api, keys.creator, lease_seconds=5)
+    event_id = create_event(api, keys.creator, 1)
+    held = lease_inbox(api, keys.creator, lease_seconds=5)
     moment[0] += 10
     body = {"lease_id": held["lease_id"], "event_ids": [event_id]}
     assert api.post("/inbox/ack", key=keys.creator, json_body=body).json == {
@@ -291,8 +268,8 @@ def test_expired_lease_nobody_else_holds_is_still_acknowledged(
 def test_ack_by_lease_is_one_transaction_and_counts_once(
     api: ApiClient, keys: Keys, moment: list[float], aws_calls: Counter[str]
 ) -> None:
-    created = [_create(api, keys.creator, n) for n in range(3)]
-    held = _lease(api, keys.creator)
+    created = [create_event(api, keys.creator, n) for n in range(3)]
+    held = lease_inbox(api, keys.creator)
     aws_calls.clear()
     body = {"lease_id": held["lease_id"], "event_ids": created}
     result = api.post("/inbox/ack", key=keys.creator, json_body=body)
@@ -308,8 +285,8 @@ def test_ack_by_lease_is_one_transaction_and_counts_once(
 def test_ack_by_lease_reports_unknown_ids_as_not_found(
     api: ApiClient, keys: Keys, moment: list[float]
 ) -> None:
-    event_id = _create(api, keys.creator, 1)
-    held = _lease(api, keys.creator)
+    event_id = create_event(api, keys.creator, 1)
+    held = lease_inbox(api, keys.creator)
     body = {"lease_id": held["lease_id"], "event_ids": [event_id, "nope", event_id]}
     result = api.post("/inbox/ack", key=keys.creator, json_body=body)
     assert result.json == {"acknowledged": [event_id], "lease_lost": [], "not_found": ["nope"]}
@@ -321,11 +298,11 @@ def test_ack_by_lease_reports_unknown_ids_as_not_found(
 def test_release_without_delay_makes_events_available_now(
     api: ApiClient, keys: Keys, moment: list[float]
 ) -> None:
-    created = [_create(api, keys.creator, n) for n in range(2)]
-    held = _lease(api, keys.creator)
+    created = [create_event(api, keys.creator, n) for n in range(2)]
+    held = lease_inbox(api, keys.creator)
     result = api.post("/inbox/release", key=keys.creator, json_body={"lease_id": held["lease_id"]})
     assert result.json == {"released": created, "not_found": []}
-    again = _lease(api, keys.creator)
+    again = lease_inbox(api, keys.creator)
     assert _ids(again["items"]) == created
     assert [item["attempts"] for item in again["items"]] == [2, 2]  # attempts stay counted
     assert _today("acme")["events_released"] == 2
@@ -337,24 +314,24 @@ def test_release_without_delay_makes_events_available_now(
 def test_release_with_delay_hides_events_until_it_passes(
     api: ApiClient, keys: Keys, moment: list[float]
 ) -> None:
-    event_id = _create(api, keys.creator, 1)
-    held = _lease(api, keys.creator, lease_seconds=600)
+    event_id = create_event(api, keys.creator, 1)
+    held = lease_inbox(api, keys.creator, lease_seconds=600)
     body = {"lease_id": held["lease_id"], "event_ids": [event_id], "delay_seconds": 30}
     assert api.post("/inbox/release", key=keys.creator, json_body=body).json["released"] == [
         event_id
     ]
     assert _inbox(api, keys.viewer)[0]["leased_until"] is None
     moment[0] += 20
-    assert _lease(api, keys.creator)["items"] == []
+    assert lease_inbox(api, keys.creator)["items"] == []
     moment[0] += 11
-    assert _ids(_lease(api, keys.creator)["items"]) == [event_id]
+    assert _ids(lease_inbox(api, keys.creator)["items"]) == [event_id]
 
 
 def test_release_of_an_expired_lease_is_not_found(
     api: ApiClient, keys: Keys, moment: list[float]
 ) -> None:
-    event_id = _create(api, keys.creator, 1)
-    held = _lease(api, keys.creator, lease_seconds=5)
+    event_id = create_event(api, keys.creator, 1)
+    held = lease_inbox(api, keys.creator, lease_seconds=5)
     moment[0] += 6
     body = {"lease_id": held["lease_id"], "event_ids": [event_id, "x"]}
     assert api.post("/inbox/release", key=keys.creator, json_body=body).json == {
@@ -375,12 +352,12 @@ def two_attempts(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_quarantine_after_max_attempts_when_the_last_lease_expires(
     api: ApiClient, keys: Keys, moment: list[float], two_attempts: None
 ) -> None:
-    event_id = _create(api, keys.creator, 1)
-    later = _create(api, keys.creator, 2)
+    event_id = create_event(api, keys.creator, 1)
+    later = create_event(api, keys.creator, 2)
     api.post("/inbox/ack", key=keys.creator, json_body={"event_ids": [later]})
-    _lease(api, keys.creator, lease_seconds=5)
+    lease_inbox(api, keys.creator, lease_seconds=5)
     moment[0] += 6
-    last = _lease(api, keys.creator, lease_seconds=5)
+    last = lease_inbox(api, keys.creator, lease_seconds=5)
     assert last["items"][0]["attempts"] == 2
     # While the last lease runs the event is pending and listed, not quarantined.
     assert _status(api, keys.viewer, event_id) == "pending"
@@ -394,7 +371,7 @@ def test_quarantine_after_max_attempts_when_the_last_lease_expires(
     assert listed["items"][0]["attempts"] == 2
     assert listed["items"][0]["quarantined_at"] == last["expires_at"]
     # No lease returns it; the next lease moves it out of the inbox for good.
-    assert _lease(api, keys.creator)["items"] == []
+    assert lease_inbox(api, keys.creator)["items"] == []
     assert _today("acme")["events_quarantined"] == 1
     assert listing.summary(place.inbox("acme")) == (0, None)
     stored = aws.dynamodb().get_item(
@@ -410,10 +387,10 @@ def test_quarantine_after_max_attempts_when_the_last_lease_expires(
 def test_release_of_the_last_attempt_quarantines_at_once(
     api: ApiClient, keys: Keys, moment: list[float], two_attempts: None
 ) -> None:
-    event_id = _create(api, keys.creator, 1)
-    first = _lease(api, keys.creator)
+    event_id = create_event(api, keys.creator, 1)
+    first = lease_inbox(api, keys.creator)
     api.post("/inbox/release", key=keys.creator, json_body={"lease_id": first["lease_id"]})
-    last = _lease(api, keys.creator)
+    last = lease_inbox(api, keys.creator)
     body = {"lease_id": last["lease_id"], "delay_seconds": 60}
     assert api.post("/inbox/release", key=keys.creator, json_body=body).json == {
         "released": [event_id],
@@ -429,11 +406,11 @@ def test_release_of_the_last_attempt_quarantines_at_once(
 def test_requeue_makes_quarantined_events_pending_with_attempts_zero(
     api: ApiClient, keys: Keys, moment: list[float], two_attempts: None
 ) -> None:
-    moved, waiting = _create(api, keys.creator, 1), _create(api, keys.creator, 2)
+    moved, waiting = create_event(api, keys.creator, 1), create_event(api, keys.creator, 2)
     for _ in range(2):
-        _lease(api, keys.creator, lease_seconds=5)
+        lease_inbox(api, keys.creator, lease_seconds=5)
         moment[0] += 6
-    _lease(api, keys.creator)  # moves both out of the inbox
+    lease_inbox(api, keys.creator)  # moves both out of the inbox
     assert _ids(api.get("/inbox/quarantine", key=keys.viewer).json["items"]) == [moved, waiting]
     body = {"event_ids": [moved, "nope", moved]}
     result = api.post("/inbox/quarantine/requeue", key=keys.creator, json_body=body)
@@ -443,7 +420,7 @@ def test_requeue_makes_quarantined_events_pending_with_attempts_zero(
     assert _ids(listed) == [moved]
     assert listed[0]["attempts"] == 0
     assert listing.summary(place.inbox("acme"))[0] == 1
-    held = _lease(api, keys.creator)
+    held = lease_inbox(api, keys.creator)
     assert _ids(held["items"]) == [moved]
     assert held["items"][0]["attempts"] == 1
     # A pending (not quarantined) event is not requeued.
@@ -456,9 +433,9 @@ def test_requeue_makes_quarantined_events_pending_with_attempts_zero(
 def test_requeue_of_a_last_lease_that_no_lease_has_moved_yet(
     api: ApiClient, keys: Keys, moment: list[float], two_attempts: None
 ) -> None:
-    event_id = _create(api, keys.creator, 1)
+    event_id = create_event(api, keys.creator, 1)
     for _ in range(2):
-        _lease(api, keys.creator, lease_seconds=5)
+        lease_inbox(api, keys.creator, lease_seconds=5)
         moment[0] += 6
     body = {"event_ids": [event_id]}
     assert api.post("/inbox/quarantine/requeue", key=keys.creator, json_body=body).json == {
@@ -467,22 +444,22 @@ def test_requeue_of_a_last_lease_that_no_lease_has_moved_yet(
     }
     assert _status(api, keys.viewer, event_id) == "pending"
     assert api.get("/inbox/quarantine", key=keys.viewer).json["items"] == []
-    assert _lease(api, keys.creator)["items"][0]["attempts"] == 1
+    assert lease_inbox(api, keys.creator)["items"][0]["attempts"] == 1
 
 
 def test_delete_acknowledges_from_any_state(
     api: ApiClient, keys: Keys, moment: list[float], two_attempts: None
 ) -> None:
-    leased, stored_q, last_lease = (_create(api, keys.creator, n) for n in range(3))
+    leased, stored_q, last_lease = (create_event(api, keys.creator, n) for n in range(3))
     for _ in range(2):
-        _lease(api, keys.creator, lease_seconds=5)
+        lease_inbox(api, keys.creator, lease_seconds=5)
         moment[0] += 6
-    _lease(api, keys.creator)  # all three quarantined and moved
+    lease_inbox(api, keys.creator)  # all three quarantined and moved
     requeue = {"event_ids": [leased, last_lease]}
     api.post("/inbox/quarantine/requeue", key=keys.creator, json_body=requeue)
-    _lease(api, keys.creator, lease_seconds=5)  # leased, last_lease: attempt 1
+    lease_inbox(api, keys.creator, lease_seconds=5)  # leased, last_lease: attempt 1
     moment[0] += 6
-    _lease(api, keys.creator, limit=1, lease_seconds=60)  # `leased` held, attempt 2 (last)
+    lease_inbox(api, keys.creator, limit=1, lease_seconds=60)  # `leased` held, attempt 2 (last)
     moment[0] += 0.1
     for event_id in (leased, stored_q, last_lease):
         assert api.delete(f"/events/{event_id}", key=keys.creator).status == 204
@@ -496,9 +473,9 @@ def test_delete_acknowledges_from_any_state(
 def test_quarantine_pages(
     api: ApiClient, keys: Keys, moment: list[float], two_attempts: None
 ) -> None:
-    created = [_create(api, keys.creator, n) for n in range(5)]
+    created = [create_event(api, keys.creator, n) for n in range(5)]
     for _ in range(2):
-        _lease(api, keys.creator, lease_seconds=5)
+        lease_inbox(api, keys.creator, lease_seconds=5)
         moment[0] += 6
     seen: list[str] = []
     cursor: str | None = None
@@ -520,11 +497,11 @@ def test_quarantine_pages(
 
 
 def test_another_tenants_lease_is_unknown(api: ApiClient, keys: Keys, moment: list[float]) -> None:
-    mine = _create(api, keys.creator, 1)
-    theirs = _create(api, keys.other_creator, 2)
-    held = _lease(api, keys.creator)
+    mine = create_event(api, keys.creator, 1)
+    theirs = create_event(api, keys.other_creator, 2)
+    held = lease_inbox(api, keys.creator)
     assert _ids(held["items"]) == [mine]
-    other = _lease(api, keys.other_creator)
+    other = lease_inbox(api, keys.other_creator)
     assert _ids(other["items"]) == [theirs]
     forged = held["lease_id"][:-1] + ("A" if held["lease_id"][-1] != "A" else "B")
     for lease_id in (held["lease_id"], "nope", forged, "01ARZ3NDEKTSV4RRFFQ69G5FAV", "é" * 42):
@@ -615,7 +592,7 @@ def test_bad_quarantine_queries(api: ApiClient, keys: Keys, query: dict[str, str
     assert (result.status, result.error_code) == (400, "validation_error")
 
 
-def test_bad_json_and_media_type_on_lease(api: ApiClient, keys: Keys) -> None:
+def test_bad_json_and_media_type_on_lease_inbox(api: ApiClient, keys: Keys) -> None:
     result = api.post(
         "/inbox/lease", key=keys.creator, body="{", headers={"content-type": "application/json"}
     )
@@ -632,8 +609,8 @@ def test_bad_json_and_media_type_on_lease(api: ApiClient, keys: Keys) -> None:
 def test_rollup_counts_leased_events(api: ApiClient, keys: Keys, moment: list[float]) -> None:
     from common.stats import rollup
 
-    created = [_create(api, keys.creator, n) for n in range(4)]
-    held = _lease(api, keys.creator, limit=3, lease_seconds=30)
+    created = [create_event(api, keys.creator, n) for n in range(4)]
+    held = lease_inbox(api, keys.creator, limit=3, lease_seconds=30)
     body = {"lease_id": held["lease_id"], "event_ids": [created[0]], "delay_seconds": 60}
     api.post("/inbox/release", key=keys.creator, json_body=body)  # delayed, not leased
     assert listing.leased_count(place.inbox("acme")) == 2
@@ -654,7 +631,7 @@ def test_a_transaction_conflict_on_lease_is_retried(
 ) -> None:
     from botocore.exceptions import ClientError
 
-    event_id = _create(api, keys.creator, 1)
+    event_id = create_event(api, keys.creator, 1)
     client = aws.dynamodb()
     real = client.transact_write_items
     calls = {"n": 0}
@@ -672,6 +649,6 @@ def test_a_transaction_conflict_on_lease_is_retried(
         return real(**kwargs)
 
     with mock.patch.object(client, "transact_write_items", side_effect=conflict_once):
-        held = _lease(api, keys.creator)
+        held = lease_inbox(api, keys.creator)
     assert _ids(held["items"]) == [event_id]
     assert calls["n"] == 2

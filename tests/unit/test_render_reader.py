@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from common.context.render import estimate_tokens, render_json, render_markdown
-from tests.unit.test_render import doc
+from tests.unit.render_support import doc
 
 GOAL = "Ship the café ☕ 支付 checkout — naïve façade, then the EU launch with Zoë's ledger"
 

@@ -14,6 +14,7 @@ from common.runtime import clock
 from common.runtime.config import settings
 from common.store import counters
 from tests.conftest import ApiClient, Keys
+from tests.unit import leases_support
 from tests.unit.agents_support import FIGURES, heartbeat, register
 from tests.unit.workers_support import create_events, signed_call
 
@@ -23,23 +24,13 @@ DAY = "2026-09-21"
 
 @pytest.fixture(autouse=True)
 def generous_rate_limit(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("DOCKHAND_RATE_LIMIT_REQUESTS", "100000")
-    monkeypatch.setenv("DOCKHAND_RATE_LIMIT_WINDOW_SECONDS", "3600")
-    settings.cache_clear()
+    leases_support.generous_rate_limit(monkeypatch)
 
 
 @pytest.fixture
 def moment(aws: None) -> Iterator[list[float]]:
     """Each clock read is a millisecond later: every signed call has its own timestamp."""
-    now = [START]
-
-    def tick() -> float:
-        now[0] += 0.001
-        return now[0]
-
-    clock.set_clock(tick)
-    yield now
-    clock.set_clock(None)
+    yield from leases_support.moving_clock(START)
 
 
 @pytest.fixture

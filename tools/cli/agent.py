@@ -41,7 +41,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tools.cli.inbox import BUSY, Stop, _bounded, stop_on_signals
+from tools.cli import leases
+from tools.cli.leases import BUSY, bounded
 from tools.cli.snapshot import CliError, _describe_error, request
 
 TIMEOUT_SECONDS = 30
@@ -66,8 +67,8 @@ def register(subparsers: Any) -> None:
     run.add_argument("--name", default=None, help="agent name (default worker-<hostname>)")
     run.add_argument("--state", default=None, help="identity file (./.dockhand-agent-<name>.json)")
     run.add_argument("--event-type", help="only jobs of this event type")
-    run.add_argument("--lease-seconds", type=_bounded(5, 3600), default=300)
-    run.add_argument("--limit", type=_bounded(1, 100), default=1, help="jobs per lease")
+    run.add_argument("--lease-seconds", type=bounded(5, 3600), default=300)
+    run.add_argument("--limit", type=bounded(1, 100), default=1, help="jobs per lease")
     run.add_argument("--poll-seconds", type=float, default=2.0, help="wait after an empty lease")
     run.add_argument("--until-empty", action="store_true", help="stop when a lease is empty")
     run.set_defaults(func=_run)
@@ -304,27 +305,19 @@ def is_outcome_event(item: dict[str, Any]) -> bool:
 
 
 def _lease(worker: Worker, args: argparse.Namespace) -> dict[str, Any] | None:
-    body: dict[str, Any] = {
-        "queue": args.queue,
-        "limit": args.limit,
-        "lease_seconds": args.lease_seconds,
-    }
-    if args.event_type:
-        body["event_type"] = args.event_type
+    if worker.refused.is_set():
+        raise _refused(args)
+    body = {"queue": args.queue, **leases.lease_body(args)}
     try:
-        return signed_post(worker.identity, "lease", body)
+        return leases.lease_or_wait(lambda: signed_post(worker.identity, "lease", body), _say)
     except CliError as error:
-        if error.status in BUSY:
-            _say(f"busy ({error}); retrying")
-            time.sleep(1)
-            return None
-        if error.status == 401:
-            # Marked dead while we were away: a heartbeat recovers it, once.
-            worker.beat()
-            if worker.refused.is_set():
-                raise _refused(args) from None
-            return None
-        raise
+        if error.status != 401:
+            raise
+        # Marked dead while we were away: a heartbeat recovers it, once.
+        worker.beat()
+        if worker.refused.is_set():
+            raise _refused(args) from None
+        return None
 
 
 def _refused(args: argparse.Namespace) -> CliError:
@@ -335,40 +328,24 @@ def _refused(args: argparse.Namespace) -> CliError:
 
 def work(worker: Worker, args: argparse.Namespace) -> None:
     """Lease and settle jobs until stopped (or, with --until-empty, an empty lease)."""
-    lease_id: str | None = None
-    try:
-        while True:
-            if worker.refused.is_set():
-                raise _refused(args)
-            lease = _lease(worker, args)
-            if lease is None:
-                continue
-            lease_id, items = str(lease["lease_id"]), list(lease["items"])
-            if not items:
-                if args.until_empty:
-                    return
-                time.sleep(args.poll_seconds)
-                continue
-            worker.held = [str(item["event_id"]) for item in items]
-            for item in items:
-                _settle(worker, args, lease_id, item)
-    finally:
-        _release_held(worker, args, lease_id)
+    leases.lease_loop(
+        lambda: _lease(worker, args),
+        lambda lease_id, item: _settle(worker, args, lease_id, item),
+        lambda lease_id: _release_held(worker, args, lease_id),
+        worker.held,
+        poll_seconds=args.poll_seconds,
+        until_empty=args.until_empty,
+    )
 
 
-def _release_held(worker: Worker, args: argparse.Namespace, lease_id: str | None) -> None:
-    if lease_id is None or not worker.held:
-        return
-    body: dict[str, Any] = {"lease_id": lease_id, "event_ids": list(worker.held)}
-    if args.queue != "inbox":
-        body["queue"] = args.queue
-    try:
-        answer = signed_post(worker.identity, "release", body)
-    except CliError as error:
-        _say(f"could not release {len(worker.held)} held jobs ({error}); their lease expires")
-        return
-    _say(f"released {len(answer.get('released', []))} jobs still held")
-    worker.held.clear()
+def _release_held(worker: Worker, args: argparse.Namespace, lease_id: str) -> None:
+    def release(ids: list[str]) -> dict[str, Any]:
+        body: dict[str, Any] = {"lease_id": lease_id, "event_ids": ids}
+        if args.queue != "inbox":
+            body["queue"] = args.queue
+        return signed_post(worker.identity, "release", body)
+
+    leases.release_held(release, worker.held, _say, "held jobs")
 
 
 def _state_path(args: argparse.Namespace) -> Path:
@@ -395,23 +372,16 @@ def _first_beat(name: str, state: Path) -> Worker:
 
 
 def _run(args: argparse.Namespace) -> int:
-    name = args.name or default_name()
-    try:
-        with stop_on_signals():
-            worker = _first_beat(name, _state_path(args))
-            if worker.refused.is_set():
-                raise _refused(args)
-            beats = threading.Thread(target=worker.heartbeats, name="heartbeats", daemon=True)
-            beats.start()
-            try:
-                work(worker, args)
-            finally:
-                worker.stopping.set()
-    except Stop as stop:
-        _say(f"stopped by {stop}")
-        return 0
-    except CliError as error:
-        print(f"dockhand: {error}", file=sys.stderr)
-        return 1
-    _say(f"queue {args.queue} empty: {worker.completed} jobs done")
-    return 0
+    def run() -> str:
+        worker = _first_beat(args.name or default_name(), _state_path(args))
+        if worker.refused.is_set():
+            raise _refused(args)
+        beats = threading.Thread(target=worker.heartbeats, name="heartbeats", daemon=True)
+        beats.start()
+        try:
+            work(worker, args)
+        finally:
+            worker.stopping.set()
+        return f"queue {args.queue} empty: {worker.completed} jobs done"
+
+    return leases.run_until_stopped(run, _say)

@@ -14,20 +14,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-from types import FrameType
+from functools import partial
 from typing import Any
 
+from tools.cli import leases
+from tools.cli.leases import MAX_DELAY_SECONDS, backoff, bounded
 from tools.cli.snapshot import CliError, request
-
-MAX_DELAY_SECONDS = 3600  # the contract's delay_seconds ceiling
-BUSY = (429, 503)  # answered with Retry-After: wait and go on
 
 
 def register(subparsers: Any) -> None:
@@ -46,14 +41,14 @@ def register(subparsers: Any) -> None:
     consume.add_argument(
         "--queue", default="inbox", help="the queue to consume (default: inbox, the tenant inbox)"
     )
-    consume.add_argument("--lease-seconds", type=_bounded(5, 3600), default=300)
-    consume.add_argument("--limit", type=_bounded(1, 100), default=10, help="events per lease")
+    consume.add_argument("--lease-seconds", type=bounded(5, 3600), default=300)
+    consume.add_argument("--limit", type=bounded(1, 100), default=10, help="events per lease")
     consume.add_argument(
         "--poll-seconds", type=float, default=2.0, help="wait after an empty lease"
     )
     consume.add_argument(
         "--backoff-seconds",
-        type=_bounded(0, MAX_DELAY_SECONDS),
+        type=bounded(0, MAX_DELAY_SECONDS),
         default=2,
         help="release delay after a failure, doubled per attempt (capped at 1 h)",
     )
@@ -61,26 +56,6 @@ def register(subparsers: Any) -> None:
         "--until-empty", action="store_true", help="stop when a lease comes back empty"
     )
     consume.set_defaults(func=_consume)
-
-
-def _bounded(low: int, high: int) -> Callable[[str], int]:
-    def parse(text: str) -> int:
-        if not (text.isascii() and text.isdigit()) or not low <= int(text) <= high:
-            raise argparse.ArgumentTypeError(f"must be an integer from {low} to {high}")
-        return int(text)
-
-    return parse
-
-
-def backoff(base: int, attempts: int) -> int:
-    """Seconds before a failed event comes back: base, 2 x base, 4 x base, ... ≤ 1 h."""
-    if base == 0:
-        return 0
-    return int(min(MAX_DELAY_SECONDS, base * 2 ** max(0, attempts - 1)))
-
-
-class Stop(Exception):
-    """SIGINT or SIGTERM arrived."""
 
 
 # The shell's own exit codes for a command it could not start (not found, not
@@ -91,19 +66,6 @@ CANNOT_RUN = {126: "is not executable", 127: "was not found"}
 
 class CommandCannotRun(Exception):
     """The --exec command could not be started at all."""
-
-
-@contextmanager
-def stop_on_signals() -> Iterator[None]:
-    def stop(signum: int, _: FrameType | None) -> None:
-        raise Stop(signal.Signals(signum).name)
-
-    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
 
 
 @dataclass
@@ -170,62 +132,37 @@ def _settle(args: argparse.Namespace, lease_id: str, item: dict[str, Any], tally
     tally.held.remove(event_id)
 
 
-def _release_held(lease_id: str | None, queue: str, tally: Tally) -> None:
-    if lease_id is None or not tally.held:
-        return
-    try:
-        body = _in(queue, {"lease_id": lease_id, "event_ids": list(tally.held)})
-        answer = _post("/inbox/release", body)
-    except CliError as error:
-        _say(f"could not release {len(tally.held)} held events ({error}); their lease expires")
-        return
-    tally.released += len(answer.get("released", []))
-    _say(f"released {len(answer.get('released', []))} events still held")
-    tally.held.clear()
+def _release_held(queue: str, tally: Tally, lease_id: str) -> None:
+    def release(ids: list[str]) -> dict[str, Any]:
+        answer: dict[str, Any] = _post(
+            "/inbox/release", _in(queue, {"lease_id": lease_id, "event_ids": ids})
+        )
+        return answer
+
+    tally.released += leases.release_held(release, tally.held, _say, "held events")
 
 
 def consume(args: argparse.Namespace) -> Tally:
     """The loop; returns what it did.  Raises Stop when a signal asks it to end."""
     tally = Tally()
-    lease_id: str | None = None
-    body = _in(args.queue, {"limit": args.limit, "lease_seconds": args.lease_seconds})
-    if args.event_type:
-        body["event_type"] = args.event_type
-    try:
-        while True:
-            try:
-                lease = _post("/inbox/lease", body)
-            except CliError as error:
-                if error.status not in BUSY:
-                    raise
-                _say(f"busy ({error}); retrying")
-                time.sleep(1)
-                continue
-            lease_id, items = str(lease["lease_id"]), list(lease["items"])
-            if not items:
-                if args.until_empty:
-                    return tally
-                time.sleep(args.poll_seconds)
-                continue
-            tally.held = [str(item["event_id"]) for item in items]
-            for item in items:
-                _settle(args, lease_id, item, tally)
-    finally:
-        _release_held(lease_id, args.queue, tally)
+    body = _in(args.queue, leases.lease_body(args))
+    leases.lease_loop(
+        lambda: leases.lease_or_wait(lambda: _post("/inbox/lease", body), _say),
+        lambda lease_id, item: _settle(args, lease_id, item, tally),
+        partial(_release_held, args.queue, tally),
+        tally.held,
+        poll_seconds=args.poll_seconds,
+        until_empty=args.until_empty,
+    )
+    return tally
 
 
 def _consume(args: argparse.Namespace) -> int:
-    try:
-        with stop_on_signals():
-            tally = consume(args)
-    except Stop as stop:
-        _say(f"stopped by {stop}")
-        return 0
-    except (CliError, CommandCannotRun) as error:
-        print(f"dockhand: {error}", file=sys.stderr)
-        return 1
-    _say(
-        f"{args.queue} empty: {tally.acknowledged} acknowledged, {tally.released} released, "
-        f"{tally.lost} lost to another consumer"
-    )
-    return 0
+    def run() -> str:
+        tally = consume(args)
+        return (
+            f"{args.queue} empty: {tally.acknowledged} acknowledged, {tally.released} "
+            f"released, {tally.lost} lost to another consumer"
+        )
+
+    return leases.run_until_stopped(run, _say, (CliError, CommandCannotRun))

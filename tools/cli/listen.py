@@ -23,13 +23,13 @@ import os
 import secrets
 import sys
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from common.triggers import outbound, ssrf, webhooks
-from tools.cli.inbox import BUSY, Stop, backoff, stop_on_signals
-from tools.cli.snapshot import CliError, request
+from tools.cli import leases
+from tools.cli.leases import backoff, bounded
+from tools.cli.snapshot import request
 
 
 def register(subparsers: Any) -> None:
@@ -49,12 +49,12 @@ def register(subparsers: Any) -> None:
         type=_secret,
         help="whsec_ secret to sign with (default: a new one, printed at start)",
     )
-    listen.add_argument("--lease-seconds", type=_bounded(5, 3600), default=60)
-    listen.add_argument("--limit", type=_bounded(1, 100), default=10, help="events per lease")
+    listen.add_argument("--lease-seconds", type=bounded(5, 3600), default=60)
+    listen.add_argument("--limit", type=bounded(1, 100), default=10, help="events per lease")
     listen.add_argument("--poll-seconds", type=float, default=1.0, help="wait after an empty lease")
     listen.add_argument(
         "--backoff-seconds",
-        type=_bounded(0, 3600),
+        type=bounded(0, 3600),
         default=2,
         help="release delay after a failed forward, doubled per attempt (capped at 1 h)",
     )
@@ -115,15 +115,6 @@ def _secret(text: str | None) -> str | None:
     except ValueError as error:
         raise argparse.ArgumentTypeError(str(error)) from None
     return text
-
-
-def _bounded(low: int, high: int) -> Callable[[str], int]:
-    def parse(text: str) -> int:
-        if not (text.isascii() and text.isdigit()) or not low <= int(text) <= high:
-            raise argparse.ArgumentTypeError(f"must be an integer from {low} to {high}")
-        return int(text)
-
-    return parse
 
 
 @dataclass
@@ -235,34 +226,26 @@ def _settle(
 
 def listen(args: argparse.Namespace, forwarder: Forwarder) -> Tally:
     tally = Tally()
-    lease_id: str | None = None
-    body: dict[str, Any] = {"limit": args.limit, "lease_seconds": args.lease_seconds}
-    if args.event_type:
-        body["event_type"] = args.event_type
-    try:
-        while True:
-            try:
-                lease = _post("/inbox/lease", body)
-            except CliError as error:
-                if error.status not in BUSY:
-                    raise
-                time.sleep(1)
-                continue
-            lease_id, items = str(lease["lease_id"]), list(lease["items"])
-            if not items:
-                if args.until_empty:
-                    return tally
-                time.sleep(args.poll_seconds)
-                continue
-            tally.held = [str(item["event_id"]) for item in items]
-            for item in items:
-                _settle(args, forwarder, lease_id, item, tally)
-    finally:
-        if lease_id is not None and tally.held:
-            try:
-                _post("/inbox/release", {"lease_id": lease_id, "event_ids": tally.held})
-            except CliError as error:
-                _say(f"could not release {len(tally.held)} events ({error}); their lease expires")
+    body = leases.lease_body(args)
+
+    def release(lease_id: str) -> None:
+        def call(ids: list[str]) -> dict[str, Any]:
+            answer: dict[str, Any] = _post(
+                "/inbox/release", {"lease_id": lease_id, "event_ids": ids}
+            )
+            return answer
+
+        leases.release_held(call, tally.held, _say, "events", report=False)
+
+    leases.lease_loop(
+        lambda: leases.lease_or_wait(lambda: _post("/inbox/lease", body), None),
+        lambda lease_id, item: _settle(args, forwarder, lease_id, item, tally),
+        release,
+        tally.held,
+        poll_seconds=args.poll_seconds,
+        until_empty=args.until_empty,
+    )
+    return tally
 
 
 def _listen(args: argparse.Namespace) -> int:
@@ -280,14 +263,9 @@ def _listen(args: argparse.Namespace) -> int:
         print(f"Signing secret (Standard Webhooks): {secret}", flush=True)
         print("  (new for this run: a receiver that verifies with another secret, e.g. a")
         print("  subscription's, needs it passed with --secret)", flush=True)
-    try:
-        with stop_on_signals():
-            tally = listen(args, forwarder)
-    except Stop as stop:
-        _say(f"stopped by {stop}")
-        return 0
-    except CliError as error:
-        print(f"dockhand: {error}", file=sys.stderr)
-        return 1
-    _say(f"inbox empty: {tally.forwarded} forwarded, {tally.failed} failed and released")
-    return 0
+
+    def run() -> str:
+        tally = listen(args, forwarder)
+        return f"inbox empty: {tally.forwarded} forwarded, {tally.failed} failed and released"
+
+    return leases.run_until_stopped(run, _say)

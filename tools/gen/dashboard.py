@@ -255,9 +255,18 @@ def _lambda_rows(metric: str, stat: str, functions: Iterable[str]) -> list[list[
 def build() -> dict[str, Any]:
     functions = sorted(infra_model.functions())
     routes = sorted(infra_model.route_table())
-    tables = sorted(infra_model.table_specs())
     layout = Layout()
+    _alarms(layout)
+    _api(layout, routes)
+    _handler_metrics(layout, routes)
+    _lambda(layout, functions)
+    _tables_and_dlq(layout, sorted(infra_model.table_specs()))
+    _delivery_queues(layout)
+    _catalogue_panels(layout)
+    return {"start": "-PT6H", "periodOverride": "inherit", "widgets": layout.widgets}
 
+
+def _alarms(layout: Layout) -> None:
     layout.section("Alarms")
     layout.add(
         {"type": "alarm", "properties": {"title": "Alarms", "alarms": alarm_arns()}},
@@ -265,6 +274,9 @@ def build() -> dict[str, Any]:
         height=4,
     )
 
+
+def _api(layout: Layout, routes: list[str]) -> None:
+    """API Gateway's own metrics: the whole API, then per route."""
     layout.section("API")
     api = ["AWS/ApiGateway", "Latency", "ApiId", API_ID, "Stage", STAGE]
     layout.add(
@@ -285,6 +297,10 @@ def build() -> dict[str, Any]:
     layout.add(metric_widget("API latency p99 per route (ms)", _api_rows("Latency", "p99", routes)))
     layout.add(metric_widget("API 5xx per route", _api_rows("5xx", "Sum", routes)))
     layout.add(metric_widget("API 4xx per route", _api_rows("4xx", "Sum", routes)))
+
+
+def _handler_metrics(layout: Layout, routes: list[str]) -> None:
+    """The handlers' own request metrics (EMF), per route and per error code."""
     requests, latency = CATALOGUE["requests"], CATALOGUE["latency"]
     layout.add(
         metric_widget(
@@ -314,6 +330,8 @@ def build() -> dict[str, Any]:
         )
     )
 
+
+def _lambda(layout: Layout, functions: list[str]) -> None:
     layout.section("Lambda")
     layout.add(metric_widget("Duration p99 (ms)", _lambda_rows("Duration", "p99", functions)))
     layout.add(metric_widget("Errors", _lambda_rows("Errors", "Sum", functions)))
@@ -324,25 +342,29 @@ def build() -> dict[str, Any]:
             _lambda_rows("ConcurrentExecutions", "Maximum", functions),
         )
     )
-    sources = " | ".join(f"SOURCE '{log_group(fn)}'" for fn in functions)
-    layout.add(
-        {
-            "type": "log",
-            "properties": {
-                "title": "Cold starts: init duration per function (REPORT lines)",
-                "region": REGION,
-                "view": "table",
-                "query": (
-                    f'{sources} | filter @type = "REPORT" and ispresent(@initDuration)'
-                    " | stats count(@initDuration) as cold_starts,"
-                    " avg(@initDuration) as avg_init_ms, pct(@initDuration, 99) as p99_init_ms,"
-                    " max(@maxMemoryUsed / 1000 / 1000) as max_memory_mb by @log"
-                ),
-            },
-        },
-        width=COLUMNS,
-    )
+    layout.add(_cold_starts(functions), width=COLUMNS)
 
+
+def _cold_starts(functions: list[str]) -> dict[str, Any]:
+    """A Logs Insights table of the REPORT lines that carry an init duration."""
+    sources = " | ".join(f"SOURCE '{log_group(fn)}'" for fn in functions)
+    return {
+        "type": "log",
+        "properties": {
+            "title": "Cold starts: init duration per function (REPORT lines)",
+            "region": REGION,
+            "view": "table",
+            "query": (
+                f'{sources} | filter @type = "REPORT" and ispresent(@initDuration)'
+                " | stats count(@initDuration) as cold_starts,"
+                " avg(@initDuration) as avg_init_ms, pct(@initDuration, 99) as p99_init_ms,"
+                " max(@maxMemoryUsed / 1000 / 1000) as max_memory_mb by @log"
+            ),
+        },
+    }
+
+
+def _tables_and_dlq(layout: Layout, tables: list[str]) -> None:
     layout.section("DynamoDB and the schedule DLQ")
     for metric in ("ConsumedWriteCapacityUnits", "ConsumedReadCapacityUnits"):
         layout.add(
@@ -383,6 +405,8 @@ def build() -> dict[str, Any]:
         )
     )
 
+
+def _delivery_queues(layout: Layout) -> None:
     layout.section("Push delivery queues (SQS)")
     layout.add(
         metric_widget(
@@ -413,6 +437,9 @@ def build() -> dict[str, Any]:
         )
     )
 
+
+def _catalogue_panels(layout: Layout) -> None:
+    """The daily figures, then every catalogue metric in its panel (or "Other")."""
     layout.section("dockhand metrics (EMF, see docs/operations.md)")
     layout.add(
         metric_widget(
@@ -432,7 +459,6 @@ def build() -> dict[str, Any]:
     others = sorted(set(CATALOGUE) - placed)
     if others:
         layout.add(metric_widget("Other metrics", panel_metrics(others, "Sum")))
-    return {"start": "-PT6H", "periodOverride": "inherit", "widgets": layout.widgets}
 
 
 def render() -> str:

@@ -1,13 +1,14 @@
 """`make run`: API Gateway, Lambda and AWS on one laptop, in one process.
 
 - AWS: an embedded moto server (in memory) unless `AWS_ENDPOINT_URL` points at
-  another emulator (LocalStack, DynamoDB Local) or `DOCKHAND_TARGET=aws`.
-  Tables and the bucket come from the Terraform files (`tools.local.infra_model`).
+  another emulator (LocalStack, DynamoDB Local) or `DOCKHAND_TARGET=aws`
+  (`tools.local.backend`).  Tables and the bucket come from the Terraform files
+  (`tools.local.infra_model`).
 - API Gateway: werkzeug's threaded HTTP server with API Gateway's edge rules
   (`tools.local.wsgi`: envelopes for malformed requests, timeouts, backlog 1024);
   each request is matched against the Terraform routes, turned into the HTTP API
   payload 2.0 event and handed to the function's handler in-process with a
-  Lambda-like context.
+  Lambda-like context (`tools.local.lambdas`).
 - The embedded emulator runs one DynamoDB request at a time, with atomic
   transactions (`tools.local.emulator`): moto's are not thread-safe, DynamoDB's are.
 - EventBridge: a scheduler thread fires the scheduled functions on their
@@ -19,198 +20,37 @@
 from __future__ import annotations
 
 import base64
-import importlib
 import json
 import logging
 import os
-import secrets
 import signal
 import sys
 import threading
 import time
 import traceback
-import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from tools.local.backend import (
+    LOCAL_TENANT,
+    Backend,
+    create_bootstrap_key,
+    prepare_resources,
+    reserve_own_ports,
+    start_backend,
+)
+from tools.local.lambdas import (
+    FakeLambdaContext,
+    FunctionLoader,
+    FunctionUnavailable,
+    function_timeout_ms,
+)
+
 # Not under "dockhand": that is the powertools logger's name, and its JSON handler on
 # stdout is for function logs.  Gateway lines go to stderr as plain text.
 log = logging.getLogger("local.gateway")
-
-LOCAL_TENANT = "local"
-LOCAL_REGION = "us-east-1"
-LOCAL_TABLE_PREFIX = "dockhand-local"
-HTTP_TIMEOUT_MS = 30_000  # API Gateway's integration timeout
-SCHEDULED_TIMEOUT_MS = 60_000
-
-Handler = Callable[[dict[str, Any], Any], Any]
-
-
-# --------------------------------------------------------------------------- Lambda
-
-
-@dataclass
-class FakeLambdaContext:
-    """The attributes of a Lambda context object that code and powertools read."""
-
-    function_name: str
-    timeout_ms: int = HTTP_TIMEOUT_MS
-    function_version: str = "$LATEST"
-    memory_limit_in_mb: int = 256
-    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-    started: float = field(default_factory=time.monotonic)
-
-    @property
-    def invoked_function_arn(self) -> str:
-        return f"arn:aws:lambda:{LOCAL_REGION}:000000000000:function:{self.function_name}"
-
-    @property
-    def log_group_name(self) -> str:
-        return f"/aws/lambda/{self.function_name}"
-
-    @property
-    def log_stream_name(self) -> str:
-        return f"local/[$LATEST]{self.aws_request_id.replace('-', '')}"
-
-    def get_remaining_time_in_millis(self) -> int:
-        elapsed_ms = int((time.monotonic() - self.started) * 1000)
-        return max(0, self.timeout_ms - elapsed_ms)
-
-
-class FunctionUnavailable(Exception):
-    """The function's handler module does not exist (yet) in this tree."""
-
-
-class FunctionLoader:
-    """Imports each function's handler once (like a warm Lambda container).
-
-    A module that is missing is not remembered, so a handler added while the
-    gateway runs is picked up by the next request."""
-
-    def __init__(self) -> None:
-        self._handlers: dict[str, Handler] = {}
-        self._lock = threading.Lock()
-
-    def handler(self, function: str) -> Handler:
-        found = self._handlers.get(function)
-        if found is not None:
-            return found
-        with self._lock:
-            if function not in self._handlers:
-                self._handlers[function] = _import_handler(function)
-            return self._handlers[function]
-
-
-def _import_handler(function: str) -> Handler:
-    from tools.local import infra_model
-
-    spec = infra_model.functions().get(function)
-    if spec is None:
-        raise FunctionUnavailable(f"no function named {function!r} in infra/functions.tf")
-    module_name, _, attribute = spec.handler.rpartition(".")
-    importlib.invalidate_caches()
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if exc.name is not None and module_name.startswith(exc.name):
-            raise FunctionUnavailable(f"{module_name} does not exist yet") from exc
-        raise
-    handler = getattr(module, attribute, None)
-    if not callable(handler):
-        raise FunctionUnavailable(f"{spec.handler} is not defined")
-    return handler  # type: ignore[no-any-return]
-
-
-def function_timeout_ms(function: str) -> int:
-    from tools.local import infra_model
-
-    spec = infra_model.functions().get(function)
-    return SCHEDULED_TIMEOUT_MS if spec is not None and spec.schedule else HTTP_TIMEOUT_MS
-
-
-# --------------------------------------------------------------------------- AWS backend
-
-
-@dataclass
-class Backend:
-    mode: str  # "embedded" | "external" | "aws"
-    endpoint: str | None = None
-    stop: Callable[[], None] = lambda: None
-
-    @property
-    def in_memory(self) -> bool:
-        return self.mode == "embedded"
-
-
-def start_backend() -> Backend:
-    """Choose the AWS backend and point this process's environment at it."""
-    if os.environ.get("DOCKHAND_TARGET") == "aws":
-        return Backend("aws")
-    if os.environ.get("AWS_ENDPOINT_URL"):
-        _use_local_defaults(fresh_master_key=False)
-        return Backend("external", os.environ["AWS_ENDPOINT_URL"])
-    return _start_embedded_moto()
-
-
-def _start_embedded_moto() -> Backend:
-    from moto.server import ThreadedMotoServer
-
-    for noisy in ("werkzeug", "moto"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
-    from tools.local.emulator import make_dynamodb_safe
-
-    make_dynamodb_safe()  # one DynamoDB request at a time, atomic transactions
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
-    # Never let a developer's real credentials or profile reach the emulator's clients.
-    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
-        os.environ.pop(name, None)
-    os.environ["AWS_ENDPOINT_URL"] = endpoint
-    os.environ["AWS_ACCESS_KEY_ID"] = "local"
-    os.environ["AWS_SECRET_ACCESS_KEY"] = "local"  # noqa: S105 - the emulator's fake secret
-    _use_local_defaults(fresh_master_key=True)
-    return Backend("embedded", endpoint, server.stop)
-
-
-def _use_local_defaults(*, fresh_master_key: bool) -> None:
-    os.environ.setdefault("AWS_ACCESS_KEY_ID", "local")
-    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "local")
-    os.environ["AWS_DEFAULT_REGION"] = os.environ.get("AWS_DEFAULT_REGION") or LOCAL_REGION
-    os.environ["AWS_REGION"] = os.environ.get("AWS_REGION") or os.environ["AWS_DEFAULT_REGION"]
-    os.environ.setdefault("DOCKHAND_TABLE_PREFIX", LOCAL_TABLE_PREFIX)
-    # EMF metric blobs on stdout are noise locally; the request log says the same.
-    os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
-    if fresh_master_key:
-        # The data is new every run, so a new master key costs nothing.
-        os.environ["DOCKHAND_MASTER_KEY"] = secrets.token_urlsafe(48)
-    elif not os.environ.get("DOCKHAND_MASTER_KEY"):
-        os.environ["DOCKHAND_MASTER_KEY"] = secrets.token_urlsafe(48)
-        log.warning(
-            "DOCKHAND_MASTER_KEY is not set: generated one for this run; agent secrets and "
-            "cursors will not survive a restart (set it to keep them)"
-        )
-
-
-def prepare_resources(backend: Backend) -> None:
-    """Create the Terraform-defined tables and bucket (never in real AWS)."""
-    if backend.mode == "aws":
-        return
-    from tools.local import infra_model
-
-    infra_model.ensure_configured_resources()
-
-
-def create_bootstrap_key(backend: Backend) -> str | None:
-    if backend.mode == "aws":
-        return None  # never mint keys in a real account behind the user's back
-    from common.access import auth
-
-    record = auth.create_key(LOCAL_TENANT, "creator", "bootstrap")
-    return str(record["api_key"])
 
 
 # --------------------------------------------------------------------------- HTTP
@@ -455,25 +295,6 @@ def remove_local_state(api_url: str) -> None:
     from tools.cli import localstate
 
     localstate.clear_state(api_url, os.getpid())  # its own file only: other runs keep theirs
-
-
-def reserve_own_ports(api_url: str, backend: Backend) -> frozenset[int]:
-    """Keep receivers off this run's own gateway and emulator ports (the loopback
-    exception of `make run`, common/triggers/ssrf.py): the emulator's control API has no
-    authentication, and a delivery to the gateway would call the API as no one."""
-    from common.runtime.config import reset_settings, settings
-
-    ports = {urlsplit(api_url).port}
-    if backend.endpoint:
-        endpoint = urlsplit(backend.endpoint)
-        if endpoint.hostname in {"127.0.0.1", "localhost", "::1"}:
-            ports.add(endpoint.port or (443 if endpoint.scheme == "https" else 80))
-    given = os.environ.get("DOCKHAND_LOOPBACK_RESERVED_PORTS", "")
-    ports |= {int(p) for p in given.split(",") if p.strip().isdigit()}
-    reserved = sorted(p for p in ports if p is not None)
-    os.environ["DOCKHAND_LOOPBACK_RESERVED_PORTS"] = ",".join(str(p) for p in reserved)
-    reset_settings()
-    return settings().loopback_reserved_ports
 
 
 def start_pumps(gateway: Gateway, backend: Backend) -> Any:

@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from tools.local.gateway import (
+from tools.local.lambdas import (
     FakeLambdaContext,
     FunctionLoader,
     FunctionUnavailable,

@@ -380,13 +380,14 @@ def in_process_worker(args: argparse.Namespace) -> int:
     `Gateway.handle` from the same number of threads; print the figures as JSON."""
     import logging
 
+    from tools.local import backend as local_aws
     from tools.local import gateway as local
 
     logging.basicConfig(level=logging.WARNING)
-    backend = local.start_backend()
+    backend = local_aws.start_backend()
     try:
-        local.prepare_resources(backend)
-        key = local.create_bootstrap_key(backend)
+        local_aws.prepare_resources(backend)
+        key = local_aws.create_bootstrap_key(backend)
         assert key is not None
         gateway = local.Gateway()
         tallies, elapsed = drive([InProcessSender(gateway) for _ in range(args.clients)], key, args)
