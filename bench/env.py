@@ -1,6 +1,6 @@
 """The environment every benchmark process runs in: fake AWS credentials, test
-tables, bcrypt cost 4 for fast setup (production is 12; the cached-key path that
-the warm figures measure never runs bcrypt), and no real AWS anywhere."""
+tables and no real AWS anywhere.  Keys are made at production's bcrypt cost
+(`auth.BCRYPT_COST`, 4); the cached-key path the warm figures measure runs no bcrypt."""
 
 from __future__ import annotations
 

@@ -75,7 +75,7 @@ def child_result(stdout: str) -> dict[str, Any]:
 @dataclass(frozen=True)
 class Scenario:
     """A function's representative first request.  `auth`: it presents an API key (so
-    the key's bcrypt cost and the verified-key record matter)."""
+    the key's bcrypt cost matters: a cold container verifies it once, its cache empty)."""
 
     function: str
     label: str
@@ -132,42 +132,16 @@ def _create_resources() -> None:
 
 def create_key(rounds: int) -> str:
     """A creator key of the bench tenant whose hash has bcrypt cost `rounds`, whatever
-    cost new keys get (`auth.BCRYPT_COST` once the hardening work is in, the
-    `DOCKHAND_BCRYPT_ROUNDS` setting before): set here, for the bench only."""
+    cost new keys get (`auth.BCRYPT_COST`): 4 for keys made now, 12 for keys made
+    before the hardening work, which keep their hash and verify at its cost."""
     from common.access import auth
-    from common.runtime import config
 
-    previous_env = os.environ.get("DOCKHAND_BCRYPT_ROUNDS")
-    previous_cost = getattr(auth, "BCRYPT_COST", None)
-    os.environ["DOCKHAND_BCRYPT_ROUNDS"] = str(rounds)
-    config.reset_settings()
-    if previous_cost is not None:
-        auth.BCRYPT_COST = rounds  # type: ignore[attr-defined,unused-ignore]
+    previous = auth.BCRYPT_COST
+    auth.BCRYPT_COST = rounds
     try:
         return str(auth.create_key(world.TENANT, "creator")["api_key"])
     finally:
-        if previous_cost is not None:
-            auth.BCRYPT_COST = previous_cost  # type: ignore[attr-defined,unused-ignore]
-        if previous_env is None:
-            os.environ.pop("DOCKHAND_BCRYPT_ROUNDS", None)
-        else:
-            os.environ["DOCKHAND_BCRYPT_ROUNDS"] = previous_env
-        config.reset_settings()
-
-
-def forget_verified(api_key: str) -> None:
-    """Delete the key's verified-key record (and bcrypt slot): the next cold container
-    must run bcrypt, as the first container after 60 s without a verification does."""
-    from common.access import auth, authguard
-    from common.runtime.config import settings
-    from common.store import aws
-
-    parts = auth.split_key(api_key)
-    assert parts is not None
-    aws.dynamodb().delete_item(
-        TableName=settings().keys_table,
-        Key={"pk": {"S": authguard.key_guard_pk(parts[0])}, "sk": {"S": authguard.GUARD_SK}},
-    )
+        auth.BCRYPT_COST = previous
 
 
 def _ok(response: dict[str, Any]) -> dict[str, Any]:

