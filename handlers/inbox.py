@@ -4,9 +4,9 @@ the quarantine) and the named queues themselves (/queues).  Every inbox route ta
 
 from __future__ import annotations
 
-from common.api import Response, Route, http_handler
-from common.runtime.errors import field_error
+from common.api import Response, RouteTable, http_handler
 from common.runtime.http import Request, empty_response, json_response, page
+from common.runtime.routedoc import Page
 from common.triggers import queues
 from common.triggers.inbox import ack as acks
 from common.triggers.inbox import extend as extends
@@ -14,90 +14,115 @@ from common.triggers.inbox import lease as leases
 from common.triggers.inbox import listing, quarantine
 from common.triggers.inbox import release as releases
 
+routes = RouteTable()
 
-def get_inbox(request: Request) -> Response:
-    query = request.query_model(listing.InboxQuery)
+
+@routes.get("/inbox", ok={200: Page(listing.InboxItemView)}, errors=(404,))
+def get_inbox(request: Request, query: listing.InboxQuery) -> Response:
+    """Pending events of a queue (leased or not), oldest first
+
+    `queue` defaults to `inbox` (the tenant inbox); an unknown queue is 404.
+    """
     place = queues.place_of(request.tenant, query.queue)
     items, next_cursor = listing.inbox_page(place, query.limit, query.cursor, query.event_type)
     return json_response(200, page(items, next_cursor))
 
 
-def lease(request: Request) -> Response:
-    body = request.json_model(leases.LeaseRequest)
+@routes.post("/inbox/lease", auth="creator", ok={200: leases.LeaseView}, errors=(404,))
+def lease(request: Request, body: leases.LeaseRequest) -> Response:
+    """Lease the oldest available events (exactly one holder at a time)
+
+    `{}` takes the defaults. An empty `items` list is a lease that holds nothing.
+    """
     place = queues.place_of(request.tenant, body.queue)
     return json_response(200, leases.lease(place, body.limit, body.lease_seconds, body.event_type))
 
 
-def ack(request: Request) -> Response:
-    body = request.json_model(acks.AckRequest)
-    if body.lease_id is None and body.event_ids is None:
-        raise field_error("event_ids", "Field required (or give a lease_id)")
-    place = queues.place_of(request.tenant, body.queue)
-    if body.lease_id is not None:
-        outcome = acks.acknowledge_lease(place, body.lease_id, body.event_ids)
-    else:
-        outcome = acks.acknowledge_many(place, body.event_ids or [])
-    return json_response(200, outcome)
+@routes.post("/inbox/ack", auth="creator", ok={200: acks.AckResultView}, errors=(404,))
+def ack(request: Request, body: acks.AckRequest) -> Response:
+    """Acknowledge up to 100 events, or the events of a lease
+
+    `event_ids`, or `lease_id` with optional `event_ids` (default: all of the lease). 404
+    for an unknown lease id.
+    """
+    return json_response(200, acks.acknowledge_request(request.tenant, body))
 
 
-def release(request: Request) -> Response:
-    body = request.json_model(releases.ReleaseRequest)
+@routes.post("/inbox/release", auth="creator", ok={200: releases.ReleaseResultView}, errors=(404,))
+def release(request: Request, body: releases.ReleaseRequest) -> Response:
+    """Give leased events back, available again after `delay_seconds`"""
     place = queues.place_of(request.tenant, body.queue)
     outcome = releases.release(place, body.lease_id, body.event_ids, body.delay_seconds)
     return json_response(200, outcome)
 
 
-def extend(request: Request) -> Response:
-    body = request.json_model(extends.ExtendRequest)
+@routes.post("/inbox/extend", auth="creator", ok={200: extends.ExtendResultView}, errors=(404,))
+def extend(request: Request, body: extends.ExtendRequest) -> Response:
+    """Hold a lease's events `lease_seconds` from now (ChangeMessageVisibility)
+
+    `event_ids` default to all of the lease; events another lease took since are
+    `lease_lost`.
+    """
     place = queues.place_of(request.tenant, body.queue)
     outcome = extends.extend(place, body.lease_id, body.lease_seconds, body.event_ids)
     return json_response(200, outcome)
 
 
-def get_quarantine(request: Request) -> Response:
-    query = request.query_model(quarantine.QuarantineQuery)
+@routes.get("/inbox/quarantine", ok={200: Page(quarantine.QuarantinedItemView)}, errors=(404,))
+def get_quarantine(request: Request, query: quarantine.QuarantineQuery) -> Response:
+    """Events leased max_attempts times and not acknowledged, oldest quarantine first"""
     place = queues.place_of(request.tenant, query.queue)
     items, next_cursor = quarantine.quarantine_page(place, query.limit, query.cursor)
     return json_response(200, page(items, next_cursor))
 
 
-def requeue(request: Request) -> Response:
-    body = request.json_model(quarantine.RequeueRequest)
+@routes.post(
+    "/inbox/quarantine/requeue",
+    auth="creator",
+    ok={200: quarantine.RequeueResultView},
+    errors=(404,),
+)
+def requeue(request: Request, body: quarantine.RequeueRequest) -> Response:
+    """Make quarantined events pending again with attempts 0"""
     place = queues.place_of(request.tenant, body.queue)
     return json_response(200, quarantine.requeue(place, body.event_ids))
 
 
-def create_queue(request: Request) -> Response:
-    return json_response(201, queues.create(request.tenant, request.json_model(queues.NewQueue)))
+@routes.post(
+    "/queues",
+    auth="creator",
+    ok={201: queues.QueueView},
+    errors=(409,),
+    description="409 for a name in use, for `inbox` (the tenant inbox), and beyond "
+    f"{queues.MAX_QUEUES} named queues per tenant.",
+)
+def create_queue(request: Request, body: queues.NewQueue) -> Response:
+    """Add a named queue: its own copy of every matching event created from now on"""
+    return json_response(201, queues.create(request.tenant, body))
 
 
-def list_queues(request: Request) -> Response:
-    query = request.query_model(queues.QueuesQuery)
+@routes.get("/queues", ok={200: Page(queues.QueueView)})
+def list_queues(request: Request, query: queues.QueuesQuery) -> Response:
+    """The tenant's queues, `inbox` first"""
     items, next_cursor = queues.list_page(request.tenant, query.limit, query.cursor)
     return json_response(200, page(items, next_cursor))
 
 
+@routes.get("/queues/{name}", ok={200: queues.QueueDetailView})
 def get_queue(request: Request) -> Response:
+    """One queue with its backlog"""
     return json_response(200, queues.detail(request.tenant, request.path_param("name")))
 
 
+@routes.delete("/queues/{name}", auth="creator", ok={204: None}, errors=(409,))
 def delete_queue(request: Request) -> Response:
+    """Delete a named queue and its entries
+
+    The tenant inbox cannot be deleted (409).
+    """
     queues.delete(request.tenant, request.path_param("name"))
     return empty_response(204)
 
 
-ROUTES: dict[str, Route] = {
-    "GET /inbox": Route(get_inbox, auth="viewer"),
-    "POST /inbox/lease": Route(lease, auth="creator"),
-    "POST /inbox/ack": Route(ack, auth="creator"),
-    "POST /inbox/release": Route(release, auth="creator"),
-    "POST /inbox/extend": Route(extend, auth="creator"),
-    "GET /inbox/quarantine": Route(get_quarantine, auth="viewer"),
-    "POST /inbox/quarantine/requeue": Route(requeue, auth="creator"),
-    "POST /queues": Route(create_queue, auth="creator"),
-    "GET /queues": Route(list_queues, auth="viewer"),
-    "GET /queues/{name}": Route(get_queue, auth="viewer"),
-    "DELETE /queues/{name}": Route(delete_queue, auth="creator"),
-}
-
+ROUTES = routes.table
 handler = http_handler("inbox", ROUTES)
