@@ -1,11 +1,10 @@
-"""Function `inbox`: consuming a queue (GET /inbox, POST /inbox/lease|ack|release|extend,
-the quarantine) and the named queues themselves (/queues).  Every inbox route takes
-`queue` (default `inbox`, the tenant inbox); an unknown queue is 404."""
+"""Consuming a queue: GET /inbox, POST /inbox/lease|ack|release|extend, the quarantine."""
 
 from __future__ import annotations
 
-from common.api import Response, RouteTable, http_handler
-from common.runtime.http import Request, empty_response, json_response, page
+from common.api import Response, RouteTable
+from common.runtime.errors import field_error
+from common.runtime.http import Request, json_response, page
 from common.runtime.routedoc import Page
 from common.triggers import queues
 from common.triggers.inbox import ack as acks
@@ -45,7 +44,14 @@ def ack(request: Request, body: acks.AckRequest) -> Response:
     `event_ids`, or `lease_id` with optional `event_ids` (default: all of the lease). 404
     for an unknown lease id.
     """
-    return json_response(200, acks.acknowledge_request(request.tenant, body))
+    if body.lease_id is None and body.event_ids is None:
+        raise field_error("event_ids", "Field required (or give a lease_id)")
+    place = queues.place_of(request.tenant, body.queue)
+    if body.lease_id is not None:
+        outcome = acks.acknowledge_lease(place, body.lease_id, body.event_ids)
+    else:
+        outcome = acks.acknowledge_many(place, body.event_ids or [])
+    return json_response(200, outcome)
 
 
 @routes.post("/inbox/release", auth="creator", ok={200: releases.ReleaseResultView}, errors=(404,))
@@ -86,43 +92,3 @@ def requeue(request: Request, body: quarantine.RequeueRequest) -> Response:
     """Make quarantined events pending again with attempts 0"""
     place = queues.place_of(request.tenant, body.queue)
     return json_response(200, quarantine.requeue(place, body.event_ids))
-
-
-@routes.post(
-    "/queues",
-    auth="creator",
-    ok={201: queues.QueueView},
-    errors=(409,),
-    description="409 for a name in use, for `inbox` (the tenant inbox), and beyond "
-    f"{queues.MAX_QUEUES} named queues per tenant.",
-)
-def create_queue(request: Request, body: queues.NewQueue) -> Response:
-    """Add a named queue: its own copy of every matching event created from now on"""
-    return json_response(201, queues.create(request.tenant, body))
-
-
-@routes.get("/queues", ok={200: Page(queues.QueueView)})
-def list_queues(request: Request, query: queues.QueuesQuery) -> Response:
-    """The tenant's queues, `inbox` first"""
-    items, next_cursor = queues.list_page(request.tenant, query.limit, query.cursor)
-    return json_response(200, page(items, next_cursor))
-
-
-@routes.get("/queues/{name}", ok={200: queues.QueueDetailView})
-def get_queue(request: Request) -> Response:
-    """One queue with its backlog"""
-    return json_response(200, queues.detail(request.tenant, request.path_param("name")))
-
-
-@routes.delete("/queues/{name}", auth="creator", ok={204: None}, errors=(409,))
-def delete_queue(request: Request) -> Response:
-    """Delete a named queue and its entries
-
-    The tenant inbox cannot be deleted (409).
-    """
-    queues.delete(request.tenant, request.path_param("name"))
-    return empty_response(204)
-
-
-ROUTES = routes.table
-handler = http_handler("inbox", ROUTES)
