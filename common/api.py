@@ -17,10 +17,8 @@ from __future__ import annotations
 
 import inspect
 import time
-import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from types import NoneType, UnionType
 from typing import Any, Literal, TypeVar
 
 # auth and ratelimit run on every authenticated request, and the first one of each
@@ -157,15 +155,36 @@ def _models(
 ) -> tuple[type[BaseModel] | None, bool, type[BaseModel] | None]:
     """The body model (and whether `Model | None` makes it optional) and the query model,
     read once from the annotations of `body` and `query`."""
-    hints = typing.get_type_hints(fn)
-    unknown = set(inspect.signature(fn).parameters) - _KNOWN
+    code = fn.__code__
+    unknown = set(code.co_varnames[: code.co_argcount]) - _KNOWN
     if unknown:
         raise TypeError(f"{route_key}: unknown parameters {sorted(unknown)}")
-    body, optional = hints.get("body"), False
-    if isinstance(body, UnionType) or typing.get_origin(body) is typing.Union:
-        models = [arg for arg in typing.get_args(body) if arg is not NoneType]
-        body, optional = models[0], True
-    return body, optional, hints.get("query")
+    body, optional = _annotation(fn, "body", route_key)
+    query, _ = _annotation(fn, "query", route_key)
+    return body, optional, query
+
+
+def _annotation(fn: RouteFn, name: str, route_key: str) -> tuple[type[BaseModel] | None, bool]:
+    """A parameter's model and whether ` | None` makes it optional, looked up by its
+    dotted name (`inputs.NewSubscription`): what typing.get_type_hints would find,
+    without evaluating every annotation of every route at a cold start."""
+    annotation = fn.__annotations__.get(name)
+    if annotation is None:
+        return None, False
+    found: Any
+    if isinstance(annotation, str):  # the handlers use `from __future__ import annotations`
+        dotted = annotation.removesuffix(" | None")
+        optional = dotted != annotation
+        found = fn.__globals__.get(dotted.split(".")[0])
+        for part in dotted.split(".")[1:]:
+            found = getattr(found, part, None)
+    else:
+        members = getattr(annotation, "__args__", (annotation,))
+        models = [member for member in members if member is not type(None)]
+        found, optional = models[0], len(models) < len(members)
+    if not isinstance(found, type) or not issubclass(found, BaseModel):
+        raise TypeError(f"{route_key}: `{name}` must be annotated with a pydantic model")
+    return found, optional
 
 
 def http_handler(function: str, routes: Mapping[str, Route]) -> LambdaHandler:

@@ -167,7 +167,8 @@ def _nest(loc: tuple[Any, ...], value: Any) -> Any:
 
 
 BODY_MODELS = sorted(
-    {op.body for op in openapi.route_table().values() if op.body is not None}, key=lambda m: m.__name__
+    {op.body for op in openapi.route_table().values() if op.body is not None},
+    key=lambda m: m.__name__,
 )
 INTEGER_FIELDS = [
     pytest.param(model, loc, id=f"{model.__name__}.{'.'.join(map(str, loc))}")
