@@ -93,8 +93,9 @@ invoke: install-run
 dashboard: install
 	$(BIN)/python -m tools.gen.dashboard
 
-# common/openapi.json (served at GET /openapi.json) from the route tables and models;
-# tests/unit/test_openapi.py fails when it is stale.
+# From the handlers' route declarations: common/openapi.json (served at GET /openapi.json),
+# docs/api.md's reference and infra/routes.json (Terraform's and make run's routing);
+# tests/unit/test_openapi.py fails when one is stale.
 openapi: install
 	$(BIN)/python -m tools.gen.openapi
 

@@ -1,75 +1,36 @@
 """Function `mcp`: POST /mcp, the Model Context Protocol over Streamable HTTP (stateless,
 JSON responses); GET and DELETE /mcp answer 405 (no SSE stream, no session to end).
 
-The protocol lives in common.mcp; this module maps its outcome to HTTP: a reply → 200
-application/json (under 2026-07-28 some errors take the status its HTTP binding names),
-notifications and responses → 202 with no body, a body refused as a whole → 400 with
-the JSON-RPC error; a browser Origin not allowed → 403, an Accept without JSON → 406,
-a non-JSON Content-Type → 415.  Auth and rate limiting are the dispatcher's, as on
-every route (a batch of N messages is charged N - 1 more requests here; 429 when they
-do not fit): no key → 401 (the house envelope); a viewer may call every tool but
-add_note (whose result then says forbidden, isError true).
+The protocol lives in common.mcp.protocol, its HTTP binding (the checks before the body
+is read, the status of each outcome) in common.mcp.transport.  Auth and rate limiting
+are the dispatcher's, as on every route (a batch of N messages is charged N - 1 more
+requests here; 429 when they do not fit): no key → 401 (the house envelope); a viewer
+may call every tool but add_note (whose result then says forbidden, isError true).
 """
 
 from __future__ import annotations
 
 from common.access import ratelimit
-from common.api import Response, Route, http_handler
-from common.mcp import protocol
-from common.mcp.errors import (
-    HEADER_MISMATCH,
-    INVALID_PARAMS,
-    INVALID_REQUEST,
-    METHOD_NOT_FOUND,
-    PARSE_ERROR,
-    UNSUPPORTED_PROTOCOL_VERSION,
-)
-from common.runtime.config import settings
-from common.runtime.http import Request, empty_response, json_response
+from common.api import Response, RouteTable, http_handler
+from common.mcp import openapi, protocol, transport
+from common.runtime.http import Request
 
-_JSON = "application/json"
+routes = RouteTable()
 
 
-def _accepts_json(accept: str | None) -> bool:
-    """Whether the client takes application/json (a missing Accept takes anything).  The
-    spec has clients list application/json and text/event-stream; this server answers
-    JSON only, so JSON, or a wildcard covering it, not refused with q=0, is what it needs."""
-    if accept is None:
-        return True
-    for part in accept.split(","):
-        media_range, *parameters = (piece.strip().lower() for piece in part.split(";"))
-        refused = any(
-            p.replace(" ", "") in ("q=0", "q=0.0", "q=0.00", "q=0.000") for p in parameters
-        )
-        if media_range in (_JSON, "application/*", "*/*") and not refused:
-            return True
-    return False
-
-
-def _jsonrpc_error(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
-    body = {"jsonrpc": "2.0", "id": None, "error": {"code": INVALID_REQUEST, "message": message}}
-    return json_response(status, body, headers)
-
-
-def _origin_allowed(origin: str | None) -> bool:
-    """The transport's DNS-rebinding guard: a request with an Origin header (a browser)
-    is served only from an origin listed in DOCKHAND_MCP_ALLOWED_ORIGINS; MCP clients
-    that are not browsers send none."""
-    return origin is None or origin in settings().mcp_allowed_origins
-
-
+@routes.post("/mcp", ok={200: openapi.REPLY, 202: None}, doc=openapi.POST)
 def post_mcp(request: Request) -> Response:
-    if not _origin_allowed(request.header("origin")):
-        return _jsonrpc_error(
-            403,
-            "Forbidden: this Origin may not call the MCP endpoint; allow it by adding it to "
-            "DOCKHAND_MCP_ALLOWED_ORIGINS (comma-separated origins, e.g. https://app.example.com).",
-        )
-    content_type = request.header("content-type")
-    if content_type is not None and content_type.split(";", 1)[0].strip().lower() != _JSON:
-        return _jsonrpc_error(415, "Unsupported Media Type: send the body as application/json.")
-    if not _accepts_json(request.header("accept")):
-        return _jsonrpc_error(406, "Not Acceptable: this server answers application/json.")
+    """Model Context Protocol (Streamable HTTP, stateless, JSON responses)
+
+    A request is answered 200 with its JSON-RPC response (errors about a well-formed
+    request too, except that 2026-07-28 answers invalid params and header mismatches 400
+    and an unknown method 404); notifications and responses 202 with no body; a body
+    that is not JSON or not a JSON-RPC message 400. Tools: rehydrate, list_threads,
+    list_snapshots, get_notes, add_note (creator). See docs/mcp.md.
+    """
+    refused = transport.refusal(request)
+    if refused is not None:
+        return refused
     principal = request.principal
     if principal is None:  # pragma: no cover - the dispatcher authenticates this route
         raise RuntimeError("POST /mcp without a principal")
@@ -79,51 +40,27 @@ def post_mcp(request: Request) -> Response:
         request.headers,
         charge=lambda units: ratelimit.charge(principal, units),
     )
-    if outcome.kind == "accepted":
-        return empty_response(202)
-    if outcome.kind == "rejected":
-        return json_response(400, outcome.body)
-    return json_response(_reply_status(outcome), outcome.body)
-
-
-# 2026-07-28's HTTP binding gives some JSON-RPC errors an HTTP status of their own
-# (transports "Protocol Version Header", "Server Validation"; the SDK's table alike);
-# the handshake-era revisions answer every reply 200.
-MODERN_ERROR_STATUS = {
-    PARSE_ERROR: 400,
-    INVALID_REQUEST: 400,
-    INVALID_PARAMS: 400,
-    HEADER_MISMATCH: 400,
-    UNSUPPORTED_PROTOCOL_VERSION: 400,
-    METHOD_NOT_FOUND: 404,
-}
-
-
-def _reply_status(outcome: protocol.Outcome) -> int:
-    error = outcome.body.get("error") if isinstance(outcome.body, dict) else None
-    if not outcome.modern or error is None:
-        return 200
-    return MODERN_ERROR_STATUS.get(error["code"], 200)
-
-
-def _method_not_allowed(what: str) -> Response:
-    message = f"Method Not Allowed: {what}; POST JSON-RPC messages to this endpoint."
-    return _jsonrpc_error(405, message, {"Allow": "POST"})
-
-
-def get_mcp(request: Request) -> Response:
-    return _method_not_allowed("this stateless server opens no event stream")
-
-
-def delete_mcp(request: Request) -> Response:
-    return _method_not_allowed("this stateless server has no session to end")
+    return transport.answer(outcome)
 
 
 # GET and DELETE need no key: they answer 405 to everyone and show nothing.
-ROUTES: dict[str, Route] = {
-    "POST /mcp": Route(post_mcp),
-    "GET /mcp": Route(get_mcp, auth="none"),
-    "DELETE /mcp": Route(delete_mcp, auth="none"),
-}
+@routes.get("/mcp", auth="none", ok={405: openapi.REFUSAL})
+def get_mcp(request: Request) -> Response:
+    """No server-sent event stream: 405
 
+    The server is stateless and sends nothing unasked; POST instead.
+    """
+    return transport.method_not_allowed("this stateless server opens no event stream")
+
+
+@routes.delete("/mcp", auth="none", ok={405: openapi.REFUSAL})
+def delete_mcp(request: Request) -> Response:
+    """No session to end: 405
+
+    The server is stateless: it never issues an Mcp-Session-Id.
+    """
+    return transport.method_not_allowed("this stateless server has no session to end")
+
+
+ROUTES = routes.table
 handler = http_handler("mcp", ROUTES)

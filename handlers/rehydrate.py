@@ -11,11 +11,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from common.api import Response, Route, http_handler
+from common.api import Response, RouteTable, http_handler
 from common.context import rehydrate, snapshots
 from common.runtime.http import Request, json_response, text_response
+from common.runtime.routedoc import Extras, Named
 
 MARKDOWN = "text/markdown; charset=utf-8"
+DOCUMENT = Named(
+    "RehydrateDocument",
+    {
+        "type": "object",
+        "description": "The markdown document's sections as structured data (format=json).",
+    },
+)
+routes = RouteTable()
 
 
 def _render(request: Request, meta: dict[str, Any], query: rehydrate.RenderQuery) -> Response:
@@ -31,20 +40,18 @@ def _render(request: Request, meta: dict[str, Any], query: rehydrate.RenderQuery
     return response
 
 
-def rehydrate_snapshot(request: Request) -> Response:
-    query = request.query_model(rehydrate.RenderQuery)
+@routes.get("/rehydrate/{snapshot_id}", ok={200: DOCUMENT}, doc=Extras(markdown=True))
+def rehydrate_snapshot(request: Request, query: rehydrate.RenderQuery) -> Response:
+    """Render a snapshot"""
     meta = snapshots.get_meta(request.tenant, request.path_param("snapshot_id"))
     return _render(request, meta, query)
 
 
-def rehydrate_thread(request: Request) -> Response:
-    query = request.query_model(rehydrate.ThreadRenderQuery)
+@routes.get("/rehydrate", ok={200: DOCUMENT}, doc=Extras(markdown=True))
+def rehydrate_thread(request: Request, query: rehydrate.ThreadRenderQuery) -> Response:
+    """Render the thread's newest snapshot"""
     return _render(request, snapshots.newest_meta(request.tenant, query.thread_id), query)
 
 
-ROUTES: dict[str, Route] = {
-    "GET /rehydrate": Route(rehydrate_thread),
-    "GET /rehydrate/{snapshot_id}": Route(rehydrate_snapshot),
-}
-
+ROUTES = routes.table
 handler = http_handler("rehydrate", ROUTES)

@@ -1,7 +1,7 @@
-# The functions and the API routes each one serves. This map is the single
-# definition of routing: Terraform wires each function to its routes, the local
-# gateway (make run) routes requests with it, and tests/infra checks it equals
-# the ROUTES table every handler module declares.
+# The functions. The API routes each one serves are declared in its handler module
+# (one decorator per route) and written to routes.json by `make openapi`: Terraform
+# wires each function to the routes listed there, the local gateway (make run) routes
+# requests with the same file, and a test fails when it is stale.
 # memory (MB) and timeout (s) are per-function defaults; var.memory_mb overrides
 # memory. HTTP functions get 1 GB because bcrypt is CPU-bound and Lambda CPU
 # scales with memory; API Gateway gives up after 30 s, so they stay well below.
@@ -10,13 +10,15 @@
 # schedule, "stream:<table>" or "queue:<queue>" (delivery.tf wires it; make run's
 # tools/local/pumps.py feeds it the same event shapes).
 locals {
+  # function → its route keys ("POST /events"), generated from the handlers.
+  routes = jsondecode(file("${path.module}/routes.json"))
+
   functions = {
     events = {
       description = "POST /events, GET and DELETE /events/{event_id}"
       handler     = "handlers.events.handler"
       memory      = 1024
       timeout     = 10
-      routes      = ["POST /events", "GET /events/{event_id}", "DELETE /events/{event_id}"]
       schedule    = null
     }
     inbox = {
@@ -24,7 +26,6 @@ locals {
       handler     = "handlers.inbox.handler"
       memory      = 1024
       timeout     = 10
-      routes      = ["GET /inbox", "POST /inbox/lease", "POST /inbox/ack", "POST /inbox/release", "POST /inbox/extend", "GET /inbox/quarantine", "POST /inbox/quarantine/requeue", "POST /queues", "GET /queues", "GET /queues/{name}", "DELETE /queues/{name}"]
       schedule    = null
     }
     notes = {
@@ -32,7 +33,6 @@ locals {
       handler     = "handlers.notes.handler"
       memory      = 1024
       timeout     = 10
-      routes      = ["POST /notes", "GET /notes", "GET /notes/{note_id}", "DELETE /notes/{note_id}"]
       schedule    = null
     }
     hydrate = {
@@ -40,7 +40,6 @@ locals {
       handler     = "handlers.hydrate.handler"
       memory      = 1024
       timeout     = 20
-      routes      = ["POST /hydrate", "GET /snapshots", "GET /snapshots/{snapshot_id}", "DELETE /snapshots/{snapshot_id}", "GET /threads", "DELETE /threads/{thread_id}"]
       schedule    = null
     }
     rehydrate = {
@@ -48,7 +47,6 @@ locals {
       handler     = "handlers.rehydrate.handler"
       memory      = 1024
       timeout     = 15
-      routes      = ["GET /rehydrate", "GET /rehydrate/{snapshot_id}"]
       schedule    = null
     }
     mcp = {
@@ -56,7 +54,6 @@ locals {
       handler     = "handlers.mcp.handler"
       memory      = 1024
       timeout     = 15
-      routes      = ["POST /mcp", "GET /mcp", "DELETE /mcp"]
       schedule    = null
     }
     heartbeat = {
@@ -64,7 +61,6 @@ locals {
       handler     = "handlers.heartbeat.handler"
       memory      = 1024
       timeout     = 10
-      routes      = ["POST /agents", "GET /agents", "GET /agents/{agent_id}", "DELETE /agents/{agent_id}", "GET /agents/{agent_id}/history", "POST /agents/{agent_id}/rotate-secret", "POST /agents/{agent_id}/heartbeat", "POST /agents/{agent_id}/lease", "POST /agents/{agent_id}/ack", "POST /agents/{agent_id}/release"]
       schedule    = null
     }
     status = {
@@ -72,7 +68,6 @@ locals {
       handler     = "handlers.status.handler"
       memory      = 1024
       timeout     = 10
-      routes      = ["GET /", "GET /status", "GET /stats", "GET /openapi.json"]
       schedule    = null
     }
     sweeper = {
@@ -80,7 +75,6 @@ locals {
       handler     = "handlers.sweeper.handler"
       memory      = 512
       timeout     = 50
-      routes      = []
       schedule    = "rate(1 minute)"
     }
     rollup = {
@@ -88,7 +82,6 @@ locals {
       handler     = "handlers.rollup.handler"
       memory      = 512
       timeout     = 300
-      routes      = []
       schedule    = "cron(5 0 * * ? *)"
     }
     subscriptions = {
@@ -96,7 +89,6 @@ locals {
       handler     = "handlers.subscriptions.handler"
       memory      = 1024
       timeout     = 25 # a test send waits for the receiver (15 s at most) inside API Gateway's 30 s
-      routes      = ["POST /subscriptions", "GET /subscriptions", "GET /subscriptions/{subscription_id}", "DELETE /subscriptions/{subscription_id}", "POST /subscriptions/{subscription_id}/enable", "POST /subscriptions/{subscription_id}/rotate-secret", "GET /subscriptions/{subscription_id}/deliveries", "POST /subscriptions/{subscription_id}/replay", "PATCH /subscriptions/{subscription_id}", "POST /subscriptions/{subscription_id}/pause", "POST /subscriptions/{subscription_id}/test", "POST /subscriptions/{subscription_id}/resend"]
       schedule    = null
     }
     # Stream consumer: one Query of the tenant's subscriptions per batch, then SQS sends.
@@ -105,7 +97,6 @@ locals {
       handler     = "handlers.dispatch.handler"
       memory      = 512
       timeout     = 30
-      routes      = []
       schedule    = null
       trigger     = "stream:events"
     }
@@ -115,7 +106,6 @@ locals {
       handler     = "handlers.deliver.handler"
       memory      = 512
       timeout     = 90
-      routes      = []
       schedule    = null
       trigger     = "queue:deliveries"
     }
@@ -125,7 +115,6 @@ locals {
       handler     = "handlers.retry.handler"
       memory      = 512
       timeout     = 50
-      routes      = []
       schedule    = "rate(1 minute)"
     }
   }

@@ -140,7 +140,7 @@ module "function" {
 
   api_id            = aws_apigatewayv2_api.http.id
   api_execution_arn = aws_apigatewayv2_api.http.execution_arn
-  routes            = each.value.routes
+  routes            = lookup(local.routes, each.key, [])
 
   schedule                       = each.value.schedule
   schedule_dlq_arn               = aws_sqs_queue.schedule_dlq.arn

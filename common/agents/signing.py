@@ -22,12 +22,35 @@ from dataclasses import dataclass
 
 from common.runtime import clock, ids
 from common.runtime.errors import Unauthorized
+from common.runtime.http import Request
 from common.runtime.observability import logger
+from common.runtime.routedoc import Param
 from common.runtime.slug import is_slug
 from common.store.secrets import derived_key
 
 TIMESTAMP_TOLERANCE_SECONDS = 300
 SIGNATURE_VERSION = "v1"
+
+# The signature headers as the OpenAPI document shows them on every signed route.
+AGENT_SIGNATURE = (
+    Param(
+        "X-Agent-Timestamp",
+        {"type": "string", "pattern": "^[0-9]{1,12}(\\.[0-9]{1,3})?$"},
+        required=True,
+        where="header",
+        description="Unix seconds, optionally with milliseconds (1765000000.123); within "
+        "300 s of server time. Heartbeats: newer than the last accepted one; worker calls "
+        "(lease, ack, release): each signature is accepted once.",
+    ),
+    Param(
+        "X-Agent-Signature",
+        {"type": "string", "pattern": "^v1=[0-9a-f]{64}$"},
+        required=True,
+        where="header",
+        description='v1=hex HMAC-SHA256(secret, "{timestamp}\\n{METHOD}\\n{path}\\n'
+        '{hex sha256(body)}")',
+    ),
+)
 
 _ULID_LENGTH = 26
 _TIMESTAMP = re.compile(r"[0-9]{1,12}(?:\.[0-9]{1,3})?")
@@ -108,6 +131,18 @@ class SignedRequest:
         """What names this exact signature (the replay guard's key): a signature is unique
         to its agent, timestamp, path and body, so one digest is one request."""
         return hashlib.sha256(f"{self.agent_id}\n{self.offered}".encode()).hexdigest()
+
+
+def check_request(request: Request, action: str = "heartbeat") -> SignedRequest:
+    """check_headers on a signed route's request (its path names the agent)."""
+    return check_headers(
+        request.path_param("agent_id"),
+        request.method,
+        request.header("x-agent-timestamp"),
+        request.header("x-agent-signature"),
+        request.body,
+        action=action,
+    )
 
 
 def check_headers(

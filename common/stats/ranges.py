@@ -15,13 +15,15 @@ from collections.abc import Mapping, Sequence
 from datetime import date, timedelta
 from typing import Annotated, Any
 
-from pydantic import ConfigDict, Field, with_config
+from pydantic import ConfigDict, Field, PrivateAttr, model_validator, with_config
 
 # typing_extensions: pydantic reads TypedDicts from it on Python < 3.12 (a pydantic dependency).
 from typing_extensions import TypedDict
 
 from common.runtime.config import settings
+from common.runtime.errors import field_error
 from common.runtime.models import Count, QueryModel, query_choice, query_date
+from common.runtime.routedoc import Named
 from common.stats import rollup
 from common.store import counters, dynamo
 
@@ -38,12 +40,52 @@ _DATE_RULE = "must be a date, YYYY-MM-DD"
 
 class StatsQuery(QueryModel):
     """GET /stats: one `day` (default today), or a range `from`..`to`; `format=csv` for
-    ranges.  Which parameters go together is checked by the route (OpenAPI cannot say)."""
+    ranges.  Which parameters go together, and whether a date exists, is checked here
+    after the fields (OpenAPI cannot say it); `days` is then the range, else None."""
 
     day: Annotated[str, query_date(_DATE_RULE)] | None = None
     start: Annotated[str, query_date(_DATE_RULE)] | None = Field(default=None, alias="from")
     end: Annotated[str, query_date(_DATE_RULE)] | None = Field(default=None, alias="to")
     format: Annotated[str, query_choice(("json", "csv"))] = "json"
+    _days: list[str] | None = PrivateAttr(default=None)
+    _one_day: str = PrivateAttr(default="")
+
+    @model_validator(mode="after")
+    def _together(self) -> StatsQuery:
+        # field_error is an ApiError, not a ValueError: pydantic lets it through as is,
+        # so these answers keep their own field and message.
+        if self.start is not None or self.end is not None:
+            self._days = _checked_range(self)
+            return self
+        if self.format == "csv":
+            raise field_error("format", "csv needs a range: from and to")
+        self._one_day = self.day or rollup.today()  # absent means today
+        try:
+            rollup.parse_day(self._one_day)
+        except ValueError:
+            raise field_error("day", "must be a date, YYYY-MM-DD") from None
+        return self
+
+    @property
+    def days(self) -> list[str] | None:
+        """Every day of the range asked for, oldest first; None for one day."""
+        return self._days
+
+    @property
+    def one_day(self) -> str:
+        """The one day asked for (today when none was given), when no range was."""
+        return self._one_day
+
+
+def _checked_range(query: StatsQuery) -> list[str]:
+    if query.day is not None:
+        raise field_error("day", "give either day, or from and to")
+    if query.start is None or query.end is None:
+        raise field_error("from" if query.start is None else "to", "a range needs both from and to")
+    try:
+        return parse_range(query.start, query.end)
+    except RangeError as error:
+        raise field_error(error.field, str(error)) from None
 
 
 @with_config(ConfigDict(extra="forbid"))
@@ -162,3 +204,16 @@ def as_csv(figures: Mapping[str, Any]) -> str:
 def days_before(last: date, count: int) -> tuple[str, str]:
     """(from, to) of the `count` days ending with `last` (the status page's sparklines)."""
     return (last - timedelta(days=count - 1)).isoformat(), last.isoformat()
+
+
+# GET /stats answers one day's figures or a range's (its OpenAPI response).
+STATS_ANSWER = Named(
+    "StatsAnswer",
+    {
+        "anyOf": [
+            {"$ref": "#/components/schemas/DayFigures"},
+            {"$ref": "#/components/schemas/StatsRange"},
+        ]
+    },
+    refers_to={"DayFigures": rollup.DayFiguresView, "StatsRange": StatsRangeView},
+)

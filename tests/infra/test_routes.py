@@ -1,7 +1,8 @@
-"""local.functions (infra/functions.tf) ↔ the handler modules.
+"""local.functions (infra/functions.tf) and infra/routes.json ↔ the handler modules.
 
-Strict on purpose: a function Terraform deploys whose handler module is missing,
-or whose ROUTES differ from the routes API Gateway sends it, fails here."""
+Strict on purpose: a function Terraform deploys whose handler module is missing, or
+whose declared routes differ from the routes API Gateway sends it (routes.json, which
+`make openapi` writes from the declarations), fails here."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from collections import Counter
 
 import pytest
 
-from tools.local.infra_model import functions
+from tools.local.infra_model import functions, load, routes
 
 FUNCTIONS = sorted(functions())
 
@@ -26,8 +27,18 @@ def test_routes_equal_the_handler_route_table(name: str) -> None:
     module = importlib.import_module(f"handlers.{name}")
     assert callable(module.handler)
     declared = set(getattr(module, "ROUTES", {}).keys())
-    assert declared == set(spec.routes), f"handlers/{name}.py ROUTES vs infra/functions.tf"
+    assert declared == set(spec.routes), f"handlers/{name} routes vs infra/routes.json"
     assert len(spec.routes) == len(set(spec.routes)), "a route is listed twice"
+
+
+def test_terraform_routes_come_from_the_generated_routes_json() -> None:
+    """No route key is typed in Terraform: each function's routes are routes.json's."""
+    parsed = load("functions.tf")["locals"][0]
+    assert parsed["routes"] == '${jsondecode(file("${path.module}/routes.json"))}'
+    assert [name for name, spec in parsed["functions"].items() if "routes" in spec] == []
+    calls = load("main.tf")["module"][0]["function"]
+    assert calls["routes"] == "${lookup(local.routes, each.key, [])}"
+    assert set(routes()) <= set(functions()), "routes.json names a function Terraform lacks"
 
 
 @pytest.mark.parametrize("name", FUNCTIONS)

@@ -25,7 +25,7 @@ class QueryParam(NamedTuple):
 
 def _query_params() -> list[QueryParam]:
     found = []
-    for route_key, op in openapi.OPERATIONS.items():
+    for route_key, op in openapi.route_table().items():
         if op.query is None:
             continue
         method, path = route_key.split(" ", 1)
@@ -167,7 +167,8 @@ def _nest(loc: tuple[Any, ...], value: Any) -> Any:
 
 
 BODY_MODELS = sorted(
-    {op.body for op in openapi.OPERATIONS.values() if op.body is not None}, key=lambda m: m.__name__
+    {op.body for op in openapi.route_table().values() if op.body is not None},
+    key=lambda m: m.__name__,
 )
 INTEGER_FIELDS = [
     pytest.param(model, loc, id=f"{model.__name__}.{'.'.join(map(str, loc))}")

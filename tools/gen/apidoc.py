@@ -145,9 +145,7 @@ def _operation(method: str, path: str, operation: Schema) -> list[str]:
 
 
 def _by_function(document: Schema) -> dict[str, list[tuple[str, str, Schema]]]:
-    from tools.local import infra_model
-
-    owner = infra_model.route_table()
+    owner = {key: name for name, table in openapi.function_routes().items() for key in table}
     groups: dict[str, list[tuple[str, str, Schema]]] = {}
     for path, methods in document["paths"].items():
         for method, operation in methods.items():

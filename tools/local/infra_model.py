@@ -1,5 +1,6 @@
-"""Reads `infra/*.tf` (python-hcl2) so local runs and tests use Terraform's own
-definitions of functions, routes and tables instead of a copy that could drift."""
+"""Reads `infra/*.tf` (python-hcl2) and infra/routes.json so local runs and tests use
+Terraform's own definitions of functions, routes and tables instead of a copy that
+could drift."""
 
 from __future__ import annotations
 
@@ -41,13 +42,26 @@ class FunctionSpec:
 
 
 @cache
+def routes() -> dict[str, list[str]]:
+    """infra/routes.json: function → its route keys, as `make openapi` writes them from the
+    handlers' route declarations (Terraform reads the same file)."""
+    import json
+
+    path = INFRA_DIR / "routes.json"
+    if not path.exists():  # before the first `make openapi` (which writes it)
+        return {}
+    loaded: dict[str, list[str]] = json.loads(path.read_text("utf-8"))
+    return loaded
+
+
+@cache
 def functions() -> dict[str, FunctionSpec]:
     raw = load("functions.tf")["locals"][0]["functions"]
     return {
         name: FunctionSpec(
             name=name,
             handler=spec["handler"],
-            routes=tuple(spec.get("routes") or ()),
+            routes=tuple(routes().get(name, ())),
             schedule=spec.get("schedule"),
             trigger=spec.get("trigger"),
         )
