@@ -67,29 +67,3 @@ def hydrate_body_of_size(target_bytes: int) -> dict[str, Any]:
         if len(json.dumps(body).encode()) >= target_bytes:
             return body
         changes += 10
-
-
-def stored_snapshot(changes: int) -> dict[str, Any]:
-    """What a renderer receives: the hydrate body plus ids, time and frozen notes."""
-    snapshot = hydrate_body(changes)
-    snapshot.update(
-        {
-            "snapshot_id": "01JBENCH0000000000000000000",
-            "thread_id": snapshot["thread"]["id"],
-            "created_at": "2026-02-01T12:00:00.000Z",
-            "captured_at": "2026-02-01T12:00:00.000Z",
-            "notes": [
-                {
-                    "note_id": f"01JNOTE{i:019d}",
-                    "thread_id": snapshot["thread"]["id"],
-                    "kind": ("note", "decision", "question", "todo")[i % 4],
-                    "text": f"note {i}: keep the page cost flat ✓",
-                    "source": {"path": "common/inbox.py", "line": i + 1},
-                    "tags": ["inbox"],
-                    "created_at": "2026-02-01T11:00:00.000Z",
-                }
-                for i in range(max(changes // 10, 1))
-            ],
-        }
-    )
-    return snapshot

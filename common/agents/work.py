@@ -139,10 +139,6 @@ def _use_once(signed: SignedRequest) -> None:
         raise refuse("signature_replay", signed.agent_id) from None
 
 
-def agent_name(agent: dict[str, Any]) -> str:
-    return str(layout.registration(agent)["name"])
-
-
 # ---------------------------------------------------------------- work
 
 

@@ -2,9 +2,9 @@
 by a pydantic model (`Request.json_model` / `Request.query_model`), never by hand.
 
 Bodies are strict JSON (no silent coercion of "5" to 5), with one exception JSON
-Schema itself makes: an integral number such as `155.0` *is* an integer, so `Int`
-accepts it.  Query values arrive as strings; the `query_*` types below parse them
-with the contract's messages and give the OpenAPI document the same rule
+Schema itself makes: an integral number such as `155.0` *is* an integer, so a field
+marked `INTEGRAL` accepts it.  Query values arrive as strings; the `query_*` types
+below parse them with the contract's messages and give the OpenAPI document the same rule
 (`WithJsonSchema`), so the document and the validation cannot disagree.
 """
 
@@ -61,7 +61,6 @@ def _integral(value: Any) -> Any:
 # Put INTEGRAL after the constraints (`Annotated[int, Field(ge=1), INTEGRAL]`): the
 # constraints then stay in the document as minimum/maximum.
 INTEGRAL = BeforeValidator(_integral)
-Int = Annotated[int, INTEGRAL]
 
 
 class TimestampRule:

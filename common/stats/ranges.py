@@ -12,7 +12,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Mapping, Sequence
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Annotated, Any
 
 from pydantic import ConfigDict, Field, PrivateAttr, model_validator, with_config
@@ -199,11 +199,6 @@ def as_csv(figures: Mapping[str, Any]) -> str:
     for item in figures["items"]:
         writer.writerow([item[column] for column in CSV_COLUMNS])
     return out.getvalue()
-
-
-def days_before(last: date, count: int) -> tuple[str, str]:
-    """(from, to) of the `count` days ending with `last` (the status page's sparklines)."""
-    return (last - timedelta(days=count - 1)).isoformat(), last.isoformat()
 
 
 # GET /stats answers one day's figures or a range's (its OpenAPI response).

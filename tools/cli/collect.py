@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-MARKER_KINDS = ("TODO", "FIXME", "NOTE", "HACK", "QUESTION")
 SKIPPED_DIRS = frozenset(
     {"node_modules", "vendor", "third_party", "dist", "build", ".venv", "venv", "__pycache__"}
 )

@@ -50,7 +50,6 @@ log = logging.getLogger("local.gateway")
 # API Gateway HTTP API refuses bodies over 10 MB before any function runs.
 GATEWAY_MAX_BODY = 10 * 1024 * 1024
 LISTEN_BACKLOG = 1024
-MAX_LINE = 65536  # http.server's limit for the request line and each header line
 _READ_SIZE = 64 * 1024
 
 StartResponse = Callable[..., Any]

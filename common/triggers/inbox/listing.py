@@ -16,8 +16,6 @@ from common.triggers import events, layout
 from common.triggers.inbox import state
 from common.triggers.inbox.place import Place
 
-QUEUE_PARAM_DOC = "The queue (default `inbox`, the tenant inbox)"
-
 
 class InboxQuery(PageQuery):
     """GET /inbox: `limit`, `cursor`, an optional exact `event_type`, the `queue`."""
