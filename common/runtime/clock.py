@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})")
 
 _now: Callable[[], float] = time.time
+_sleep: Callable[[float], None] = time.sleep
 
 
 def now() -> float:
@@ -24,6 +25,17 @@ def set_clock(source: Callable[[], float] | None) -> None:
     """Install a clock (tests); `None` restores the system clock."""
     global _now
     _now = source if source is not None else time.time
+
+
+def sleep(seconds: float) -> None:
+    """Wait; tests replace the sleeper with `set_sleep` (a fake clock then moves on)."""
+    _sleep(seconds)
+
+
+def set_sleep(sleeper: Callable[[float], None] | None) -> None:
+    """Install a sleeper (tests); `None` restores time.sleep."""
+    global _sleep
+    _sleep = sleeper if sleeper is not None else time.sleep
 
 
 def iso(moment: datetime | float) -> str:

@@ -251,3 +251,18 @@ def test_an_event_in_flight_when_the_subscription_pauses_is_recovered(
     assert [r.headers["webhook-id"] for r in receiver.received] == [
         webhooks.message_id(sid, in_flight)
     ]
+
+
+def test_paced_sends_leave_at_their_own_moments_not_in_whole_second_bunches(
+    api: ApiClient, keys: Keys, receiver: Receiver, pipeline: Pipeline
+) -> None:
+    # 4 a second reserves moments 0.25 s apart; SQS delays count whole seconds, so
+    # rounding them up would send the moments of 0.25, 0.5, 0.75 and 1.0 together.
+    subscribe_id(api, keys.creator, receiver.url(), rate_limit_per_second=4)
+    for _ in range(8):
+        post_event(api, keys.creator)
+    pipeline.drain(until=lambda: len(receiver.received) == 8, timeout=30)
+    times = sorted(r.at for r in receiver.received)
+    assert times[-1] - times[0] >= 1.5  # 8 at 4 a second: 7 intervals of 0.25 s
+    for first in times:
+        assert len([t for t in times if first <= t < first + 0.5]) <= 3, times

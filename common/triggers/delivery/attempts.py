@@ -87,8 +87,13 @@ def _take_turn(
     """The slots to send now, or what became of the message: deferred to its paced
     moment, or parked while its tenant or subscription is at its share."""
     wait = _pace(delivery, subscription, now)
-    if wait > 0:
+    if wait >= 1.0:
         return _defer(delivery, now, wait)
+    if wait > 0:
+        # SQS delays in whole seconds: under a second is waited here, so paced sends
+        # leave at their reserved moments instead of bunching at the next whole second.
+        clock.sleep(wait)
+        now = clock.now()
     turn = fairness.acquire(delivery.tenant, delivery.subscription_id, now)
     if isinstance(turn, fairness.Lease):
         return turn
@@ -115,11 +120,13 @@ def _pace(delivery: Delivery, subscription: subs.Subscription, now: float) -> fl
 
 
 def _defer(delivery: Delivery, now: float, seconds: float) -> AttemptOutcome:
-    """Back to the queue until its paced moment (SQS holds up to 15 min; a later
-    moment is reached in several hops): waiting holds no worker."""
+    """Back to the queue until just before its paced moment (SQS holds up to 15 min; a
+    later moment is reached in several hops): waiting holds no worker.  SQS counts
+    whole seconds, so the message comes back up to a second early and the rest is
+    waited in process (`_take_turn`)."""
     due_ms = delivery.due_ms or int((now + seconds) * 1000)
     later = dataclasses.replace(delivery, due_ms=due_ms)
-    delay = max(1, min(SQS_MAX_DELAY_SECONDS, math.ceil(seconds)))
+    delay = max(1, min(SQS_MAX_DELAY_SECONDS, math.floor(seconds)))
     messages.send([(later.body(), delay)])
     with _metrics_lock:
         catalogue.count("deliveries_paced")
