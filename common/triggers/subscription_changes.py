@@ -153,8 +153,12 @@ def _window_start(item: Mapping[str, Any]) -> str | None:
         return None
     # Events received up to RECOVERY_LAG_SECONDS before the stop may reach the worker
     # after it (stream and queue lag) and be dropped: the window covers them, and the
-    # recovery skips what was delivered live (delivery/replay.py).
-    return clock.iso(clock.parse_iso(min(present)).timestamp() - RECOVERY_LAG_SECONDS)
+    # recovery skips what was delivered live (delivery/replay.py).  Never before the
+    # subscription existed: what came earlier was never its to miss.
+    start = clock.parse_iso(min(present)).timestamp() - RECOVERY_LAG_SECONDS
+    if item.get("created_at"):
+        start = max(start, clock.parse_iso(str(item["created_at"])).timestamp())
+    return clock.iso(start)
 
 
 def _start_now(item: Mapping[str, Any] | None) -> None:
