@@ -36,7 +36,7 @@ PIP_PROGRESS := awk -v tty="$$tty" ' \
 INSTALLER ?= uv
 UV_VERSION := 0.13.9
 # uv prints one "+ name==version" line per package: a summary line instead.
-UV_PROGRESS := awk '/^ *\+ / { n++; next } /^(Installed|Audited) / { done = $$0; next } \
+UV_PROGRESS := awk '/^ *\+ / { n++; next } /^(Installed|Audited|Checked) / { done = $$0; next } \
   /^(error|warning): / { print; fflush() } \
   END { if (n) printf "  installed %d packages (uv)\n", n; else if (done) printf "  nothing new (uv): %s\n", done }'
 # $(call install_reqs,<pip install arguments>[,<venv's bin>]): into $(VENV) unless told;
@@ -55,14 +55,14 @@ RUN_STAMP := $(VENV)/.installed-run
 $(RUN_STAMP): requirements.txt requirements-cli.txt requirements-run.txt pyproject.toml
 	@$(PY) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "dockhand needs Python 3.11+")'
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
-	@echo "Installing what make run needs into $(VENV) (requirements-run.txt: 59 packages, ~180 MB; 1-3 min the first time) ..."
+	@echo "Installing what make run needs into $(VENV) (requirements-run.txt: 59 packages, ~180 MB; seconds with uv, 1-3 min with pip) ..."
 	@$(call install_reqs,-r requirements-run.txt)
 	@$(call install_reqs,--no-deps -e .)
 	@$(BIN)/python -c "import moto, werkzeug, aws_lambda_powertools, pydantic, bcrypt, hcl2, mcp" # fail loudly if an install failed
 	@touch $(RUN_STAMP)
 
 $(STAMP): $(RUN_STAMP) requirements-dev.txt
-	@echo "Installing the test tools into $(VENV) (requirements-dev.txt: 49 more packages, ~450 MB; 1-2 min the first time) ..."
+	@echo "Installing the test tools into $(VENV) (requirements-dev.txt: 49 more packages, ~450 MB; seconds with uv, 1-2 min with pip) ..."
 	@$(call install_reqs,-r requirements-dev.txt)
 	@$(BIN)/python -c "import pytest, mypy, schemathesis, hypothesis, tiktoken" # fail loudly if an install failed
 	@touch $(STAMP)
