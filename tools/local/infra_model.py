@@ -138,10 +138,12 @@ def ensure_resources(dynamodb: Any, s3: Any, names: dict[str, str], bucket: str)
     for logical, table_name in names.items():
         if table_name in existing:
             continue
-        dynamodb.create_table(**create_table_kwargs(logical, table_name))
-        dynamodb.get_waiter("table_exists").wait(
-            TableName=table_name, WaiterConfig={"Delay": 1, "MaxAttempts": 30}
-        )
+        created = dynamodb.create_table(**create_table_kwargs(logical, table_name))
+        # The emulators answer ACTIVE at once: wait (a DescribeTable a second) only when not.
+        if created["TableDescription"].get("TableStatus") != "ACTIVE":
+            dynamodb.get_waiter("table_exists").wait(
+                TableName=table_name, WaiterConfig={"Delay": 1, "MaxAttempts": 30}
+            )
         attribute = ttl_attribute(logical)
         if attribute:
             dynamodb.update_time_to_live(
