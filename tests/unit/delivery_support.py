@@ -18,7 +18,7 @@ from standardwebhooks.webhooks import Webhook
 from tools.local import pumps
 
 if TYPE_CHECKING:
-    from tests.conftest import ApiClient
+    from tests.conftest import ApiClient, Keys
 
 Answer = Callable[[str, int], tuple[int, float]]  # (path, nth request to it) → (status, delay)
 
@@ -165,3 +165,25 @@ def post_event(api: ApiClient, key: str, event_type: str = "order.created", **pa
     result = api.post("/events", key=key, json_body=body)
     assert result.status in ((200, 201) if payload else (201,)), result.text
     return str(result.json["event_id"])
+
+
+# test_delivery.py and test_delivery_stages.py import these fixtures; `pipeline` is autouse
+# there (only where imported), as it was when they were one module.
+@pytest.fixture(name="receiver")
+def receiver_fixture() -> Iterator[Receiver]:
+    yield from running_receiver()
+
+
+@pytest.fixture(autouse=True, name="pipeline")
+def pipeline_fixture(aws: None, monkeypatch: pytest.MonkeyPatch) -> Pipeline:
+    return make_pipeline(monkeypatch)
+
+
+def attempts(api: ApiClient, key: str, sub: dict[str, Any]) -> list[dict[str, Any]]:
+    result = api.get(f"/subscriptions/{sub['subscription_id']}/deliveries", key=key)
+    assert result.status == 200, result.text
+    return list(result.json["items"])
+
+
+def _status(api: ApiClient, keys: Keys, sub: dict[str, Any]) -> str:
+    return str(api.get(f"/subscriptions/{sub['subscription_id']}", key=keys.viewer).json["status"])

@@ -10,6 +10,7 @@ import pytest
 
 from common.runtime import clock
 from common.runtime.config import settings
+from common.store import counters
 from tests.conftest import ApiClient
 
 START = 1_767_225_600.0  # 2026-01-01T00:00:00Z
@@ -48,3 +49,30 @@ def lease_inbox(api: ApiClient, key: str, **body: Any) -> dict[str, Any]:
     result = api.post("/inbox/lease", key=key, json_body=body)
     assert result.status == 200, result.text
     return dict(result.json)
+
+
+# The lease test modules import these fixtures; autouse applies wherever one is imported.
+@pytest.fixture(autouse=True, name="generous_rate_limit")
+def lifted_rate_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    generous_rate_limit(monkeypatch)
+
+
+@pytest.fixture(name="moment")
+def moment_fixture() -> Iterator[list[float]]:
+    yield from moving_clock()
+
+
+def _ids(items: list[dict[str, Any]]) -> list[str]:
+    return [item["event_id"] for item in items]
+
+
+def _inbox(api: ApiClient, key: str) -> list[dict[str, Any]]:
+    return list(api.get("/inbox", key=key).json["items"])
+
+
+def _today(tenant: str) -> dict[str, int]:
+    return counters.read_day(tenant, clock.day_of(clock.now())) or {}
+
+
+def _status(api: ApiClient, key: str, event_id: str) -> str:
+    return str(api.get(f"/events/{event_id}", key=key).json["status"])

@@ -44,7 +44,7 @@ def serialised_transactions() -> Iterator[None]:
     """DynamoDB runs transactions serialisably; moto takes no lock (and rolls a
     cancelled transaction back by restoring table copies).  One lock around moto's
     writes gives it DynamoDB's property, so the test checks our conditions, not moto's
-    (the same fixture as tests/unit/test_events.py)."""
+    (the same fixture as tests/unit/events_support.py)."""
     from moto.dynamodb.models import DynamoDBBackend
 
     lock = threading.RLock()  # re-entrant: a transaction calls put_item/update_item itself

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from tests.conftest import ApiClient, Keys
+from tests.unit.mcp_support import call, rpc, text_of, tool_error
 from tests.unit.test_hydrate import THREAD, UNICODE_GOAL, snapshot_body
-from tests.unit.test_mcp import call, rpc, text_of, tool_error
 from tests.unit.test_rehydrate import hydrate
 
 SECRET = "AKIAIOSFODNN7EXAMPLE"

@@ -100,7 +100,7 @@ SEEDERS: dict[str, Seeder] = {
 # Lists whose items need a whole scenario to exist (status changes, failed deliveries,
 # exhausted leases).  Their cursors go through the same store.cursor.decode as every
 # other list; their own modules test binding to tenant and query
-# (test_agent_lifecycle.py, test_leases.py, the push delivery tests).
+# (test_agent_lifecycle.py, test_leases_quarantine.py, the push delivery tests).
 SEEDED_ELSEWHERE = {
     "GET /agents/{agent_id}/history",
     "GET /subscriptions",

@@ -1,6 +1,7 @@
-"""Leased consumption: POST /inbox/lease, /inbox/ack (by lease), /inbox/release, the
-quarantine, expiry by time alone, exactly one holder under concurrency, call counts,
-validation of every field and tenant isolation."""
+"""Leased consumption: POST /inbox/lease, /inbox/ack (by lease), /inbox/release, expiry
+by time alone, exactly one holder under concurrency, call counts and the rollup.
+The quarantine is in test_leases_quarantine.py; validation and tenants in
+test_leases_access.py."""
 
 from __future__ import annotations
 
@@ -15,21 +16,19 @@ import pytest
 
 from common.runtime import clock
 from common.runtime.config import settings
-from common.store import aws, counters, ddb
+from common.store import aws, ddb
 from common.triggers.inbox import listing, place
 from tests.conftest import ApiClient, Keys
-from tests.unit import leases_support
-from tests.unit.leases_support import create_event, lease_inbox
-
-
-@pytest.fixture(autouse=True)
-def generous_rate_limit(monkeypatch: pytest.MonkeyPatch) -> None:
-    leases_support.generous_rate_limit(monkeypatch)
-
-
-@pytest.fixture
-def moment() -> Iterator[list[float]]:
-    yield from leases_support.moving_clock()
+from tests.unit.leases_support import (  # noqa: F401 - fixtures
+    _ids,
+    _inbox,
+    _status,
+    _today,
+    create_event,
+    lease_inbox,
+    lifted_rate_limit,
+    moment_fixture,
+)
 
 
 @pytest.fixture
@@ -57,22 +56,6 @@ def serialised_transactions() -> Iterator[None]:
     yield
     for patch in patches:
         patch.stop()
-
-
-def _ids(items: list[dict[str, Any]]) -> list[str]:
-    return [item["event_id"] for item in items]
-
-
-def _inbox(api: ApiClient, key: str) -> list[dict[str, Any]]:
-    return list(api.get("/inbox", key=key).json["items"])
-
-
-def _today(tenant: str) -> dict[str, int]:
-    return counters.read_day(tenant, clock.day_of(clock.now())) or {}
-
-
-def _status(api: ApiClient, key: str, event_id: str) -> str:
-    return str(api.get(f"/events/{event_id}", key=key).json["status"])
 
 
 # ------------------------------------------------------------------ lease
@@ -338,269 +321,6 @@ def test_release_of_an_expired_lease_is_not_found(
         "released": [],
         "not_found": [event_id, "x"],
     }
-
-
-# ------------------------------------------------------------------ quarantine
-
-
-@pytest.fixture
-def two_attempts(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("DOCKHAND_MAX_ATTEMPTS", "2")
-    settings.cache_clear()
-
-
-def test_quarantine_after_max_attempts_when_the_last_lease_expires(
-    api: ApiClient, keys: Keys, moment: list[float], two_attempts: None
-) -> None:
-    event_id = create_event(api, keys.creator, 1)
-    later = create_event(api, keys.creator, 2)
-    api.post("/inbox/ack", key=keys.creator, json_body={"event_ids": [later]})
-    lease_inbox(api, keys.creator, lease_seconds=5)
-    moment[0] += 6
-    last = lease_inbox(api, keys.creator, lease_seconds=5)
-    assert last["items"][0]["attempts"] == 2
-    # While the last lease runs the event is pending and listed, not quarantined.
-    assert _status(api, keys.viewer, event_id) == "pending"
-    assert api.get("/inbox/quarantine", key=keys.viewer).json["items"] == []
-    moment[0] += 6
-    # The last lease ended: quarantined at once, with no job having run.
-    assert _status(api, keys.viewer, event_id) == "quarantined"
-    assert _inbox(api, keys.viewer) == []
-    listed = api.get("/inbox/quarantine", key=keys.viewer).json
-    assert _ids(listed["items"]) == [event_id]
-    assert listed["items"][0]["attempts"] == 2
-    assert listed["items"][0]["quarantined_at"] == last["expires_at"]
-    # No lease returns it; the next lease moves it out of the inbox for good.
-    assert lease_inbox(api, keys.creator)["items"] == []
-    assert _today("acme")["events_quarantined"] == 1
-    assert listing.summary(place.inbox("acme")) == (0, None)
-    stored = aws.dynamodb().get_item(
-        TableName=settings().events_table,
-        Key=ddb.serialize({"pk": f"T#acme#E#{event_id}", "sk": "E"}),
-    )["Item"]
-    assert stored["status"]["S"] == "quarantined"
-    assert not {"gsi1pk", "gsi2pk", "gsi3sk"} & set(stored)
-    listed_again = api.get("/inbox/quarantine", key=keys.viewer).json["items"]
-    assert listed_again == listed["items"]
-
-
-def test_release_of_the_last_attempt_quarantines_at_once(
-    api: ApiClient, keys: Keys, moment: list[float], two_attempts: None
-) -> None:
-    event_id = create_event(api, keys.creator, 1)
-    first = lease_inbox(api, keys.creator)
-    api.post("/inbox/release", key=keys.creator, json_body={"lease_id": first["lease_id"]})
-    last = lease_inbox(api, keys.creator)
-    body = {"lease_id": last["lease_id"], "delay_seconds": 60}
-    assert api.post("/inbox/release", key=keys.creator, json_body=body).json == {
-        "released": [event_id],
-        "not_found": [],
-    }
-    assert _status(api, keys.viewer, event_id) == "quarantined"
-    assert _ids(api.get("/inbox/quarantine", key=keys.viewer).json["items"]) == [event_id]
-    assert _today("acme")["events_quarantined"] == 1
-    assert _today("acme")["events_released"] == 2
-    assert listing.summary(place.inbox("acme"))[0] == 0
-
-
-def test_requeue_makes_quarantined_events_pending_with_attempts_zero(
-    api: ApiClient, keys: Keys, moment: list[float], two_attempts: None
-) -> None:
-    moved, waiting = create_event(api, keys.creator, 1), create_event(api, keys.creator, 2)
-    for _ in range(2):
-        lease_inbox(api, keys.creator, lease_seconds=5)
-        moment[0] += 6
-    lease_inbox(api, keys.creator)  # moves both out of the inbox
-    assert _ids(api.get("/inbox/quarantine", key=keys.viewer).json["items"]) == [moved, waiting]
-    body = {"event_ids": [moved, "nope", moved]}
-    result = api.post("/inbox/quarantine/requeue", key=keys.creator, json_body=body)
-    assert result.json == {"requeued": [moved], "not_found": ["nope"]}
-    assert _status(api, keys.viewer, moved) == "pending"
-    listed = _inbox(api, keys.viewer)
-    assert _ids(listed) == [moved]
-    assert listed[0]["attempts"] == 0
-    assert listing.summary(place.inbox("acme"))[0] == 1
-    held = lease_inbox(api, keys.creator)
-    assert _ids(held["items"]) == [moved]
-    assert held["items"][0]["attempts"] == 1
-    # A pending (not quarantined) event is not requeued.
-    again = api.post(
-        "/inbox/quarantine/requeue", key=keys.creator, json_body={"event_ids": [moved]}
-    )
-    assert again.json == {"requeued": [], "not_found": [moved]}
-
-
-def test_requeue_of_a_last_lease_that_no_lease_has_moved_yet(
-    api: ApiClient, keys: Keys, moment: list[float], two_attempts: None
-) -> None:
-    event_id = create_event(api, keys.creator, 1)
-    for _ in range(2):
-        lease_inbox(api, keys.creator, lease_seconds=5)
-        moment[0] += 6
-    body = {"event_ids": [event_id]}
-    assert api.post("/inbox/quarantine/requeue", key=keys.creator, json_body=body).json == {
-        "requeued": [event_id],
-        "not_found": [],
-    }
-    assert _status(api, keys.viewer, event_id) == "pending"
-    assert api.get("/inbox/quarantine", key=keys.viewer).json["items"] == []
-    assert lease_inbox(api, keys.creator)["items"][0]["attempts"] == 1
-
-
-def test_delete_acknowledges_from_any_state(
-    api: ApiClient, keys: Keys, moment: list[float], two_attempts: None
-) -> None:
-    leased, stored_q, last_lease = (create_event(api, keys.creator, n) for n in range(3))
-    for _ in range(2):
-        lease_inbox(api, keys.creator, lease_seconds=5)
-        moment[0] += 6
-    lease_inbox(api, keys.creator)  # all three quarantined and moved
-    requeue = {"event_ids": [leased, last_lease]}
-    api.post("/inbox/quarantine/requeue", key=keys.creator, json_body=requeue)
-    lease_inbox(api, keys.creator, lease_seconds=5)  # leased, last_lease: attempt 1
-    moment[0] += 6
-    lease_inbox(api, keys.creator, limit=1, lease_seconds=60)  # `leased` held, attempt 2 (last)
-    moment[0] += 0.1
-    for event_id in (leased, stored_q, last_lease):
-        assert api.delete(f"/events/{event_id}", key=keys.creator).status == 204
-        assert _status(api, keys.viewer, event_id) == "delivered"
-    assert _inbox(api, keys.viewer) == []
-    assert api.get("/inbox/quarantine", key=keys.viewer).json["items"] == []
-    assert listing.summary(place.inbox("acme"))[0] == 0
-    assert _today("acme")["events_delivered"] == 3
-
-
-def test_quarantine_pages(
-    api: ApiClient, keys: Keys, moment: list[float], two_attempts: None
-) -> None:
-    created = [create_event(api, keys.creator, n) for n in range(5)]
-    for _ in range(2):
-        lease_inbox(api, keys.creator, lease_seconds=5)
-        moment[0] += 6
-    seen: list[str] = []
-    cursor: str | None = None
-    while True:
-        query = {"limit": "2", **({"cursor": cursor} if cursor else {})}
-        result = api.get("/inbox/quarantine", key=keys.viewer, query=query)
-        assert result.status == 200
-        seen += _ids(result.json["items"])
-        cursor = result.json["next_cursor"]
-        if cursor is None:
-            break
-    assert seen == created
-    assert _inbox(api, keys.viewer) == []
-    bad = api.get("/inbox/quarantine", key=keys.viewer, query={"cursor": "garbage"})
-    assert (bad.status, bad.error_code) == (400, "invalid_cursor")
-
-
-# ------------------------------------------------------------------ isolation and validation
-
-
-def test_another_tenants_lease_is_unknown(api: ApiClient, keys: Keys, moment: list[float]) -> None:
-    mine = create_event(api, keys.creator, 1)
-    theirs = create_event(api, keys.other_creator, 2)
-    held = lease_inbox(api, keys.creator)
-    assert _ids(held["items"]) == [mine]
-    other = lease_inbox(api, keys.other_creator)
-    assert _ids(other["items"]) == [theirs]
-    forged = held["lease_id"][:-1] + ("A" if held["lease_id"][-1] != "A" else "B")
-    for lease_id in (held["lease_id"], "nope", forged, "01ARZ3NDEKTSV4RRFFQ69G5FAV", "é" * 42):
-        key = keys.other_creator if lease_id == held["lease_id"] else keys.creator
-        for path, body in (
-            ("/inbox/ack", {"lease_id": lease_id}),
-            ("/inbox/ack", {"lease_id": lease_id, "event_ids": [mine]}),
-            ("/inbox/release", {"lease_id": lease_id}),
-        ):
-            result = api.post(path, key=key, json_body=body)
-            assert (result.status, result.error_code) == (404, "not_found"), (path, lease_id)
-    # Another tenant's event ids are unknown everywhere.
-    ack = api.post("/inbox/ack", key=keys.creator, json_body={"event_ids": [theirs]})
-    assert ack.json["not_found"] == [theirs]
-    requeue = api.post(
-        "/inbox/quarantine/requeue", key=keys.creator, json_body={"event_ids": [theirs]}
-    )
-    assert requeue.json == {"requeued": [], "not_found": [theirs]}
-    release = {"lease_id": held["lease_id"], "event_ids": [theirs]}
-    assert api.post("/inbox/release", key=keys.creator, json_body=release).json == {
-        "released": [],
-        "not_found": [theirs],
-    }
-    assert api.get("/inbox/quarantine", key=keys.other_viewer).json["items"] == []
-    # Nothing of globex moved.
-    assert _inbox(api, keys.other_viewer)[0]["leased_until"] == other["expires_at"]
-
-
-def test_roles(api: ApiClient, keys: Keys) -> None:
-    for path in ("/inbox/lease", "/inbox/release", "/inbox/quarantine/requeue"):
-        assert api.post(path, key=keys.viewer, json_body={}).status == 403
-        assert api.post(path, json_body={}).status == 401
-    assert api.get("/inbox/quarantine", key=keys.viewer).status == 200
-    assert api.get("/inbox/quarantine").status == 401
-
-
-@pytest.mark.parametrize(
-    ("path", "body", "field"),
-    [
-        ("/inbox/lease", {"limit": 0}, "limit"),
-        ("/inbox/lease", {"limit": 101}, "limit"),
-        ("/inbox/lease", {"limit": "5"}, "limit"),
-        ("/inbox/lease", {"limit": 2.5}, "limit"),
-        ("/inbox/lease", {"limit": True}, "limit"),
-        ("/inbox/lease", {"lease_seconds": 4}, "lease_seconds"),
-        ("/inbox/lease", {"lease_seconds": 3601}, "lease_seconds"),
-        ("/inbox/lease", {"lease_seconds": True}, "lease_seconds"),
-        ("/inbox/lease", {"event_type": ""}, "event_type"),
-        ("/inbox/lease", {"event_type": "x" * 256}, "event_type"),
-        ("/inbox/lease", {"event_type": 5}, "event_type"),
-        ("/inbox/lease", {"visibility": 30}, "visibility"),
-        ("/inbox/ack", {}, "event_ids"),
-        ("/inbox/ack", {"lease_id": ""}, "lease_id"),
-        ("/inbox/ack", {"lease_id": 7}, "lease_id"),
-        ("/inbox/ack", {"lease_id": "x" * 129}, "lease_id"),
-        ("/inbox/ack", {"lease_id": "abc", "event_ids": []}, "event_ids"),
-        ("/inbox/ack", {"event_ids": ["x"] * 101}, "event_ids"),
-        ("/inbox/ack", {"event_ids": [""]}, "event_ids.0"),
-        ("/inbox/ack", {"lease_id": "abc", "all": True}, "all"),
-        ("/inbox/release", {}, "lease_id"),
-        ("/inbox/release", {"lease_id": None}, "lease_id"),
-        ("/inbox/release", {"lease_id": "abc", "event_ids": []}, "event_ids"),
-        ("/inbox/release", {"lease_id": "abc", "event_ids": [3]}, "event_ids.0"),
-        ("/inbox/release", {"lease_id": "abc", "delay_seconds": -1}, "delay_seconds"),
-        ("/inbox/release", {"lease_id": "abc", "delay_seconds": 3601}, "delay_seconds"),
-        ("/inbox/release", {"lease_id": "abc", "delay_seconds": "1"}, "delay_seconds"),
-        ("/inbox/release", {"lease_id": "abc", "extra": 1}, "extra"),
-        ("/inbox/quarantine/requeue", {}, "event_ids"),
-        ("/inbox/quarantine/requeue", {"event_ids": []}, "event_ids"),
-        ("/inbox/quarantine/requeue", {"event_ids": ["x"] * 101}, "event_ids"),
-        ("/inbox/quarantine/requeue", {"event_ids": "x"}, "event_ids"),
-        ("/inbox/quarantine/requeue", {"event_ids": ["x"], "force": True}, "force"),
-    ],
-)
-def test_validation_errors_name_the_field(
-    api: ApiClient, keys: Keys, path: str, body: dict[str, Any], field: str
-) -> None:
-    result = api.post(path, key=keys.creator, json_body=body)
-    assert (result.status, result.error_code) == (400, "validation_error"), result.text
-    assert [d["field"] for d in result.json["error"]["details"]] == [field]
-
-
-@pytest.mark.parametrize(
-    "query", [{"limit": "0"}, {"limit": "201"}, {"cursor": ""}, {"event_type": "t"}]
-)
-def test_bad_quarantine_queries(api: ApiClient, keys: Keys, query: dict[str, str]) -> None:
-    result = api.get("/inbox/quarantine", key=keys.viewer, query=query)
-    assert (result.status, result.error_code) == (400, "validation_error")
-
-
-def test_bad_json_and_media_type_on_lease_inbox(api: ApiClient, keys: Keys) -> None:
-    result = api.post(
-        "/inbox/lease", key=keys.creator, body="{", headers={"content-type": "application/json"}
-    )
-    assert (result.status, result.error_code) == (400, "invalid_json")
-    result = api.post(
-        "/inbox/lease", key=keys.creator, body="{}", headers={"content-type": "text/plain"}
-    )
-    assert result.status == 415
 
 
 # ------------------------------------------------------------------ figures

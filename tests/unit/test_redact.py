@@ -1,9 +1,9 @@
 """Server-side redaction: the patterns, their linearity (by construction, not by timing),
-and what POST /notes and POST /hydrate store and answer."""
+the anchor gate, and dockhand's own secrets. PEM blocks are in test_redact_pem.py; what
+POST /notes and POST /hydrate store and answer is in test_redact_stored.py."""
 
 from __future__ import annotations
 
-import gzip
 import importlib
 import json
 import re
@@ -15,28 +15,19 @@ import pytest
 from pydantic import BaseModel
 
 from common.context import redact, redact_kinds
-from common.runtime.config import settings
 from tests.conftest import ApiClient, Keys
-
-AWS_ID = "AKIAIOSFODNN7EXAMPLE"
-AWS_SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
-GITHUB = "ghp_" + "A1b2C3d4E5" * 3 + "abcdef"
-SLACK = "xoxb-123456789012-abcdefghijklmnop"
-PEM = "-----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEAzx0\nq83jd==\n-----END RSA PRIVATE KEY-----"
-JWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U"
-STRIPE = "sk_live_" + "4eC39HqLyjWDarjtT1zdp7dc"
-GITLAB = "glpat-" + "x1y2z3" * 4
-SECRETS = [
+from tests.unit.redact_support import (
     AWS_ID,
     AWS_SECRET,
     GITHUB,
-    SLACK,
-    "MIIEpAIBAAKCAQEAzx0",
-    JWT,
-    STRIPE,
     GITLAB,
-    "hunter22",
-]
+    JWT,
+    PEM,
+    SECRETS,
+    SLACK,
+    STRIPE,
+    _assert_clean,
+)
 
 
 @pytest.mark.parametrize(
@@ -156,121 +147,6 @@ def test_redact_value_walks_nested_json() -> None:
     assert found == {"aws_access_key_id": 1, "github_token": 1}
 
 
-# --- PEM private keys: every variant, whole, headers and CRLF included ----------------
-
-PEM_BODY_LINES = (
-    "MIIEowIBAAKCAQEAu1SU1LfVLPHCozMxH2Mo4lgOEePzNm0tRgeLezV6ffAt0gun",
-    "VTLw7onLRnrq0/IzW7yWR7QkrmBL7jTKEn5u+qKhbwKfBstIs+bMY2Zkp18gnTxK",
-    "q83jd==",
-)
-PEM_LABELS = (
-    "RSA PRIVATE KEY",
-    "EC PRIVATE KEY",
-    "DSA PRIVATE KEY",
-    "OPENSSH PRIVATE KEY",
-    "ENCRYPTED PRIVATE KEY",
-    "PRIVATE KEY",
-    "PGP PRIVATE KEY BLOCK",
-)
-# Both header forms: RFC 1421 (OpenSSL's traditional encrypted keys) and RFC 4880 armor
-# headers (PGP), the latter with a folded value and a dash in it.
-PEM_HEADERS = {
-    "none": (),
-    "rfc1421": ("Proc-Type: 4,ENCRYPTED", "DEK-Info: AES-128-CBC,5E2A0B9C1D3E4F5A6B7C8D9E0F1A2B3C"),
-    "armor": ("Version: GnuPG v2", "Comment: key for ci - do not", "  share it anywhere", ""),
-}
-
-
-def pem_block(label: str, headers: tuple[str, ...], newline: str, end: bool = True) -> str:
-    blank = [""] if headers and headers[-1] != "" else []
-    lines = [f"-----BEGIN {label}-----", *headers, *blank, *PEM_BODY_LINES]
-    if end:
-        lines.append(f"-----END {label}-----")
-    return newline.join(lines)
-
-
-def _assert_no_key_material(text: str) -> None:
-    for secret in (*PEM_BODY_LINES, "Proc-Type", "DEK-Info", "5E2A0B9C", "GnuPG", "share it"):
-        assert secret not in text
-
-
-@pytest.mark.parametrize("newline", ["\n", "\r\n"], ids=["lf", "crlf"])
-@pytest.mark.parametrize("headers", list(PEM_HEADERS), ids=list(PEM_HEADERS))
-@pytest.mark.parametrize("label", PEM_LABELS)
-def test_a_pem_private_key_is_redacted_whole_up_to_its_end_line(
-    label: str, headers: str, newline: str
-) -> None:
-    block = pem_block(label, PEM_HEADERS[headers], newline)
-    text = f"before{newline}{block}{newline}after: the rest stays"
-    found: Counter[str] = Counter()
-    cleaned = redact.redact_text(text, found)
-    assert cleaned == f"before{newline}[REDACTED:private_key]{newline}after: the rest stays"
-    assert found == {"private_key": 1}
-
-
-@pytest.mark.parametrize("newline", ["\n", "\r\n"], ids=["lf", "crlf"])
-@pytest.mark.parametrize("headers", list(PEM_HEADERS), ids=list(PEM_HEADERS))
-@pytest.mark.parametrize("label", PEM_LABELS)
-def test_a_truncated_pem_block_does_not_leak_its_body(
-    label: str, headers: str, newline: str
-) -> None:
-    block = pem_block(label, PEM_HEADERS[headers], newline, end=False)
-    for tail in ("", f"{newline}", f"{newline}{newline}thanks, see you tomorrow."):
-        found: Counter[str] = Counter()
-        cleaned = redact.redact_text(f"paste: {block}{tail}", found)
-        _assert_no_key_material(cleaned)
-        assert cleaned == f"paste: [REDACTED:private_key]{tail}"  # prose after it stays
-        assert found == {"private_key": 1}
-
-
-@pytest.mark.parametrize(
-    "flattened",
-    [
-        "-----BEGIN PRIVATE KEY----- {0} {1} {2} -----END PRIVATE KEY-----",
-        "-----BEGIN PRIVATE KEY-----\\n{0}\\n{1}\\n{2}\\n-----END PRIVATE KEY-----",  # JSON-escaped
-        "-----BEGIN PRIVATE KEY----- {0} {1} {2}",  # truncated, on one line
-        "-----BEGIN PRIVATE KEY-----\\n{0}\\n{1}\\n{2}",
-        "-----BEGIN PRIVATE KEY-----\n{0}\n{1}\n{2}, and then the text went on",
-    ],
-)
-def test_a_pem_key_flattened_onto_one_line_is_redacted(flattened: str) -> None:
-    cleaned = redact.redact_text(flattened.format(*PEM_BODY_LINES))
-    _assert_no_key_material(cleaned)
-    assert cleaned.startswith("[REDACTED:private_key]")
-
-
-def test_a_truncated_block_ends_where_the_next_block_begins() -> None:
-    first = pem_block("EC PRIVATE KEY", PEM_HEADERS["rfc1421"], "\n", end=False)
-    second = pem_block("RSA PRIVATE KEY", (), "\n")
-    found: Counter[str] = Counter()
-    cleaned = redact.redact_text(f"{first}\n{second}\nok", found)
-    assert cleaned == "[REDACTED:private_key]\n[REDACTED:private_key]\nok"
-    assert found == {"private_key": 2}
-
-
-def test_public_pem_blocks_and_prose_about_keys_are_left_alone() -> None:
-    for text in (
-        "-----BEGIN CERTIFICATE-----\nMIIDdzCCAl+gAwIBAgIE\n-----END CERTIFICATE-----",
-        "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYI\n-----END PUBLIC KEY-----",
-        "a key file starts with -----BEGIN and a type",
-    ):
-        assert redact.redact_text(text) == text
-
-
-def test_the_cli_removes_a_whole_pem_block_before_its_line_scan() -> None:
-    """detect-secrets reads lines: alone it replaced the BEGIN line and left the body."""
-    from detect_secrets.settings import transient_settings
-
-    from tools.cli import secretscan
-
-    scanner = secretscan.Scanner()
-    block = pem_block("RSA PRIVATE KEY", PEM_HEADERS["rfc1421"], "\r\n")
-    with transient_settings({"plugins_used": [{"name": n} for n in secretscan.PLUGINS]}):
-        cleaned = scanner.clean(f"goal\n{block}\nafter", "--goal")
-    assert cleaned == "goal\n[REDACTED:private_key]\nafter"
-    assert [f.kind for f in scanner.findings] == ["private_key"]
-
-
 # --- the anchors gate which patterns run; they never change what is found ---------------
 
 
@@ -353,107 +229,6 @@ def test_lists_gated_by_chunks_still_redact_every_item() -> None:
     assert box.items[5] is clean_item
     assert box.tags[-1] == "x [REDACTED:gitlab_token]"
     _assert_clean(json.dumps(box.model_dump()))
-
-
-# --- through the API, from a plain HTTP client -----------------------------------------
-
-
-def _stored_object(snapshot_id: str) -> str:
-    from common.store import aws
-
-    key = f"tenants/acme/snapshots/{snapshot_id}.json.gz"
-    body = aws.s3().get_object(Bucket=settings().snapshots_bucket, Key=key)["Body"].read()
-    return gzip.decompress(body).decode("utf-8")
-
-
-def _assert_clean(text: str) -> None:
-    for secret in SECRETS:
-        assert secret not in text
-
-
-def test_a_note_is_redacted_before_it_is_stored(api: ApiClient, keys: Keys) -> None:
-    text = f'TODO: password = "hunter22" and {AWS_ID} / {GITHUB}'
-    result = api.post(
-        "/notes",
-        key=keys.creator,
-        json_body={
-            "thread_id": "t1",
-            "text": text,
-            "tags": [SLACK],
-            "source": {"path": f"{JWT}.py", "line": 1},
-        },
-    )
-    assert result.status == 201
-    assert result.json["redactions"] == {
-        "secret_keyword": 1,
-        "aws_access_key_id": 1,
-        "github_token": 1,
-        "slack_token": 1,
-        "jwt": 1,
-    }
-    _assert_clean(result.text)
-    listed = api.get("/notes", key=keys.viewer, query={"thread_id": "t1"})
-    _assert_clean(listed.text)
-    assert "[REDACTED:github_token]" in listed.text
-
-
-def test_a_snapshot_is_redacted_in_s3_and_in_every_read(api: ApiClient, keys: Keys) -> None:
-    api.post("/notes", key=keys.creator, json_body={"thread_id": "t1", "text": f"key {STRIPE}"})
-    body = {
-        "thread": {"id": "t1", "goal": f"ship {GITLAB}", "constraints": PEM},
-        "repo": {"name": "r", "branch": f"feature/{AWS_ID}", "head": "abc"},
-        "commits": [
-            {
-                "sha": "a" * 40,
-                "message": f"oops {AWS_SECRET} aws_secret_access_key={AWS_SECRET}",
-                "author": "dev",
-                "timestamp": "2025-01-01T00:00:00Z",
-            }
-        ],
-        "markers": [
-            {
-                "path": "app.py",
-                "line": 3,
-                "kind": "TODO",
-                "text": 'password = "hunter22"',
-                "context": JWT,
-            }
-        ],
-        "decisions": [f"use {SLACK}"],
-    }
-    result = api.post("/hydrate", key=keys.creator, json_body=body)
-    assert result.status == 201
-    assert result.json["redactions"] == {
-        "gitlab_token": 1,
-        "private_key": 1,
-        "aws_access_key_id": 1,
-        "aws_secret_access_key": 1,
-        "secret_keyword": 1,
-        "jwt": 1,
-        "slack_token": 1,
-    }
-    snapshot_id = result.json["snapshot_id"]
-    stored = _stored_object(snapshot_id)
-    # The bare 40-character key in the commit message is not a high-precision kind: the
-    # server leaves it (the CLI's detect-secrets pass is the broader one); the assigned
-    # one is gone.
-    assert "aws_secret_access_key=[REDACTED:aws_secret_access_key]" in stored
-    _assert_clean(stored.replace(f"oops {AWS_SECRET}", ""))
-    for fmt in ("markdown", "json"):
-        document = api.get(f"/rehydrate/{snapshot_id}", key=keys.viewer, query={"format": fmt})
-        assert document.status == 200
-        _assert_clean(document.text.replace(f"oops {AWS_SECRET}", ""))
-    assert "[REDACTED:stripe_key]" in json.loads(stored)["notes"][0]["text"]
-
-
-def test_a_placeholder_longer_than_the_secret_does_not_fail_validation(
-    api: ApiClient, keys: Keys
-) -> None:
-    """Validation ran before redaction: a field at its length limit still stores."""
-    text = "x" * 9990 + 'pwd="ab"'
-    result = api.post("/notes", key=keys.creator, json_body={"thread_id": "t1", "text": text})
-    assert result.status == 201
-    assert result.json["text"].endswith('pwd="[REDACTED:secret_keyword]"')
 
 
 # --- dockhand's own secrets (CONTRACT Part 3, Hardening 2) --------------------------------

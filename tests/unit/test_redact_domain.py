@@ -13,7 +13,7 @@ from common.context import notes, snapshots
 from common.runtime.config import settings
 from common.store import aws, dynamo
 from common.store.tables import PK, SK
-from tests.unit.test_redact import AWS_ID, GITHUB, JWT, SLACK, STRIPE
+from tests.unit.redact_support import AWS_ID, GITHUB, JWT, SLACK, STRIPE
 
 pytestmark = pytest.mark.usefixtures("aws")
 
