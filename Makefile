@@ -49,6 +49,11 @@ else [ "$(INSTALLER)" = uv ] && echo "  uv unavailable or failed: installing wit
   $$bin/python -m pip install --disable-pip-version-check --progress-bar off $(1) 2>&1 | $(PIP_PROGRESS); fi
 endef
 
+# One pytest worker more than cores: about a quarter of the suite's time is spent
+# waiting (receivers, gateways, subprocesses), which a third worker fills on 2 cores
+# (10:17 → 8:37 on a quiet machine; docs/performance.md, "Test suite").
+TEST_WORKERS ?= $(shell $(PY) -c 'import os; print((os.cpu_count() or 1) + 1)')
+
 # Two levels: `make run` (and invoke) install what serving needs, requirements-run.txt
 # (runtime, CLI, emulator server); `make test`, lint, fuzz... add requirements-dev.txt.
 RUN_STAMP := $(VENV)/.installed-run
@@ -76,7 +81,7 @@ run: install-run
 
 # tests/deploy is `make check-deploy` (a Terraform apply, ~3 min), not part of this.
 test: install browser-deps
-	$(BIN)/python -m pytest -n auto --dist loadgroup --cov --cov-report=term --ignore=tests/deploy
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup --cov --cov-report=term --ignore=tests/deploy
 
 # The browser tests (tests/browser) drive Debian's Chromium with Playwright; Playwright
 # never downloads a browser here.  Instant when /usr/bin/chromium exists; without
