@@ -7,9 +7,7 @@ from __future__ import annotations
 import json
 import threading
 from collections import Counter
-from collections.abc import Iterator
 from typing import Any
-from unittest import mock
 
 import pytest
 
@@ -20,6 +18,7 @@ from common.runtime.config import settings
 from handlers import sweeper
 from tests.conftest import ApiClient, Keys
 from tests.unit.agents_support import FIGURES, heartbeat, register, signed_headers
+from tests.unit.events_support import serialised_transactions_fixture  # noqa: F401 - a fixture
 
 T0 = 1_790_000_000.0  # 2026-09-21T14:13:20Z
 
@@ -37,34 +36,6 @@ def time_(aws: None) -> Clock:
     controlled = Clock()
     clock.set_clock(lambda: controlled.now)
     return controlled
-
-
-@pytest.fixture
-def serialised_transactions() -> Iterator[None]:
-    """DynamoDB runs transactions serialisably; moto takes no lock (and rolls a
-    cancelled transaction back by restoring table copies).  One lock around moto's
-    writes gives it DynamoDB's property, so the test checks our conditions, not moto's
-    (the same fixture as tests/unit/events_support.py)."""
-    from moto.dynamodb.models import DynamoDBBackend
-
-    lock = threading.RLock()  # re-entrant: a transaction calls put_item/update_item itself
-
-    def locked(original: Any) -> Any:
-        def run(self: Any, *args: Any, **kwargs: Any) -> Any:
-            with lock:
-                return original(self, *args, **kwargs)
-
-        return run
-
-    names = ("transact_write_items", "update_item", "put_item", "delete_item")
-    patches = [
-        mock.patch.object(DynamoDBBackend, n, locked(getattr(DynamoDBBackend, n))) for n in names
-    ]
-    for patch in patches:
-        patch.start()
-    yield
-    for patch in patches:
-        patch.stop()
 
 
 def run_sweeper() -> dict[str, Any]:

@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import argparse
 import os
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from standardwebhooks.webhooks import Webhook
 
 from common.triggers import webhooks
-from tests.unit.delivery_support import Receiver, running_receiver
+from tests.unit.delivery_support import (
+    Receiver,
+    receiver_fixture,  # noqa: F401 - fixtures
+)
 from tools.cli import listen, main
 
 ITEM: dict[str, Any] = {
@@ -24,11 +26,6 @@ ITEM: dict[str, Any] = {
     "received_at": "2026-11-23T09:15:00.000Z",
     "attempts": 1,
 }
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    yield from running_receiver()
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import email.utils
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -20,24 +19,16 @@ from common.triggers import subscriptions as subs
 from common.triggers.delivery import attempts as recording
 from common.triggers.delivery import messages, replay
 from tests.conftest import ApiClient, Keys
-from tests.unit.delivery_support import (
+from tests.unit.delivery_support import (  # noqa: F401 - fixtures
     Pipeline,
     Receiver,
     make_pipeline,
+    pipeline_fixture,
     post_event,
+    receiver_fixture,
     running_receiver,
     subscribe_id,
 )
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    yield from running_receiver()
-
-
-@pytest.fixture(autouse=True)
-def pipeline(aws: None, monkeypatch: pytest.MonkeyPatch) -> Pipeline:
-    return make_pipeline(monkeypatch)
 
 
 def item(sid: str, tenant: str = "acme") -> dict[str, Any]:

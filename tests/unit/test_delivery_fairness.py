@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -27,14 +26,9 @@ from tests.unit.delivery_support import (
     Receiver,
     make_pipeline,
     post_event,
-    running_receiver,
+    receiver_fixture,  # noqa: F401 - fixtures
     subscribe_id,
 )
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    yield from running_receiver()
 
 
 @pytest.fixture(autouse=True)

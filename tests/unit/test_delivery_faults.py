@@ -4,7 +4,7 @@ sweep, for the subscriptions API, the deliver function and the retry function)."
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -15,7 +15,12 @@ from common.store import aws as clients
 from common.triggers import ssrf
 from common.triggers.delivery import fairness, messages
 from tests.conftest import ApiClient, Keys, Result
-from tests.unit.delivery_support import Pipeline, Receiver, make_pipeline, running_receiver
+from tests.unit.delivery_support import (
+    Pipeline,
+    Receiver,
+    make_pipeline,
+    receiver_fixture,  # noqa: F401 - fixtures
+)
 from tests.unit.test_faults import DDB_FAULTS, Fault, _client_error, inject  # noqa: F401
 
 SQS_FAULTS = (
@@ -26,11 +31,6 @@ SQS_FAULTS = (
         _client_error("ThrottlingException", 400),
     ),
 )
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    yield from running_receiver()
 
 
 @pytest.fixture

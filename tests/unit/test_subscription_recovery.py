@@ -5,7 +5,6 @@ the start of the recovery."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -17,24 +16,16 @@ from common.triggers import recovery, webhooks
 from common.triggers import subscriptions as subs
 from common.triggers.delivery import replay as replays
 from tests.conftest import ApiClient, Keys
-from tests.unit.delivery_support import (
+from tests.unit.delivery_support import (  # noqa: F401 - fixtures
     Pipeline,
     Receiver,
     make_pipeline,
+    pipeline_fixture,
     post_event,
+    receiver_fixture,
     running_receiver,
     subscribe,
 )
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    yield from running_receiver()
-
-
-@pytest.fixture(autouse=True)
-def pipeline(aws: None, monkeypatch: pytest.MonkeyPatch) -> Pipeline:
-    return make_pipeline(monkeypatch)
 
 
 def sid_of(sub: dict[str, Any]) -> str:
