@@ -125,7 +125,8 @@ def _url_has_no_default(schema: dict[str, Any]) -> None:
     schema["properties"]["url"].pop("default", None)
 
 
-class SubscriptionChange(BodyModel):
+# A change has a new subscription's fields and rules, except that `url` may be left out.
+class SubscriptionChange(NewSubscription):
     """PATCH: the fields given are changed, the others kept (RFC 7396 merge semantics:
     `null` clears an optional field; `{}` changes nothing).  `headers` replaces the
     whole set.  The secret never changes here (rotate-secret does that)."""
@@ -133,13 +134,6 @@ class SubscriptionChange(BodyModel):
     model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra=_url_has_no_default)
 
     url: Url = Field(default=None)  # type: ignore[assignment]  # absent ok, null refused
-    event_types: EventTypeFilters | None = None
-    description: Description | None = None
-    headers: Headers | None = None
-    rate_limit_per_second: RateLimit | None = None
-
-    _filters = field_validator("event_types")(classmethod(lambda cls, v: check_filters(v)))
-    _headers = field_validator("headers")(classmethod(lambda cls, v: check_headers(v)))
 
     @field_validator("url", mode="before")
     @classmethod
